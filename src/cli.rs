@@ -1,0 +1,162 @@
+//! The command tree. Doc comments here are the `--help` text and the man page.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  some deliveries failed (recorded in the ledger for `tgploy retry`), or another error
+  2  usage or configuration error: nothing was done
+  3  another run holds the lock, or the ledger is busy
+  4  an outside service (S3, Telegram) could not be reached
+
+Environment:
+  TGPLOY_CONFIG, RUSTFS_ENDPOINT, RUSTFS_ACCESS_KEY, RUSTFS_SECRET_KEY, RUSTFS_REGION,
+  TELEGRAM_BOT_TOKEN, TELEGRAM_BACKUP_CHAT_ID, TELEGRAM_ADMIN_CHAT_ID, TELEGRAM_API_URL,
+  DATABASE_PATH, TGPLOY_PART_SIZE, TGPLOY_LOG (see the README for the rest)";
+
+/// Deliver every new object version from S3-compatible buckets to a Telegram chat.
+///
+/// tgploy copies backups (database dumps, tarballs, snapshots) from RustFS, MinIO,
+/// Garage, Ceph or AWS S3 to Telegram through the Bot API, exactly once per object
+/// version, split into checksummed parts where needed, so they can be rebuilt byte for
+/// byte after losing the storage server. Each run does its work and exits: schedule
+/// `tgploy sync` with a systemd timer or cron.
+#[derive(Debug, Parser)]
+#[command(name = "tgploy", version, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml,
+    /// else /etc/tgploy/config.toml; without one, settings come from the environment.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub database: Option<PathBuf>,
+
+    /// More log output on stderr (-v info for every library, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deliver every new object version of the enabled buckets.
+    ///
+    /// Discovers new buckets, lists the enabled ones page by page, records every object
+    /// version (bucket, key, ETag) not delivered yet, and sends it: as one document, or
+    /// as `name.part001`, `name.part002`, … and a `name.tgploy.json` manifest when larger
+    /// than the part size. A second run sends nothing new. A run that was killed is
+    /// resumed at the first part Telegram had not accepted. Failed deliveries are recorded
+    /// with their error for `tgploy retry`.
+    Sync(SyncArgs),
+
+    /// List, enable or disable buckets.
+    #[command(subcommand)]
+    Buckets(BucketsCommand),
+
+    /// Show buckets, delivered counts and bytes, the retry queue and the last sync.
+    Status(StatusArgs),
+
+    /// List delivered objects: when, in how many parts, message ids and SHA-256.
+    ///
+    /// The ad-hoc restore listing: each row names the Telegram messages that hold the
+    /// object.
+    Files(FilesArgs),
+
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this bucket (repeatable). It must exist and be enabled.
+    #[arg(long = "bucket", short = 'b', value_name = "NAME")]
+    pub buckets: Vec<String>,
+
+    /// List what would be sent; send nothing and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BucketsCommand {
+    /// List the buckets on the server and whether each is enabled.
+    List {
+        /// JSON on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a bucket: its objects are delivered by the next `sync`.
+    Enable {
+        /// The bucket.
+        name: String,
+        /// Record the bucket's current objects as skipped: only objects created or
+        /// overwritten from now on are delivered.
+        #[arg(long)]
+        from_now: bool,
+    },
+    /// Disable a bucket: `sync` no longer delivers its objects.
+    Disable {
+        /// The bucket.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    /// Only objects of this bucket.
+    #[arg(long, short = 'b', value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// Only keys starting with this prefix.
+    #[arg(long, short = 'p', value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// JSON on stdout instead of a table (with every part's message and file id).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,22 @@
+//! `completions` and `man` subcommands: generated from the command tree itself, so they
+//! never drift from `--help`.
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::error::{Error, Result};
+use crate::output;
+
+pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tgploy", &mut buf);
+    output::print(&String::from_utf8_lossy(&buf))
+}
+
+pub fn man() -> Result<()> {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut buf)
+        .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the man page: {e}")))?;
+    output::print(&String::from_utf8_lossy(&buf))
+}

@@ -1,0 +1,64 @@
+//! One file per subcommand; each is thin and calls into the library.
+
+mod buckets;
+mod files;
+mod generate;
+mod status;
+mod sync;
+
+use std::future::Future;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, Overrides};
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+
+/// What every command gets: the settings, read once.
+pub struct Context {
+    pub config: Config,
+}
+
+impl Context {
+    fn load(cli: &Cli) -> Result<Context> {
+        let overrides = Overrides { config: cli.global.config.clone(), database: cli.global.database.clone() };
+        Ok(Context { config: Config::load(&overrides)? })
+    }
+
+    /// Opens (creating if needed) the ledger.
+    pub fn ledger(&self) -> Result<Ledger> {
+        Ledger::open(&self.config.database_path()?)
+    }
+
+    /// The ledger for a run that must write nothing: the existing one, or an empty one
+    /// in memory when there is none yet.
+    pub fn ledger_for_dry_run(&self) -> Result<Ledger> {
+        let path = self.config.database_path()?;
+        if path.exists() { Ledger::open(&path) } else { Ledger::in_memory() }
+    }
+}
+
+fn block_on<F: Future<Output = Result<()>>>(fut: F) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(fut)
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        // These need no settings: they must work before any configuration exists.
+        Command::Completions { shell } => return generate::completions(*shell),
+        Command::Man => return generate::man(),
+        _ => {}
+    }
+    let ctx = Context::load(&cli)?;
+    match cli.command {
+        Command::Sync(args) => block_on(sync::run(&ctx, &args)),
+        Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd)),
+        Command::Status(args) => status::run(&ctx, &args),
+        Command::Files(args) => files::run(&ctx, &args),
+        Command::Completions { .. } | Command::Man => Ok(()),
+    }
+}

@@ -1,0 +1,852 @@
+//! The ledger: what was delivered, what is in flight, what failed. The only module that
+//! speaks SQL.
+//!
+//! SQLite in WAL mode with `synchronous=FULL`, so a part recorded as accepted by Telegram
+//! survives a crash; a busy timeout so concurrent runs wait for each other instead of
+//! failing. Exactly-once delivery rests on [`Ledger::claim`]: one conditional `UPDATE`
+//! that only one process can win.
+
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+
+use crate::error::{Error, Result};
+
+/// How long a process waits for another one's write transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Known, not yet attempted.
+    Pending,
+    /// Claimed by a run (`owner`) until `lease_until`.
+    Sending,
+    /// Every part and the manifest were accepted by Telegram.
+    Sent,
+    /// The last attempt failed; `next_attempt_at` says when to try again.
+    Failed,
+    /// Failed too often; needs an operator.
+    Dead,
+    /// Deliberately not sent (the bucket was enabled "from now on").
+    Skipped,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Dead => "dead",
+            State::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> rusqlite::Result<State> {
+        Ok(match s {
+            "pending" => State::Pending,
+            "sending" => State::Sending,
+            "sent" => State::Sent,
+            "failed" => State::Failed,
+            "dead" => State::Dead,
+            "skipped" => State::Skipped,
+            other => {
+                return Err(rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    format!("unknown delivery state `{other}`").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// A bucket tgploy knows about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Bucket {
+    pub name: String,
+    pub enabled: bool,
+    pub discovered_at: i64,
+    pub last_listed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// An object version found in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub last_modified_ms: Option<i64>,
+}
+
+/// One delivery row.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub object: ObjectVersion,
+    pub state: State,
+    pub part_size: Option<u64>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub sha256: Option<String>,
+    pub manifest_message_id: Option<i64>,
+    pub manifest_file_id: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// A part Telegram accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// 1-based.
+    pub idx: u32,
+    pub offset: u64,
+    pub size: u64,
+    pub sha256: String,
+    /// SHA-256 midstate of the whole stream after this part (absent after the last).
+    pub hash_state: Option<Vec<u8>>,
+    pub file_name: String,
+    pub message_id: i64,
+    /// Absent for the text message that stands in for an empty object.
+    pub file_id: Option<String>,
+    pub file_unique_id: Option<String>,
+    pub sent_at: i64,
+}
+
+/// Counts of deliveries by state, with bytes delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub sent: u64,
+    pub sent_bytes: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub skipped: u64,
+}
+
+/// A finished run, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Run {
+    pub kind: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub sent: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+/// A delivered object with its parts, for `files`.
+#[derive(Debug, Clone)]
+pub struct DeliveredFile {
+    pub delivery: Delivery,
+    pub parts: Vec<Part>,
+}
+
+/// The ledger. Cheap to share: every method locks one connection for one statement or
+/// one transaction.
+pub struct Ledger {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("path", &self.path).finish()
+    }
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Ledger> {
+        let fail = |reason: String| Error::Ledger { path: path.display().to_string(), reason };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            create_private_dir(parent).map_err(|e| fail(format!("cannot create directory {}: {e}", parent.display())))?;
+        }
+        let created = !path.exists();
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| fail(format!("cannot open: {e} (check the path and its permissions; set DATABASE_PATH or `database_path`)")))?;
+        if created {
+            restrict_to_owner(path);
+        }
+        let ledger = Ledger { conn: Mutex::new(conn), path: path.to_path_buf() };
+        ledger.configure().map_err(|e| match e {
+            Error::Busy(m) => Error::Busy(m),
+            Error::Ledger { reason, .. } => fail(reason),
+            other => other,
+        })?;
+        Ok(ledger)
+    }
+
+    /// An empty ledger in memory, for dry runs that must not write anything.
+    pub fn in_memory() -> Result<Ledger> {
+        let conn = Connection::open_in_memory().map_err(|e| Error::Ledger { path: ":memory:".into(), reason: e.to_string() })?;
+        let ledger = Ledger { conn: Mutex::new(conn), path: PathBuf::from(":memory:") };
+        ledger.configure()?;
+        Ok(ledger)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<()> {
+        let mut conn = self.conn();
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        // journal_mode answers with a row, so it is queried rather than executed.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") && self.path != Path::new(":memory:") {
+            tracing::debug!(mode, "ledger is not in WAL mode");
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| self.err(e))?;
+        migrate(&mut conn).map_err(|e| match e {
+            MigrateError::Sql(e) => self.err(e),
+            MigrateError::TooNew(version) => Error::Ledger {
+                path: self.path.display().to_string(),
+                reason: format!(
+                    "was written by a newer tgploy (schema version {version}, this one knows up to {}); upgrade tgploy",
+                    schema::MIGRATIONS.len()
+                ),
+            },
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave the connection half-way through a
+        // statement that matters: SQLite rolls back unfinished transactions.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        {
+            return Error::Busy(format!(
+                "the ledger {} is busy: another tgploy process held it for over {}s; try again later",
+                self.path.display(),
+                BUSY_TIMEOUT.as_secs()
+            ));
+        }
+        Error::Ledger { path: self.path.display().to_string(), reason: e.to_string() }
+    }
+
+    // ----- buckets -----
+
+    /// Every known bucket, by name.
+    pub fn buckets(&self) -> Result<Vec<Bucket>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT name, enabled, discovered_at, last_listed_at, last_error FROM buckets ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], bucket_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT name, enabled, discovered_at, last_listed_at, last_error FROM buckets WHERE name = ?1",
+            [name],
+            bucket_from_row,
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records a bucket seen on the server; returns it as stored (an existing bucket
+    /// keeps its enabled flag).
+    pub fn discover_bucket(&self, name: &str, enabled: bool, now: i64) -> Result<Bucket> {
+        {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                params![name, enabled, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        self.bucket(name)?.ok_or_else(|| Error::Ledger {
+            path: self.path.display().to_string(),
+            reason: format!("bucket {name} vanished after insertion"),
+        })
+    }
+
+    /// Enables or disables a bucket, creating its row when needed.
+    pub fn set_bucket_enabled(&self, name: &str, enabled: bool, now: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled",
+            params![name, enabled, now],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records the outcome of listing a bucket.
+    pub fn bucket_listed(&self, name: &str, now: i64, error: Option<&str>) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE buckets SET last_listed_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE last_listed_at END, last_error = ?3
+             WHERE name = ?1",
+            params![name, now, error],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // ----- object versions -----
+
+    /// Every (key, etag) of the bucket that has a delivery row, whatever its state.
+    pub fn known_versions(&self, bucket: &str) -> Result<HashSet<(String, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([bucket], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// What HEAD requests taught about a bucket: key → (size, last-modified, ETag).
+    pub fn etag_cache(&self, bucket: &str) -> Result<HashMap<String, (u64, i64, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT key, size, last_modified_ms, etag FROM etag_cache WHERE bucket = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([bucket], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Remembers ETags learned with HEAD, keyed on size and last-modified.
+    pub fn remember_etags(&self, versions: &[ObjectVersion]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO etag_cache (bucket, key, size, last_modified_ms, etag) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size,
+                        last_modified_ms = excluded.last_modified_ms, etag = excluded.etag",
+                )
+                .map_err(|e| self.err(e))?;
+            for v in versions {
+                let Some(mtime) = v.last_modified_ms else { continue };
+                stmt.execute(params![v.bucket, v.key, v.size, mtime, v.etag])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records object versions as `pending`, or as `skipped`. Known versions keep their
+    /// state, except that skipping also covers versions not yet sent (pending or
+    /// failed). Returns how many rows were inserted or changed.
+    pub fn insert_versions(&self, versions: &[ObjectVersion], state: State, now: i64) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut inserted = 0;
+        let on_conflict = if state == State::Skipped {
+            "DO UPDATE SET state = 'skipped', updated_at = excluded.updated_at
+             WHERE deliveries.state IN ('pending', 'failed')"
+        } else {
+            "DO NOTHING"
+        };
+        {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (bucket, key, etag) {on_conflict}"
+                ))
+                .map_err(|e| self.err(e))?;
+            for v in versions {
+                inserted += stmt
+                    .execute(params![v.bucket, v.key, v.etag, v.size, v.last_modified_ms, state.as_str(), now])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(inserted)
+    }
+
+    // ----- deliveries -----
+
+    /// Ids of deliveries a `sync` may take in the given buckets: pending ones, and ones
+    /// whose owner's lease ran out (a run that died).
+    pub fn claimable(&self, buckets: &[String], now: i64) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, bucket FROM deliveries
+                 WHERE state = 'pending' OR (state = 'sending' AND lease_until < ?1) ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().filter(|(_, b)| buckets.contains(b)).map(|(id, _)| id).collect())
+    }
+
+    /// Claims a delivery for `owner` until `lease_until`, if nobody else holds it.
+    /// Fixes the part size on the first claim. `None` when another run was faster.
+    pub fn claim(&self, id: i64, owner: &str, lease_until: i64, part_size: u64, now: i64) -> Result<Option<Delivery>> {
+        let changed = {
+            let conn = self.conn();
+            conn.execute(
+                "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
+                    part_size = COALESCE(part_size, ?4), updated_at = ?5
+                 WHERE id = ?1 AND (state = 'pending' OR (state = 'sending' AND lease_until < ?5))",
+                params![id, owner, lease_until, part_size, now],
+            )
+            .map_err(|e| self.err(e))?
+        };
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.delivery(id)
+    }
+
+    /// Deliveries claimed right now, with their owners.
+    pub fn leases(&self) -> Result<Vec<(i64, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, owner FROM deliveries WHERE state = 'sending' AND owner IS NOT NULL")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Ends the lease of an owner known to be dead, so the delivery can be resumed now.
+    pub fn expire_lease(&self, id: i64, owner: &str) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE deliveries SET lease_until = 0 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+            params![id, owner],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Extends a lease; false when the claim was lost (the lease ran out and another
+    /// run took the delivery over).
+    pub fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
+        let conn = self.conn();
+        let changed = conn
+            .execute(
+                "UPDATE deliveries SET lease_until = ?3 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+                params![id, owner, lease_until],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
+    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        let conn = self.conn();
+        conn.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE delivery_id = ?1 ORDER BY idx"))
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([delivery_id], part_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits a part Telegram accepted, renewing the lease in the same transaction.
+    /// With the last part, `whole_sha256` records the digest of the whole stream. False
+    /// when the claim was lost.
+    pub fn record_part(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_until: i64,
+        part: &Part,
+        whole_sha256: Option<&str>,
+    ) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let held = tx
+            .execute(
+                "UPDATE deliveries SET lease_until = ?3, updated_at = ?4, sha256 = COALESCE(?5, sha256)
+                 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+                params![id, owner, lease_until, part.sent_at, whole_sha256],
+            )
+            .map_err(|e| self.err(e))?;
+        if held == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id, file_id,
+                file_unique_id, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                id,
+                part.idx,
+                part.offset,
+                part.size,
+                part.sha256,
+                part.hash_state,
+                part.file_name,
+                part.message_id,
+                part.file_id,
+                part.file_unique_id,
+                part.sent_at
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Marks a delivery sent, with the manifest's message when there is one.
+    pub fn mark_sent(&self, id: i64, owner: &str, sha256: &str, manifest: Option<(i64, &str)>, now: i64) -> Result<bool> {
+        let conn = self.conn();
+        let changed = conn
+            .execute(
+                "UPDATE deliveries SET state = 'sent', sha256 = ?3, manifest_message_id = ?4, manifest_file_id = ?5,
+                    sent_at = ?6, updated_at = ?6, owner = NULL, lease_until = NULL, last_error = NULL,
+                    next_attempt_at = NULL
+                 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+                params![id, owner, sha256, manifest.map(|m| m.0), manifest.map(|m| m.1), now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
+    /// Records a failed attempt: the error, one more attempt, and when to try again.
+    pub fn mark_failed(&self, id: i64, owner: &str, error: &str, now: i64) -> Result<Option<Delivery>> {
+        let attempts: Option<u32> = {
+            let conn = self.conn();
+            conn.query_row(
+                "SELECT attempts FROM deliveries WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+                params![id, owner],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+        };
+        let Some(attempts) = attempts else { return Ok(None) };
+        let attempts = attempts + 1;
+        let next = now + crate::backoff::delay_after(attempts).as_secs() as i64;
+        {
+            let conn = self.conn();
+            conn.execute(
+                "UPDATE deliveries SET state = 'failed', attempts = ?3, last_error = ?4, next_attempt_at = ?5,
+                    updated_at = ?6, owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+                params![id, owner, attempts, error, next, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        self.delivery(id)
+    }
+
+    /// Gives a claimed delivery back untouched (the run is stopping), keeping its parts.
+    pub fn release(&self, id: i64, owner: &str, now: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE deliveries SET state = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
+                owner = NULL, lease_until = NULL, updated_at = ?3
+             WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+            params![id, owner, now],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // ----- reports -----
+
+    /// Deliveries by state, over all buckets (`None`) or per bucket.
+    pub fn counts(&self) -> Result<(Counts, HashMap<String, Counts>)> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT bucket, state, COUNT(*), COALESCE(SUM(size), 0) FROM deliveries GROUP BY bucket, state",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String, u64, u64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        let mut total = Counts::default();
+        let mut per_bucket: HashMap<String, Counts> = HashMap::new();
+        for (bucket, state, n, bytes) in rows {
+            let state = State::parse(&state).map_err(|e| self.err(e))?;
+            for c in [&mut total, per_bucket.entry(bucket).or_default()] {
+                match state {
+                    State::Sent => {
+                        c.sent += n;
+                        c.sent_bytes += bytes;
+                    }
+                    State::Pending => c.pending += n,
+                    State::Sending => c.sending += n,
+                    State::Failed => c.failed += n,
+                    State::Dead => c.dead += n,
+                    State::Skipped => c.skipped += n,
+                }
+            }
+        }
+        Ok((total, per_bucket))
+    }
+
+    /// Records a finished run.
+    pub fn record_run(&self, run: &Run) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO runs (kind, started_at, finished_at, sent, failed, bytes, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![run.kind, run.started_at, run.finished_at, run.sent, run.failed, run.bytes, run.error],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The latest run of a kind, and the latest one that ended without an error.
+    pub fn last_runs(&self, kind: &str) -> Result<(Option<Run>, Option<Run>)> {
+        let conn = self.conn();
+        let query = |extra: &str| {
+            conn.query_row(
+                &format!(
+                    "SELECT kind, started_at, finished_at, sent, failed, bytes, error FROM runs
+                     WHERE kind = ?1 {extra} ORDER BY finished_at DESC, id DESC LIMIT 1"
+                ),
+                [kind],
+                |r| {
+                    Ok(Run {
+                        kind: r.get(0)?,
+                        started_at: r.get(1)?,
+                        finished_at: r.get(2)?,
+                        sent: r.get(3)?,
+                        failed: r.get(4)?,
+                        bytes: r.get(5)?,
+                        error: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+        };
+        let last = query("").map_err(|e| self.err(e))?;
+        let last_ok = query("AND error IS NULL").map_err(|e| self.err(e))?;
+        Ok((last, last_ok))
+    }
+
+    /// Delivered objects, newest first, optionally of one bucket and under a prefix.
+    pub fn delivered(&self, bucket: Option<&str>, prefix: Option<&str>) -> Result<Vec<DeliveredFile>> {
+        let deliveries: Vec<Delivery> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent'
+                       AND (?1 IS NULL OR bucket = ?1)
+                       AND (?2 IS NULL OR substr(key, 1, length(?2)) = ?2)
+                     ORDER BY sent_at DESC, id DESC"
+                ))
+                .map_err(|e| self.err(e))?;
+            stmt.query_map(params![bucket, prefix], delivery_from_row)
+                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+                .map_err(|e| self.err(e))?
+        };
+        deliveries
+            .into_iter()
+            .map(|delivery| {
+                let parts = self.parts(delivery.id)?;
+                Ok(DeliveredFile { delivery, parts })
+            })
+            .collect()
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
+    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at";
+
+const PART_COLUMNS: &str =
+    "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at";
+
+fn bucket_from_row(r: &Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        name: r.get(0)?,
+        enabled: r.get(1)?,
+        discovered_at: r.get(2)?,
+        last_listed_at: r.get(3)?,
+        last_error: r.get(4)?,
+    })
+}
+
+fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let state: String = r.get(6)?;
+    Ok(Delivery {
+        id: r.get(0)?,
+        object: ObjectVersion {
+            bucket: r.get(1)?,
+            key: r.get(2)?,
+            etag: r.get(3)?,
+            size: r.get(4)?,
+            last_modified_ms: r.get(5)?,
+        },
+        state: State::parse(&state)?,
+        part_size: r.get(7)?,
+        attempts: r.get(8)?,
+        last_error: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        sha256: r.get(11)?,
+        manifest_message_id: r.get(12)?,
+        manifest_file_id: r.get(13)?,
+        created_at: r.get(14)?,
+        sent_at: r.get(15)?,
+    })
+}
+
+fn part_from_row(r: &Row<'_>) -> rusqlite::Result<Part> {
+    Ok(Part {
+        idx: r.get(0)?,
+        offset: r.get(1)?,
+        size: r.get(2)?,
+        sha256: r.get(3)?,
+        hash_state: r.get(4)?,
+        file_name: r.get(5)?,
+        message_id: r.get(6)?,
+        file_id: r.get(7)?,
+        file_unique_id: r.get(8)?,
+        sent_at: r.get(9)?,
+    })
+}
+
+enum MigrateError {
+    Sql(rusqlite::Error),
+    TooNew(usize),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}
+
+/// Applies the migrations this ledger lacks, in one exclusive transaction.
+fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > schema::MIGRATIONS.len() {
+        return Err(MigrateError::TooNew(version));
+    }
+    for migration in &schema::MIGRATIONS[version..] {
+        tx.execute_batch(migration)?;
+    }
+    if version < schema::MIGRATIONS.len() {
+        tx.pragma_update(None, "user_version", schema::MIGRATIONS.len())?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn restrict_to_owner(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!("cannot make ledger {} private: {e}", path.display());
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_path: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(key: &str, etag: &str) -> ObjectVersion {
+        ObjectVersion { bucket: "b".into(), key: key.into(), etag: etag.into(), size: 10, last_modified_ms: Some(1) }
+    }
+
+    #[test]
+    fn only_one_claim_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let a = Ledger::open(&path).unwrap();
+        let b = Ledger::open(&path).unwrap();
+        a.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
+        let id = a.claimable(&["b".into()], 0).unwrap()[0];
+        assert!(a.claim(id, "a", 100, 4096, 0).unwrap().is_some());
+        assert!(b.claim(id, "b", 100, 4096, 1).unwrap().is_none());
+        // Once the lease runs out, another run takes over and the first loses its claim.
+        let taken = b.claim(id, "b", 300, 8192, 101).unwrap().unwrap();
+        assert_eq!(taken.part_size, Some(4096), "part size stays fixed by the first claim");
+        assert!(!a.renew_lease(id, "a", 400).unwrap());
+    }
+
+    #[test]
+    fn versions_are_inserted_once() {
+        let l = Ledger::in_memory().unwrap();
+        assert_eq!(l.insert_versions(&[version("k", "e"), version("k", "f")], State::Pending, 0).unwrap(), 2);
+        assert_eq!(l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap(), 0);
+        assert_eq!(l.known_versions("b").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn failure_schedules_a_retry_and_release_keeps_state() {
+        let l = Ledger::in_memory().unwrap();
+        l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
+        let id = l.claimable(&["b".into()], 0).unwrap()[0];
+        l.claim(id, "o", 100, 4096, 0).unwrap().unwrap();
+        let d = l.mark_failed(id, "o", "boom", 1000).unwrap().unwrap();
+        assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Failed, 1, Some(1060)));
+        assert!(l.claimable(&["b".into()], 2000).unwrap().is_empty(), "sync leaves failures to retry");
+    }
+
+    #[test]
+    fn newer_ledger_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        drop(Ledger::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Ledger::open(&path).unwrap_err().to_string();
+        assert!(err.contains("newer tgploy"), "{err}");
+    }
+
+    #[test]
+    fn garbage_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let err = Ledger::open(&path).unwrap_err();
+        assert!(matches!(err, Error::Ledger { .. }), "{err}");
+    }
+}

@@ -1,0 +1,84 @@
+//! The ledger's schema: an append-only list of migrations keyed on `PRAGMA user_version`.
+//!
+//! Never edit a published migration; add a new one. A ledger whose `user_version` is
+//! higher than the length of this list was written by a newer tgploy and is refused.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: buckets, deliveries and their parts, the ETag cache, runs.
+    r#"
+    CREATE TABLE buckets (
+        name          TEXT PRIMARY KEY,
+        enabled       INTEGER NOT NULL,
+        discovered_at INTEGER NOT NULL,
+        last_listed_at INTEGER,
+        last_error    TEXT
+    ) STRICT;
+
+    -- One row per object version to deliver: identity (bucket, key, etag).
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY,
+        bucket          TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        etag            TEXT NOT NULL,
+        size            INTEGER NOT NULL,
+        last_modified_ms INTEGER,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'dead', 'skipped')),
+        -- The part size fixed by the first attempt, so a resumed delivery splits the same way.
+        part_size       INTEGER,
+        owner           TEXT,
+        lease_until     INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at INTEGER,
+        sha256          TEXT,
+        manifest_message_id INTEGER,
+        manifest_file_id TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        sent_at         INTEGER,
+        UNIQUE (bucket, key, etag)
+    ) STRICT;
+    CREATE INDEX deliveries_state ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_sent_at ON deliveries (sent_at);
+
+    -- Each part Telegram accepted, committed as soon as it did. `hash_state` is the
+    -- SHA-256 midstate of the whole stream after this part, so a resumed delivery can
+    -- go on hashing without reading the earlier parts again.
+    CREATE TABLE parts (
+        delivery_id     INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        idx             INTEGER NOT NULL,
+        offset          INTEGER NOT NULL,
+        size            INTEGER NOT NULL,
+        sha256          TEXT NOT NULL,
+        hash_state      BLOB,
+        file_name       TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        file_id         TEXT,
+        file_unique_id  TEXT,
+        sent_at         INTEGER NOT NULL,
+        PRIMARY KEY (delivery_id, idx)
+    ) STRICT;
+
+    -- What HEAD requests taught us, for servers whose listings carry no ETag.
+    CREATE TABLE etag_cache (
+        bucket           TEXT NOT NULL,
+        key              TEXT NOT NULL,
+        size             INTEGER NOT NULL,
+        last_modified_ms INTEGER NOT NULL,
+        etag             TEXT NOT NULL,
+        PRIMARY KEY (bucket, key)
+    ) STRICT;
+
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        sent        INTEGER NOT NULL,
+        failed      INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL,
+        error       TEXT
+    ) STRICT;
+    CREATE INDEX runs_kind ON runs (kind, finished_at);
+    "#,
+];

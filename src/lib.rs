@@ -1,0 +1,42 @@
+//! tgploy: an off-site disaster-recovery courier from S3-compatible buckets to Telegram.
+//!
+//! The library does the work; `src/main.rs` only parses arguments and maps the result
+//! to an exit code. Only [`ledger`] speaks SQL, only [`source`] speaks S3, only [`sink`]
+//! speaks Telegram; [`deliver`] and [`sync`] sit in between.
+
+pub mod backoff;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod deliver;
+pub mod error;
+pub mod filter;
+pub mod ledger;
+pub mod logging;
+pub mod output;
+pub mod owner;
+pub mod progress;
+pub mod sink;
+pub mod source;
+pub mod sync;
+pub mod time;
+
+pub use error::{Error, ExitCode, Result};
+
+/// Runs a parsed command line to completion and returns the process exit code. Errors
+/// are printed here, once, as one line on stderr.
+pub fn run(cli: cli::Cli) -> ExitCode {
+    match commands::run(cli) {
+        Ok(()) => ExitCode::Success,
+        Err(e) => {
+            let code = e.exit_code();
+            match &e {
+                // The report on stdout already said what failed.
+                Error::DeliveriesFailed(msg) => eprintln!("tgploy: {msg}"),
+                Error::Other(inner) => eprintln!("tgploy: error: {inner:#}"),
+                other => eprintln!("tgploy: error: {other}"),
+            }
+            code
+        }
+    }
+}

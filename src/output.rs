@@ -1,0 +1,35 @@
+//! Results on stdout: tables (comfy-table) and JSON. A closed pipe (`tgploy files | head`)
+//! is not an error: the reader got what it wanted.
+
+use std::io::Write;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Writes text to stdout; a broken pipe counts as success.
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Other(anyhow::anyhow!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// Writes a value as pretty JSON and a newline.
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(anyhow::anyhow!("cannot encode JSON: {e}")))?;
+    print(&format!("{text}\n"))
+}
+
+/// A table with a header, laid out for the terminal (or 100 columns off one).
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    t
+}

@@ -1,0 +1,252 @@
+//! Captions and messages in Telegram's HTML: what a backup document says about itself.
+//!
+//! Telegram allows 1024 characters of caption after entity parsing, counted in UTF-16
+//! code units. Keys may be 1024 bytes long and contain anything, so long names are
+//! shortened here (never in the manifest) and `<`, `>`, `&` are escaped.
+
+use crate::config::human_size;
+
+/// Telegram's caption limit, in UTF-16 code units after entity parsing.
+pub const CAPTION_LIMIT: usize = 1024;
+/// How much of a key or file name a caption shows.
+const NAME_LIMIT: usize = 180;
+
+/// What a document's caption tells.
+#[derive(Debug, Clone)]
+pub struct CaptionInfo<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub etag: &'a str,
+    pub size: u64,
+    pub last_modified: Option<String>,
+    /// `(index, count, first byte, bytes)` for one part of several.
+    pub part: Option<(u32, u32, u64, u64)>,
+    /// The name the object is restored under (`name` for `name.part001…`).
+    pub base_name: &'a str,
+    /// SHA-256 of the bytes this document holds.
+    pub sha256: &'a str,
+}
+
+/// Escapes text for Telegram's HTML parse mode.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Length as Telegram counts it.
+pub fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Shortens `s` to at most `max` UTF-16 units by cutting out its middle.
+pub fn shorten(s: &str, max: usize) -> String {
+    if utf16_len(s) <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(1) / 2;
+    let mut head = String::new();
+    let mut units = 0;
+    for c in s.chars() {
+        if units + c.len_utf16() > keep {
+            break;
+        }
+        units += c.len_utf16();
+        head.push(c);
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut units = 0;
+    for c in s.chars().rev() {
+        if units + c.len_utf16() > keep {
+            break;
+        }
+        units += c.len_utf16();
+        tail.push(c);
+    }
+    tail.reverse();
+    format!("{head}…{}", tail.into_iter().collect::<String>())
+}
+
+/// A caption line: plain text, or text shown as code.
+enum Piece {
+    Text(String),
+    Code(String),
+    Bold(String),
+}
+
+fn render(lines: &[Vec<Piece>]) -> (String, usize) {
+    let mut html = String::new();
+    let mut visible = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            html.push('\n');
+            visible += 1;
+        }
+        for piece in line {
+            let (text, tag) = match piece {
+                Piece::Text(t) => (t, None),
+                Piece::Code(t) => (t, Some("code")),
+                Piece::Bold(t) => (t, Some("b")),
+            };
+            visible += utf16_len(text);
+            match tag {
+                Some(tag) => html.push_str(&format!("<{tag}>{}</{tag}>", escape_html(text))),
+                None => html.push_str(&escape_html(text)),
+            }
+        }
+    }
+    (html, visible)
+}
+
+/// The caption of a backup document (a whole object, or one part of it).
+pub fn document_caption(info: &CaptionInfo<'_>) -> String {
+    let key = shorten(info.key, NAME_LIMIT);
+    let name = shorten(info.base_name, NAME_LIMIT / 2);
+    let mut lines = vec![
+        vec![Piece::Bold("tgploy backup".into())],
+        vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(info.bucket, 64))],
+        vec![Piece::Text("Key: ".into()), Piece::Code(key)],
+        vec![Piece::Text(format!("Size: {} ({} bytes)", human_size(info.size), info.size))],
+    ];
+    if let Some(modified) = &info.last_modified {
+        lines.push(vec![Piece::Text(format!("Modified: {modified}"))]);
+    }
+    lines.push(vec![Piece::Text("ETag: ".into()), Piece::Code(shorten(info.etag, 80))]);
+    match info.part {
+        Some((idx, count, first, len)) => {
+            let last = (first + len).saturating_sub(1);
+            lines.push(vec![Piece::Bold(format!("Part {idx} of {count}")), Piece::Text(format!(" (bytes {first}–{last})"))]);
+            lines.push(vec![Piece::Text("SHA-256 of this part: ".into()), Piece::Code(info.sha256.into())]);
+            lines.push(vec![
+                Piece::Text("Join all parts in order: ".into()),
+                Piece::Code(format!("cat '{name}'.part* > '{name}'")),
+            ]);
+            lines.push(vec![Piece::Text(
+                "The manifest (.tgploy.json) after the last part lists every part and the SHA-256 of the whole."
+                    .into(),
+            )]);
+        }
+        None => {
+            lines.push(vec![Piece::Text("SHA-256: ".into()), Piece::Code(info.sha256.into())]);
+        }
+    }
+    let (html, visible) = render(&lines);
+    if visible <= CAPTION_LIMIT {
+        return html;
+    }
+    // Only pathological names get here (NAME_LIMIT keeps normal ones well inside the
+    // limit): drop the explanatory lines before anything that identifies the object.
+    lines.retain(|l| !matches!(l.first(), Some(Piece::Text(t)) if t.starts_with("Join") || t.starts_with("The manifest")));
+    render(&lines).0
+}
+
+/// The caption of a manifest document.
+pub fn manifest_caption(bucket: &str, key: &str, parts: u32, size: u64, sha256: &str, base_name: &str) -> String {
+    let name = shorten(base_name, NAME_LIMIT / 2);
+    let lines = vec![
+        vec![Piece::Bold("tgploy manifest".into())],
+        vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(bucket, 64))],
+        vec![Piece::Text("Key: ".into()), Piece::Code(shorten(key, NAME_LIMIT))],
+        vec![Piece::Text(format!("{parts} parts, {} ({size} bytes)", human_size(size)))],
+        vec![Piece::Text("SHA-256 of the whole: ".into()), Piece::Code(sha256.into())],
+        vec![
+            Piece::Text("Restore: ".into()),
+            Piece::Code(format!("cat '{name}'.part* > '{name}'")),
+            Piece::Text(", then compare ".into()),
+            Piece::Code(format!("sha256sum '{name}'")),
+        ],
+    ];
+    render(&lines).0
+}
+
+/// The message that stands in for an empty object (Telegram rejects empty documents).
+pub fn empty_object_message(bucket: &str, key: &str, etag: &str, last_modified: Option<&str>) -> String {
+    let mut lines = vec![
+        vec![Piece::Bold("tgploy backup: empty object".into())],
+        vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(bucket, 64))],
+        vec![Piece::Text("Key: ".into()), Piece::Code(shorten(key, 1024))],
+        vec![Piece::Text("Size: 0 bytes (Telegram does not take empty documents; restore it as an empty file)".into())],
+    ];
+    if let Some(modified) = last_modified {
+        lines.push(vec![Piece::Text(format!("Modified: {modified}"))]);
+    }
+    lines.push(vec![Piece::Text("ETag: ".into()), Piece::Code(shorten(etag, 80))]);
+    lines.push(vec![
+        Piece::Text("SHA-256: ".into()),
+        Piece::Code("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into()),
+    ]);
+    render(&lines).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visible(html: &str) -> usize {
+        // Strip tags, then unescape: what Telegram counts.
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        let out = out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&");
+        utf16_len(&out)
+    }
+
+    fn info<'a>(key: &'a str, name: &'a str, part: Option<(u32, u32, u64, u64)>) -> CaptionInfo<'a> {
+        CaptionInfo {
+            bucket: "backups",
+            key,
+            etag: "9b2cf535f27731c974343645a3985328-12",
+            size: 1 << 30,
+            last_modified: Some("2026-11-27T21:49:19Z".into()),
+            part,
+            base_name: name,
+            sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        }
+    }
+
+    #[test]
+    fn escapes_html_in_keys() {
+        let caption = document_caption(&info("a <b> & c", "x", None));
+        assert!(caption.contains("a &lt;b&gt; &amp; c"), "{caption}");
+    }
+
+    #[test]
+    fn long_and_astral_keys_fit() {
+        for key in ["k".repeat(1024), "😀".repeat(512), "<&>".repeat(341), "é/".repeat(300)] {
+            let name = key.rsplit('/').next().unwrap_or(&key).to_string();
+            for part in [None, Some((999, 999, 1 << 40, 19 << 20))] {
+                let c = document_caption(&info(&key, &name, part));
+                assert!(visible(&c) <= CAPTION_LIMIT, "{} > limit for {key:.20}", visible(&c));
+            }
+        }
+    }
+
+    #[test]
+    fn shorten_cuts_the_middle() {
+        assert_eq!(shorten("abcdefghij", 5), "ab…ij");
+        assert_eq!(shorten("abc", 5), "abc");
+        assert!(utf16_len(&shorten(&"😀".repeat(100), 9)) <= 9);
+    }
+
+    #[test]
+    fn part_caption_says_which_part_and_how_to_join() {
+        let c = document_caption(&info("db/dump.sql.gz", "dump.sql.gz", Some((2, 3, 100, 50))));
+        assert!(c.contains("Part 2 of 3"), "{c}");
+        assert!(c.contains("cat 'dump.sql.gz'.part* &gt; 'dump.sql.gz'"), "{c}");
+    }
+}

@@ -1,0 +1,234 @@
+//! The S3 side: list buckets, list objects page by page, HEAD, ranged streaming GET. The
+//! only module that speaks S3.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use crate::config::S3Settings;
+
+/// An error from the S3 side; each says whether the server could be reached at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot reach S3 at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error(
+        "S3 at {endpoint} refused access ({reason}); check the access and secret key \
+         (`s3.access_key`/`s3.secret_key` or RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY) and the key's permissions"
+    )]
+    Denied { endpoint: String, reason: String },
+    #[error("{0} not found on S3")]
+    NotFound(String),
+    #[error("S3 error: {0}")]
+    Other(String),
+}
+
+/// An object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub last_modified_ms: Option<i64>,
+    /// Quotes trimmed; `None` where the server's listings carry no ETag.
+    pub etag: Option<String>,
+}
+
+/// What HEAD says about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub etag: String,
+    pub size: u64,
+    pub last_modified_ms: Option<i64>,
+}
+
+/// A GET response body, read chunk by chunk.
+pub struct Body {
+    pub etag: Option<String>,
+    stream: ByteStream,
+    endpoint: String,
+}
+
+impl Body {
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, SourceError> {
+        match self.stream.next().await {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(e)) => Err(SourceError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: format!("reading the object failed: {}", DisplayErrorContext(&e)),
+            }),
+        }
+    }
+}
+
+/// An S3-compatible server (RustFS, MinIO, Garage, Ceph, AWS).
+#[derive(Clone, Debug)]
+pub struct S3Source {
+    client: Client,
+    endpoint: String,
+}
+
+/// Trims the quotes S3 puts around ETags.
+pub fn trim_etag(etag: &str) -> String {
+    etag.trim().trim_matches('"').to_string()
+}
+
+impl S3Source {
+    pub fn new(settings: &S3Settings) -> S3Source {
+        let credentials = Credentials::new(
+            settings.access_key.clone(),
+            settings.secret_key.expose().to_string(),
+            None,
+            None,
+            "tgploy",
+        );
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
+            .build();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(settings.endpoint.clone())
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            // Newer SDK defaults add checksums that many S3-compatible stores reject.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(timeouts)
+            .build();
+        S3Source { client: Client::from_conf(config), endpoint: settings.endpoint.clone() }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn classify<E>(&self, what: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> SourceError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let endpoint = self.endpoint.clone();
+        match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => SourceError::Unreachable {
+                endpoint,
+                reason: short_reason(&DisplayErrorContext(&err).to_string()),
+            },
+            SdkError::ResponseError(_) => SourceError::Unreachable {
+                endpoint,
+                reason: format!("the answer is not S3 ({})", short_reason(&DisplayErrorContext(&err).to_string())),
+            },
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let code = service.err().code().unwrap_or("");
+                let message = service.err().message().unwrap_or("");
+                let reason = if code.is_empty() { format!("HTTP {status}") } else { format!("{code}: {message}") };
+                match (status, code) {
+                    (401 | 403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
+                        SourceError::Denied { endpoint, reason }
+                    }
+                    (404, _) | (_, "NoSuchBucket" | "NoSuchKey" | "NotFound") => SourceError::NotFound(what.to_string()),
+                    _ => SourceError::Other(format!("{what}: {reason}")),
+                }
+            }
+            _ => SourceError::Other(format!("{what}: {}", DisplayErrorContext(&err))),
+        }
+    }
+
+    /// Every bucket the credentials can see.
+    pub async fn list_buckets(&self) -> Result<Vec<String>, SourceError> {
+        let out = self
+            .client
+            .list_buckets()
+            .send()
+            .await
+            .map_err(|e| self.classify("bucket list", e))?;
+        let mut names: Vec<String> = out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every object of a bucket, page by page (ListObjectsV2 returns at most 1000 keys
+    /// a page). Keys ending in `/` with size 0 are folder markers, not objects.
+    pub async fn list_objects(&self, bucket: &str) -> Result<Vec<ListedObject>, SourceError> {
+        let mut pages = self.client.list_objects_v2().bucket(bucket).into_paginator().send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(&format!("bucket {bucket}"), e))?;
+            for obj in page.contents() {
+                let Some(key) = obj.key() else { continue };
+                let size = obj.size().unwrap_or(0).max(0) as u64;
+                if key.ends_with('/') && size == 0 {
+                    continue;
+                }
+                objects.push(ListedObject {
+                    key: key.to_string(),
+                    size,
+                    last_modified_ms: obj.last_modified().and_then(|t| t.to_millis().ok()),
+                    etag: obj.e_tag().map(trim_etag).filter(|e| !e.is_empty()),
+                });
+            }
+        }
+        Ok(objects)
+    }
+
+    /// HEAD: the ETag (and size, last-modified) of one object.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, SourceError> {
+        let what = format!("object {bucket}/{key}");
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.classify(&what, e))?;
+        let etag = out
+            .e_tag()
+            .map(trim_etag)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| SourceError::Other(format!("{what}: HEAD returned no ETag")))?;
+        Ok(ObjectHead {
+            etag,
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            last_modified_ms: out.last_modified().and_then(|t| t.to_millis().ok()),
+        })
+    }
+
+    /// GET of the bytes `start..start+len` of an object (the whole object when `len` is
+    /// its size and `start` is 0), streamed.
+    pub async fn get(&self, bucket: &str, key: &str, start: u64, len: u64, size: u64) -> Result<Body, SourceError> {
+        let what = format!("object {bucket}/{key}");
+        let mut req = self.client.get_object().bucket(bucket).key(key);
+        if (start, len) != (0, size) && len > 0 {
+            req = req.range(format!("bytes={}-{}", start, start + len - 1));
+        }
+        let out = req.send().await.map_err(|e| self.classify(&what, e))?;
+        Ok(Body {
+            etag: out.e_tag().map(trim_etag),
+            stream: out.body,
+            endpoint: self.endpoint.clone(),
+        })
+    }
+}
+
+/// The first line of an error chain, without the long tail of nested sources.
+fn short_reason(s: &str) -> String {
+    let s = s.lines().next().unwrap_or(s);
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s.to_string()
+    }
+}
