@@ -90,9 +90,7 @@ impl FromStr for ChatRef {
         {
             return Ok(ChatRef::Username(s.to_string()));
         }
-        Err(format!(
-            "`{s}` is neither a numeric chat id (like -1001234567890) nor a @channelname"
-        ))
+        Err(format!("`{s}` is neither a numeric chat id (like -1001234567890) nor a @channelname"))
     }
 }
 
@@ -300,10 +298,8 @@ impl Config {
             Some(path) => read_config_file(path)?,
             None => FileConfig::default(),
         };
-        let file_label = file
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "the config file".to_string());
+        let file_label =
+            file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the config file".to_string());
         let invalid = |origin: &Origin, value: &str, why: String| {
             Error::config(format!(
                 "invalid {} `{}`: {why} (set `{}` in {file_label} or {})",
@@ -341,8 +337,7 @@ impl Config {
                     TomlChat::Str(s) => s,
                 }),
             };
-            raw.map(|v| v.parse::<ChatRef>().map_err(|why| invalid(&origin, &v, why)))
-                .transpose()
+            raw.map(|v| v.parse::<ChatRef>().map_err(|why| invalid(&origin, &v, why))).transpose()
         };
         let backup_chat = chat(
             Origin { file_key: "telegram.backup_chat_id", env: env::BACKUP_CHAT_ID },
@@ -353,9 +348,7 @@ impl Config {
             parsed.telegram.admin_chat_id,
         )?;
 
-        let api_url = env(env::API_URL)
-            .or(parsed.telegram.api_url)
-            .unwrap_or_else(|| CLOUD_API_URL.to_string());
+        let api_url = env(env::API_URL).or(parsed.telegram.api_url).unwrap_or_else(|| CLOUD_API_URL.to_string());
         let api_origin = Origin { file_key: "telegram.api_url", env: env::API_URL };
         match reqwest::Url::parse(&api_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
@@ -393,18 +386,12 @@ impl Config {
                     human_size(LOCAL_MAX_PART_SIZE)
                 )
             } else {
-                format!(
-                    "must be a whole number of KiB between {} and {}",
-                    human_size(MIN_PART_SIZE),
-                    human_size(max)
-                )
+                format!("must be a whole number of KiB between {} and {}", human_size(MIN_PART_SIZE), human_size(max))
             };
             return Err(invalid(&part_origin, &human_size(part_size), why));
         }
 
-        let region = env(env::S3_REGION)
-            .or(parsed.s3.region)
-            .unwrap_or_else(|| "us-east-1".to_string());
+        let region = env(env::S3_REGION).or(parsed.s3.region).unwrap_or_else(|| "us-east-1".to_string());
         let s3_endpoint = env(env::S3_ENDPOINT).or(parsed.s3.endpoint);
         if let Some(endpoint) = &s3_endpoint {
             let origin = Origin { file_key: "s3.endpoint", env: env::S3_ENDPOINT };
@@ -467,10 +454,8 @@ impl Config {
 
     /// The S3 settings, or an error naming the first one missing.
     pub fn require_s3(&self) -> Result<S3Settings> {
-        let endpoint = self
-            .s3_endpoint
-            .clone()
-            .ok_or_else(|| self.missing("S3 endpoint", "s3.endpoint", env::S3_ENDPOINT))?;
+        let endpoint =
+            self.s3_endpoint.clone().ok_or_else(|| self.missing("S3 endpoint", "s3.endpoint", env::S3_ENDPOINT))?;
         let access_key = self
             .s3_access_key
             .clone()
@@ -495,9 +480,10 @@ impl Config {
                 env::BOT_TOKEN
             )));
         }
-        let backup_chat = self.backup_chat.clone().ok_or_else(|| {
-            self.missing("Telegram backup chat", "telegram.backup_chat_id", env::BACKUP_CHAT_ID)
-        })?;
+        let backup_chat = self
+            .backup_chat
+            .clone()
+            .ok_or_else(|| self.missing("Telegram backup chat", "telegram.backup_chat_id", env::BACKUP_CHAT_ID))?;
         Ok(TelegramSettings {
             bot_token,
             backup_chat,
@@ -512,9 +498,9 @@ impl Config {
         if let Some(path) = &self.database_path {
             return Ok(path.clone());
         }
-        directories::ProjectDirs::from("", "", "tgploy")
-            .map(|dirs| dirs.data_dir().join("ledger.sqlite3"))
-            .ok_or_else(|| self.missing("ledger path (no home directory to default to)", "database_path", env::DATABASE_PATH))
+        directories::ProjectDirs::from("", "", "tgploy").map(|dirs| dirs.data_dir().join("ledger.sqlite3")).ok_or_else(
+            || self.missing("ledger path (no home directory to default to)", "database_path", env::DATABASE_PATH),
+        )
     }
 
     /// The include/exclude and size filter for one bucket: its own section where
@@ -672,8 +658,7 @@ mod tests {
     fn part_size_limits() {
         let err = load(&[("TGPLOY_PART_SIZE", "50MiB")], None).unwrap_err().to_string();
         assert!(err.contains("TGPLOY_PART_SIZE") && err.contains("50 MB"), "{err}");
-        let cfg = load(&[("TGPLOY_PART_SIZE", "500MiB"), ("TELEGRAM_API_URL", "http://127.0.0.1:8081")], None)
-            .unwrap();
+        let cfg = load(&[("TGPLOY_PART_SIZE", "500MiB"), ("TELEGRAM_API_URL", "http://127.0.0.1:8081")], None).unwrap();
         assert_eq!(cfg.part_size, 500 * 1024 * 1024);
         assert!(load(&[("TGPLOY_PART_SIZE", "lots")], None).is_err());
         assert!(load(&[("TGPLOY_PART_SIZE", "1000")], None).is_err());

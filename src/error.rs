@@ -58,11 +58,7 @@ pub enum Error {
 
     /// S3 or Telegram could not be reached at all.
     #[error("cannot reach {service} at {endpoint}: {reason}")]
-    Unreachable {
-        service: Service,
-        endpoint: String,
-        reason: String,
-    },
+    Unreachable { service: Service, endpoint: String, reason: String },
 
     /// The ledger could not be opened, read or written.
     #[error("ledger {path}: {reason}")]

@@ -21,7 +21,8 @@ pub fn print(text: &str) -> Result<()> {
 
 /// Writes a value as pretty JSON and a newline.
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(anyhow::anyhow!("cannot encode JSON: {e}")))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| Error::Other(anyhow::anyhow!("cannot encode JSON: {e}")))?;
     print(&format!("{text}\n"))
 }
 

@@ -11,10 +11,8 @@ use std::sync::OnceLock;
 pub fn this_process() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| {
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nonce =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         format!("{}/{}/{}/{nonce:08x}", hostname(), pid_namespace(), std::process::id())
     })
 }

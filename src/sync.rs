@@ -14,7 +14,7 @@ use crate::error::{Error, Result, Service};
 use crate::filter::Filter;
 use crate::ledger::{Bucket, Ledger, ObjectVersion, Run, State};
 use crate::progress::Progress;
-use crate::sink::{SinkError, TelegramSink};
+use crate::sink::TelegramSink;
 use crate::source::{ListedObject, S3Source, SourceError};
 use crate::time::now;
 
@@ -83,23 +83,6 @@ impl SyncReport {
     }
 }
 
-pub fn source_error(e: SourceError) -> Error {
-    match e {
-        SourceError::Unreachable { endpoint, reason } => Error::Unreachable { service: Service::S3, endpoint, reason },
-        SourceError::Denied { .. } => Error::Config(e.to_string()),
-        other => Error::Other(anyhow::anyhow!(other.to_string())),
-    }
-}
-
-/// Maps a sink error that ends a whole run to the run's error.
-pub fn sink_error(e: SinkError) -> Error {
-    match e {
-        SinkError::Unreachable { endpoint, reason } => Error::Unreachable { service: Service::Telegram, endpoint, reason },
-        e if e.is_config() => Error::Config(e.to_string()),
-        e => Error::Other(anyhow::anyhow!(e.to_string())),
-    }
-}
-
 /// Runs `sync` and records the run in the ledger (unless it is a dry run).
 pub async fn run(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<SyncReport> {
     let started = now();
@@ -134,6 +117,10 @@ pub async fn run(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<Sy
 
 async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<SyncReport> {
     let source = S3Source::new(&cfg.require_s3()?);
+    if !opts.dry_run {
+        // Fail on missing Telegram settings before any work, not after listing.
+        cfg.require_telegram()?;
+    }
     let mut report = SyncReport { dry_run: opts.dry_run, ..SyncReport::default() };
     let selected = select_buckets(cfg, ledger, &source, &opts.buckets, opts.dry_run).await?;
 
@@ -168,7 +155,12 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<
                 if !opts.dry_run {
                     ledger.bucket_listed(bucket, now(), Some(&error))?;
                 }
-                report.buckets.push(BucketReport { name: bucket.clone(), objects: 0, new_versions: 0, error: Some(error) });
+                report.buckets.push(BucketReport {
+                    name: bucket.clone(),
+                    objects: 0,
+                    new_versions: 0,
+                    error: Some(error),
+                });
             }
         }
     }
@@ -220,8 +212,8 @@ pub async fn deliver_all(
     opts: &SyncOptions,
     report: &mut SyncReport,
 ) -> Result<()> {
-    let sink = TelegramSink::new(&cfg.require_telegram()?).map_err(sink_error)?;
-    sink.check().await.map_err(sink_error)?;
+    let sink = TelegramSink::new(&cfg.require_telegram()?)?;
+    sink.check().await?;
     let tmp = private_tmp_dir(cfg)?;
     let mut total = 0;
     for id in ids {
@@ -293,7 +285,7 @@ async fn select_buckets(
     wanted: &[String],
     dry_run: bool,
 ) -> Result<Vec<String>> {
-    let names = source.list_buckets().await.map_err(source_error)?;
+    let names = source.list_buckets().await?;
     let mut buckets: Vec<Bucket> = Vec::new();
     for name in &names {
         let bucket = if dry_run {
@@ -356,10 +348,7 @@ pub async fn find_new_versions(
     let count = listed.len() as u64;
     let versions = resolve_etags(ledger, source, bucket, listed, &filter, dry_run).await?;
     let known = ledger.known_versions(bucket).map_err(ledger_error)?;
-    let new = versions
-        .into_iter()
-        .filter(|v| !known.contains(&(v.key.clone(), v.etag.clone())))
-        .collect();
+    let new = versions.into_iter().filter(|v| !known.contains(&(v.key.clone(), v.etag.clone()))).collect();
     Ok((count, new))
 }
 

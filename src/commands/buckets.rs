@@ -43,7 +43,7 @@ fn source(ctx: &Context) -> Result<S3Source> {
 }
 
 async fn server_buckets(source: &S3Source) -> Result<Vec<String>> {
-    source.list_buckets().await.map_err(crate::sync::source_error)
+    Ok(source.list_buckets().await?)
 }
 
 async fn list(ctx: &Context, ledger: &Ledger, json: bool) -> Result<()> {
@@ -107,11 +107,9 @@ async fn enable(ctx: &Context, ledger: &Ledger, name: &str, from_now: bool) -> R
     if from_now {
         // Recorded before the bucket is enabled, so a sync running meanwhile does not
         // start on the objects being skipped.
-        let listed = source.list_objects(name).await.map_err(crate::sync::source_error)?;
+        let listed = source.list_objects(name).await?;
         let all = Filter::new(&FilterConfig::default())?;
-        let versions = resolve_etags(ledger, &source, name, listed, &all, false)
-            .await
-            .map_err(crate::sync::source_error)?;
+        let versions = resolve_etags(ledger, &source, name, listed, &all, false).await?;
         skipped = versions.len();
         ledger.insert_versions(&versions, State::Skipped, now())?;
     }

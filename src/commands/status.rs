@@ -81,7 +81,13 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let describe = |run: &Option<Run>| match run {
         None => "never".to_string(),
         Some(r) => {
-            let mut s = format!("{} ({}): sent {}, failed {}", rfc3339(r.finished_at), ago(r.finished_at, now), r.sent, r.failed);
+            let mut s = format!(
+                "{} ({}): sent {}, failed {}",
+                rfc3339(r.finished_at),
+                ago(r.finished_at, now),
+                r.sent,
+                r.failed
+            );
             if let Some(e) = &r.error {
                 s.push_str(&format!(", error: {e}"));
             }
@@ -94,17 +100,14 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     if last.as_ref().is_some_and(|r| r.error.is_some()) {
         out.push_str(&format!("Last successful sync: {}\n", describe(&last_ok)));
     }
-    out.push_str(&format!(
-        "Delivered:            {} objects, {}\n",
-        totals.sent,
-        human_size(totals.sent_bytes)
-    ));
+    out.push_str(&format!("Delivered:            {} objects, {}\n", totals.sent, human_size(totals.sent_bytes)));
     out.push_str(&format!(
         "Pending: {}   In flight: {}   Failed (waiting for retry): {}   Dead: {}   Skipped: {}\n",
         totals.pending, totals.sending, totals.failed, totals.dead, totals.skipped
     ));
     if !buckets.is_empty() {
-        let mut t = output::table(&["Bucket", "Enabled", "Delivered", "Bytes", "Pending", "Failed", "Dead", "Last listed"]);
+        let mut t =
+            output::table(&["Bucket", "Enabled", "Delivered", "Bytes", "Pending", "Failed", "Dead", "Last listed"]);
         for b in &buckets {
             t.add_row(vec![
                 b.name.clone(),

@@ -11,11 +11,8 @@ use crate::sync::{self, SyncOptions, SyncReport};
 
 pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     let ledger = if args.dry_run { ctx.ledger_for_dry_run()? } else { ctx.ledger()? };
-    let opts = SyncOptions {
-        buckets: args.buckets.clone(),
-        dry_run: args.dry_run,
-        progress: std::io::stderr().is_terminal(),
-    };
+    let opts =
+        SyncOptions { buckets: args.buckets.clone(), dry_run: args.dry_run, progress: std::io::stderr().is_terminal() };
     let report = sync::run(&ctx.config, &ledger, &opts).await?;
     if args.json {
         output::print_json(&report)?;
@@ -31,7 +28,9 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
         return Err(Error::DeliveriesFailed(match (failed, buckets) {
             (0, b) => format!("{b} bucket(s) could not be listed"),
             (f, 0) => format!("{f} deliveries failed; they are recorded for `tgploy retry`"),
-            (f, b) => format!("{f} deliveries failed (recorded for `tgploy retry`) and {b} bucket(s) could not be listed"),
+            (f, b) => {
+                format!("{f} deliveries failed (recorded for `tgploy retry`) and {b} bucket(s) could not be listed")
+            }
         }));
     }
     Ok(())
@@ -60,12 +59,7 @@ fn render(r: &SyncReport) -> String {
         out.push_str(&format!("dry run: would send {} objects ({})\n", items.len(), human_size(bytes)));
         return out;
     }
-    out.push_str(&format!(
-        "sent {} objects ({} in {} documents)\n",
-        r.sent,
-        human_size(r.sent_bytes),
-        r.parts
-    ));
+    out.push_str(&format!("sent {} objects ({} in {} documents)\n", r.sent, human_size(r.sent_bytes), r.parts));
     if !r.failed.is_empty() {
         out.push_str(&format!("{} failed (recorded for `tgploy retry`):\n", r.failed.len()));
         for f in &r.failed {

@@ -189,7 +189,11 @@ impl Courier<'_> {
         let done = self.ledger.parts(d.id)?;
         for (i, p) in done.iter().enumerate() {
             if p.idx as usize != i + 1 {
-                return Err(Stop::Failed(format!("ledger has a gap in the parts of delivery {} at part {}", d.id, i + 1)));
+                return Err(Stop::Failed(format!(
+                    "ledger has a gap in the parts of delivery {} at part {}",
+                    d.id,
+                    i + 1
+                )));
             }
         }
 
@@ -284,9 +288,8 @@ impl Courier<'_> {
             let json = serde_json::to_vec_pretty(&manifest)
                 .map_err(|e| Stop::Failed(format!("cannot encode the manifest: {e}")))?;
             let caption = manifest_caption(&obj.bucket, &obj.key, count, obj.size, &sha, &name);
-            let sent = self
-                .holding(d.id, self.sink.send_bytes(json, &format!("{name}.tgploy.json"), &caption))
-                .await??;
+            let sent =
+                self.holding(d.id, self.sink.send_bytes(json, &format!("{name}.tgploy.json"), &caption)).await??;
             Some((sent.message_id, sent.file_id))
         } else {
             None
@@ -294,7 +297,13 @@ impl Courier<'_> {
         self.finish(d, &sha, manifest, count).await
     }
 
-    async fn finish(&self, d: &Delivery, sha: &str, manifest: Option<(i64, String)>, parts: u32) -> Result<Outcome, Stop> {
+    async fn finish(
+        &self,
+        d: &Delivery,
+        sha: &str,
+        manifest: Option<(i64, String)>,
+        parts: u32,
+    ) -> Result<Outcome, Stop> {
         let manifest = manifest.as_ref().map(|(id, file)| (*id, file.as_str()));
         if !self.ledger.mark_sent(d.id, self.owner, sha, manifest, now())? {
             return Err(Stop::Lost);
@@ -327,7 +336,8 @@ impl Courier<'_> {
                 obj.bucket, obj.key, obj.etag
             )));
         }
-        let io = |e: std::io::Error| Stop::Failed(format!("cannot write a part file in {}: {e}", self.tmp_dir.display()));
+        let io =
+            |e: std::io::Error| Stop::Failed(format!("cannot write a part file in {}: {e}", self.tmp_dir.display()));
         let mut file = tempfile::Builder::new().prefix("part-").tempfile_in(self.tmp_dir).map_err(io)?;
         let mut part_hash = Sha256::new();
         let mut received = 0u64;

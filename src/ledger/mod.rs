@@ -174,14 +174,17 @@ impl Ledger {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.exists()
         {
-            create_private_dir(parent).map_err(|e| fail(format!("cannot create directory {}: {e}", parent.display())))?;
+            create_private_dir(parent)
+                .map_err(|e| fail(format!("cannot create directory {}: {e}", parent.display())))?;
         }
         let created = !path.exists();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| fail(format!("cannot open: {e} (check the path and its permissions; set DATABASE_PATH or `database_path`)")))?;
+        .map_err(|e| {
+            fail(format!("cannot open: {e} (check the path and its permissions; set DATABASE_PATH or `database_path`)"))
+        })?;
         if created {
             restrict_to_owner(path);
         }
@@ -196,7 +199,8 @@ impl Ledger {
 
     /// An empty ledger in memory, for dry runs that must not write anything.
     pub fn in_memory() -> Result<Ledger> {
-        let conn = Connection::open_in_memory().map_err(|e| Error::Ledger { path: ":memory:".into(), reason: e.to_string() })?;
+        let conn = Connection::open_in_memory()
+            .map_err(|e| Error::Ledger { path: ":memory:".into(), reason: e.to_string() })?;
         let ledger = Ledger { conn: Mutex::new(conn), path: PathBuf::from(":memory:") };
         ledger.configure()?;
         Ok(ledger)
@@ -210,14 +214,11 @@ impl Ledger {
         let mut conn = self.conn();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
         // journal_mode answers with a row, so it is queried rather than executed.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| self.err(e))?;
         if !mode.eq_ignore_ascii_case("wal") && self.path != Path::new(":memory:") {
             tracing::debug!(mode, "ledger is not in WAL mode");
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| self.err(e))?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(|e| self.err(e))?;
         migrate(&mut conn).map_err(|e| match e {
             MigrateError::Sql(e) => self.err(e),
             MigrateError::TooNew(version) => Error::Ledger {
@@ -255,11 +256,11 @@ impl Ledger {
     pub fn buckets(&self) -> Result<Vec<Bucket>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached("SELECT name, enabled, discovered_at, last_listed_at, last_error FROM buckets ORDER BY name")
+            .prepare_cached(
+                "SELECT name, enabled, discovered_at, last_listed_at, last_error FROM buckets ORDER BY name",
+            )
             .map_err(|e| self.err(e))?;
-        stmt.query_map([], bucket_from_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+        stmt.query_map([], bucket_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
@@ -319,9 +320,8 @@ impl Ledger {
     /// Every (key, etag) of the bucket that has a delivery row, whatever its state.
     pub fn known_versions(&self, bucket: &str) -> Result<HashSet<(String, String)>> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1")
-            .map_err(|e| self.err(e))?;
+        let mut stmt =
+            conn.prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1").map_err(|e| self.err(e))?;
         stmt.query_map([bucket], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
@@ -352,8 +352,7 @@ impl Ledger {
                 .map_err(|e| self.err(e))?;
             for v in versions {
                 let Some(mtime) = v.last_modified_ms else { continue };
-                stmt.execute(params![v.bucket, v.key, v.size, mtime, v.etag])
-                    .map_err(|e| self.err(e))?;
+                stmt.execute(params![v.bucket, v.key, v.size, mtime, v.etag]).map_err(|e| self.err(e))?;
             }
         }
         tx.commit().map_err(|e| self.err(e))
@@ -433,9 +432,7 @@ impl Ledger {
         let mut stmt = conn
             .prepare_cached("SELECT id, owner FROM deliveries WHERE state = 'sending' AND owner IS NOT NULL")
             .map_err(|e| self.err(e))?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
     }
 
     /// Ends the lease of an owner known to be dead, so the delivery can be resumed now.
@@ -474,9 +471,7 @@ impl Ledger {
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE delivery_id = ?1 ORDER BY idx"))
             .map_err(|e| self.err(e))?;
-        stmt.query_map([delivery_id], part_from_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+        stmt.query_map([delivery_id], part_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
     }
 
     /// Commits a part Telegram accepted, renewing the lease in the same transaction.
@@ -525,7 +520,14 @@ impl Ledger {
     }
 
     /// Marks a delivery sent, with the manifest's message when there is one.
-    pub fn mark_sent(&self, id: i64, owner: &str, sha256: &str, manifest: Option<(i64, &str)>, now: i64) -> Result<bool> {
+    pub fn mark_sent(
+        &self,
+        id: i64,
+        owner: &str,
+        sha256: &str,
+        manifest: Option<(i64, &str)>,
+        now: i64,
+    ) -> Result<bool> {
         let conn = self.conn();
         let changed = conn
             .execute(

@@ -123,15 +123,17 @@ pub fn document_caption(info: &CaptionInfo<'_>) -> String {
     match info.part {
         Some((idx, count, first, len)) => {
             let last = (first + len).saturating_sub(1);
-            lines.push(vec![Piece::Bold(format!("Part {idx} of {count}")), Piece::Text(format!(" (bytes {first}–{last})"))]);
+            lines.push(vec![
+                Piece::Bold(format!("Part {idx} of {count}")),
+                Piece::Text(format!(" (bytes {first}–{last})")),
+            ]);
             lines.push(vec![Piece::Text("SHA-256 of this part: ".into()), Piece::Code(info.sha256.into())]);
             lines.push(vec![
                 Piece::Text("Join all parts in order: ".into()),
                 Piece::Code(format!("cat '{name}'.part* > '{name}'")),
             ]);
             lines.push(vec![Piece::Text(
-                "The manifest (.tgploy.json) after the last part lists every part and the SHA-256 of the whole."
-                    .into(),
+                "The manifest (.tgploy.json) after the last part lists every part and the SHA-256 of the whole.".into(),
             )]);
         }
         None => {
@@ -144,7 +146,9 @@ pub fn document_caption(info: &CaptionInfo<'_>) -> String {
     }
     // Only pathological names get here (NAME_LIMIT keeps normal ones well inside the
     // limit): drop the explanatory lines before anything that identifies the object.
-    lines.retain(|l| !matches!(l.first(), Some(Piece::Text(t)) if t.starts_with("Join") || t.starts_with("The manifest")));
+    lines.retain(
+        |l| !matches!(l.first(), Some(Piece::Text(t)) if t.starts_with("Join") || t.starts_with("The manifest")),
+    );
     render(&lines).0
 }
 

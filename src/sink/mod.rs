@@ -33,7 +33,9 @@ pub enum SinkError {
          TELEGRAM_BOT_TOKEN (the token @BotFather gave)"
     )]
     Unauthorized { endpoint: String },
-    #[error("Telegram cannot post to chat {chat}: {reason}; check `{setting}` and that the bot is a member allowed to post")]
+    #[error(
+        "Telegram cannot post to chat {chat}: {reason}; check `{setting}` and that the bot is a member allowed to post"
+    )]
     Chat { chat: String, setting: &'static str, reason: String },
     #[error(
         "the Bot API server at {endpoint} refused a {size}-byte upload as too large (HTTP 413): \
@@ -56,6 +58,18 @@ impl SinkError {
 
     pub fn is_unreachable(&self) -> bool {
         matches!(self, SinkError::Unreachable { .. })
+    }
+}
+
+impl From<SinkError> for crate::Error {
+    fn from(e: SinkError) -> Self {
+        match e {
+            SinkError::Unreachable { endpoint, reason } => {
+                crate::Error::Unreachable { service: crate::error::Service::Telegram, endpoint, reason }
+            }
+            e if e.is_config() => crate::Error::Config(e.to_string()),
+            e => crate::Error::Other(anyhow::anyhow!(e.to_string())),
+        }
     }
 }
 
@@ -110,10 +124,8 @@ impl TelegramSink {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| SinkError::Io(format!("cannot build the HTTP client: {e}")))?;
-        let url = reqwest::Url::parse(&settings.api_url).map_err(|e| SinkError::Unreachable {
-            endpoint: endpoint.clone(),
-            reason: format!("invalid URL: {e}"),
-        })?;
+        let url = reqwest::Url::parse(&settings.api_url)
+            .map_err(|e| SinkError::Unreachable { endpoint: endpoint.clone(), reason: format!("invalid URL: {e}") })?;
         let bot = Bot::with_client(settings.bot_token.expose(), client).set_api_url(url);
         let min_interval = match settings.messages_per_minute {
             0 => Duration::ZERO,
@@ -195,9 +207,9 @@ impl TelegramSink {
                     }
                 }
             },
-            RequestError::MigrateToChatId(id) => chat_error(format!(
-                "the group became a supergroup with id {id}; set the chat id to {id}"
-            )),
+            RequestError::MigrateToChatId(id) => {
+                chat_error(format!("the group became a supergroup with id {id}; set the chat id to {id}"))
+            }
             RequestError::RetryAfter(s) => SinkError::Rejected(format!("flood control: retry after {}s", s.seconds())),
             RequestError::InvalidJson { raw, .. } => {
                 let raw: String = raw.chars().take(200).collect();
@@ -260,16 +272,14 @@ impl TelegramSink {
     /// Sends a file from disk as a document. The file is streamed, not buffered.
     pub async fn send_file(&self, path: &Path, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        self.send_document(|| InputFile::file(path.to_path_buf()).file_name(file_name.to_string()), caption, size)
-            .await
+        self.send_document(|| InputFile::file(path.to_path_buf()).file_name(file_name.to_string()), caption, size).await
     }
 
     /// Sends a small in-memory document (a manifest).
     pub async fn send_bytes(&self, bytes: Vec<u8>, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
         let size = bytes.len() as u64;
         let bytes = bytes::Bytes::from(bytes);
-        self.send_document(|| InputFile::memory(bytes.clone()).file_name(file_name.to_string()), caption, size)
-            .await
+        self.send_document(|| InputFile::memory(bytes.clone()).file_name(file_name.to_string()), caption, size).await
     }
 
     async fn send_document(
@@ -301,12 +311,7 @@ impl TelegramSink {
         let (recipient, label, setting) = self.chat(chat)?;
         let message = self
             .send_with_flood_control(
-                || {
-                    self.bot
-                        .send_message(recipient.clone(), html.to_string())
-                        .parse_mode(ParseMode::Html)
-                        .into_future()
-                },
+                || self.bot.send_message(recipient.clone(), html.to_string()).parse_mode(ParseMode::Html).into_future(),
                 Some((label, setting)),
                 0,
             )

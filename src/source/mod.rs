@@ -30,6 +30,18 @@ pub enum SourceError {
     Other(String),
 }
 
+impl From<SourceError> for crate::Error {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Unreachable { endpoint, reason } => {
+                crate::Error::Unreachable { service: crate::error::Service::S3, endpoint, reason }
+            }
+            SourceError::Denied { .. } => crate::Error::Config(e.to_string()),
+            other => crate::Error::Other(anyhow::anyhow!(other.to_string())),
+        }
+    }
+}
+
 /// An object as a listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
@@ -117,10 +129,9 @@ impl S3Source {
     {
         let endpoint = self.endpoint.clone();
         match &err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => SourceError::Unreachable {
-                endpoint,
-                reason: short_reason(&DisplayErrorContext(&err).to_string()),
-            },
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                SourceError::Unreachable { endpoint, reason: short_reason(&DisplayErrorContext(&err).to_string()) }
+            }
             SdkError::ResponseError(_) => SourceError::Unreachable {
                 endpoint,
                 reason: format!("the answer is not S3 ({})", short_reason(&DisplayErrorContext(&err).to_string())),
@@ -134,7 +145,9 @@ impl S3Source {
                     (401 | 403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
                         SourceError::Denied { endpoint, reason }
                     }
-                    (404, _) | (_, "NoSuchBucket" | "NoSuchKey" | "NotFound") => SourceError::NotFound(what.to_string()),
+                    (404, _) | (_, "NoSuchBucket" | "NoSuchKey" | "NotFound") => {
+                        SourceError::NotFound(what.to_string())
+                    }
                     _ => SourceError::Other(format!("{what}: {reason}")),
                 }
             }
@@ -144,12 +157,7 @@ impl S3Source {
 
     /// Every bucket the credentials can see.
     pub async fn list_buckets(&self) -> Result<Vec<String>, SourceError> {
-        let out = self
-            .client
-            .list_buckets()
-            .send()
-            .await
-            .map_err(|e| self.classify("bucket list", e))?;
+        let out = self.client.list_buckets().send().await.map_err(|e| self.classify("bucket list", e))?;
         let mut names: Vec<String> = out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect();
         names.sort();
         Ok(names)
@@ -182,14 +190,8 @@ impl S3Source {
     /// HEAD: the ETag (and size, last-modified) of one object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, SourceError> {
         let what = format!("object {bucket}/{key}");
-        let out = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.classify(&what, e))?;
+        let out =
+            self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| self.classify(&what, e))?;
         let etag = out
             .e_tag()
             .map(trim_etag)
@@ -211,11 +213,7 @@ impl S3Source {
             req = req.range(format!("bytes={}-{}", start, start + len - 1));
         }
         let out = req.send().await.map_err(|e| self.classify(&what, e))?;
-        Ok(Body {
-            etag: out.e_tag().map(trim_etag),
-            stream: out.body,
-            endpoint: self.endpoint.clone(),
-        })
+        Ok(Body { etag: out.e_tag().map(trim_etag), stream: out.body, endpoint: self.endpoint.clone() })
     }
 }
 

@@ -1,0 +1,111 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tgploy_global_optspecs
+    string join \n config= database= v/verbose q/quiet h/help V/version
+end
+
+function __fish_tgploy_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tgploy_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tgploy_using_subcommand
+    set -l cmd (__fish_tgploy_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tgploy -n "__fish_tgploy_needs_command" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_needs_command" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_needs_command" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_needs_command" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_needs_command" -s V -l version -d 'Print version'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s b -l bucket -d 'Only this bucket (repeatable). It must exist and be enabled' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l dry-run -d 'List what would be sent; send nothing and write nothing'
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l json -d 'Print a JSON summary on stdout instead of text'
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l json -d 'JSON on stdout instead of a table'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l from-now -d 'Record the bucket\'s current objects as skipped: only objects created or overwritten from now on are delivered'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l json -d 'JSON on stdout instead of text'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s b -l bucket -d 'Only objects of this bucket' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s p -l prefix -d 'Only keys starting with this prefix' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l json -d 'JSON on stdout instead of a table (with every part\'s message and file id)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'

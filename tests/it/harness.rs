@@ -1,0 +1,257 @@
+//! A world for binary-level tests: a real S3 server, the fake Bot API, a private
+//! directory for the ledger, and the built `tgploy` run against them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+use crate::support::s3::{self, S3Server};
+use crate::support::telegram::{self, Document, FakeTelegram};
+
+pub const BACKUP_CHAT: &str = "-1001234567890";
+/// Small parts keep multi-part tests fast; real defaults are 19 MiB.
+pub const PART_SIZE: u64 = 64 * 1024;
+
+pub struct World {
+    pub s3: S3Server,
+    pub tg: FakeTelegram,
+    pub dir: TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+/// What a run of the binary printed and returned.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Everything printed must be free of the bot token.
+    #[track_caller]
+    pub fn no_token(&self) -> &Self {
+        let secret = telegram::TOKEN.split_once(':').map(|(_, s)| s).unwrap_or(telegram::TOKEN);
+        assert!(
+            !self.stdout.contains(secret) && !self.stderr.contains(secret),
+            "the bot token leaked:\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Deterministic pseudo-random bytes (no two parts alike).
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+impl World {
+    pub async fn new() -> World {
+        World::with(S3Server::start().await).await
+    }
+
+    pub async fn with_listed_etags() -> World {
+        World::with(S3Server::start_with_listed_etags().await).await
+    }
+
+    async fn with(s3: S3Server) -> World {
+        let tg = FakeTelegram::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp dir");
+        let mut env = BTreeMap::new();
+        for (k, v) in [
+            ("RUSTFS_ENDPOINT", s3.endpoint()),
+            ("RUSTFS_ACCESS_KEY", s3::ACCESS_KEY.to_string()),
+            ("RUSTFS_SECRET_KEY", s3::SECRET_KEY.to_string()),
+            ("RUSTFS_REGION", "us-east-1".to_string()),
+            ("TELEGRAM_BOT_TOKEN", telegram::TOKEN.to_string()),
+            ("TELEGRAM_BACKUP_CHAT_ID", BACKUP_CHAT.to_string()),
+            ("TELEGRAM_API_URL", tg.url()),
+            ("DATABASE_PATH", dir.path().join("ledger.sqlite3").display().to_string()),
+            ("TGPLOY_PART_SIZE", PART_SIZE.to_string()),
+            ("TGPLOY_MESSAGES_PER_MINUTE", "0".to_string()),
+            ("TGPLOY_TMP_DIR", dir.path().join("tmp").display().to_string()),
+            ("HOME", dir.path().display().to_string()),
+        ] {
+            env.insert(k.to_string(), v);
+        }
+        World { s3, tg, dir, env }
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.dir.path().join("ledger.sqlite3")
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.insert(key.to_string(), value.to_string());
+    }
+
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.remove(key);
+    }
+
+    /// Writes a config file and points TGPLOY_CONFIG at it.
+    pub fn config_file(&mut self, toml: &str) -> PathBuf {
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, toml).expect("write config");
+        set_private(&path);
+        self.set_env("TGPLOY_CONFIG", &path.display().to_string());
+        path
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tgploy"));
+        cmd.args(args).env_clear().envs(&self.env).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the binary to completion (off the async runtime, whose servers it talks to).
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || {
+            let out = cmd.output().expect("run tgploy");
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("join")
+    }
+
+    /// Starts the binary without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn tgploy")
+    }
+
+    pub async fn sync(&self) -> Output {
+        self.run(&["sync"]).await
+    }
+
+    /// Documents in the backup chat whose file name is exactly `name`.
+    pub fn documents_named(&self, name: &str) -> Vec<Document> {
+        self.tg.documents().into_iter().filter(|d| d.file_name == name).collect()
+    }
+
+    /// Rebuilds an object from its manifest in the chat: every part fetched by the file
+    /// id the manifest names, each checked against its SHA-256, then joined.
+    pub fn join_from_manifest(&self, manifest_name: &str) -> (serde_json::Value, Vec<u8>) {
+        let docs = self.tg.documents();
+        let manifest_doc = docs
+            .iter()
+            .rev()
+            .find(|d| d.file_name == manifest_name)
+            .unwrap_or_else(|| panic!("no manifest {manifest_name} in the chat"));
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest_doc.bytes()).expect("manifest JSON");
+        let mut joined = Vec::new();
+        for part in manifest["parts"].as_array().expect("parts") {
+            let file_id = part["file_id"].as_str().expect("file_id");
+            let doc = docs.iter().find(|d| d.file_id == file_id).expect("part named by the manifest is in the chat");
+            let bytes = doc.bytes();
+            assert_eq!(sha256_hex(&bytes), part["sha256"].as_str().unwrap(), "part {} hash", part["index"]);
+            assert_eq!(bytes.len() as u64, part["size"].as_u64().unwrap());
+            assert_eq!(doc.file_name, part["file_name"].as_str().unwrap());
+            joined.extend_from_slice(&bytes);
+        }
+        (manifest, joined)
+    }
+
+    /// Opens the ledger with plain SQLite, as an operator could.
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let conn = rusqlite::Connection::open(self.ledger_path()).expect("open ledger");
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let cols = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..cols)
+                .map(|i| {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    Ok(match v {
+                        rusqlite::types::Value::Null => "NULL".to_string(),
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Real(f) => f.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        rusqlite::types::Value::Blob(b) => hex::encode(b),
+                    })
+                })
+                .collect()
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
+    /// The whole ledger file as bytes (to grep for secrets).
+    pub fn ledger_bytes(&self) -> Vec<u8> {
+        let mut all = std::fs::read(self.ledger_path()).unwrap_or_default();
+        all.extend(std::fs::read(self.ledger_path().with_extension("sqlite3-wal")).unwrap_or_default());
+        all
+    }
+}
+
+pub async fn wait_exit(mut child: Child, timeout: Duration) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(_status) = child.try_wait().expect("try_wait") {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("tgploy did not finish within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("join")
+}
+
+#[cfg(unix)]
+pub fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+#[cfg(not(unix))]
+pub fn set_private(_path: &Path) {}

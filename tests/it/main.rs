@@ -1,0 +1,9 @@
+//! Integration tests, compiled as one binary: a real S3 server (s3s-fs) and a fake Bot
+//! API in this process, the built `tgploy` run against them.
+
+mod captions;
+mod cli;
+mod harness;
+mod support;
+mod support_selftest;
+mod sync;

@@ -1,0 +1,376 @@
+//! A real S3 server (s3s-fs, file-system backed) running inside the test process.
+//!
+//! The S3 API is served by `s3s_fs::FileSystem` unchanged; a thin wrapper counts the requests
+//! tests care about and, optionally, fills the ETag into listings. s3s-fs 0.14 lists objects
+//! without an ETag, while RustFS, MinIO and AWS always include one, so tests can exercise both
+//! code paths (ETag from the listing vs. ETag from a HeadObject).
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::dto::*;
+use s3s::service::S3ServiceBuilder;
+use s3s::{S3, S3Request, S3Response, S3Result};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub const ACCESS_KEY: &str = "tgploy-test-access";
+pub const SECRET_KEY: &str = "tgploy-test-secret-key";
+
+/// Objects bigger than this are uploaded by `put_file` as a multipart upload of parts this big.
+const PART_SIZE: u64 = 64 * 1024 * 1024;
+
+#[derive(Default)]
+struct Stats {
+    head: AtomicUsize,
+    list: AtomicUsize,
+    gets: Mutex<Vec<(String, String, Option<String>)>>,
+}
+
+/// `s3s::S3` implementation that forwards everything to s3s-fs.
+struct Wrapper {
+    inner: s3s_fs::FileSystem,
+    stats: Arc<Stats>,
+    listed_etags: bool,
+}
+
+impl Wrapper {
+    /// Real servers report the ETag in listings; s3s-fs does not, so ask it per object.
+    async fn fill_etags(&self, bucket: &str, objects: &mut [Object]) -> S3Result<()> {
+        for object in objects.iter_mut().filter(|o| o.e_tag.is_none()) {
+            let Some(key) = object.key.clone() else {
+                continue;
+            };
+            let input = HeadObjectInput { bucket: bucket.to_owned(), key, ..Default::default() };
+            let head = S3Request {
+                input,
+                method: Default::default(),
+                uri: Default::default(),
+                headers: Default::default(),
+                extensions: Default::default(),
+                credentials: None,
+                region: None,
+                service: None,
+                trailing_headers: None,
+            };
+            // Deliberately bypasses `self.head_object` so head_count() only counts client requests.
+            let out = self.inner.head_object(head).await?;
+            object.e_tag = out.output.e_tag;
+        }
+        Ok(())
+    }
+}
+
+type OpFuture<'a, T> = Pin<Box<dyn Future<Output = S3Result<S3Response<T>>> + Send + 'a>>;
+
+// The S3 trait is declared with `#[async_trait]`; without that crate as a dev-dependency the
+// methods are written in their desugared form (same generics and bounds as the macro emits).
+macro_rules! forward {
+    ($($op:ident: $input:ident => $output:ident;)*) => {$(
+        fn $op<'life0, 'async_trait>(&'life0 self, req: S3Request<$input>) -> OpFuture<'async_trait, $output>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            self.inner.$op(req)
+        }
+    )*};
+}
+
+impl S3 for Wrapper {
+    forward! {
+        abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+        complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
+        copy_object: CopyObjectInput => CopyObjectOutput;
+        create_bucket: CreateBucketInput => CreateBucketOutput;
+        create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
+        delete_bucket: DeleteBucketInput => DeleteBucketOutput;
+        delete_object: DeleteObjectInput => DeleteObjectOutput;
+        delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
+        get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
+        head_bucket: HeadBucketInput => HeadBucketOutput;
+        list_buckets: ListBucketsInput => ListBucketsOutput;
+        list_parts: ListPartsInput => ListPartsOutput;
+        put_object: PutObjectInput => PutObjectOutput;
+        upload_part: UploadPartInput => UploadPartOutput;
+        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+    }
+
+    fn head_object<'life0, 'async_trait>(
+        &'life0 self,
+        req: S3Request<HeadObjectInput>,
+    ) -> OpFuture<'async_trait, HeadObjectOutput>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            self.stats.head.fetch_add(1, Ordering::SeqCst);
+            self.inner.head_object(req).await
+        })
+    }
+
+    fn get_object<'life0, 'async_trait>(
+        &'life0 self,
+        req: S3Request<GetObjectInput>,
+    ) -> OpFuture<'async_trait, GetObjectOutput>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let range = req.headers.get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let entry = (req.input.bucket.clone(), req.input.key.clone(), range);
+            self.stats.gets.lock().expect("stats lock poisoned").push(entry);
+            self.inner.get_object(req).await
+        })
+    }
+
+    fn list_objects<'life0, 'async_trait>(
+        &'life0 self,
+        req: S3Request<ListObjectsInput>,
+    ) -> OpFuture<'async_trait, ListObjectsOutput>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let bucket = req.input.bucket.clone();
+            let mut resp = self.inner.list_objects(req).await?;
+            if self.listed_etags
+                && let Some(contents) = resp.output.contents.as_mut()
+            {
+                self.fill_etags(&bucket, contents).await?;
+            }
+            Ok(resp)
+        })
+    }
+
+    fn list_objects_v2<'life0, 'async_trait>(
+        &'life0 self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> OpFuture<'async_trait, ListObjectsV2Output>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            self.stats.list.fetch_add(1, Ordering::SeqCst);
+            let bucket = req.input.bucket.clone();
+            let mut resp = self.inner.list_objects_v2(req).await?;
+            if self.listed_etags
+                && let Some(contents) = resp.output.contents.as_mut()
+            {
+                self.fill_etags(&bucket, contents).await?;
+            }
+            Ok(resp)
+        })
+    }
+}
+
+pub struct S3Server {
+    endpoint: String,
+    stats: Arc<Stats>,
+    task: JoinHandle<()>,
+    // Declared last so the server task is gone before the files are removed.
+    root: TempDir,
+}
+
+impl S3Server {
+    /// s3s-fs as is: listings carry no ETag.
+    pub async fn start() -> S3Server {
+        Self::start_inner(false).await
+    }
+
+    /// Listings carry quoted ETags, like RustFS, MinIO and AWS.
+    pub async fn start_with_listed_etags() -> S3Server {
+        Self::start_inner(true).await
+    }
+
+    async fn start_inner(listed_etags: bool) -> S3Server {
+        let root = tempfile::tempdir().expect("create S3 root dir");
+        let inner = s3s_fs::FileSystem::new(root.path()).expect("create s3s-fs");
+        let stats = Arc::new(Stats::default());
+        let wrapper = Wrapper { inner, stats: stats.clone(), listed_etags };
+        let service = {
+            let mut builder = S3ServiceBuilder::new(wrapper);
+            builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            builder.build()
+        };
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind S3 listener");
+        let addr = listener.local_addr().expect("S3 listener address");
+
+        let task = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            // Owning the connections here means aborting this task (stop/drop) also kills
+            // keep-alive connections, so the server becomes unreachable at once.
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((socket, _)) = accepted else { continue };
+                        let conn = http
+                            .serve_connection(TokioIo::new(socket), service.clone())
+                            .into_owned();
+                        conns.spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+
+        S3Server { endpoint: format!("http://{addr}"), stats, task, root }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    /// Directory holding the buckets (one sub-directory per bucket).
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .force_path_style(true)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tgploy-test"))
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub async fn create_bucket(&self, name: &str) {
+        self.client()
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create bucket {name}: {e:?}"));
+    }
+
+    /// Returns the ETag without quotes.
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> String {
+        let out = self
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+        trim_etag(out.e_tag())
+    }
+
+    /// Streams the file; files above 64 MiB go up as a multipart upload (ETag `md5-N`).
+    pub async fn put_file(&self, bucket: &str, key: &str, path: &Path) -> String {
+        let size = tokio::fs::metadata(path).await.unwrap_or_else(|e| panic!("stat {}: {e}", path.display())).len();
+        let client = self.client();
+        if size <= PART_SIZE {
+            let body = ByteStream::from_path(path).await.unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+            let out = client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+            return trim_etag(out.e_tag());
+        }
+
+        let upload = client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create multipart upload {bucket}/{key}: {e:?}"));
+        let upload_id = upload.upload_id().expect("upload id").to_owned();
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < size {
+            let len = PART_SIZE.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(Length::Exact(len))
+                .build()
+                .await
+                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+            let out = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("upload part {number} of {bucket}/{key}: {e:?}"));
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build());
+            offset += len;
+            number += 1;
+        }
+        let out = client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("complete multipart upload {bucket}/{key}: {e:?}"));
+        trim_etag(out.e_tag())
+    }
+
+    /// HeadObject requests served so far (the ETag filling of listings is not counted).
+    pub fn head_count(&self) -> usize {
+        self.stats.head.load(Ordering::SeqCst)
+    }
+
+    /// `(bucket, key, Range header)` of every GetObject request, in arrival order.
+    pub fn get_requests(&self) -> Vec<(String, String, Option<String>)> {
+        self.stats.gets.lock().expect("stats lock poisoned").clone()
+    }
+
+    /// ListObjectsV2 requests served so far.
+    pub fn list_count(&self) -> usize {
+        self.stats.list.load(Ordering::SeqCst)
+    }
+
+    /// Closes the listener and every open connection: clients see connection refused/reset.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn trim_etag(etag: Option<&str>) -> String {
+    etag.expect("server returned no ETag").trim_matches('"').to_owned()
+}

@@ -1,0 +1,1391 @@
+//! A fake Telegram Bot API server that answers like the real cloud Bot API.
+//!
+//! It runs inside the test process on `127.0.0.1:0`. Requests reach an axum router through a
+//! hand-rolled hyper connection service so that injected faults can do what axum cannot:
+//! drop the TCP connection without an answer, or never answer at all.
+//!
+//! Uploaded documents are streamed to a temporary directory owned by the fake, so multi-GiB
+//! benchmarks do not need the bytes in memory.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+use tower::ServiceExt;
+
+pub const TOKEN: &str = "123456789:AAtest-SECRET-token_xyz";
+/// The bot's user id is the numeric prefix of its token, as with real tokens.
+pub const BOT_ID: i64 = 123_456_789;
+pub const BOT_USERNAME: &str = "tgploy_test_bot";
+
+const DEFAULT_UPLOAD_LIMIT: u64 = 50 * 1000 * 1000;
+const DEFAULT_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
+const MAX_TEXT_UTF16: usize = 4096;
+const MAX_CAPTION_UTF16: usize = 1024;
+/// Non-file parameters are held in memory; this keeps a misbehaving client from exhausting it.
+const MAX_PARAM_BYTES: usize = 1 << 20;
+const MAX_JSON_BODY: usize = 16 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 429 with `parameters.retry_after`.
+    RetryAfter(u32),
+    /// That HTTP status with the matching Bot API description.
+    ServerError(u16),
+    /// The request body is read, then the TCP connection is closed without any response.
+    Drop,
+    /// The request body is read, then no response ever comes.
+    Hang,
+}
+
+/// A document the fake accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub chat_id: String,
+    pub message_id: i64,
+    pub file_id: String,
+    pub file_unique_id: String,
+    pub file_name: String,
+    /// The caption exactly as sent (still HTML when `parse_mode` is HTML).
+    pub caption: Option<String>,
+    pub parse_mode: Option<String>,
+    /// The caption as Telegram displays it: markup removed, entities decoded, trimmed.
+    pub rendered_caption: Option<String>,
+    pub size: u64,
+    /// The uploaded bytes; the file lives as long as the `FakeTelegram`.
+    pub path: PathBuf,
+}
+
+impl Document {
+    pub fn bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.path).unwrap_or_else(|e| panic!("read stored document {}: {e}", self.path.display()))
+    }
+
+    /// Hex SHA-256 of the stored bytes, computed without loading the whole file.
+    pub fn sha256(&self) -> String {
+        let mut file = std::fs::File::open(&self.path)
+            .unwrap_or_else(|e| panic!("open stored document {}: {e}", self.path.display()));
+        let mut hasher = Sha256::new();
+        io::copy(&mut file, &mut hasher).expect("hash stored document");
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// A message the fake accepted (text or document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub chat_id: String,
+    pub message_id: i64,
+    /// Message text exactly as sent; `None` for documents.
+    pub text: Option<String>,
+    /// File name, for documents.
+    pub document: Option<String>,
+    /// Caption exactly as sent, for documents.
+    pub caption: Option<String>,
+    pub parse_mode: Option<String>,
+    /// Text or caption as Telegram displays it (markup removed, entities decoded, trimmed).
+    pub rendered: Option<String>,
+}
+
+pub struct FakeTelegram {
+    url: String,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    state: Mutex<BotState>,
+    changed: Notify,
+    dir: TempDir,
+    seed: u64,
+}
+
+struct BotState {
+    documents: Vec<Document>,
+    messages: Vec<Sent>,
+    files: HashMap<String, StoredFile>,
+    file_paths: HashMap<String, String>,
+    faults: HashMap<String, VecDeque<Fault>>,
+    calls: HashMap<String, usize>,
+    next_message_id: HashMap<String, i64>,
+    forbidden: HashSet<String>,
+    upload_limit: u64,
+    download_limit: u64,
+    delay: Duration,
+    seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct StoredFile {
+    file_id: String,
+    file_unique_id: String,
+    file_name: String,
+    size: u64,
+    path: PathBuf,
+    file_path: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, BotState> {
+        self.state.lock().expect("fake telegram state poisoned")
+    }
+
+    fn next_seq(&self) -> u64 {
+        let mut st = self.lock();
+        st.seq += 1;
+        st.seq
+    }
+
+    /// Counts the call and takes the next injected fault for the method, if any.
+    fn record_call(&self, method: &str) -> Option<Fault> {
+        let fault = {
+            let mut st = self.lock();
+            *st.calls.entry(method.to_owned()).or_default() += 1;
+            st.faults.get_mut(method).and_then(VecDeque::pop_front)
+        };
+        self.changed.notify_waiters();
+        fault
+    }
+}
+
+impl FakeTelegram {
+    pub async fn start() -> FakeTelegram {
+        let dir = tempfile::tempdir().expect("create fake telegram dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake telegram listener");
+        let addr = listener.local_addr().expect("fake telegram address");
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(BotState {
+                documents: Vec::new(),
+                messages: Vec::new(),
+                files: HashMap::new(),
+                file_paths: HashMap::new(),
+                faults: HashMap::new(),
+                calls: HashMap::new(),
+                next_message_id: HashMap::new(),
+                forbidden: HashSet::new(),
+                upload_limit: DEFAULT_UPLOAD_LIMIT,
+                download_limit: DEFAULT_DOWNLOAD_LIMIT,
+                delay: Duration::ZERO,
+                seq: 0,
+            }),
+            changed: Notify::new(),
+            dir,
+            // Truncation is fine: this only has to differ between runs.
+            seed: (nanos as u64) ^ u64::from(addr.port()),
+        });
+
+        let router = Router::new()
+            .fallback(handle)
+            .with_state(shared.clone())
+            // Uploads are limited by the upload-limit logic only, not by axum's 2 MB default.
+            .layer(DefaultBodyLimit::disable());
+
+        let accept_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            // Owning the connections here means dropping the fake also ends hung requests.
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((socket, _)) = accepted else { continue };
+                        let shared = accept_shared.clone();
+                        let router = router.clone();
+                        let service = hyper::service::service_fn(move |req| {
+                            serve_request(shared.clone(), router.clone(), req)
+                        });
+                        conns.spawn(async move {
+                            let _ = ConnBuilder::new(TokioExecutor::new())
+                                .serve_connection(TokioIo::new(socket), service)
+                                .await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+
+        FakeTelegram { url: format!("http://{addr}"), shared, task }
+    }
+
+    /// Base URL without trailing slash, e.g. `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// A teloxide bot pointed at this fake.
+    pub fn bot(&self) -> teloxide::Bot {
+        let url = self.url.parse().expect("fake telegram url");
+        teloxide::Bot::new(TOKEN).set_api_url(url)
+    }
+
+    pub fn documents(&self) -> Vec<Document> {
+        self.shared.lock().documents.clone()
+    }
+
+    pub fn messages(&self) -> Vec<Sent> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// The next `times` calls of `method` (case-insensitive) get `fault`; injections queue up.
+    pub fn inject(&self, method: &str, fault: Fault, times: usize) {
+        let mut st = self.shared.lock();
+        let queue = st.faults.entry(method.to_ascii_lowercase()).or_default();
+        queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    /// Removes all pending injected faults.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    pub fn set_upload_limit(&self, bytes: u64) {
+        self.shared.lock().upload_limit = bytes;
+    }
+
+    pub fn set_download_limit(&self, bytes: u64) {
+        self.shared.lock().download_limit = bytes;
+    }
+
+    /// Delay applied to every sendDocument/sendMessage answer. The message is accepted (visible
+    /// in `documents()`/`messages()`) before the delay, like a reply lost or slow on the way back.
+    pub fn set_delay(&self, d: Duration) {
+        self.shared.lock().delay = d;
+    }
+
+    /// Sending to this chat fails with 400 "Bad Request: chat not found".
+    pub fn forbid_chat(&self, chat_id: &str) {
+        self.shared.lock().forbidden.insert(chat_match_key(chat_id));
+    }
+
+    /// Requests received for `method` (case-insensitive), including failed and faulted ones.
+    pub fn calls(&self, method: &str) -> usize {
+        let method = method.to_ascii_lowercase();
+        self.shared.lock().calls.get(&method).copied().unwrap_or(0)
+    }
+
+    pub async fn wait_for_documents(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |st| st.documents.len() >= n).await
+    }
+
+    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |st| st.messages.len() >= n).await
+    }
+
+    pub async fn wait_for_calls(&self, method: &str, n: usize, timeout: Duration) -> bool {
+        let method = method.to_ascii_lowercase();
+        self.wait_until(timeout, |st| st.calls.get(&method).copied().unwrap_or(0) >= n).await
+    }
+
+    async fn wait_until(&self, timeout: Duration, cond: impl Fn(&BotState) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before checking so a change between the check and the wait is not lost.
+            let notified = self.shared.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if cond(&self.shared.lock()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return cond(&self.shared.lock());
+            }
+        }
+    }
+}
+
+impl Drop for FakeTelegram {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection level: call counting and fault injection.
+
+async fn serve_request(
+    shared: Arc<Shared>,
+    router: Router,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response, io::Error> {
+    if let Some((_, method)) = parse_method_path(req.uri().path()) {
+        let method = method.to_ascii_lowercase();
+        match shared.record_call(&method) {
+            None => {}
+            Some(Fault::Drop) => {
+                drain(Body::new(req.into_body())).await;
+                // hyper closes the connection without writing anything when the service fails.
+                return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "injected fault: drop connection"));
+            }
+            Some(Fault::Hang) => {
+                drain(Body::new(req.into_body())).await;
+                let never: Infallible = std::future::pending().await;
+                match never {}
+            }
+            Some(Fault::RetryAfter(secs)) => {
+                drain(Body::new(req.into_body())).await;
+                return Ok(retry_after(secs));
+            }
+            Some(Fault::ServerError(code)) => {
+                drain(Body::new(req.into_body())).await;
+                return Ok(api_error(code, server_error_description(code)).into_response());
+            }
+        }
+    }
+    let resp = router.oneshot(req).await;
+    Ok(resp.unwrap_or_else(|never: Infallible| match never {}))
+}
+
+fn server_error_description(code: u16) -> &'static str {
+    match code {
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("Internal Server Error"),
+    }
+}
+
+/// Reads and discards a request body. Answering before the body is consumed can make the client
+/// see a reset while it is still uploading instead of the answer; real proxies drain too.
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(_)) = stream.next().await {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelope helpers.
+
+fn api_ok(result: Value) -> Response {
+    (StatusCode::OK, axum::Json(json!({"ok": true, "result": result}))).into_response()
+}
+
+/// A Bot API error answer: `{"ok":false,"error_code":N,"description":"..."}` with HTTP status N.
+#[derive(Debug)]
+struct ApiFailure {
+    code: u16,
+    description: String,
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({"ok": false, "error_code": self.code, "description": self.description});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+fn api_error(code: u16, description: &str) -> ApiFailure {
+    ApiFailure { code, description: description.to_owned() }
+}
+
+fn bad_request(description: &str) -> ApiFailure {
+    api_error(400, &format!("Bad Request: {description}"))
+}
+
+fn retry_after(secs: u32) -> Response {
+    let body = json!({
+        "ok": false,
+        "error_code": 429,
+        "description": format!("Too Many Requests: retry after {secs}"),
+        "parameters": {"retry_after": secs},
+    });
+    (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+}
+
+fn not_found() -> ApiFailure {
+    api_error(404, "Not Found")
+}
+
+fn unauthorized() -> ApiFailure {
+    api_error(401, "Unauthorized")
+}
+
+fn too_large() -> ApiFailure {
+    api_error(413, "Request Entity Too Large")
+}
+
+fn internal(err: impl std::fmt::Display) -> ApiFailure {
+    api_error(500, &format!("Internal Server Error: fake telegram: {err}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing.
+
+/// `/bot<token>/<method>` -> `(token, method)`.
+fn parse_method_path(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix('/')?;
+    let (bot, method) = rest.split_once('/')?;
+    let token = percent_decode(bot).strip_prefix("bot")?.to_owned();
+    let method = percent_decode(method);
+    if method.is_empty() || method.contains('/') {
+        return None;
+    }
+    Some((token, method))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    if let Some(rest) = path.strip_prefix("/file/") {
+        return download(&shared, rest, req).await;
+    }
+    let Some((token, method)) = parse_method_path(&path) else {
+        drain(req.into_body()).await;
+        return not_found().into_response();
+    };
+    if token != TOKEN {
+        drain(req.into_body()).await;
+        return unauthorized().into_response();
+    }
+    let method = method.to_ascii_lowercase();
+    if !matches!(method.as_str(), "getme" | "sendmessage" | "senddocument" | "getfile") {
+        drain(req.into_body()).await;
+        return not_found().into_response();
+    }
+    let params = match read_params(&shared, req).await {
+        Ok(params) => params,
+        Err(failure) => return failure.into_response(),
+    };
+    let result = match method.as_str() {
+        "getme" => Ok(me_json()),
+        "sendmessage" => {
+            let result = send_message(&shared, &params);
+            apply_delay(&shared).await;
+            result
+        }
+        "senddocument" => {
+            let result = send_document(&shared, params);
+            apply_delay(&shared).await;
+            result
+        }
+        _ => get_file(&shared, &params),
+    };
+    match result {
+        Ok(value) => api_ok(value),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn apply_delay(shared: &Shared) {
+    let delay = shared.lock().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters: query string, JSON, urlencoded form or multipart (files streamed to disk).
+
+struct Params {
+    fields: HashMap<String, String>,
+    files: HashMap<String, Upload>,
+}
+
+impl Params {
+    /// Like the Bot API, an empty value counts as absent.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// An uploaded file part on disk; deleted on drop unless it became a document.
+struct Upload {
+    path: PathBuf,
+    file_name: String,
+    size: u64,
+    keep: bool,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+async fn read_params(shared: &Shared, req: Request) -> Result<Params, ApiFailure> {
+    let mut params = Params { fields: HashMap::new(), files: HashMap::new() };
+    if let Ok(Query(query)) = Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
+        params.fields.extend(query);
+    }
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+
+    if content_type.starts_with("application/json") {
+        let Ok(bytes) = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY).await else {
+            return Err(bad_request("request body is too big or broken"));
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(params);
+        }
+        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&bytes) else {
+            return Err(bad_request("can't parse JSON object"));
+        };
+        for (key, value) in map {
+            let value = match value {
+                Value::Null => continue,
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            params.fields.insert(key, value);
+        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        match axum::Form::<Vec<(String, String)>>::from_request(req, &()).await {
+            Ok(axum::Form(form)) => params.fields.extend(form),
+            Err(_) => return Err(bad_request("can't parse form data")),
+        }
+    } else if content_type.starts_with("multipart/form-data") {
+        read_multipart(shared, req, &mut params).await?;
+    } else {
+        drain(req.into_body()).await;
+    }
+    Ok(params)
+}
+
+async fn read_multipart(shared: &Shared, req: Request, params: &mut Params) -> Result<(), ApiFailure> {
+    let limit = shared.lock().upload_limit;
+    let Ok(mut multipart) = <Multipart as FromRequest<()>>::from_request(req, &()).await else {
+        return Err(bad_request("can't parse multipart/form-data"));
+    };
+    let broken = |_| bad_request("can't parse multipart/form-data");
+    let mut total: u64 = 0;
+    let mut over_limit = false;
+    let mut param_too_long = false;
+    let mut not_utf8 = false;
+
+    while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            let mut buf = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(broken)? {
+                if buf.len() + chunk.len() > MAX_PARAM_BYTES {
+                    param_too_long = true;
+                } else {
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+            match String::from_utf8(buf) {
+                Ok(value) => {
+                    params.fields.insert(name, value);
+                }
+                Err(_) => not_utf8 = true,
+            }
+            continue;
+        };
+
+        if over_limit {
+            while field.chunk().await.map_err(broken)?.is_some() {}
+            continue;
+        }
+        let path = shared.dir.path().join(format!("upload-{}.bin", shared.next_seq()));
+        let mut upload = Upload { path, file_name, size: 0, keep: false };
+        let file = tokio::fs::File::create(&upload.path).await.map_err(internal)?;
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        while let Some(chunk) = field.chunk().await.map_err(broken)? {
+            if over_limit {
+                continue;
+            }
+            let len = chunk.len() as u64;
+            total += len;
+            upload.size += len;
+            if total > limit {
+                // Keep reading so the client gets the 413 instead of a reset mid-upload.
+                over_limit = true;
+                continue;
+            }
+            out.write_all(&chunk).await.map_err(internal)?;
+        }
+        out.flush().await.map_err(internal)?;
+        drop(out);
+        if !over_limit {
+            params.files.insert(name, upload);
+        }
+    }
+
+    if over_limit {
+        return Err(too_large());
+    }
+    if param_too_long {
+        return Err(bad_request("parameter value is too long"));
+    }
+    if not_utf8 {
+        return Err(bad_request("strings must be encoded in UTF-8"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chats and messages.
+
+struct Chat {
+    /// The chat id as reported back to tests: the canonical number or `@username`.
+    key: String,
+    json: Value,
+    is_channel: bool,
+}
+
+fn chat_match_key(chat_id: &str) -> String {
+    let chat_id = chat_id.trim();
+    match chat_id.parse::<i64>() {
+        Ok(id) => id.to_string(),
+        Err(_) => chat_id.to_ascii_lowercase(),
+    }
+}
+
+fn resolve_chat(shared: &Shared, raw: &str) -> Result<Chat, ApiFailure> {
+    let raw = raw.trim();
+    if shared.lock().forbidden.contains(&chat_match_key(raw)) {
+        return Err(bad_request("chat not found"));
+    }
+    if let Some(username) = raw.strip_prefix('@') {
+        let valid =
+            (4..=32).contains(&username.len()) && username.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+        if !valid {
+            return Err(bad_request("chat not found"));
+        }
+        // Public usernames resolve to channels; give each a stable -100… id.
+        let hash = Sha256::digest(username.to_ascii_lowercase().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash[..8]);
+        let id = -1_000_000_000_000 - (u64::from_le_bytes(first) % 1_000_000_000) as i64;
+        return Ok(Chat {
+            key: raw.to_owned(),
+            json: json!({"id": id, "title": username, "username": username, "type": "channel"}),
+            is_channel: true,
+        });
+    }
+    let Ok(id) = raw.parse::<i64>() else {
+        return Err(bad_request("chat not found"));
+    };
+    let json = if id > 0 {
+        json!({"id": id, "first_name": "Test", "last_name": "User", "username": "tgploy_test_user", "type": "private"})
+    } else if id <= -1_000_000_000_000 {
+        json!({"id": id, "title": "tgploy test supergroup", "type": "supergroup"})
+    } else if id < 0 {
+        json!({"id": id, "title": "tgploy test group", "type": "group"})
+    } else {
+        return Err(bad_request("chat not found"));
+    };
+    Ok(Chat { key: id.to_string(), json, is_channel: false })
+}
+
+fn bot_user_json() -> Value {
+    json!({"id": BOT_ID, "is_bot": true, "first_name": "tgploy test", "username": BOT_USERNAME})
+}
+
+fn me_json() -> Value {
+    let mut me = bot_user_json();
+    if let Value::Object(m) = &mut me {
+        m.insert("can_join_groups".into(), json!(true));
+        m.insert("can_read_all_group_messages".into(), json!(false));
+        m.insert("supports_inline_queries".into(), json!(false));
+        m.insert("can_connect_to_business".into(), json!(false));
+        m.insert("has_main_web_app".into(), json!(false));
+    }
+    me
+}
+
+fn message_base(chat: &Chat, message_id: i64) -> Map<String, Value> {
+    let date = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let mut m = Map::new();
+    m.insert("message_id".into(), json!(message_id));
+    if chat.is_channel {
+        m.insert("sender_chat".into(), chat.json.clone());
+    } else {
+        m.insert("from".into(), bot_user_json());
+    }
+    m.insert("chat".into(), chat.json.clone());
+    m.insert("date".into(), json!(date));
+    m
+}
+
+fn next_message_id(st: &mut BotState, chat: &Chat) -> i64 {
+    let counter = st.next_message_id.entry(chat_match_key(&chat.key)).or_insert(0);
+    *counter += 1;
+    *counter
+}
+
+/// Text after `parse_mode` handling, as Telegram stores it.
+struct Formatted {
+    text: String,
+    entities: Vec<Entity>,
+}
+
+fn format_text(raw: &str, parse_mode: Option<&str>) -> Result<Formatted, ApiFailure> {
+    let (text, entities) = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
+        None => (raw.to_owned(), Vec::new()),
+        Some("html") => parse_html(raw).map_err(|reason| bad_request(&format!("can't parse entities: {reason}")))?,
+        // Markdown is not implemented: rather fail loudly than accept unchecked markup.
+        Some(_) => {
+            return Err(bad_request("unsupported parse_mode (the fake Telegram implements only HTML)"));
+        }
+    };
+    Ok(trim(text, entities))
+}
+
+fn send_message(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
+    let Some(chat_id) = params.get("chat_id") else {
+        return Err(bad_request("chat_id is empty"));
+    };
+    let raw = params.get("text").unwrap_or_default();
+    let parse_mode = params.get("parse_mode");
+    let formatted = format_text(raw, parse_mode)?;
+    if formatted.text.is_empty() {
+        return Err(bad_request("message text is empty"));
+    }
+    if utf16_len(&formatted.text) > MAX_TEXT_UTF16 {
+        return Err(bad_request("message is too long"));
+    }
+    let chat = resolve_chat(shared, chat_id)?;
+
+    let message_id = {
+        let mut st = shared.lock();
+        let message_id = next_message_id(&mut st, &chat);
+        st.messages.push(Sent {
+            chat_id: chat.key.clone(),
+            message_id,
+            text: Some(raw.to_owned()),
+            document: None,
+            caption: None,
+            parse_mode: parse_mode.map(str::to_owned),
+            rendered: Some(formatted.text.clone()),
+        });
+        message_id
+    };
+    shared.changed.notify_waiters();
+
+    let mut m = message_base(&chat, message_id);
+    m.insert("text".into(), json!(formatted.text));
+    if !formatted.entities.is_empty() {
+        m.insert("entities".into(), entities_json(&formatted.entities));
+    }
+    Ok(Value::Object(m))
+}
+
+enum DocumentSource {
+    Upload(Upload),
+    Existing(StoredFile),
+}
+
+fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailure> {
+    let Some(chat_id) = params.get("chat_id").map(str::to_owned) else {
+        return Err(bad_request("chat_id is empty"));
+    };
+    let source = if let Some(upload) = params.files.remove("document") {
+        DocumentSource::Upload(upload)
+    } else if let Some(value) = params.get("document").map(str::to_owned) {
+        if let Some(name) = value.strip_prefix("attach://") {
+            match params.files.remove(name) {
+                Some(upload) => DocumentSource::Upload(upload),
+                None => return Err(bad_request("there is no document in the request")),
+            }
+        } else {
+            match shared.lock().files.get(&value) {
+                Some(stored) => DocumentSource::Existing(stored.clone()),
+                None => return Err(bad_request("wrong file identifier/HTTP URL specified")),
+            }
+        }
+    } else {
+        return Err(bad_request("there is no document in the request"));
+    };
+
+    let caption_raw = params.get("caption").map(str::to_owned);
+    let parse_mode = params.get("parse_mode").map(str::to_owned);
+    let caption = match &caption_raw {
+        None => None,
+        Some(raw) => Some(format_text(raw, parse_mode.as_deref())?),
+    };
+    if caption.as_ref().is_some_and(|c| utf16_len(&c.text) > MAX_CAPTION_UTF16) {
+        return Err(bad_request("message caption is too long"));
+    }
+    if let DocumentSource::Upload(upload) = &source
+        && upload.size == 0
+    {
+        return Err(bad_request("file must be non-empty"));
+    }
+    let chat = resolve_chat(shared, &chat_id)?;
+    let caption = caption.filter(|c| !c.text.is_empty());
+
+    let (stored, message_id) = {
+        let mut st = shared.lock();
+        let stored = match source {
+            DocumentSource::Existing(stored) => stored,
+            DocumentSource::Upload(mut upload) => {
+                st.seq += 1;
+                let seq = st.seq;
+                let stored = new_stored_file(shared.seed, seq, &mut upload);
+                st.file_paths.insert(stored.file_path.clone(), stored.file_id.clone());
+                st.files.insert(stored.file_id.clone(), stored.clone());
+                stored
+            }
+        };
+        let message_id = next_message_id(&mut st, &chat);
+        let rendered = caption.as_ref().map(|c| c.text.clone());
+        st.documents.push(Document {
+            chat_id: chat.key.clone(),
+            message_id,
+            file_id: stored.file_id.clone(),
+            file_unique_id: stored.file_unique_id.clone(),
+            file_name: stored.file_name.clone(),
+            caption: caption_raw.clone(),
+            parse_mode: parse_mode.clone(),
+            rendered_caption: rendered.clone(),
+            size: stored.size,
+            path: stored.path.clone(),
+        });
+        st.messages.push(Sent {
+            chat_id: chat.key.clone(),
+            message_id,
+            text: None,
+            document: Some(stored.file_name.clone()),
+            caption: caption_raw,
+            parse_mode,
+            rendered,
+        });
+        (stored, message_id)
+    };
+    shared.changed.notify_waiters();
+
+    let mut m = message_base(&chat, message_id);
+    m.insert(
+        "document".into(),
+        json!({
+            "file_name": stored.file_name,
+            "mime_type": "application/octet-stream",
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.size,
+        }),
+    );
+    if let Some(caption) = caption {
+        m.insert("caption".into(), json!(caption.text));
+        if !caption.entities.is_empty() {
+            m.insert("caption_entities".into(), entities_json(&caption.entities));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn new_stored_file(seed: u64, seq: u64, upload: &mut Upload) -> StoredFile {
+    upload.keep = true;
+    let digest = hex::encode(Sha256::digest(format!("{seed}:{seq}").as_bytes()));
+    let file_name = if upload.file_name.is_empty() { "file".to_owned() } else { upload.file_name.clone() };
+    let ext = Path::new(&file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| !e.is_empty() && e.bytes().all(|c| c.is_ascii_alphanumeric()))
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    StoredFile {
+        file_id: format!("BQACAgIAAxkBAAI{}", &digest[..40]),
+        file_unique_id: format!("AgAD{}", &digest[40..52]),
+        file_name,
+        size: upload.size,
+        path: upload.path.clone(),
+        file_path: format!("documents/file_{seq}{ext}"),
+    }
+}
+
+fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
+    let (stored, limit) = {
+        let st = shared.lock();
+        let stored = params.get("file_id").and_then(|id| st.files.get(id)).cloned();
+        (stored, st.download_limit)
+    };
+    let Some(stored) = stored else {
+        return Err(bad_request("wrong file identifier/HTTP URL specified"));
+    };
+    if stored.size > limit {
+        return Err(bad_request("file is too big"));
+    }
+    Ok(json!({
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": stored.size,
+        "file_path": stored.file_path,
+    }))
+}
+
+/// `GET /file/bot<token>/<file_path>`; teloxide sends the path as one `%2F`-encoded segment.
+async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
+    drain(req.into_body()).await;
+    let rest = percent_decode(rest);
+    let Some((bot, file_path)) = rest.split_once('/') else {
+        return not_found().into_response();
+    };
+    if bot.strip_prefix("bot") != Some(TOKEN) {
+        return unauthorized().into_response();
+    }
+    let stored = {
+        let st = shared.lock();
+        st.file_paths.get(file_path).and_then(|id| st.files.get(id)).cloned()
+    };
+    let Some(stored) = stored else {
+        return not_found().into_response();
+    };
+    let file = match tokio::fs::File::open(&stored.path).await {
+        Ok(file) => file,
+        Err(e) => return internal(e).into_response(),
+    };
+    let stream = futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok::<_, io::Error>(None);
+        }
+        buf.truncate(n);
+        Ok(Some((Bytes::from(buf), file)))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, stored.size.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Telegram HTML, following tdlib's parse_html (td/telegram/MessageEntity.cpp), with one
+// deliberate difference: tdlib keeps a stray `&` literally, but the Bot API documentation
+// requires escaping it, and an unescaped `&` that happens to form an entity corrupts the text,
+// so the fake rejects it.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EntityKind {
+    Bold,
+    Italic,
+    Underline,
+    Strikethrough,
+    Spoiler,
+    /// The language only matters for merging `<pre><code class="language-x">` into `pre`.
+    Code(String),
+    Pre(Option<String>),
+    TextLink(String),
+    CustomEmoji(String),
+    Blockquote,
+    ExpandableBlockquote,
+}
+
+/// Offsets and lengths in UTF-16 code units, as the Bot API reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entity {
+    kind: EntityKind,
+    offset: usize,
+    length: usize,
+}
+
+const ALLOWED_TAGS: &[&str] = &[
+    "a",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "code",
+    "pre",
+    "span",
+    "tg-spoiler",
+    "tg-emoji",
+    "blockquote",
+];
+
+struct OpenTag {
+    name: String,
+    argument: String,
+    expandable: bool,
+    utf16_start: usize,
+    byte_start: usize,
+}
+
+fn is_html_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0b' | b'\x0c' | b'\0')
+}
+
+/// Decodes `&lt;` `&gt;` `&amp;` `&quot;` `&#NN;` `&#xHH;` (the `;` is optional, as in tdlib).
+fn decode_entity(s: &[u8], pos: usize) -> Option<(char, usize)> {
+    let mut end = pos + 1;
+    let code = if s.get(end) == Some(&b'#') {
+        end += 1;
+        let radix = if matches!(s.get(end), Some(b'x' | b'X')) {
+            end += 1;
+            16
+        } else {
+            10
+        };
+        let digits_start = end;
+        let mut value: u32 = 0;
+        while let Some(d) = s.get(end).and_then(|&c| char::from(c).to_digit(radix)) {
+            value = value * radix + d;
+            if value > 0x10FFFF {
+                return None;
+            }
+            end += 1;
+        }
+        if end == digits_start {
+            return None;
+        }
+        value
+    } else {
+        let start = end;
+        while s.get(end).is_some_and(u8::is_ascii_alphabetic) {
+            end += 1;
+        }
+        match &s[start..end] {
+            b"lt" => u32::from('<'),
+            b"gt" => u32::from('>'),
+            b"amp" => u32::from('&'),
+            b"quot" => u32::from('"'),
+            _ => return None,
+        }
+    };
+    let ch = char::from_u32(code).filter(|&c| c != '\0')?;
+    if s.get(end) == Some(&b';') {
+        end += 1;
+    }
+    Some((ch, end))
+}
+
+fn parse_html(src: &str) -> Result<(String, Vec<Entity>), String> {
+    let b = src.as_bytes();
+    let n = b.len();
+    let mut out = String::with_capacity(n);
+    let mut utf16 = 0usize;
+    let mut stack: Vec<OpenTag> = Vec::new();
+    let mut entities: Vec<Entity> = Vec::new();
+    let mut i = 0;
+
+    let skip_spaces = |i: &mut usize| {
+        while *i < n && is_html_space(b[*i]) {
+            *i += 1;
+        }
+    };
+
+    while i < n {
+        match b[i] {
+            b'&' => {
+                let Some((ch, next)) = decode_entity(b, i) else {
+                    return Err(format!("Unescaped \"&\" at byte offset {i}"));
+                };
+                out.push(ch);
+                utf16 += ch.len_utf16();
+                i = next;
+            }
+            b'<' if b.get(i + 1) == Some(&b'/') => {
+                let begin = i;
+                let Some(open) = stack.pop() else {
+                    return Err(format!("Unexpected end tag at byte offset {begin}"));
+                };
+                i += 2;
+                let name_start = i;
+                while i < n && !is_html_space(b[i]) && b[i] != b'>' {
+                    i += 1;
+                }
+                let end_name = src[name_start..i].to_ascii_lowercase();
+                skip_spaces(&mut i);
+                if i >= n || b[i] != b'>' {
+                    return Err(format!("Unclosed end tag at byte offset {begin}"));
+                }
+                i += 1;
+                if !end_name.is_empty() && end_name != open.name {
+                    return Err(format!(
+                        "Unmatched end tag at byte offset {begin}, expected \"</{}>\", found \"</{end_name}>\"",
+                        open.name
+                    ));
+                }
+                close_tag(open, utf16, &out, &mut entities)?;
+            }
+            b'<' => {
+                let begin = i;
+                i += 1;
+                let name_start = i;
+                while i < n && !is_html_space(b[i]) && b[i] != b'>' {
+                    i += 1;
+                }
+                if i >= n {
+                    return Err(format!("Unclosed start tag at byte offset {begin}"));
+                }
+                let name = src[name_start..i].to_ascii_lowercase();
+                if !ALLOWED_TAGS.contains(&name.as_str()) {
+                    return Err(format!("Unsupported start tag \"{name}\" at byte offset {begin}"));
+                }
+                let mut argument = String::new();
+                let mut expandable = false;
+                loop {
+                    skip_spaces(&mut i);
+                    if i >= n {
+                        return Err(format!("Unclosed start tag at byte offset {begin}"));
+                    }
+                    if b[i] == b'>' {
+                        i += 1;
+                        break;
+                    }
+                    let attr_start = i;
+                    while i < n && !is_html_space(b[i]) && b[i] != b'=' && b[i] != b'>' {
+                        i += 1;
+                    }
+                    let attr = src[attr_start..i].to_ascii_lowercase();
+                    if attr.is_empty() {
+                        return Err(format!("Empty attribute name in the tag \"{name}\" at byte offset {begin}"));
+                    }
+                    skip_spaces(&mut i);
+                    if i >= n {
+                        return Err(format!("Unclosed start tag at byte offset {begin}"));
+                    }
+                    if b[i] != b'=' {
+                        if name == "blockquote" && attr == "expandable" {
+                            expandable = true;
+                            continue;
+                        }
+                        return Err(format!(
+                            "Expected equal sign in declaration of an attribute of the tag \"{name}\" at byte offset {begin}"
+                        ));
+                    }
+                    i += 1;
+                    skip_spaces(&mut i);
+                    if i >= n {
+                        return Err(format!("Unclosed start tag \"{name}\" at byte offset {begin}"));
+                    }
+                    let value = if b[i] == b'"' || b[i] == b'\'' {
+                        let quote = b[i];
+                        i += 1;
+                        let mut value = String::new();
+                        while i < n && b[i] != quote {
+                            if b[i] == b'&' {
+                                let Some((ch, next)) = decode_entity(b, i) else {
+                                    return Err(format!("Unescaped \"&\" at byte offset {i}"));
+                                };
+                                value.push(ch);
+                                i = next;
+                            } else {
+                                let ch = src[i..].chars().next().unwrap_or('\u{FFFD}');
+                                value.push(ch);
+                                i += ch.len_utf8();
+                            }
+                        }
+                        if i >= n {
+                            return Err(format!("Unclosed start tag at byte offset {begin}"));
+                        }
+                        i += 1;
+                        value
+                    } else {
+                        let token_start = i;
+                        while i < n && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'-') {
+                            i += 1;
+                        }
+                        if i >= n || (!is_html_space(b[i]) && b[i] != b'>') {
+                            return Err(format!("Unexpected end of name token at byte offset {token_start}"));
+                        }
+                        src[token_start..i].to_ascii_lowercase()
+                    };
+                    match (name.as_str(), attr.as_str()) {
+                        ("a", "href") | ("tg-emoji", "emoji-id") => argument = value,
+                        ("code", "class") => {
+                            if let Some(lang) = value.strip_prefix("language-") {
+                                argument = lang.to_owned();
+                            }
+                        }
+                        ("span", "class") => {
+                            if let Some(class) = value.strip_prefix("tg-") {
+                                argument = class.to_owned();
+                            }
+                        }
+                        ("blockquote", "expandable") => expandable = true,
+                        _ => {}
+                    }
+                }
+                if name == "span" && argument != "spoiler" {
+                    return Err(format!("Tag \"span\" must have class \"tg-spoiler\" at byte offset {begin}"));
+                }
+                stack.push(OpenTag { name, argument, expandable, utf16_start: utf16, byte_start: out.len() });
+            }
+            _ => {
+                let ch = src[i..].chars().next().unwrap_or('\u{FFFD}');
+                out.push(ch);
+                utf16 += ch.len_utf16();
+                i += ch.len_utf8();
+            }
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(format!("Can't find end tag corresponding to start tag \"{}\"", open.name));
+    }
+    Ok((out, entities))
+}
+
+fn close_tag(open: OpenTag, utf16: usize, out: &str, entities: &mut Vec<Entity>) -> Result<(), String> {
+    let offset = open.utf16_start;
+    let length = utf16 - offset;
+    if length == 0 {
+        return Ok(());
+    }
+    let kind = match open.name.as_str() {
+        "b" | "strong" => EntityKind::Bold,
+        "i" | "em" => EntityKind::Italic,
+        "u" | "ins" => EntityKind::Underline,
+        "s" | "strike" | "del" => EntityKind::Strikethrough,
+        "span" | "tg-spoiler" => EntityKind::Spoiler,
+        "code" => EntityKind::Code(open.argument),
+        "blockquote" if open.expandable => EntityKind::ExpandableBlockquote,
+        "blockquote" => EntityKind::Blockquote,
+        "tg-emoji" => {
+            if open.argument.parse::<i64>().is_err() {
+                return Err("Invalid custom emoji identifier specified".to_owned());
+            }
+            EntityKind::CustomEmoji(open.argument)
+        }
+        "pre" => {
+            if let Some(last) = entities.last_mut()
+                && last.offset == offset
+                && last.length == length
+                && let EntityKind::Code(lang) = &last.kind
+                && !lang.is_empty()
+            {
+                last.kind = EntityKind::Pre(Some(lang.clone()));
+                return Ok(());
+            }
+            EntityKind::Pre(None)
+        }
+        "a" => {
+            let url = if open.argument.is_empty() { out[open.byte_start..].to_owned() } else { open.argument };
+            // Like tdlib, an unusable link silently produces no entity.
+            let Some(url) = check_link(&url) else {
+                return Ok(());
+            };
+            EntityKind::TextLink(url)
+        }
+        _ => return Ok(()),
+    };
+    entities.push(Entity { kind, offset, length });
+    Ok(())
+}
+
+fn check_link(url: &str) -> Option<String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return None;
+    }
+    let candidate = if url.contains("://") || url.to_ascii_lowercase().starts_with("tg:") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    };
+    let parsed = reqwest::Url::parse(&candidate).ok()?;
+    let usable = match parsed.scheme() {
+        "http" | "https" => parsed.host_str().is_some_and(|h| h.contains('.') || h == "localhost"),
+        "tg" | "ton" => true,
+        _ => false,
+    };
+    usable.then(|| parsed.to_string())
+}
+
+/// Telegram strips leading and trailing whitespace; entities are clipped to what remains.
+fn trim(text: String, entities: Vec<Entity>) -> Formatted {
+    let trimmed_start = text.trim_start();
+    let left = utf16_len(&text[..text.len() - trimmed_start.len()]);
+    let kept = trimmed_start.trim_end().to_owned();
+    let kept_len = utf16_len(&kept);
+    let mut entities: Vec<Entity> = entities
+        .into_iter()
+        .filter_map(|e| {
+            let start = e.offset.max(left) - left;
+            let end = (e.offset + e.length).saturating_sub(left).min(kept_len);
+            (end > start).then_some(Entity { kind: e.kind, offset: start, length: end - start })
+        })
+        .collect();
+    entities.sort_by(|a, b| a.offset.cmp(&b.offset).then(b.length.cmp(&a.length)));
+    Formatted { text: kept, entities }
+}
+
+fn entities_json(entities: &[Entity]) -> Value {
+    let list = entities
+        .iter()
+        .map(|e| {
+            let mut m = Map::new();
+            m.insert("offset".into(), json!(e.offset));
+            m.insert("length".into(), json!(e.length));
+            let kind = match &e.kind {
+                EntityKind::Bold => "bold",
+                EntityKind::Italic => "italic",
+                EntityKind::Underline => "underline",
+                EntityKind::Strikethrough => "strikethrough",
+                EntityKind::Spoiler => "spoiler",
+                EntityKind::Code(_) => "code",
+                EntityKind::Pre(language) => {
+                    if let Some(language) = language {
+                        m.insert("language".into(), json!(language));
+                    }
+                    "pre"
+                }
+                EntityKind::TextLink(url) => {
+                    m.insert("url".into(), json!(url));
+                    "text_link"
+                }
+                EntityKind::CustomEmoji(id) => {
+                    m.insert("custom_emoji_id".into(), json!(id));
+                    "custom_emoji"
+                }
+                EntityKind::Blockquote => "blockquote",
+                EntityKind::ExpandableBlockquote => "expandable_blockquote",
+            };
+            m.insert("type".into(), json!(kind));
+            Value::Object(m)
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// The text Telegram would display for `src` sent with `parse_mode=HTML`, or the reason it
+/// would be rejected (the part after "can't parse entities: ").
+pub fn render_html(src: &str) -> Result<String, String> {
+    let (text, entities) = parse_html(src)?;
+    Ok(trim(text, entities).text)
+}
+
+/// Telegram measures text length in UTF-16 code units.
+pub fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}

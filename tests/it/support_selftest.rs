@@ -1,0 +1,372 @@
+//! Proves the test doubles behave like the real services before other tests rely on them.
+
+use std::time::{Duration, Instant};
+
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, InputFile, Message, MessageEntityKind, ParseMode};
+use teloxide::{ApiError, RequestError};
+
+use crate::support::s3::S3Server;
+use crate::support::telegram::{FakeTelegram, Fault, TOKEN, render_html};
+
+fn document_file(bytes: &[u8], name: &'static str) -> InputFile {
+    InputFile::memory(bytes.to_vec()).file_name(name)
+}
+
+#[tokio::test]
+async fn support_selftest_telegram_speaks_teloxide() {
+    let tg = FakeTelegram::start().await;
+    let bot = tg.bot();
+
+    let me = bot.get_me().await.expect("getMe");
+    assert_eq!(me.username(), "tgploy_test_bot");
+    assert!(me.user.is_bot);
+
+    let first = bot.send_message(ChatId(42), "  hello  ").await.expect("send text");
+    assert_eq!(first.id.0, 1);
+    assert_eq!(first.text(), Some("hello"));
+    assert!(first.chat.is_private());
+
+    let caption = "<b>bucket</b>/key &lt;1&gt; &amp; <a href=\"https://example.com/x\">link</a> ✓";
+    let doc = bot
+        .send_document(ChatId(42), document_file(b"abc", "backup.tar.zst"))
+        .caption(caption)
+        .parse_mode(ParseMode::Html)
+        .await
+        .expect("send document");
+    assert_eq!(doc.id.0, 2, "message ids increase per chat");
+    let document = doc.document().expect("message carries the document");
+    assert_eq!(document.file_name.as_deref(), Some("backup.tar.zst"));
+    assert_eq!(document.file.size, 3);
+    assert_eq!(doc.caption(), Some("bucket/key <1> & link ✓"));
+    let kinds: Vec<_> = doc.caption_entities().expect("entities").iter().map(|e| e.kind.clone()).collect();
+    assert!(matches!(kinds[0], MessageEntityKind::Bold));
+    assert!(matches!(kinds[1], MessageEntityKind::TextLink { .. }));
+
+    // Supergroup and channel chats get their own numbering and their own chat shape.
+    let group = bot
+        .send_document(ChatId(-1_001_234_567_890), document_file(b"xyz", "b.bin"))
+        .await
+        .expect("send to supergroup");
+    assert_eq!(group.id.0, 1);
+    assert!(group.chat.is_supergroup());
+    let channel = bot
+        .send_message(teloxide::types::Recipient::ChannelUsername("@tgploy_chan".into()), "hi")
+        .await
+        .expect("send to channel");
+    assert!(channel.chat.is_channel());
+
+    let docs = tg.documents();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0].bytes(), b"abc");
+    assert_eq!(docs[0].caption.as_deref(), Some(caption));
+    assert_eq!(docs[0].parse_mode.as_deref(), Some("HTML"));
+    assert_eq!(docs[0].chat_id, "42");
+    assert_eq!(docs[1].chat_id, "-1001234567890");
+    assert_eq!(tg.messages().len(), 4);
+    assert_eq!(tg.calls("sendDocument"), 2);
+    assert_eq!(tg.calls("SENDMESSAGE"), 2);
+
+    // getFile + download through teloxide (it sends the path as one %2F-encoded segment).
+    let file = bot.get_file(document.file.id.clone()).await.expect("getFile");
+    assert_eq!(file.size, 3);
+    let mut downloaded = Vec::new();
+    bot.download_file(&file.path, &mut downloaded).await.expect("download");
+    assert_eq!(downloaded, b"abc");
+    tg.set_download_limit(2);
+    let err = bot.get_file(document.file.id.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("file is too big"), "{err}");
+
+    // Resending by file_id is accepted like on the real API.
+    let again =
+        bot.send_document(ChatId(7), InputFile::file_id(document.file.id.clone())).await.expect("resend by file_id");
+    assert_eq!(again.document().expect("doc").file.id, document.file.id);
+}
+
+/// The raw answers, checked against teloxide's `Message` type (not only via a teloxide call).
+#[tokio::test]
+async fn support_selftest_telegram_raw_answers_deserialize() {
+    let tg = FakeTelegram::start().await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/bot{TOKEN}", tg.url());
+
+    let text: serde_json::Value = http
+        .post(format!("{base}/sendMessage"))
+        .json(&serde_json::json!({"chat_id": 5, "text": "<i>x</i>", "parse_mode": "HTML"}))
+        .send()
+        .await
+        .expect("sendMessage")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(text["ok"], true);
+    let msg: Message = serde_json::from_value(text["result"].clone()).expect("Message");
+    assert_eq!(msg.text(), Some("x"));
+
+    // A plain multipart upload with the file directly in the `document` field.
+    let form = reqwest::multipart::Form::new()
+        .text("chat_id", "-1001")
+        .text("caption", "plain <not html>")
+        .part("document", reqwest::multipart::Part::bytes(vec![1u8; 10]).file_name("raw.bin"));
+    let doc: serde_json::Value = http
+        .post(format!("{base}/senddocument"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sendDocument")
+        .json()
+        .await
+        .expect("json");
+    let msg: Message = serde_json::from_value(doc["result"].clone()).expect("Message");
+    assert_eq!(msg.caption(), Some("plain <not html>"));
+    assert_eq!(msg.document().expect("document").file.size, 10);
+    assert_eq!(doc["result"]["document"]["mime_type"], "application/octet-stream");
+
+    // Faults: 5xx carries the envelope, Drop closes without an answer, Hang never answers.
+    tg.inject("sendMessage", Fault::ServerError(502), 1);
+    let resp = http
+        .post(format!("{base}/sendMessage"))
+        .json(&serde_json::json!({"chat_id": 5, "text": "x"}))
+        .send()
+        .await
+        .expect("502 answer");
+    assert_eq!(resp.status().as_u16(), 502);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}));
+
+    tg.inject("sendmessage", Fault::Drop, 1);
+    tg.inject("sendmessage", Fault::Hang, 1);
+    let err = http
+        .post(format!("{base}/sendMessage"))
+        .json(&serde_json::json!({"chat_id": 5, "text": "x"}))
+        .send()
+        .await
+        .expect_err("dropped connection");
+    assert!(!err.is_timeout(), "{err:?}");
+    let started = Instant::now();
+    let err = http
+        .post(format!("{base}/sendMessage"))
+        .timeout(Duration::from_millis(300))
+        .json(&serde_json::json!({"chat_id": 5, "text": "x"}))
+        .send()
+        .await
+        .expect_err("hung request");
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(tg.calls("sendMessage"), 4);
+    assert_eq!(tg.messages().len(), 2, "faulted calls accept nothing");
+
+    let unknown = http.post(format!("{base}/sendPhoto")).send().await.expect("404");
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert!(tg.wait_for_calls("sendphoto", 1, Duration::from_secs(1)).await);
+    assert!(tg.wait_for_documents(1, Duration::from_secs(1)).await);
+    assert!(!tg.wait_for_documents(2, Duration::from_millis(50)).await);
+}
+
+#[tokio::test]
+async fn support_selftest_telegram_errors_map_like_the_real_api() {
+    let tg = FakeTelegram::start().await;
+    let bot = tg.bot();
+    let api = |r: Result<Message, RequestError>| match r {
+        Err(RequestError::Api(e)) => e,
+        other => panic!("expected an API error, got {other:?}"),
+    };
+
+    tg.set_upload_limit(10);
+    let e = api(bot.send_document(ChatId(1), document_file(&[0; 11], "big.bin")).await);
+    assert_eq!(e, ApiError::RequestEntityTooLarge);
+    let ok = bot.send_document(ChatId(1), document_file(&[0; 10], "fits.bin")).await;
+    assert!(ok.is_ok(), "{ok:?}");
+
+    let e = api(bot.send_document(ChatId(1), document_file(b"", "empty.bin")).await);
+    assert_eq!(e, ApiError::Unknown("Bad Request: file must be non-empty".into()));
+
+    for (caption, reason) in [
+        ("<b>x", "Can't find end tag corresponding to start tag \"b\""),
+        ("a <x>b</x>", "Unsupported start tag \"x\" at byte offset 2"),
+        ("<b><i>x</b></i>", "Unmatched end tag at byte offset 7"),
+        ("a & b", "Unescaped \"&\" at byte offset 2"),
+        ("1 < 2", "Unsupported start tag \"\" at byte offset 2"),
+    ] {
+        let e = api(bot
+            .send_document(ChatId(1), document_file(b"x", "x.bin"))
+            .caption(caption)
+            .parse_mode(ParseMode::Html)
+            .await);
+        match e {
+            ApiError::CantParseEntities(msg) => {
+                assert!(msg.starts_with(&format!("Bad Request: can't parse entities: {reason}")), "{caption:?}: {msg}");
+            }
+            other => panic!("{caption:?}: {other:?}"),
+        }
+    }
+
+    // The caption limit counts UTF-16 code units after parsing: 512 emoji are 1024 units.
+    let emoji = "😀".repeat(512);
+    let ok = bot
+        .send_document(ChatId(1), document_file(b"x", "x.bin"))
+        .caption(format!("<b>{emoji}</b>"))
+        .parse_mode(ParseMode::Html)
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let e = api(bot.send_document(ChatId(1), document_file(b"x", "x.bin")).caption(format!("{emoji}a")).await);
+    assert_eq!(e, ApiError::Unknown("Bad Request: message caption is too long".into()));
+
+    assert_eq!(api(bot.send_message(ChatId(1), " \n ").await), ApiError::MessageTextIsEmpty);
+    assert_eq!(api(bot.send_message(ChatId(1), "x".repeat(4097)).await), ApiError::MessageIsTooLong);
+    tg.forbid_chat("-100999");
+    assert_eq!(api(bot.send_message(ChatId(-100_999), "x").await), ApiError::ChatNotFound);
+
+    tg.inject("SendMessage", Fault::RetryAfter(7), 1);
+    match bot.send_message(ChatId(1), "x").await {
+        Err(RequestError::RetryAfter(secs)) => assert_eq!(secs.seconds(), 7),
+        other => panic!("expected RetryAfter, got {other:?}"),
+    }
+    assert!(bot.send_message(ChatId(1), "x").await.is_ok());
+
+    let wrong = Bot::new("123456789:wrong").set_api_url(tg.url().parse().expect("url"));
+    match wrong.get_me().await {
+        Err(RequestError::Api(ApiError::InvalidToken)) => {}
+        other => panic!("expected InvalidToken, got {other:?}"),
+    }
+}
+
+#[test]
+fn support_selftest_telegram_html_rules() {
+    assert_eq!(
+        render_html("<b>a</b> <strong>b</strong> <i>c</i> <em>d</em> <u>e</u> <ins>f</ins> <s>g</s> <strike>h</strike> <del>i</del>").as_deref(),
+        Ok("a b c d e f g h i")
+    );
+    assert_eq!(
+        render_html("<tg-spoiler>s</tg-spoiler><span class=\"tg-spoiler\">t</span><code>c</code><pre><code class=\"language-rust\">p</code></pre>").as_deref(),
+        Ok("stcp")
+    );
+    assert_eq!(
+        render_html("<blockquote expandable>q</blockquote><tg-emoji emoji-id=\"5368324170671202286\">👍</tg-emoji>")
+            .as_deref(),
+        Ok("q👍")
+    );
+    assert_eq!(render_html("&lt;&gt;&amp;&quot;&#39;&#x41;").as_deref(), Ok("<>&\"'A"));
+    assert_eq!(render_html("a > b").as_deref(), Ok("a > b"));
+    assert!(render_html("<span>x</span>").is_err());
+    assert!(render_html("<a href=x>y</a>").is_ok());
+    assert!(render_html("</b>").is_err());
+    assert!(render_html("<b>x</b").is_err());
+    assert!(render_html("&nbsp;").is_err());
+    assert!(render_html("<a href=\"a&b\">x</a>").is_err());
+    assert!(render_html("<p>x</p>").is_err());
+}
+
+async fn list_all(s3: &S3Server, bucket: &str, max_keys: i32) -> Vec<aws_sdk_s3::types::Object> {
+    let client = s3.client();
+    let mut objects = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(max_keys)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list");
+        objects.extend(page.contents().iter().cloned());
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    objects
+}
+
+#[tokio::test]
+async fn support_selftest_s3_plain_listing_and_ranged_get() {
+    let s3 = S3Server::start().await;
+    s3.create_bucket("data").await;
+    let etag = s3.put("data", "dir/a.txt", b"0123456789".to_vec()).await;
+    assert_eq!(etag, "781e5e245d69b566979b86e28d23f2c7");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("b.bin");
+    std::fs::write(&path, vec![7u8; 1000]).expect("write");
+    let file_etag = s3.put_file("data", "b.bin", &path).await;
+    assert_eq!(file_etag.len(), 32);
+
+    let objects = list_all(&s3, "data", 1000).await;
+    let keys: Vec<_> = objects.iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["b.bin", "dir/a.txt"]);
+    assert!(objects.iter().all(|o| o.e_tag().is_none()), "s3s-fs lists no ETag");
+    assert_eq!(objects[1].size(), Some(10));
+    assert_eq!(s3.list_count(), 1);
+
+    let client = s3.client();
+    let head = client.head_object().bucket("data").key("dir/a.txt").send().await.expect("head");
+    assert_eq!(head.e_tag(), Some("\"781e5e245d69b566979b86e28d23f2c7\""));
+    assert_eq!(s3.head_count(), 1);
+
+    let ranged =
+        client.get_object().bucket("data").key("dir/a.txt").range("bytes=2-5").send().await.expect("ranged get");
+    let body = ranged.body.collect().await.expect("body").into_bytes();
+    assert_eq!(&body[..], b"2345");
+    assert_eq!(s3.get_requests(), [("data".to_owned(), "dir/a.txt".to_owned(), Some("bytes=2-5".to_owned()))]);
+
+    s3.stop();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let fast_fail = aws_sdk_s3::Client::from_conf(
+        client.config().to_builder().retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()).build(),
+    );
+    let err = fast_fail.list_buckets().send().await;
+    assert!(err.is_err(), "stopped server still answers");
+}
+
+#[tokio::test]
+async fn support_selftest_s3_listed_etags_and_pagination() {
+    let s3 = S3Server::start_with_listed_etags().await;
+    s3.create_bucket("many").await;
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        let key = format!("k{i:03}");
+        let etag = s3.put("many", &key, format!("body {i}").into_bytes()).await;
+        expected.push((key, format!("\"{etag}\"")));
+    }
+    let objects = list_all(&s3, "many", 10).await;
+    let listed: Vec<_> = objects
+        .iter()
+        .map(|o| (o.key().expect("key").to_owned(), o.e_tag().expect("listed ETag").to_owned()))
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(s3.list_count(), 3);
+    assert_eq!(s3.head_count(), 0, "ETag filling is not a client HeadObject");
+}
+
+/// Throughput check for big uploads and multipart puts; run with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore = "slow: moves a few hundred MiB"]
+async fn support_selftest_big_transfers() {
+    let tg = FakeTelegram::start().await;
+    let bot = tg.bot();
+    let part = vec![0xA5u8; 19 * 1024 * 1024];
+    let started = Instant::now();
+    for i in 0..10 {
+        bot.send_document(ChatId(1), InputFile::memory(part.clone()).file_name(format!("p{i}")))
+            .await
+            .expect("upload part");
+    }
+    let elapsed = started.elapsed();
+    println!("10 x 19 MiB via teloxide: {elapsed:?}");
+    assert_eq!(tg.documents()[9].size, part.len() as u64);
+
+    let started = Instant::now();
+    let e = bot.send_document(ChatId(1), InputFile::memory(vec![0u8; 60_000_000]).file_name("big")).await.unwrap_err();
+    println!("60 MB rejected with {e:?} in {:?}", started.elapsed());
+
+    let s3 = S3Server::start().await;
+    s3.create_bucket("big").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, vec![3u8; 70 * 1024 * 1024]).expect("write");
+    let started = Instant::now();
+    let etag = s3.put_file("big", "big.bin", &path).await;
+    println!("70 MiB multipart put: {etag} in {:?}", started.elapsed());
+    assert!(etag.ends_with("-2"), "{etag}");
+}
