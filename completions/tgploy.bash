@@ -25,11 +25,17 @@ _tgploy() {
             tgploy,files)
                 cmd="tgploy__subcmd__files"
                 ;;
+            tgploy,heartbeat)
+                cmd="tgploy__subcmd__heartbeat"
+                ;;
             tgploy,help)
                 cmd="tgploy__subcmd__help"
                 ;;
             tgploy,man)
                 cmd="tgploy__subcmd__man"
+                ;;
+            tgploy,retry)
+                cmd="tgploy__subcmd__retry"
                 ;;
             tgploy,status)
                 cmd="tgploy__subcmd__status"
@@ -70,11 +76,17 @@ _tgploy() {
             tgploy__subcmd__help,files)
                 cmd="tgploy__subcmd__help__subcmd__files"
                 ;;
+            tgploy__subcmd__help,heartbeat)
+                cmd="tgploy__subcmd__help__subcmd__heartbeat"
+                ;;
             tgploy__subcmd__help,help)
                 cmd="tgploy__subcmd__help__subcmd__help"
                 ;;
             tgploy__subcmd__help,man)
                 cmd="tgploy__subcmd__help__subcmd__man"
+                ;;
+            tgploy__subcmd__help,retry)
+                cmd="tgploy__subcmd__help__subcmd__retry"
                 ;;
             tgploy__subcmd__help,status)
                 cmd="tgploy__subcmd__help__subcmd__status"
@@ -98,7 +110,7 @@ _tgploy() {
 
     case "${cmd}" in
         tgploy)
-            opts="-v -q -h -V --config --database --verbose --quiet --help --version sync buckets status files completions man help"
+            opts="-v -q -h -V --config --database --verbose --quiet --help --version sync retry heartbeat buckets status files completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,8 +349,30 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__heartbeat)
+            opts="-v -q -h --dry-run --json --config --database --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__help)
-            opts="sync buckets status files completions man help"
+            opts="sync retry heartbeat buckets status files completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +469,20 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__help__subcmd__heartbeat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -450,6 +498,20 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__retry)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -513,13 +575,43 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tgploy__subcmd__status)
-            opts="-v -q -h --json --config --database --verbose --quiet --help"
+        tgploy__subcmd__retry)
+            opts="-v -q -h --now --id --dead --json --config --database --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__status)
+            opts="-v -q -h --json --check --max-age --config --database --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -31,6 +31,8 @@ complete -c tgploy -n "__fish_tgploy_needs_command" -s q -l quiet -d 'Only warni
 complete -c tgploy -n "__fish_tgploy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_needs_command" -s V -l version -d 'Print version'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "buckets" -d 'List, enable or disable buckets'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
@@ -45,6 +47,22 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l json -d 'Print a 
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l id -d 'Retry only this delivery (repeatable; ids are in `tgploy status`), whatever its schedule' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l now -d 'Ignore the backoff schedule: retry every failed delivery now'
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l dead -d 'Revive dead deliveries (all, or those given with --id) with a fresh count of attempts, and retry them'
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l json -d 'Print a JSON summary on stdout instead of text'
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l dry-run -d 'Print the summary instead of sending it'
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l json -d 'Print the summary as JSON on stdout (and send it unless --dry-run)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
@@ -75,9 +93,11 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_s
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l max-age -d 'With --check: the oldest acceptable last successful sync (`90m`, `2h`, `1d`)' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l json -d 'JSON on stdout instead of text'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l check -d 'For monitoring: exit 0 only if the last successful sync is younger than --max-age and no delivery is dead; otherwise print one line per problem and exit 1'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s h -l help -d 'Print help'
@@ -99,13 +119,15 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l database -d 'Ledge
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s h -l help -d 'Print help'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync buckets status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'

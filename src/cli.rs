@@ -6,11 +6,13 @@ use clap::{Args, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  some deliveries failed (recorded in the ledger for `tgploy retry`), or another error
-  2  usage or configuration error: nothing was done
-  3  another run holds the lock, or the ledger is busy
-  4  an outside service (S3, Telegram) could not be reached
+  0    success
+  1    some deliveries failed (recorded in the ledger for `tgploy retry`), a check
+       failed (`status --check`), or another error
+  2    usage or configuration error: nothing was done
+  3    another run holds the lock, or the ledger is busy
+  4    an outside service (S3, Telegram) could not be reached
+  130  stopped by SIGINT, 143 stopped by SIGTERM (after the part in flight)
 
 Environment:
   TGPLOY_CONFIG, RUSTFS_ENDPOINT, RUSTFS_ACCESS_KEY, RUSTFS_SECRET_KEY, RUSTFS_REGION,
@@ -66,6 +68,21 @@ pub enum Command {
     /// with their error for `tgploy retry`.
     Sync(SyncArgs),
 
+    /// Deliver failed deliveries whose next attempt is due.
+    ///
+    /// Failed deliveries are retried on a backoff schedule: 1 min, 5 min, 15 min, 1 h,
+    /// 6 h, then every 24 h. After `max_attempts` (default 8) a delivery is dead: the
+    /// admin chat is told, and only `--dead` brings it back. Run it from a timer every
+    /// few minutes, like `sync`.
+    Retry(RetryArgs),
+
+    /// Send the daily summary to the admin chat.
+    ///
+    /// Deliveries and bytes in the last 24 hours, buckets enabled and known, failures,
+    /// the retry queue, dead deliveries and the time of the last backup. Run it once a
+    /// day from a timer; if it stops arriving, tgploy stopped running.
+    Heartbeat(HeartbeatArgs),
+
     /// List, enable or disable buckets.
     #[command(subcommand)]
     Buckets(BucketsCommand),
@@ -104,6 +121,38 @@ pub struct SyncArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Ignore the backoff schedule: retry every failed delivery now.
+    #[arg(long)]
+    pub now: bool,
+
+    /// Retry only this delivery (repeatable; ids are in `tgploy status`), whatever its
+    /// schedule.
+    #[arg(long = "id", value_name = "N")]
+    pub ids: Vec<i64>,
+
+    /// Revive dead deliveries (all, or those given with --id) with a fresh count of
+    /// attempts, and retry them.
+    #[arg(long)]
+    pub dead: bool,
+
+    /// Print a JSON summary on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// Print the summary instead of sending it.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the summary as JSON on stdout (and send it unless --dry-run).
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BucketsCommand {
     /// List the buckets on the server and whether each is enabled.
@@ -133,6 +182,20 @@ pub struct StatusArgs {
     /// JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// For monitoring: exit 0 only if the last successful sync is younger than
+    /// --max-age and no delivery is dead; otherwise print one line per problem and
+    /// exit 1.
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: the oldest acceptable last successful sync (`90m`, `2h`, `1d`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, requires = "check")]
+    pub max_age: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write a duration like 90m, 2h or 1d)"))
 }
 
 #[derive(Debug, Args)]

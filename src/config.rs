@@ -47,7 +47,14 @@ pub mod env {
     pub const LOG: &str = "TGPLOY_LOG";
     pub const MESSAGES_PER_MINUTE: &str = "TGPLOY_MESSAGES_PER_MINUTE";
     pub const TMP_DIR: &str = "TGPLOY_TMP_DIR";
+    pub const MAX_ATTEMPTS: &str = "TGPLOY_MAX_ATTEMPTS";
+    pub const ALERT_INTERVAL: &str = "TGPLOY_ALERT_INTERVAL";
 }
+
+/// Attempts before a delivery is declared dead and the admin chat is told.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// The same alert is sent at most once per this interval.
+pub const DEFAULT_ALERT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// A secret value: never printed, not even by `{:?}`.
 #[derive(Clone, PartialEq, Eq)]
@@ -139,6 +146,8 @@ struct FileConfig {
     sync: FileSync,
     #[serde(default)]
     buckets: BTreeMap<String, FilterConfig>,
+    max_attempts: Option<u32>,
+    alert_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +272,8 @@ pub struct Config {
     pub enable_new_buckets: bool,
     pub filter: FilterConfig,
     pub bucket_filters: BTreeMap<String, FilterConfig>,
+    pub max_attempts: u32,
+    pub alert_interval: std::time::Duration,
 }
 
 /// Settings given as flags; they override the file and the environment.
@@ -407,6 +418,23 @@ impl Config {
             }
         }
 
+        let attempts_origin = Origin { file_key: "max_attempts", env: env::MAX_ATTEMPTS };
+        let max_attempts = match env(env::MAX_ATTEMPTS) {
+            Some(v) => {
+                v.trim().parse::<u32>().map_err(|_| invalid(&attempts_origin, &v, "expected a whole number".into()))?
+            }
+            None => parsed.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        };
+        if max_attempts == 0 {
+            return Err(invalid(&attempts_origin, "0", "at least one attempt is needed".into()));
+        }
+        let interval_origin = Origin { file_key: "alert_interval", env: env::ALERT_INTERVAL };
+        let alert_interval = match env(env::ALERT_INTERVAL).or(parsed.alert_interval) {
+            Some(v) => humantime::parse_duration(v.trim())
+                .map_err(|e| invalid(&interval_origin, &v, format!("{e} (write a duration like 1h or 30m)")))?,
+            None => DEFAULT_ALERT_INTERVAL,
+        };
+
         let filter = FilterConfig {
             include: parsed.sync.include,
             exclude: parsed.sync.exclude,
@@ -440,6 +468,8 @@ impl Config {
             enable_new_buckets: parsed.sync.enable_new_buckets.unwrap_or(true),
             filter,
             bucket_filters: parsed.buckets,
+            max_attempts,
+            alert_interval,
         })
     }
 
@@ -686,6 +716,19 @@ mod tests {
         assert_eq!(cfg.admin_chat, Some(ChatRef::Id(42)));
         assert_eq!(cfg.filter_for("db").max_size, Some(1024 * 1024 * 1024));
         assert_eq!(cfg.filter_for("other").max_size, None);
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let overrides = Overrides {
+            config: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config.toml").into()),
+            ..Overrides::default()
+        };
+        let cfg = Config::load_with(&overrides, &|_| None).unwrap();
+        assert_eq!(cfg.part_size, DEFAULT_PART_SIZE);
+        assert_eq!(cfg.require_s3().unwrap().endpoint, "http://127.0.0.1:9000");
+        assert_eq!(cfg.require_telegram().unwrap().backup_chat, ChatRef::Id(-1001234567890));
+        assert_eq!(cfg.filter.exclude.len(), 2);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum ExitCode {
     Busy = 3,
     /// An outside service (S3, Telegram) could not be reached.
     Unreachable = 4,
+    /// Stopped by SIGINT after the part in flight.
+    Interrupted = 130,
+    /// Stopped by SIGTERM after the part in flight.
+    Terminated = 143,
 }
 
 impl ExitCode {
@@ -69,6 +73,14 @@ pub enum Error {
     #[error("{0}")]
     ServiceLost(String),
 
+    /// A monitoring check found problems; they were printed.
+    #[error("{0}")]
+    CheckFailed(String),
+
+    /// A signal stopped the run after the part in flight.
+    #[error("stopped by {signal} after the part in flight; claims released; the next run resumes")]
+    Interrupted { signal: &'static str },
+
     /// Deliveries failed; they are recorded for retry. The run's report was printed.
     #[error("{0}")]
     DeliveriesFailed(String),
@@ -89,7 +101,9 @@ impl Error {
             Error::Unreachable { .. } => ExitCode::Unreachable,
             Error::Ledger { .. } => ExitCode::Config,
             Error::ServiceLost(_) => ExitCode::Unreachable,
-            Error::DeliveriesFailed(_) => ExitCode::DeliveryFailed,
+            Error::DeliveriesFailed(_) | Error::CheckFailed(_) => ExitCode::DeliveryFailed,
+            Error::Interrupted { signal: "SIGINT" } => ExitCode::Interrupted,
+            Error::Interrupted { .. } => ExitCode::Terminated,
             Error::Other(_) => ExitCode::DeliveryFailed,
         }
     }

@@ -4,6 +4,7 @@
 //! to an exit code. Only [`ledger`] speaks SQL, only [`source`] speaks S3, only [`sink`]
 //! speaks Telegram; [`deliver`] and [`sync`] sit in between.
 
+pub mod alert;
 pub mod backoff;
 pub mod cli;
 pub mod commands;
@@ -11,11 +12,15 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod filter;
+pub mod heartbeat;
 pub mod ledger;
+pub mod lock;
 pub mod logging;
 pub mod output;
 pub mod owner;
 pub mod progress;
+pub mod retry;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod sync;
@@ -32,7 +37,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             let code = e.exit_code();
             match &e {
                 // The report on stdout already said what failed.
-                Error::DeliveriesFailed(msg) => eprintln!("tgploy: {msg}"),
+                Error::DeliveriesFailed(msg) | Error::CheckFailed(msg) => eprintln!("tgploy: {msg}"),
                 Error::Other(inner) => eprintln!("tgploy: error: {inner:#}"),
                 other => eprintln!("tgploy: error: {other}"),
             }

@@ -8,12 +8,14 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::alert;
 use crate::config::Config;
 use crate::deliver::{Courier, Outcome};
 use crate::error::{Error, Result, Service};
 use crate::filter::Filter;
 use crate::ledger::{Bucket, Ledger, ObjectVersion, Run, State};
 use crate::progress::Progress;
+use crate::shutdown::Shutdown;
 use crate::sink::TelegramSink;
 use crate::source::{ListedObject, S3Source, SourceError};
 use crate::time::now;
@@ -53,12 +55,35 @@ pub struct Item {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedItem {
+    pub id: i64,
     pub bucket: String,
     pub key: String,
     pub error: String,
+    /// Failed for the last allowed time: no more automatic retries.
+    pub dead: bool,
 }
 
-/// What a run did (or, with `--dry-run`, would do).
+/// What a run's deliveries came to (shared by `sync` and `retry`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryReport {
+    pub sent: u64,
+    pub sent_bytes: u64,
+    /// Documents sent (parts, whole objects, empty-object messages; not manifests).
+    pub parts: u64,
+    pub failed: Vec<FailedItem>,
+    /// Versions deleted or overwritten on S3 before they could be delivered (skipped).
+    pub vanished: u64,
+    /// Failed deliveries in the ledger waiting for `retry` after this run.
+    pub waiting_for_retry: u64,
+    /// Dead deliveries in the ledger after this run.
+    pub dead: u64,
+    /// Why the run stopped before delivering everything, if it did.
+    pub stopped: Option<String>,
+    /// The signal that stopped the run (SIGINT, SIGTERM), if one did.
+    pub interrupted: Option<String>,
+}
+
+/// What a `sync` did (or, with `--dry-run`, would do).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub dry_run: bool,
@@ -66,56 +91,62 @@ pub struct SyncReport {
     /// With `--dry-run`: what would be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_send: Option<Vec<Item>>,
-    pub sent: u64,
-    pub sent_bytes: u64,
-    pub parts: u64,
-    pub failed: Vec<FailedItem>,
-    /// Failed deliveries in the ledger waiting for `retry`.
-    pub waiting_for_retry: u64,
-    /// Why the run stopped before delivering everything, if it did.
-    pub stopped: Option<String>,
+    #[serde(flatten)]
+    pub deliveries: DeliveryReport,
 }
 
 impl SyncReport {
     /// True when something needs the operator's attention (exit code 1).
     pub fn has_failures(&self) -> bool {
-        !self.failed.is_empty() || self.buckets.iter().any(|b| b.error.is_some())
+        !self.deliveries.failed.is_empty() || self.buckets.iter().any(|b| b.error.is_some())
     }
 }
 
-/// Runs `sync` and records the run in the ledger (unless it is a dry run).
-pub async fn run(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<SyncReport> {
+/// Runs `sync`, records the run in the ledger, raises alerts for what went wrong and
+/// sends queued alerts (none of that on a dry run).
+pub async fn run(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: &Shutdown) -> Result<SyncReport> {
     let started = now();
-    let result = run_inner(cfg, ledger, opts).await;
-    if !opts.dry_run {
-        let run = match &result {
-            Ok(r) => Run {
-                kind: "sync".into(),
-                started_at: started,
-                finished_at: now(),
-                sent: r.sent,
-                failed: r.failed.len() as u64,
-                bytes: r.sent_bytes,
-                error: r.stopped.clone(),
-            },
-            Err(e) => Run {
-                kind: "sync".into(),
-                started_at: started,
-                finished_at: now(),
-                sent: 0,
-                failed: 0,
-                bytes: 0,
-                error: Some(e.to_string()),
-            },
-        };
-        if let Err(e) = ledger.record_run(&run) {
-            tracing::warn!("cannot record the run in the ledger: {e}");
-        }
+    let result = run_inner(cfg, ledger, opts, shutdown).await;
+    if opts.dry_run {
+        return result;
     }
+    finish_run(cfg, ledger, "sync", started, result.as_ref().map(|r| &r.deliveries)).await;
     result
 }
 
-async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<SyncReport> {
+/// Records a finished `sync` or `retry`, raises alerts for services it could not reach,
+/// and flushes the alert queue.
+pub async fn finish_run(
+    cfg: &Config,
+    ledger: &Ledger,
+    kind: &str,
+    started: i64,
+    result: Result<&DeliveryReport, &Error>,
+) {
+    let (sent, failed, bytes, error) = match result {
+        Ok(r) => (r.sent, r.failed.len() as u64, r.sent_bytes, r.stopped.clone().or(r.interrupted.clone())),
+        Err(e) => (0, 0, 0, Some(e.to_string())),
+    };
+    let run = Run { kind: kind.into(), started_at: started, finished_at: now(), sent, failed, bytes, error };
+    if let Err(e) = ledger.record_run(&run) {
+        tracing::warn!("cannot record the run in the ledger: {e}");
+    }
+    let unreachable = match result {
+        Err(Error::Unreachable { service, endpoint, reason }) => {
+            Some((service.to_string(), format!("cannot reach {service} at {endpoint}: {reason}")))
+        }
+        Ok(r) => r.stopped.as_ref().map(|s| ("a service".to_string(), s.clone())),
+        Err(_) => None,
+    };
+    if let Some((service, error)) = unreachable
+        && let Err(e) = alert::raise(ledger, cfg, alert::Subject::Unreachable(&service), &error)
+    {
+        tracing::warn!("cannot queue an alert: {e}");
+    }
+    alert::flush_if_possible(ledger, cfg).await;
+}
+
+async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: &Shutdown) -> Result<SyncReport> {
     let source = S3Source::new(&cfg.require_s3()?);
     if !opts.dry_run {
         // Fail on missing Telegram settings before any work, not after listing.
@@ -154,6 +185,7 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<
                 tracing::error!("cannot list bucket {bucket}: {error}");
                 if !opts.dry_run {
                     ledger.bucket_listed(bucket, now(), Some(&error))?;
+                    alert::raise(ledger, cfg, alert::Subject::Bucket(bucket), &error)?;
                 }
                 report.buckets.push(BucketReport {
                     name: bucket.clone(),
@@ -179,16 +211,15 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions) -> Result<
             }
         }
         report.would_send = Some(would_send);
-        report.waiting_for_retry = ledger.counts()?.0.failed;
+        let (counts, _) = ledger.counts()?;
+        report.deliveries.waiting_for_retry = counts.failed;
+        report.deliveries.dead = counts.dead;
         return Ok(report);
     }
 
     take_over_dead_runs(ledger)?;
     let ids = ledger.claimable(&selected, now())?;
-    if !ids.is_empty() {
-        deliver_all(cfg, ledger, &source, &ids, opts, &mut report).await?;
-    }
-    report.waiting_for_retry = ledger.counts()?.0.failed;
+    deliver_all(cfg, ledger, &source, &ids, false, opts.progress, shutdown, &mut report.deliveries).await?;
     Ok(report)
 }
 
@@ -203,14 +234,38 @@ pub fn take_over_dead_runs(ledger: &Ledger) -> Result<()> {
     Ok(())
 }
 
-/// Delivers the given deliveries one after another.
+/// Delivers the given deliveries one after another, then counts what waits in the
+/// ledger. With `retrying`, the ids are failed deliveries.
+#[allow(clippy::too_many_arguments)]
 pub async fn deliver_all(
     cfg: &Config,
     ledger: &Ledger,
     source: &S3Source,
     ids: &[i64],
-    opts: &SyncOptions,
-    report: &mut SyncReport,
+    retrying: bool,
+    progress: bool,
+    shutdown: &Shutdown,
+    report: &mut DeliveryReport,
+) -> Result<()> {
+    if !ids.is_empty() {
+        deliver_ids(cfg, ledger, source, ids, retrying, progress, shutdown, report).await?;
+    }
+    let (counts, _) = ledger.counts()?;
+    report.waiting_for_retry = counts.failed;
+    report.dead = counts.dead;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deliver_ids(
+    cfg: &Config,
+    ledger: &Ledger,
+    source: &S3Source,
+    ids: &[i64],
+    retrying: bool,
+    progress: bool,
+    shutdown: &Shutdown,
+    report: &mut DeliveryReport,
 ) -> Result<()> {
     let sink = TelegramSink::new(&cfg.require_telegram()?)?;
     sink.check().await?;
@@ -221,19 +276,25 @@ pub async fn deliver_all(
             total += d.object.size;
         }
     }
-    let progress = Progress::bytes(total, opts.progress);
+    let progress = Progress::bytes(total, progress);
     let courier = Courier {
+        cfg,
         ledger,
         source,
         sink: &sink,
         tmp_dir: tmp.path(),
         owner: crate::owner::this_process(),
         lease: LEASE,
-        part_size: cfg.part_size,
         progress: &progress,
+        retrying,
+        shutdown,
     };
     let mut unreachable_in_a_row = 0;
     for &id in ids {
+        if let Some(sig) = shutdown.requested() {
+            report.interrupted = Some(signal_name(sig).to_string());
+            break;
+        }
         let Some(outcome) = courier.deliver(id).await? else { continue };
         match outcome {
             Outcome::Sent { bytes, parts } => {
@@ -242,9 +303,15 @@ pub async fn deliver_all(
                 report.sent_bytes += bytes;
                 report.parts += u64::from(parts);
             }
-            Outcome::Failed { error, unreachable } => {
+            Outcome::Failed { error, unreachable, dead } => {
                 if let Some(d) = ledger.delivery(id)? {
-                    report.failed.push(FailedItem { bucket: d.object.bucket, key: d.object.key, error: error.clone() });
+                    report.failed.push(FailedItem {
+                        id,
+                        bucket: d.object.bucket,
+                        key: d.object.key,
+                        error: error.clone(),
+                        dead,
+                    });
                 }
                 if unreachable {
                     unreachable_in_a_row += 1;
@@ -258,11 +325,24 @@ pub async fn deliver_all(
                     unreachable_in_a_row = 0;
                 }
             }
+            Outcome::Interrupted => {
+                report.interrupted = shutdown.requested().map(|s| signal_name(s).to_string());
+                break;
+            }
+            Outcome::Gone { .. } => report.vanished += 1,
             Outcome::Lost => {}
         }
     }
     progress.finish();
     Ok(())
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        crate::shutdown::SIGINT => "SIGINT",
+        crate::shutdown::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 /// A private directory for part files, removed when dropped.

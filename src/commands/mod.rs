@@ -3,6 +3,8 @@
 mod buckets;
 mod files;
 mod generate;
+mod heartbeat;
+mod retry;
 mod status;
 mod sync;
 
@@ -27,6 +29,13 @@ impl Context {
     /// Opens (creating if needed) the ledger.
     pub fn ledger(&self) -> Result<Ledger> {
         Ledger::open(&self.config.database_path()?)
+    }
+
+    /// Takes the run lock of `kind`, then opens the ledger.
+    pub fn locked_ledger(&self, kind: &str) -> Result<(Ledger, Option<crate::lock::RunLock>)> {
+        let path = self.config.database_path()?;
+        let lock = crate::lock::acquire(&path, kind)?;
+        Ok((Ledger::open(&path)?, Some(lock)))
     }
 
     /// The ledger for a run that must write nothing: the existing one, or an empty one
@@ -56,6 +65,8 @@ pub fn run(cli: Cli) -> Result<()> {
     let ctx = Context::load(&cli)?;
     match cli.command {
         Command::Sync(args) => block_on(sync::run(&ctx, &args)),
+        Command::Retry(args) => block_on(retry::run(&ctx, &args)),
+        Command::Heartbeat(args) => block_on(heartbeat::run(&ctx, &args)),
         Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd)),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),

@@ -5,8 +5,10 @@ use serde::Serialize;
 use crate::cli::StatusArgs;
 use crate::commands::Context;
 use crate::config::human_size;
-use crate::error::Result;
-use crate::ledger::{Counts, Run};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::ledger::{Counts, Ledger, Run, State};
 use crate::output;
 use crate::time::{ago, now, rfc3339};
 
@@ -17,6 +19,20 @@ struct Status {
     last_successful_sync: Option<RunView>,
     totals: Counts,
     buckets: Vec<BucketStatus>,
+    /// Failed and dead deliveries, with what `retry --id` needs.
+    failures: Vec<FailureView>,
+    unsent_alerts: u64,
+}
+
+#[derive(Serialize)]
+struct FailureView {
+    id: i64,
+    bucket: String,
+    key: String,
+    state: &'static str,
+    attempts: u32,
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,6 +70,9 @@ struct BucketStatus {
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let ledger = ctx.ledger()?;
+    if args.check {
+        return check(&ledger, args.max_age);
+    }
     let (totals, per_bucket) = ledger.counts()?;
     let (last, last_ok) = ledger.last_runs("sync")?;
     let buckets: Vec<BucketStatus> = ledger
@@ -67,6 +86,21 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
             last_error: b.last_error,
         })
         .collect();
+    let mut failures = Vec::new();
+    for state in [State::Dead, State::Failed] {
+        for d in ledger.deliveries_in(state)? {
+            failures.push(FailureView {
+                id: d.id,
+                bucket: d.object.bucket,
+                key: d.object.key,
+                state: d.state.as_str(),
+                attempts: d.attempts,
+                next_attempt_at: d.next_attempt_at.map(rfc3339),
+                last_error: d.last_error,
+            });
+        }
+    }
+    let unsent_alerts = ledger.unsent_alerts()?.len() as u64;
     if args.json {
         return output::print_json(&Status {
             ledger: ledger.path().display().to_string(),
@@ -74,6 +108,8 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
             last_successful_sync: last_ok.as_ref().map(RunView::from),
             totals,
             buckets,
+            failures,
+            unsent_alerts,
         });
     }
 
@@ -126,5 +162,56 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
         }
         out.push_str(&format!("{t}\n"));
     }
+    if !failures.is_empty() {
+        let mut t = output::table(&["Id", "Object", "State", "Attempts", "Next attempt", "Last error"]);
+        for f in &failures {
+            t.add_row(vec![
+                f.id.to_string(),
+                format!("{}/{}", f.bucket, f.key),
+                f.state.to_string(),
+                f.attempts.to_string(),
+                f.next_attempt_at.clone().unwrap_or_else(|| "never (dead: `tgploy retry --dead`)".into()),
+                f.last_error.clone().unwrap_or_default(),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
+    if unsent_alerts > 0 {
+        out.push_str(&format!("{unsent_alerts} alert(s) wait to be sent to the admin chat (telegram.admin_chat_id)\n"));
+    }
     output::print(&out)
+}
+
+/// `status --check`: one line per problem, exit 1 when there is any.
+fn check(ledger: &Ledger, max_age: Duration) -> Result<()> {
+    let now = now();
+    let mut problems = Vec::new();
+    let (_, last_ok) = ledger.last_runs("sync")?;
+    let max_age_text = humantime::format_duration(max_age).to_string();
+    match &last_ok {
+        None => problems.push("no successful sync yet".to_string()),
+        Some(run) if now - run.finished_at > max_age.as_secs() as i64 => problems.push(format!(
+            "last successful sync was {} at {} (older than {max_age_text})",
+            ago(run.finished_at, now),
+            rfc3339(run.finished_at)
+        )),
+        Some(_) => {}
+    }
+    let dead = ledger.deliveries_in(State::Dead)?;
+    if !dead.is_empty() {
+        let first = &dead[0].object;
+        problems.push(format!(
+            "{} dead deliveries (first: {}/{}); see `tgploy status`, fix the cause, run `tgploy retry --dead`",
+            dead.len(),
+            first.bucket,
+            first.key
+        ));
+    }
+    if problems.is_empty() {
+        let age = last_ok.map(|r| ago(r.finished_at, now)).unwrap_or_default();
+        return output::print(&format!("OK: last successful sync {age}, no dead deliveries\n"));
+    }
+    let text: String = problems.iter().map(|p| format!("CRITICAL: {p}\n")).collect();
+    output::print(&text)?;
+    Err(Error::CheckFailed(format!("status check failed: {} problem(s)", problems.len())))
 }

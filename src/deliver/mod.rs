@@ -16,9 +16,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::alert;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ledger::{Delivery, Ledger, Part};
+use crate::ledger::{Delivery, Ledger, Part, State};
 use crate::progress::Progress;
+use crate::shutdown::Shutdown;
 use crate::sink::caption::{CaptionInfo, document_caption, empty_object_message, manifest_caption};
 use crate::sink::{Chat, SinkError, TelegramSink};
 use crate::source::{S3Source, SourceError};
@@ -34,10 +37,15 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 pub enum Outcome {
     /// Every part (and the manifest) accepted.
     Sent { bytes: u64, parts: u32 },
-    /// Recorded as failed, to be retried on the backoff schedule.
-    Failed { error: String, unreachable: bool },
+    /// Recorded as failed, to be retried on the backoff schedule, or `dead` after the
+    /// last allowed attempt (an alert is queued).
+    Failed { error: String, unreachable: bool, dead: bool },
     /// Another run took the delivery over (our lease ran out); it carries on.
     Lost,
+    /// A signal asked the run to stop; the claim was released, accepted parts kept.
+    Interrupted,
+    /// The version vanished from S3 before it was delivered; recorded as skipped.
+    Gone { reason: String },
 }
 
 /// Why one attempt stopped.
@@ -46,13 +54,19 @@ enum Stop {
     Source(SourceError),
     Sink(SinkError),
     Failed(String),
+    /// This version no longer exists on S3 (deleted or overwritten since the listing).
+    Gone(String),
     Lost,
+    Interrupted,
     Ledger(Error),
 }
 
 impl From<SourceError> for Stop {
     fn from(e: SourceError) -> Self {
-        Stop::Source(e)
+        match e {
+            SourceError::NotFound(_) => Stop::Gone("the object was deleted before it could be delivered".into()),
+            e => Stop::Source(e),
+        }
     }
 }
 
@@ -101,6 +115,7 @@ pub fn part_file_name(name: &str, idx: u32, count: u32) -> String {
 
 /// Delivers claimed object versions.
 pub struct Courier<'a> {
+    pub cfg: &'a Config,
     pub ledger: &'a Ledger,
     pub source: &'a S3Source,
     pub sink: &'a TelegramSink,
@@ -108,8 +123,10 @@ pub struct Courier<'a> {
     pub tmp_dir: &'a Path,
     pub owner: &'a str,
     pub lease: Duration,
-    pub part_size: u64,
     pub progress: &'a Progress,
+    /// Claim failed deliveries (`retry`) rather than pending ones (`sync`).
+    pub retrying: bool,
+    pub shutdown: &'a Shutdown,
 }
 
 impl Courier<'_> {
@@ -121,7 +138,9 @@ impl Courier<'_> {
     /// for what ends the whole run (the ledger failing, a configuration error); the claim
     /// is released first.
     pub async fn deliver(&self, id: i64) -> Result<Option<Outcome>> {
-        let Some(delivery) = self.ledger.claim(id, self.owner, self.lease_until(), self.part_size, now())? else {
+        let Some(delivery) =
+            self.ledger.claim(id, self.owner, self.lease_until(), self.cfg.part_size, now(), self.retrying)?
+        else {
             return Ok(None);
         };
         let label = format!("{}/{}", delivery.object.bucket, delivery.object.key);
@@ -132,13 +151,31 @@ impl Courier<'_> {
                 tracing::warn!("{label}: another run took this delivery over; leaving it to that run");
                 Ok(Some(Outcome::Lost))
             }
+            Err(Stop::Interrupted) => {
+                self.ledger.release(id, self.owner, now())?;
+                tracing::info!("{label}: stopped on request; the next run resumes it");
+                Ok(Some(Outcome::Interrupted))
+            }
             Err(Stop::Ledger(e)) => {
                 let _ = self.ledger.release(id, self.owner, now());
                 Err(e)
             }
             Err(Stop::Sink(e)) if e.is_config() => {
                 self.ledger.release(id, self.owner, now())?;
-                Err(Error::Config(e.to_string()))
+                Err(e.into())
+            }
+            // An S3 outage is not this delivery's fault: no attempt is counted, and the
+            // run ends (exit 4) rather than failing every delivery after it.
+            Err(Stop::Source(e @ SourceError::Unreachable { .. })) => {
+                self.ledger.release(id, self.owner, now())?;
+                Err(e.into())
+            }
+            Err(Stop::Gone(reason)) => {
+                tracing::warn!("{label}: {reason}; recorded as skipped");
+                if !self.ledger.mark_skipped(id, self.owner, &reason, now())? {
+                    return Ok(Some(Outcome::Lost));
+                }
+                Ok(Some(Outcome::Gone { reason }))
             }
             Err(stop) => {
                 let (error, unreachable) = match stop {
@@ -148,18 +185,26 @@ impl Courier<'_> {
                     }
                     Stop::Sink(e) => (e.to_string(), e.is_unreachable()),
                     Stop::Failed(e) => (e, false),
-                    Stop::Lost | Stop::Ledger(_) => unreachable!("handled above"),
+                    Stop::Gone(_) | Stop::Lost | Stop::Interrupted | Stop::Ledger(_) => {
+                        unreachable!("handled above")
+                    }
                 };
                 let error = self.sink.redact(&error);
-                match self.ledger.mark_failed(id, self.owner, &error, now())? {
-                    Some(d) => tracing::warn!(
+                let Some(d) = self.ledger.mark_failed(id, self.owner, &error, self.cfg.max_attempts, now())? else {
+                    return Ok(Some(Outcome::Lost));
+                };
+                let dead = d.state == State::Dead;
+                if dead {
+                    tracing::error!("{label}: delivery is dead after {} attempts: {error}", d.attempts);
+                    alert::raise(self.ledger, self.cfg, alert::Subject::Dead(&d), &error)?;
+                } else {
+                    tracing::warn!(
                         "{label}: delivery failed (attempt {}), next attempt at {}: {error}",
                         d.attempts,
                         d.next_attempt_at.map(rfc3339).unwrap_or_default()
-                    ),
-                    None => return Ok(Some(Outcome::Lost)),
+                    );
                 }
-                Ok(Some(Outcome::Failed { error, unreachable }))
+                Ok(Some(Outcome::Failed { error, unreachable, dead }))
             }
         }
     }
@@ -183,7 +228,7 @@ impl Courier<'_> {
 
     async fn attempt(&self, d: &Delivery) -> Result<Outcome, Stop> {
         let obj = &d.object;
-        let part_size = d.part_size.unwrap_or(self.part_size);
+        let part_size = d.part_size.unwrap_or(self.cfg.part_size);
         let name = base_name(&obj.key);
         let modified = obj.last_modified_ms.map(rfc3339_ms);
         let done = self.ledger.parts(d.id)?;
@@ -242,6 +287,9 @@ impl Courier<'_> {
 
         let mut whole_sha = d.sha256.clone();
         for idx in (done.len() as u32 + 1)..=count {
+            if self.shutdown.requested().is_some() {
+                return Err(Stop::Interrupted);
+            }
             let offset = u64::from(idx - 1) * part_size;
             let len = part_size.min(obj.size - offset);
             let hasher = whole.as_mut().ok_or_else(|| Stop::Failed("hash state lost".into()))?;
@@ -331,9 +379,8 @@ impl Courier<'_> {
         if let Some(etag) = &body.etag
             && etag != &obj.etag
         {
-            return Err(Stop::Failed(format!(
-                "{}/{} changed since it was listed (ETag {etag}, expected {}); the new version is delivered by a later sync",
-                obj.bucket, obj.key, obj.etag
+            return Err(Stop::Gone(format!(
+                "the object changed since it was listed (ETag now {etag}); its new version is delivered by a later sync"
             )));
         }
         let io =

@@ -409,14 +409,26 @@ impl Ledger {
 
     /// Claims a delivery for `owner` until `lease_until`, if nobody else holds it.
     /// Fixes the part size on the first claim. `None` when another run was faster.
-    pub fn claim(&self, id: i64, owner: &str, lease_until: i64, part_size: u64, now: i64) -> Result<Option<Delivery>> {
+    ///
+    /// `sync` claims pending deliveries; `retry` (`failed`) claims failed ones. Either
+    /// takes over a delivery whose lease ran out.
+    pub fn claim(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_until: i64,
+        part_size: u64,
+        now: i64,
+        failed: bool,
+    ) -> Result<Option<Delivery>> {
+        let from = if failed { "failed" } else { "pending" };
         let changed = {
             let conn = self.conn();
             conn.execute(
                 "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
                     part_size = COALESCE(part_size, ?4), updated_at = ?5
-                 WHERE id = ?1 AND (state = 'pending' OR (state = 'sending' AND lease_until < ?5))",
-                params![id, owner, lease_until, part_size, now],
+                 WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))",
+                params![id, owner, lease_until, part_size, now, from],
             )
             .map_err(|e| self.err(e))?
         };
@@ -541,32 +553,57 @@ impl Ledger {
         Ok(changed == 1)
     }
 
-    /// Records a failed attempt: the error, one more attempt, and when to try again.
-    pub fn mark_failed(&self, id: i64, owner: &str, error: &str, now: i64) -> Result<Option<Delivery>> {
-        let attempts: Option<u32> = {
-            let conn = self.conn();
-            conn.query_row(
+    /// Records a failed attempt: the error, one more attempt, and when to try again; or,
+    /// after `max_attempts`, the delivery is `dead`. `None` when the claim was lost.
+    pub fn mark_failed(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        max_attempts: u32,
+        now: i64,
+    ) -> Result<Option<Delivery>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let attempts: Option<u32> = tx
+            .query_row(
                 "SELECT attempts FROM deliveries WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
                 params![id, owner],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| self.err(e))?
-        };
+            .map_err(|e| self.err(e))?;
         let Some(attempts) = attempts else { return Ok(None) };
         let attempts = attempts + 1;
-        let next = now + crate::backoff::delay_after(attempts).as_secs() as i64;
-        {
-            let conn = self.conn();
-            conn.execute(
-                "UPDATE deliveries SET state = 'failed', attempts = ?3, last_error = ?4, next_attempt_at = ?5,
-                    updated_at = ?6, owner = NULL, lease_until = NULL
+        let (state, next) = if attempts >= max_attempts {
+            (State::Dead, None)
+        } else {
+            (State::Failed, Some(now + crate::backoff::delay_after(attempts).as_secs() as i64))
+        };
+        tx.execute(
+            "UPDATE deliveries SET state = ?3, attempts = ?4, last_error = ?5, next_attempt_at = ?6,
+                updated_at = ?7, owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+            params![id, owner, state.as_str(), attempts, error, next, now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        drop(conn);
+        self.delivery(id)
+    }
+
+    /// Records a claimed delivery as skipped: its version vanished from S3.
+    pub fn mark_skipped(&self, id: i64, owner: &str, reason: &str, now: i64) -> Result<bool> {
+        let conn = self.conn();
+        let changed = conn
+            .execute(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?3, updated_at = ?4, owner = NULL,
+                    lease_until = NULL, next_attempt_at = NULL
                  WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                params![id, owner, attempts, error, next, now],
+                params![id, owner, reason, now],
             )
             .map_err(|e| self.err(e))?;
-        }
-        self.delivery(id)
+        Ok(changed == 1)
     }
 
     /// Gives a claimed delivery back untouched (the run is stopping), keeping its parts.
@@ -580,6 +617,150 @@ impl Ledger {
         )
         .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Failed deliveries whose next attempt is due (all of them with `ignore_schedule`),
+    /// oldest first, then deliveries whose run died mid-way (lease run out).
+    pub fn due_failures(&self, now: i64, ignore_schedule: bool) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM deliveries
+                 WHERE (state = 'failed' AND (?2 OR next_attempt_at <= ?1)) OR (state = 'sending' AND lease_until < ?1)
+                 ORDER BY state = 'sending', next_attempt_at, id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![now, ignore_schedule], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Makes dead deliveries (all, or the given ones) failed again with a fresh count of
+    /// attempts, due now. Returns the ids revived.
+    pub fn revive(&self, ids: Option<&[i64]>, now: i64) -> Result<Vec<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let dead: Vec<i64> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT id FROM deliveries WHERE state = 'dead' ORDER BY id")
+                .map_err(|e| self.err(e))?;
+            stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?
+        };
+        let revive: Vec<i64> = dead.into_iter().filter(|id| ids.is_none_or(|ids| ids.contains(id))).collect();
+        for id in &revive {
+            tx.execute(
+                "UPDATE deliveries SET state = 'failed', attempts = 0, next_attempt_at = ?2, updated_at = ?2
+                 WHERE id = ?1 AND state = 'dead'",
+                params![id, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(revive)
+    }
+
+    /// Deliveries in a state, oldest first (for reports and alerts).
+    pub fn deliveries_in(&self, state: State) -> Result<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY id"))
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([state.as_str()], delivery_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
+    }
+
+    // ----- alerts -----
+
+    /// Queues an alert for the admin chat, unless one about the same subject was queued
+    /// within `interval`; held-back alerts are counted and mentioned in the next one.
+    /// Returns whether it was queued.
+    pub fn raise_alert(&self, subject: &str, text: &str, interval: Duration, now: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let previous: Option<(i64, u64)> = tx
+            .query_row("SELECT last_raised_at, suppressed FROM alert_subjects WHERE subject = ?1", [subject], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some((last, _)) = previous
+            && now - last < interval.as_secs() as i64
+        {
+            tx.execute("UPDATE alert_subjects SET suppressed = suppressed + 1 WHERE subject = ?1", [subject])
+                .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            return Ok(false);
+        }
+        let held_back = previous.map(|p| p.1).unwrap_or(0);
+        let text = if held_back > 0 {
+            format!("{text}\n({held_back} more like this held back since the last alert)")
+        } else {
+            text.to_string()
+        };
+        tx.execute("INSERT INTO alerts (subject, text, created_at) VALUES (?1, ?2, ?3)", params![subject, text, now])
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO alert_subjects (subject, last_raised_at, suppressed) VALUES (?1, ?2, 0)
+             ON CONFLICT (subject) DO UPDATE SET last_raised_at = excluded.last_raised_at, suppressed = 0",
+            params![subject, now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Alerts not yet sent, oldest first: (id, text, created_at).
+    pub fn unsent_alerts(&self) -> Result<Vec<(i64, String, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, text, created_at FROM alerts WHERE sent_at IS NULL ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn alert_sent(&self, id: i64, now: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE alerts SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![id, now],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn alert_failed(&self, id: i64, error: &str) -> Result<()> {
+        let conn = self.conn();
+        conn.execute("UPDATE alerts SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1", params![id, error])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Activity since a time, for the heartbeat: (deliveries sent, bytes, last sent_at).
+    pub fn sent_since(&self, since: i64) -> Result<(u64, u64, Option<i64>)> {
+        let conn = self.conn();
+        let (n, bytes): (u64, u64) = conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state = 'sent' AND sent_at >= ?1",
+                [since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let last: Option<i64> = conn
+            .query_row("SELECT MAX(sent_at) FROM deliveries WHERE state = 'sent'", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok((n, bytes, last))
+    }
+
+    /// Deliveries that failed (or died) since a time.
+    pub fn failures_since(&self, since: i64) -> Result<u64> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'dead') AND updated_at >= ?1",
+            [since],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
     }
 
     // ----- reports -----
@@ -804,10 +985,10 @@ mod tests {
         let b = Ledger::open(&path).unwrap();
         a.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
         let id = a.claimable(&["b".into()], 0).unwrap()[0];
-        assert!(a.claim(id, "a", 100, 4096, 0).unwrap().is_some());
-        assert!(b.claim(id, "b", 100, 4096, 1).unwrap().is_none());
+        assert!(a.claim(id, "a", 100, 4096, 0, false).unwrap().is_some());
+        assert!(b.claim(id, "b", 100, 4096, 1, false).unwrap().is_none());
         // Once the lease runs out, another run takes over and the first loses its claim.
-        let taken = b.claim(id, "b", 300, 8192, 101).unwrap().unwrap();
+        let taken = b.claim(id, "b", 300, 8192, 101, false).unwrap().unwrap();
         assert_eq!(taken.part_size, Some(4096), "part size stays fixed by the first claim");
         assert!(!a.renew_lease(id, "a", 400).unwrap());
     }
@@ -825,10 +1006,37 @@ mod tests {
         let l = Ledger::in_memory().unwrap();
         l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
         let id = l.claimable(&["b".into()], 0).unwrap()[0];
-        l.claim(id, "o", 100, 4096, 0).unwrap().unwrap();
-        let d = l.mark_failed(id, "o", "boom", 1000).unwrap().unwrap();
+        l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+        let d = l.mark_failed(id, "o", "boom", 8, 1000).unwrap().unwrap();
         assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Failed, 1, Some(1060)));
         assert!(l.claimable(&["b".into()], 2000).unwrap().is_empty(), "sync leaves failures to retry");
+        assert!(l.claim(id, "o", 100, 4096, 2000, false).unwrap().is_none(), "sync cannot claim a failure");
+        assert_eq!(l.due_failures(1059, false).unwrap(), Vec::<i64>::new());
+        assert_eq!(l.due_failures(1060, false).unwrap(), vec![id]);
+        assert_eq!(l.due_failures(0, true).unwrap(), vec![id]);
+        l.claim(id, "o", 3000, 4096, 2000, true).unwrap().unwrap();
+        let d = l.mark_failed(id, "o", "boom again", 2, 2001).unwrap().unwrap();
+        assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Dead, 2, None));
+        assert!(l.due_failures(0, true).unwrap().is_empty());
+        assert_eq!(l.revive(None, 3000).unwrap(), vec![id]);
+        assert_eq!(l.due_failures(3000, false).unwrap(), vec![id]);
+    }
+
+    #[test]
+    fn alerts_are_rate_limited_per_subject_and_count_what_was_held_back() {
+        let l = Ledger::in_memory().unwrap();
+        let hour = Duration::from_secs(3600);
+        assert!(l.raise_alert("s3", "down", hour, 0).unwrap());
+        assert!(!l.raise_alert("s3", "down", hour, 10).unwrap());
+        assert!(!l.raise_alert("s3", "down", hour, 20).unwrap());
+        assert!(l.raise_alert("bucket:x", "cannot list", hour, 30).unwrap());
+        assert!(l.raise_alert("s3", "down", hour, 3600).unwrap());
+        let texts: Vec<String> = l.unsent_alerts().unwrap().into_iter().map(|a| a.1).collect();
+        assert_eq!(texts.len(), 3);
+        assert!(texts[2].contains("2 more like this held back"), "{}", texts[2]);
+        let first = l.unsent_alerts().unwrap()[0].0;
+        l.alert_sent(first, 4000).unwrap();
+        assert_eq!(l.unsent_alerts().unwrap().len(), 2);
     }
 
     #[test]

@@ -81,4 +81,24 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX runs_kind ON runs (kind, finished_at);
     "#,
+    // 2: admin alerts: an outbox that survives Telegram being down, and per-subject
+    // rate limiting with a count of what was held back.
+    r#"
+    CREATE TABLE alerts (
+        id          INTEGER PRIMARY KEY,
+        subject     TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        sent_at     INTEGER,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_error  TEXT
+    ) STRICT;
+    CREATE INDEX alerts_unsent ON alerts (sent_at, id);
+
+    CREATE TABLE alert_subjects (
+        subject        TEXT PRIMARY KEY,
+        last_raised_at INTEGER NOT NULL,
+        suppressed     INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    "#,
 ];

@@ -8,7 +8,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -74,7 +74,7 @@ impl Body {
             Some(Ok(bytes)) => Ok(Some(bytes)),
             Some(Err(e)) => Err(SourceError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                reason: format!("reading the object failed: {}", DisplayErrorContext(&e)),
+                reason: format!("reading the object failed: {}", error_chain(&e)),
             }),
         }
     }
@@ -130,12 +130,11 @@ impl S3Source {
         let endpoint = self.endpoint.clone();
         match &err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                SourceError::Unreachable { endpoint, reason: short_reason(&DisplayErrorContext(&err).to_string()) }
+                SourceError::Unreachable { endpoint, reason: error_chain(&err) }
             }
-            SdkError::ResponseError(_) => SourceError::Unreachable {
-                endpoint,
-                reason: format!("the answer is not S3 ({})", short_reason(&DisplayErrorContext(&err).to_string())),
-            },
+            SdkError::ResponseError(_) => {
+                SourceError::Unreachable { endpoint, reason: format!("the answer is not S3 ({})", error_chain(&err)) }
+            }
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
                 let code = service.err().code().unwrap_or("");
@@ -151,7 +150,7 @@ impl S3Source {
                     _ => SourceError::Other(format!("{what}: {reason}")),
                 }
             }
-            _ => SourceError::Other(format!("{what}: {}", DisplayErrorContext(&err))),
+            _ => SourceError::Other(format!("{what}: {}", error_chain(&err))),
         }
     }
 
@@ -217,16 +216,26 @@ impl S3Source {
     }
 }
 
-/// The first line of an error chain, without the long tail of nested sources.
-fn short_reason(s: &str) -> String {
-    let s = s.lines().next().unwrap_or(s);
-    if s.len() > 300 {
+/// An error and its sources on one line (`dispatch failure: io error: … Connection
+/// refused`), skipping links that repeat the one before, at most 300 characters.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    if out.len() > 300 {
         let mut end = 300;
-        while !s.is_char_boundary(end) {
+        while !out.is_char_boundary(end) {
             end -= 1;
         }
-        format!("{}…", &s[..end])
-    } else {
-        s.to_string()
+        out.truncate(end);
+        out.push('…');
     }
+    out
 }

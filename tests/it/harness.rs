@@ -255,3 +255,29 @@ pub fn set_private(path: &Path) {
 
 #[cfg(not(unix))]
 pub fn set_private(_path: &Path) {}
+
+pub const ADMIN_CHAT: &str = "4242";
+
+/// Sends a signal (by name: TERM, INT) to a child.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().expect("kill");
+    assert!(status.success());
+}
+
+impl World {
+    /// Routes alerts and heartbeats to the admin chat.
+    pub fn with_admin(mut self) -> World {
+        self.set_env("TELEGRAM_ADMIN_CHAT_ID", ADMIN_CHAT);
+        self
+    }
+
+    /// Text messages the admin chat received.
+    pub fn admin_messages(&self) -> Vec<String> {
+        self.tg
+            .messages()
+            .into_iter()
+            .filter(|m| m.chat_id == ADMIN_CHAT && m.document.is_none())
+            .filter_map(|m| m.rendered)
+            .collect()
+    }
+}

@@ -1,8 +1,11 @@
 //! Integration tests, compiled as one binary: a real S3 server (s3s-fs) and a fake Bot
 //! API in this process, the built `tgploy` run against them.
 
+mod bench;
 mod captions;
+mod claims;
 mod cli;
+mod faults;
 mod harness;
 mod support;
 mod support_selftest;

@@ -257,14 +257,20 @@ async fn two_syncs_started_together_send_each_object_once() {
     for i in 0..12 {
         w.s3.put("bkt", &format!("o{i:02}"), data(PART_SIZE as usize + 100, i)).await;
     }
-    // Slow answers keep both runs busy at the same time.
+    // Slow answers keep the first run busy while the second starts.
     w.tg.set_delay(Duration::from_millis(40));
     let a = w.spawn(&["sync"]);
     let b = w.spawn(&["sync"]);
     let a = wait_exit(a, Duration::from_secs(120)).await;
     let b = wait_exit(b, Duration::from_secs(120)).await;
-    a.success();
-    b.success();
+    // One run holds the lock; one that finds it taken exits 3 naming the holder.
+    for out in [&a, &b] {
+        assert!(out.code == 0 || out.code == 3, "{out:?}");
+        if out.code == 3 {
+            assert!(out.stderr.contains("another `tgploy sync` run (process "), "{}", out.stderr);
+        }
+    }
+    assert!(a.code == 0 || b.code == 0);
 
     let docs = w.tg.documents();
     let mut count: HashMap<String, usize> = HashMap::new();

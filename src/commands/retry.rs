@@ -1,0 +1,38 @@
+//! `retry` subcommand: deliver failed deliveries whose next attempt is due.
+
+use std::io::IsTerminal;
+
+use crate::cli::RetryArgs;
+use crate::commands::Context;
+use crate::commands::sync::{outcome, render_deliveries};
+use crate::error::Result;
+use crate::output;
+use crate::retry::{self, RetryOptions};
+use crate::shutdown::Shutdown;
+
+pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
+    let (ledger, _lock) = ctx.locked_ledger("retry")?;
+    let shutdown = Shutdown::new();
+    shutdown.listen();
+    let opts = RetryOptions {
+        ignore_schedule: args.now,
+        ids: args.ids.clone(),
+        revive_dead: args.dead,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = retry::run(&ctx.config, &ledger, &opts, &shutdown).await?;
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        let mut text = String::new();
+        if report.revived > 0 {
+            text.push_str(&format!("revived {} dead deliveries\n", report.revived));
+        }
+        if report.attempted == 0 {
+            text.push_str("no failed delivery is due\n");
+        }
+        text.push_str(&render_deliveries(&report.deliveries));
+        output::print(&text)?;
+    }
+    outcome(&report.deliveries, 0)
+}

@@ -1,0 +1,102 @@
+//! The daily heartbeat: a summary for the admin chat, so that silence itself is noticed.
+
+use serde::Serialize;
+
+use crate::config::human_size;
+use crate::error::Result;
+use crate::ledger::Ledger;
+use crate::sink::caption::escape_html;
+use crate::time::{ago, rfc3339};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Heartbeat {
+    pub since: String,
+    pub delivered_24h: u64,
+    pub delivered_bytes_24h: u64,
+    pub buckets_enabled: u64,
+    pub buckets_total: u64,
+    pub failures_24h: u64,
+    pub retry_queue: u64,
+    pub dead: u64,
+    pub pending: u64,
+    pub last_backup: Option<String>,
+    pub last_sync: Option<String>,
+    pub last_sync_error: Option<String>,
+    pub unsent_alerts: u64,
+    #[serde(skip)]
+    last_backup_at: Option<i64>,
+    #[serde(skip)]
+    now: i64,
+}
+
+/// Gathers the last 24 hours from the ledger.
+pub fn gather(ledger: &Ledger, now: i64) -> Result<Heartbeat> {
+    let since = now - 24 * 3600;
+    let (delivered, bytes, last) = ledger.sent_since(since)?;
+    let (counts, _) = ledger.counts()?;
+    let buckets = ledger.buckets()?;
+    let (last_sync, _) = ledger.last_runs("sync")?;
+    Ok(Heartbeat {
+        since: rfc3339(since),
+        delivered_24h: delivered,
+        delivered_bytes_24h: bytes,
+        buckets_enabled: buckets.iter().filter(|b| b.enabled).count() as u64,
+        buckets_total: buckets.len() as u64,
+        failures_24h: ledger.failures_since(since)?,
+        retry_queue: counts.failed,
+        dead: counts.dead,
+        pending: counts.pending + counts.sending,
+        last_backup: last.map(rfc3339),
+        last_sync: last_sync.as_ref().map(|r| rfc3339(r.finished_at)),
+        last_sync_error: last_sync.and_then(|r| r.error),
+        unsent_alerts: ledger.unsent_alerts()?.len() as u64,
+        last_backup_at: last,
+        now,
+    })
+}
+
+impl Heartbeat {
+    /// True when something needs a look.
+    pub fn worrying(&self) -> bool {
+        self.dead > 0 || self.retry_queue > 0 || self.last_sync_error.is_some()
+    }
+
+    /// The message as plain text.
+    pub fn text(&self) -> String {
+        let mut lines = vec![
+            format!("tgploy heartbeat: {}", if self.worrying() { "needs attention" } else { "all well" }),
+            format!(
+                "Last 24 h: {} objects delivered ({}), {} failures",
+                self.delivered_24h,
+                human_size(self.delivered_bytes_24h),
+                self.failures_24h
+            ),
+            format!("Buckets: {} enabled of {}", self.buckets_enabled, self.buckets_total),
+            format!("Retry queue: {}   Dead: {}   Pending: {}", self.retry_queue, self.dead, self.pending),
+            format!(
+                "Last backup: {}",
+                match (&self.last_backup, self.last_backup_at) {
+                    (Some(t), Some(at)) => format!("{t} ({})", ago(at, self.now)),
+                    _ => "never".to_string(),
+                }
+            ),
+            format!("Last sync: {}", self.last_sync.clone().unwrap_or_else(|| "never".into())),
+        ];
+        if let Some(e) = &self.last_sync_error {
+            lines.push(format!("Last sync error: {e}"));
+        }
+        if self.dead > 0 {
+            lines.push("Dead deliveries need you: see `tgploy status`, then `tgploy retry --dead`.".into());
+        }
+        lines.join("\n")
+    }
+
+    /// The message for Telegram (HTML).
+    pub fn html(&self) -> String {
+        let text = escape_html(&self.text());
+        match text.split_once('\n') {
+            Some((first, rest)) => format!("<b>{first}</b>\n{rest}"),
+            None => text,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! One run of a kind at a time: an OS file lock beside the ledger.
+//!
+//! The kernel releases the lock when its process dies, however it dies, so a stale lock
+//! of a killed run is simply taken over. The holder writes its PID into the file so that
+//! a refused run can say which process holds it. Deliveries are protected by their
+//! claims in the ledger in any case; the lock keeps overlapping timer runs from doing the
+//! same listing and planning twice.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Held for the life of a run.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+/// Takes the lock for runs of `kind` (`sync`, `retry`) on the ledger at `ledger`.
+pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
+    let mut name = ledger.as_os_str().to_owned();
+    name.push(format!(".{kind}.lock"));
+    let path = PathBuf::from(name);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::Ledger {
+            path: path.display().to_string(),
+            reason: format!("cannot create directory {}: {e}", parent.display()),
+        })?;
+    }
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
+        Error::Ledger { path: path.display().to_string(), reason: format!("cannot open the lock file: {e}") }
+    })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() { "another process".to_string() } else { format!("process {holder}") };
+            return Err(Error::Busy(format!(
+                "another `tgploy {kind}` run ({who}) holds the lock {}; this run did nothing",
+                path.display()
+            )));
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(Error::Ledger { path: path.display().to_string(), reason: format!("cannot lock: {e}") });
+        }
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(RunLock { _file: file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("l.sqlite3");
+        let first = acquire(&ledger, "sync").unwrap();
+        let err = acquire(&ledger, "sync").unwrap_err();
+        assert!(matches!(err, Error::Busy(_)));
+        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        assert!(acquire(&ledger, "retry").is_ok(), "kinds lock separately");
+        drop(first);
+        // Other tests of this binary spawn processes; a child forked in the moment the
+        // lock was held keeps a copy of it until it execs, so allow that moment to pass.
+        let mut again = acquire(&ledger, "sync");
+        for _ in 0..50 {
+            if again.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            again = acquire(&ledger, "sync");
+        }
+        assert!(again.is_ok(), "released when its holder is dropped");
+    }
+}
