@@ -136,3 +136,33 @@ async fn bench_no_op_sync_over_10000_delivered_objects() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with benches/run.sh"]
+async fn bench_retry_drains_500_due_failures() {
+    let w = World::with_listed_etags().await;
+    w.s3.create_bucket("fail").await;
+    put_many(&w, "fail", 500).await;
+    // Every upload is refused (413) so that all 500 deliveries fail once.
+    w.tg.set_upload_limit(1);
+    let w = std::sync::Arc::new(w);
+    let w2 = w.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = w2.command(&["sync"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+    })
+    .await
+    .unwrap();
+    assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'"), [["500"]]);
+
+    w.tg.set_upload_limit(50 * 1024 * 1024);
+    let w2 = w.clone();
+    let (secs, rss, out) = tokio::task::spawn_blocking(move || timed(&w2, &["retry", "--now", "--json"])).await.unwrap();
+    assert!(out.contains("\"sent\": 500"), "{out}");
+    assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), [["500"]]);
+    println!(
+        "BENCH retry drains 500 due failures: {secs:.2} s ({:.0} deliveries/s), peak RSS {:?} KiB",
+        500.0 / secs,
+        rss
+    );
+}
