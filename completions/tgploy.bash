@@ -37,6 +37,9 @@ _tgploy() {
             tgploy,retry)
                 cmd="tgploy__subcmd__retry"
                 ;;
+            tgploy,serve-webhook)
+                cmd="tgploy__subcmd__serve__subcmd__webhook"
+                ;;
             tgploy,status)
                 cmd="tgploy__subcmd__status"
                 ;;
@@ -88,6 +91,9 @@ _tgploy() {
             tgploy__subcmd__help,retry)
                 cmd="tgploy__subcmd__help__subcmd__retry"
                 ;;
+            tgploy__subcmd__help,serve-webhook)
+                cmd="tgploy__subcmd__help__subcmd__serve__subcmd__webhook"
+                ;;
             tgploy__subcmd__help,status)
                 cmd="tgploy__subcmd__help__subcmd__status"
                 ;;
@@ -110,7 +116,7 @@ _tgploy() {
 
     case "${cmd}" in
         tgploy)
-            opts="-v -q -h -V --config --database --verbose --quiet --help --version sync retry heartbeat buckets status files completions man help"
+            opts="-v -q -h -V --config --database --verbose --quiet --help --version sync retry heartbeat serve-webhook buckets status files completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,7 +378,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help)
-            opts="sync retry heartbeat buckets status files completions man help"
+            opts="sync retry heartbeat serve-webhook buckets status files completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -525,6 +531,20 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__help__subcmd__serve__subcmd__webhook)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -583,6 +603,36 @@ _tgploy() {
             fi
             case "${prev}" in
                 --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__serve__subcmd__webhook)
+            opts="-v -q -h --listen --insecure-no-token --concurrency --config --database --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -33,6 +33,7 @@ complete -c tgploy -n "__fish_tgploy_needs_command" -s V -l version -d 'Print ve
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "buckets" -d 'List, enable or disable buckets'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
@@ -63,6 +64,14 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l json -d 'Pri
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l listen -d 'Address to listen on [default: `webhook.listen`, else 127.0.0.1:8080]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l concurrency -d 'Deliveries to run at once [default: `webhook.concurrency`, else 2]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l insecure-no-token -d 'Run without a token (only on a loopback address): anyone who can reach the port can queue deliveries'
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
@@ -119,15 +128,16 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l database -d 'Ledge
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s h -l help -d 'Print help'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat buckets status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'

@@ -83,6 +83,16 @@ pub enum Command {
     /// day from a timer; if it stops arriving, tgploy stopped running.
     Heartbeat(HeartbeatArgs),
 
+    /// Receive bucket notifications and deliver new objects within seconds.
+    ///
+    /// An HTTP server for RustFS/MinIO/AWS S3 event notifications: `POST /webhook` with
+    /// `Authorization: Bearer <token>`, or `POST /webhook/<token>`. An object-created
+    /// event is committed to the ledger before it is answered, then delivered in the
+    /// background like `sync` does (a timer's `sync` stays the safety net and never
+    /// double-sends). `GET /healthz` reports the queue. Runs until SIGTERM/SIGINT, then
+    /// lets the parts in flight finish.
+    ServeWebhook(ServeWebhookArgs),
+
     /// List, enable or disable buckets.
     #[command(subcommand)]
     Buckets(BucketsCommand),
@@ -140,6 +150,22 @@ pub struct RetryArgs {
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeWebhookArgs {
+    /// Address to listen on [default: `webhook.listen`, else 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Run without a token (only on a loopback address): anyone who can reach the port
+    /// can queue deliveries.
+    #[arg(long)]
+    pub insecure_no_token: bool,
+
+    /// Deliveries to run at once [default: `webhook.concurrency`, else 2].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Args)]

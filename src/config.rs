@@ -176,6 +176,8 @@ struct FileTelegram {
 struct FileWebhook {
     secret_token: Option<String>,
     secret_token_file: Option<PathBuf>,
+    listen: Option<String>,
+    concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +276,10 @@ pub struct Config {
     pub bucket_filters: BTreeMap<String, FilterConfig>,
     pub max_attempts: u32,
     pub alert_interval: std::time::Duration,
+    /// `serve-webhook`'s address, unless `--listen` is given.
+    pub webhook_listen: Option<String>,
+    /// Deliveries `serve-webhook` runs at once.
+    pub webhook_concurrency: usize,
 }
 
 /// Settings given as flags; they override the file and the environment.
@@ -334,9 +340,9 @@ impl Config {
         };
         let webhook_token = match env(env::WEBHOOK_SECRET_TOKEN) {
             Some(v) => Some(Secret::new(v)),
-            None => match parsed.webhook.secret_token_file {
+            None => match parsed.webhook.secret_token_file.clone() {
                 Some(path) => Some(read_secret_file(&path, "webhook.secret_token_file")?),
-                None => parsed.webhook.secret_token.map(Secret::new),
+                None => parsed.webhook.secret_token.clone().map(Secret::new),
             },
         };
 
@@ -470,6 +476,8 @@ impl Config {
             bucket_filters: parsed.buckets,
             max_attempts,
             alert_interval,
+            webhook_listen: parsed.webhook.listen,
+            webhook_concurrency: parsed.webhook.concurrency.unwrap_or(2).max(1),
         })
     }
 

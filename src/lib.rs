@@ -25,6 +25,7 @@ pub mod sink;
 pub mod source;
 pub mod sync;
 pub mod time;
+pub mod webhook;
 
 pub use error::{Error, ExitCode, Result};
 

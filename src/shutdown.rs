@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 #[derive(Debug, Default)]
 pub struct Shutdown {
     signal: AtomicI32,
+    notify: tokio::sync::Notify,
 }
 
 /// The exit code a shell reports for a process ended by `signal`.
@@ -36,6 +37,20 @@ impl Shutdown {
 
     pub fn request(&self, signal: i32) {
         self.signal.store(signal, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Resolves once a stop was requested.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.requested().is_some() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Listens for SIGINT and SIGTERM for the rest of the process (needs a tokio runtime).

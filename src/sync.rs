@@ -346,7 +346,7 @@ fn signal_name(sig: i32) -> &'static str {
 }
 
 /// A private directory for part files, removed when dropped.
-fn private_tmp_dir(cfg: &Config) -> Result<tempfile::TempDir> {
+pub fn private_tmp_dir(cfg: &Config) -> Result<tempfile::TempDir> {
     let base: PathBuf = cfg.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
     // tempfile creates directories with mode 0700 on Unix.
     tempfile::Builder::new().prefix("tgploy-").tempdir_in(&base).map_err(|e| {

@@ -5,6 +5,7 @@ mod files;
 mod generate;
 mod heartbeat;
 mod retry;
+mod serve_webhook;
 mod status;
 mod sync;
 
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync(args) => block_on(sync::run(&ctx, &args)),
         Command::Retry(args) => block_on(retry::run(&ctx, &args)),
         Command::Heartbeat(args) => block_on(heartbeat::run(&ctx, &args)),
+        Command::ServeWebhook(args) => block_on(serve_webhook::run(&ctx, &args)),
         Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd)),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),

@@ -157,7 +157,8 @@ async fn bench_retry_drains_500_due_failures() {
 
     w.tg.set_upload_limit(50 * 1024 * 1024);
     let w2 = w.clone();
-    let (secs, rss, out) = tokio::task::spawn_blocking(move || timed(&w2, &["retry", "--now", "--json"])).await.unwrap();
+    let (secs, rss, out) =
+        tokio::task::spawn_blocking(move || timed(&w2, &["retry", "--now", "--json"])).await.unwrap();
     assert!(out.contains("\"sent\": 500"), "{out}");
     assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), [["500"]]);
     println!(

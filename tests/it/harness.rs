@@ -106,6 +106,7 @@ impl World {
             ("TGPLOY_MESSAGES_PER_MINUTE", "0".to_string()),
             ("TGPLOY_TMP_DIR", dir.path().join("tmp").display().to_string()),
             ("HOME", dir.path().display().to_string()),
+            ("WEBHOOK_SECRET_TOKEN", WEBHOOK_TOKEN.to_string()),
         ] {
             env.insert(k.to_string(), v);
         }
@@ -279,5 +280,90 @@ impl World {
             .filter(|m| m.chat_id == ADMIN_CHAT && m.document.is_none())
             .filter_map(|m| m.rendered)
             .collect()
+    }
+}
+
+pub const WEBHOOK_TOKEN: &str = "hook-secret-7d1c2e";
+
+/// A running `tgploy serve-webhook`.
+pub struct ServerProc {
+    pub child: Child,
+    pub url: String,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl World {
+    /// Starts `serve-webhook` on a free loopback port and waits until it listens.
+    pub fn start_webhook(&self, extra: &[&str]) -> ServerProc {
+        use std::io::BufRead;
+        let mut args = vec!["serve-webhook", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut cmd = self.command(&args);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn serve-webhook");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            // Keep draining stderr so the server never blocks on a full pipe.
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve-webhook did not start:\n{}", logs.lock().unwrap());
+            }
+        };
+        ServerProc { child, url, logs }
+    }
+}
+
+impl ServerProc {
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a signal and waits for the exit; returns the exit code and the logs.
+    pub async fn stop(mut self, name: &str, timeout: Duration) -> (i32, String) {
+        signal(&self.child, name);
+        let deadline = std::time::Instant::now() + timeout;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status.code().unwrap_or(-1);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve-webhook did not stop within {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // Let the reader thread take the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (code, self.logs())
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

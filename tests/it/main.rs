@@ -10,3 +10,4 @@ mod harness;
 mod support;
 mod support_selftest;
 mod sync;
+mod webhook;

@@ -1,0 +1,299 @@
+//! `tgploy serve-webhook` over real HTTP, with the in-process S3 server and the fake Bot
+//! API; events shaped like the captured RustFS notifications.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+
+use crate::harness::{PART_SIZE, WEBHOOK_TOKEN, World, data, sha256_hex, wait_exit};
+use crate::support::telegram::Fault;
+
+/// The captured RustFS `01-Put.json` body, pointed at another object.
+fn rustfs_record(bucket: &str, key: &str, etag: &str, size: usize, event: &str) -> Value {
+    let path = format!("{}/../shared/fixtures/rustfs-events/01-Put.json", env!("CARGO_MANIFEST_DIR"));
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut record = fixture["body"]["Records"][0].clone();
+    record["eventName"] = json!(event);
+    record["s3"]["bucket"]["name"] = json!(bucket);
+    record["s3"]["object"]["key"] = json!(form_encode(key));
+    record["s3"]["object"]["eTag"] = json!(etag);
+    record["s3"]["object"]["size"] = json!(size);
+    record
+}
+
+fn body(records: Vec<Value>) -> Value {
+    let first = &records[0];
+    json!({
+        "EventName": first["eventName"],
+        "Key": format!("{}/{}", first["s3"]["bucket"]["name"].as_str().unwrap(), first["s3"]["object"]["key"].as_str().unwrap()),
+        "Records": records,
+    })
+}
+
+/// Keys as RustFS encodes them: form-URL-encoding, `+` for space.
+fn form_encode(key: &str) -> String {
+    utf8_percent_encode(key, NON_ALPHANUMERIC).to_string().replace("%20", "+")
+}
+
+async fn post(url: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let mut req = client.post(url).header("content-type", "application/json").body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("POST");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+async fn post_event(url: &str, value: &Value) -> (u16, String) {
+    post(&format!("{url}/webhook"), Some(WEBHOOK_TOKEN), serde_json::to_vec(value).unwrap()).await
+}
+
+async fn wait_docs(w: &World, n: usize) {
+    assert!(
+        w.tg.wait_for_documents(n, Duration::from_secs(30)).await,
+        "{} of {n} documents arrived",
+        w.tg.documents().len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_followed_by_its_event_is_delivered() {
+    let w = World::new().await;
+    w.s3.create_bucket("backups").await;
+    let server = w.start_webhook(&[]);
+    let bytes = data(3000, 1);
+    let etag = w.s3.put("backups", "db/dump 1.sql.gz", bytes.clone()).await;
+
+    let (status, answer) = post_event(
+        &server.url,
+        &body(vec![rustfs_record("backups", "db/dump 1.sql.gz", &etag, 3000, "s3:ObjectCreated:Put")]),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(serde_json::from_str::<Value>(&answer).unwrap()["accepted"], 1);
+    wait_docs(&w, 1).await;
+    let doc = &w.tg.documents()[0];
+    assert_eq!(doc.file_name, "dump 1.sql.gz");
+    assert_eq!(doc.bytes(), bytes);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = server.logs();
+    assert!(logs.contains("accepted event s3:ObjectCreated:Put for backups/db/dump 1.sql.gz"), "{logs}");
+    assert!(logs.contains("sent backups/db/dump 1.sql.gz"), "{logs}");
+    for secret in [WEBHOOK_TOKEN, "AWS4-HMAC-SHA256", crate::support::telegram::TOKEN.split_once(':').unwrap().1] {
+        assert!(!logs.contains(secret), "the logs contain {secret}:\n{logs}");
+    }
+    // `sync` afterwards finds nothing new.
+    w.sync().await.success();
+    assert_eq!(w.tg.documents().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encoded_keys_several_records_and_duplicates() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let server = w.start_webhook(&[]);
+    let keys = ["dir/with space+plus.tar", "ü/weird & <x>.tar", "a/b/c/deep%20name.gz", "日本/データ 1.bin"];
+    let mut records = Vec::new();
+    let mut expected = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let bytes = data(500 + i, i as u64);
+        let etag = w.s3.put("bkt", k, bytes.clone()).await;
+        records.push(rustfs_record("bkt", k, &etag, bytes.len(), "s3:ObjectCreated:Put"));
+        expected.insert(k.rsplit('/').next().unwrap().to_string(), bytes);
+    }
+    // Every record twice in one body, and the whole body sent twice (RustFS may resend).
+    let mut doubled = records.clone();
+    doubled.extend(records.clone());
+    let event = body(doubled);
+    for _ in 0..2 {
+        let (status, answer) = post_event(&server.url, &event).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    // The token may also be the last path segment.
+    let (status, _) =
+        post(&format!("{}/webhook/{WEBHOOK_TOKEN}", server.url), None, serde_json::to_vec(&event).unwrap()).await;
+    assert_eq!(status, 200);
+
+    wait_docs(&w, keys.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let docs = w.tg.documents();
+    assert_eq!(docs.len(), keys.len(), "one delivery per object version");
+    for d in docs {
+        assert_eq!(Some(&d.bytes()), expected.get(&d.file_name), "{}", d.file_name);
+    }
+    let mut got: Vec<String> = w.query("SELECT key FROM deliveries").into_iter().map(|r| r[0].clone()).collect();
+    got.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let server = w.start_webhook(&[]);
+    let url = &server.url;
+    let good = serde_json::to_vec(&body(vec![rustfs_record("bkt", "k", "abc", 1, "s3:ObjectCreated:Put")])).unwrap();
+
+    assert_eq!(post(&format!("{url}/webhook"), None, good.clone()).await.0, 401);
+    assert_eq!(post(&format!("{url}/webhook"), Some("wrong"), good.clone()).await.0, 401);
+    assert_eq!(post(&format!("{url}/webhook/wrong"), None, good.clone()).await.0, 401);
+    let (status, answer) = post(&format!("{url}/webhook"), Some(WEBHOOK_TOKEN), "{not json").await;
+    assert_eq!(status, 400);
+    assert!(answer.contains("malformed JSON"), "{answer}");
+    let no_bucket = json!({"Records": [{"eventName": "s3:ObjectCreated:Put", "s3": {"object": {"key": "k"}}}]});
+    let (status, answer) = post_event(url, &no_bucket).await;
+    assert_eq!(status, 400);
+    assert!(answer.contains("no bucket name"), "{answer}");
+    let no_key =
+        json!({"Records": [{"eventName": "s3:ObjectCreated:Put", "s3": {"bucket": {"name": "bkt"}, "object": {}}}]});
+    assert_eq!(post_event(url, &no_key).await.0, 400);
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    assert_eq!(post(&format!("{url}/webhook"), Some(WEBHOOK_TOKEN), huge).await.0, 413);
+    assert_eq!(post(&format!("{url}/elsewhere"), Some(WEBHOOK_TOKEN), good.clone()).await.0, 404);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{url}/webhook")).send().await.unwrap().status().as_u16(), 405);
+    assert_eq!(client.delete(format!("{url}/healthz")).send().await.unwrap().status().as_u16(), 405);
+
+    // Other events are accepted and ignored.
+    let removed = body(vec![rustfs_record("bkt", "k", "abc", 1, "s3:ObjectRemoved:Delete")]);
+    let (status, answer) = post_event(url, &removed).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&answer).unwrap()["ignored"], 1);
+
+    assert!(w.query("SELECT * FROM deliveries").is_empty(), "nothing reached the ledger");
+    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_and_healthz_answer_without_secrets() {
+    let w = World::new().await;
+    let server = w.start_webhook(&[]);
+    let client = reqwest::Client::new();
+    assert_eq!(client.head(format!("{}/", server.url)).send().await.unwrap().status().as_u16(), 200);
+    let health = client.get(format!("{}/healthz", server.url)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let text = health.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["ledger"], "ok");
+    assert_eq!(v["queue_depth"], 0);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["last_delivery_at"].is_null());
+    assert!(!text.contains(WEBHOOK_TOKEN) && !text.contains(crate::support::telegram::TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_accepted_before_a_crash_is_delivered_after_restart() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let bytes = data(PART_SIZE as usize + 10, 3);
+    let etag = w.s3.put("bkt", "crash.bin", bytes.clone()).await;
+    w.tg.inject("sendDocument", Fault::Hang, 1);
+    let server = w.start_webhook(&[]);
+    let (status, _) = post_event(
+        &server.url,
+        &body(vec![rustfs_record("bkt", "crash.bin", &etag, bytes.len(), "s3:ObjectCreated:Put")]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(w.tg.wait_for_calls("sendDocument", 1, Duration::from_secs(30)).await);
+    server.kill();
+
+    let restarted = w.start_webhook(&[]);
+    wait_docs(&w, 3).await;
+    let (_, joined) = w.join_from_manifest("crash.bin.tgploy.json");
+    assert_eq!(joined, bytes);
+    drop(restarted);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_and_a_concurrent_sync_deliver_each_object_once() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let mut records = Vec::new();
+    for i in 0..8 {
+        let bytes = data(PART_SIZE as usize + 20, 100 + i);
+        let key = format!("both/{i}.bin");
+        let etag = w.s3.put("bkt", &key, bytes.clone()).await;
+        records.push(rustfs_record("bkt", &key, &etag, bytes.len(), "s3:ObjectCreated:Put"));
+    }
+    w.tg.set_delay(Duration::from_millis(30));
+    let server = w.start_webhook(&["--concurrency", "3"]);
+    let sync = w.spawn(&["sync"]);
+    let (status, _) = post_event(&server.url, &body(records)).await;
+    assert_eq!(status, 200);
+    let out = wait_exit(sync, Duration::from_secs(120)).await;
+    out.success();
+    wait_docs(&w, 8 * 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for d in w.tg.documents() {
+        *count.entry(d.file_name).or_default() += 1;
+    }
+    assert_eq!(count.len(), 24);
+    assert!(count.values().all(|&n| n == 1), "sent twice: {count:?}");
+    for i in 0..8 {
+        let (_, joined) = w.join_from_manifest(&format!("{i}.bin.tgploy.json"));
+        assert_eq!(sha256_hex(&joined), sha256_hex(&data(PART_SIZE as usize + 20, 100 + i)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_part_in_flight_releases_and_exits_0() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let bytes = data(PART_SIZE as usize * 6, 8);
+    let etag = w.s3.put("bkt", "long.bin", bytes.clone()).await;
+    w.tg.set_delay(Duration::from_millis(200));
+    let server = w.start_webhook(&[]);
+    let (status, _) = post_event(
+        &server.url,
+        &body(vec![rustfs_record("bkt", "long.bin", &etag, bytes.len(), "s3:ObjectCreated:Put")]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_docs(&w, 2).await;
+    let (code, logs) = server.stop("TERM", Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("serve-webhook stopped"), "{logs}");
+    assert_eq!(w.query("SELECT state FROM deliveries"), [["pending"]], "the claim was released");
+    let parts: usize = w.query("SELECT COUNT(*) FROM parts")[0][0].parse().unwrap();
+    assert_eq!(parts, w.tg.documents().len(), "the part in flight finished and was recorded");
+    assert!(parts < 6);
+
+    w.tg.set_delay(Duration::ZERO);
+    let _again = w.start_webhook(&[]);
+    wait_docs(&w, 7).await;
+    let (_, joined) = w.join_from_manifest("long.bin.tgploy.json");
+    assert_eq!(joined, bytes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_no_server_unless_explicitly_insecure_on_loopback() {
+    let mut w = World::new().await;
+    w.unset_env("WEBHOOK_SECRET_TOKEN");
+    let out = w.run(&["serve-webhook", "--listen", "127.0.0.1:0"]).await;
+    out.code(2);
+    assert!(out.stderr.contains("WEBHOOK_SECRET_TOKEN"), "{}", out.stderr);
+    let out = w.run(&["serve-webhook", "--listen", "0.0.0.0:0", "--insecure-no-token"]).await;
+    out.code(2);
+    assert!(out.stderr.contains("loopback"), "{}", out.stderr);
+    let out = w.run(&["serve-webhook", "--listen", "nonsense"]).await;
+    out.code(2);
+
+    w.s3.create_bucket("bkt").await;
+    let etag = w.s3.put("bkt", "open.txt", data(5, 1)).await;
+    let server = w.start_webhook(&["--insecure-no-token"]);
+    let event = body(vec![rustfs_record("bkt", "open.txt", &etag, 5, "s3:ObjectCreated:Put")]);
+    let (status, _) = post(&format!("{}/webhook", server.url), None, serde_json::to_vec(&event).unwrap()).await;
+    assert_eq!(status, 200);
+    wait_docs(&w, 1).await;
+}
