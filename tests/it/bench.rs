@@ -167,3 +167,76 @@ async fn bench_retry_drains_500_due_failures() {
         rss
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with benches/run.sh"]
+async fn bench_webhook_accepts_events() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let w = World::with_listed_etags().await;
+    w.s3.create_bucket("load").await;
+    let server = w.start_webhook_timed();
+    // The server runs under /usr/bin/time: signal tgploy itself, not the wrapper.
+    let url = format!("{}/webhook", server.url);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let workers = 16;
+    let tasks: Vec<_> = (0..workers)
+        .map(|worker| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    // Objects that do not exist: the background deliveries find them gone
+                    // and record them as skipped, which is work the server does meanwhile.
+                    let body = serde_json::json!({
+                        "EventName": "s3:ObjectCreated:Put",
+                        "Key": format!("load/w{worker}/{n}.sql.gz"),
+                        "Records": [{
+                            "eventName": "s3:ObjectCreated:Put",
+                            "eventTime": "2026-11-27T21:49:19.728737342Z",
+                            "s3": {"bucket": {"name": "load"},
+                                   "object": {"key": format!("w{worker}%2F{n}.sql.gz"), "size": 1024, "eTag": format!("{worker:08x}{n:024x}")}}
+                        }]
+                    });
+                    let start = Instant::now();
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(crate::harness::WEBHOOK_TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("POST");
+                    assert_eq!(resp.status().as_u16(), 200);
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    latencies.sort();
+    let total = latencies.len();
+    let committed: usize = w.query("SELECT COUNT(*) FROM deliveries")[0][0].parse().unwrap();
+    assert_eq!(committed, total, "every accepted event is in the ledger");
+    let pid = server.child.id();
+    let tgploy_pid = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let tgploy_pid = tgploy_pid.split_whitespace().next().expect("tgploy under time").to_string();
+    Command::new("kill").args(["-TERM", &tgploy_pid]).status().unwrap();
+    let (_, logs) = server.stop("CONT", std::time::Duration::from_secs(120)).await;
+    let rss = logs.lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ")).unwrap_or("?").to_string();
+    let pct = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
+    println!(
+        "BENCH serve-webhook over {seconds} s, {workers} concurrent senders: {total} events committed, {:.0} events/s, \
+         latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; server peak RSS {rss} KiB",
+        total as f64 / seconds as f64,
+        pct(0.50).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        latencies[total - 1].as_secs_f64() * 1000.0,
+    );
+}

@@ -295,10 +295,25 @@ pub struct ServerProc {
 impl World {
     /// Starts `serve-webhook` on a free loopback port and waits until it listens.
     pub fn start_webhook(&self, extra: &[&str]) -> ServerProc {
-        use std::io::BufRead;
         let mut args = vec!["serve-webhook", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut cmd = self.command(&args);
+        self.start_server(self.command(&args))
+    }
+
+    /// Starts `serve-webhook` under `/usr/bin/time -v` (its report ends the logs).
+    pub fn start_webhook_timed(&self) -> ServerProc {
+        let mut cmd = Command::new("/usr/bin/time");
+        cmd.arg("-v")
+            .arg(env!("CARGO_BIN_EXE_tgploy"))
+            .args(["serve-webhook", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .envs(&self.env)
+            .stdin(Stdio::null());
+        self.start_server(cmd)
+    }
+
+    fn start_server(&self, mut cmd: Command) -> ServerProc {
+        use std::io::BufRead;
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn serve-webhook");
         let stderr = child.stderr.take().expect("stderr");
