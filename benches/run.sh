@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Rerunnable benchmarks: a 1 GiB object delivered from an in-process S3 server (s3s-fs)
-# to the fake Bot API, and a no-op `sync` over 10,000 already-delivered objects. Figures
-# are printed on lines starting with BENCH. Peak memory comes from /usr/bin/time -v.
+# Rerunnable benchmarks against the in-process S3 server (s3s-fs) and the fake Bot API:
+#   bench_deliver_1_gib_object          time and peak memory to deliver a 1 GiB object
+#   bench_no_op_sync_over_10000_...     a no-op sync over 10,000 delivered objects
+#   bench_retry_drains_500_...          retry draining 500 due failures
+#   bench_webhook_accepts_events        serve-webhook under load (BENCH_SECONDS, default 30)
+# Usage: benches/run.sh [NAME-FILTER...]   (all of them without a filter)
+# Figures are printed on lines starting with BENCH; peak memory comes from /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --locked --release --test it -- --ignored --nocapture --test-threads 1 bench_ "$@" 2>&1 | grep -E '^BENCH|test result|panicked'
+filters=("$@")
+[ ${#filters[@]} -gt 0 ] || filters=(bench_)
+cargo test --locked --release --test it -- --ignored --nocapture --test-threads 1 "${filters[@]}" 2>&1 \
+    | grep -E 'BENCH|test result|panicked' | sed -E 's/^.*(BENCH)/\1/'

@@ -101,4 +101,40 @@ pub const MIGRATIONS: &[&str] = &[
         suppressed     INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     "#,
+    // 3: the second factor (TOTP) and its recovery codes; encrypted deliveries, whose
+    // restarted attempts set earlier parts aside.
+    r#"
+    CREATE TABLE totp (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        secret          TEXT NOT NULL,
+        enrolled_at     INTEGER NOT NULL,
+        -- The last time step a code was accepted for: a code works once.
+        last_step       INTEGER NOT NULL DEFAULT 0,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        locked_until    INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    CREATE TABLE recovery_codes (
+        hash     TEXT PRIMARY KEY,
+        used_at  INTEGER
+    ) STRICT;
+
+    ALTER TABLE deliveries ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
+
+    -- Parts of an encrypted delivery whose attempt was restarted from the first part:
+    -- kept for the record, left out of the manifest.
+    CREATE TABLE superseded_parts (
+        delivery_id     INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        idx             INTEGER NOT NULL,
+        offset          INTEGER NOT NULL,
+        size            INTEGER NOT NULL,
+        sha256          TEXT NOT NULL,
+        file_name       TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        file_id         TEXT,
+        file_unique_id  TEXT,
+        sent_at         INTEGER NOT NULL,
+        superseded_at   INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
