@@ -22,6 +22,9 @@ _tgploy() {
             tgploy,completions)
                 cmd="tgploy__subcmd__completions"
                 ;;
+            tgploy,doctor)
+                cmd="tgploy__subcmd__doctor"
+                ;;
             tgploy,files)
                 cmd="tgploy__subcmd__files"
                 ;;
@@ -39,6 +42,9 @@ _tgploy() {
                 ;;
             tgploy,serve-webhook)
                 cmd="tgploy__subcmd__serve__subcmd__webhook"
+                ;;
+            tgploy,setup)
+                cmd="tgploy__subcmd__setup"
                 ;;
             tgploy,status)
                 cmd="tgploy__subcmd__status"
@@ -76,6 +82,9 @@ _tgploy() {
             tgploy__subcmd__help,completions)
                 cmd="tgploy__subcmd__help__subcmd__completions"
                 ;;
+            tgploy__subcmd__help,doctor)
+                cmd="tgploy__subcmd__help__subcmd__doctor"
+                ;;
             tgploy__subcmd__help,files)
                 cmd="tgploy__subcmd__help__subcmd__files"
                 ;;
@@ -94,6 +103,9 @@ _tgploy() {
             tgploy__subcmd__help,serve-webhook)
                 cmd="tgploy__subcmd__help__subcmd__serve__subcmd__webhook"
                 ;;
+            tgploy__subcmd__help,setup)
+                cmd="tgploy__subcmd__help__subcmd__setup"
+                ;;
             tgploy__subcmd__help,status)
                 cmd="tgploy__subcmd__help__subcmd__status"
                 ;;
@@ -109,6 +121,21 @@ _tgploy() {
             tgploy__subcmd__help__subcmd__buckets,list)
                 cmd="tgploy__subcmd__help__subcmd__buckets__subcmd__list"
                 ;;
+            tgploy__subcmd__help__subcmd__setup,totp)
+                cmd="tgploy__subcmd__help__subcmd__setup__subcmd__totp"
+                ;;
+            tgploy__subcmd__setup,help)
+                cmd="tgploy__subcmd__setup__subcmd__help"
+                ;;
+            tgploy__subcmd__setup,totp)
+                cmd="tgploy__subcmd__setup__subcmd__totp"
+                ;;
+            tgploy__subcmd__setup__subcmd__help,help)
+                cmd="tgploy__subcmd__setup__subcmd__help__subcmd__help"
+                ;;
+            tgploy__subcmd__setup__subcmd__help,totp)
+                cmd="tgploy__subcmd__setup__subcmd__help__subcmd__totp"
+                ;;
             *)
                 ;;
         esac
@@ -116,7 +143,7 @@ _tgploy() {
 
     case "${cmd}" in
         tgploy)
-            opts="-v -q -h -V --config --database --verbose --quiet --help --version sync retry heartbeat serve-webhook buckets status files completions man help"
+            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook buckets setup doctor status files completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -130,6 +157,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -138,7 +169,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__buckets)
-            opts="-v -q -h --config --database --verbose --quiet --help list enable disable help"
+            opts="-v -q -h --config --database --verbose --quiet --otp --help list enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -152,6 +183,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -160,7 +195,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__buckets__subcmd__disable)
-            opts="-v -q -h --config --database --verbose --quiet --help"
+            opts="-v -q -h --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,6 +206,10 @@ _tgploy() {
                     return 0
                     ;;
                 --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -182,7 +221,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__buckets__subcmd__enable)
-            opts="-v -q -h --from-now --config --database --verbose --quiet --help"
+            opts="-v -q -h --from-now --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +232,10 @@ _tgploy() {
                     return 0
                     ;;
                 --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -274,7 +317,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__buckets__subcmd__list)
-            opts="-v -q -h --json --config --database --verbose --quiet --help"
+            opts="-v -q -h --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -288,6 +331,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -296,7 +343,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__completions)
-            opts="-v -q -h --config --database --verbose --quiet --help bash elvish fish powershell zsh"
+            opts="-v -q -h --config --database --verbose --quiet --otp --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,6 +357,36 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__doctor)
+            opts="-v -q -h --json --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -318,7 +395,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__files)
-            opts="-b -p -v -q -h --bucket --prefix --json --config --database --verbose --quiet --help"
+            opts="-b -p -v -q -h --bucket --prefix --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -348,6 +425,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -356,7 +437,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__heartbeat)
-            opts="-v -q -h --dry-run --json --config --database --verbose --quiet --help"
+            opts="-v -q -h --dry-run --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -370,6 +451,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -378,7 +463,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help)
-            opts="sync retry heartbeat serve-webhook buckets status files completions man help"
+            opts="sync retry heartbeat serve-webhook buckets setup doctor status files completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -448,6 +533,20 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -545,6 +644,34 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__help__subcmd__setup)
+            opts="totp"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__setup__subcmd__totp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -574,7 +701,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__man)
-            opts="-v -q -h --config --database --verbose --quiet --help"
+            opts="-v -q -h --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -588,6 +715,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -596,7 +727,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__retry)
-            opts="-v -q -h --now --id --dead --json --config --database --verbose --quiet --help"
+            opts="-v -q -h --now --id --dead --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,6 +745,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -622,7 +757,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__serve__subcmd__webhook)
-            opts="-v -q -h --listen --insecure-no-token --concurrency --config --database --verbose --quiet --help"
+            opts="-v -q -h --listen --insecure-no-token --concurrency --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -644,6 +779,132 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup)
+            opts="-v -q -h --non-interactive --no-totp --force --s3-endpoint --s3-region --s3-access-key --api-url --backup-chat-id --admin-chat-id --part-size --config --database --verbose --quiet --otp --help totp help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-access-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backup-chat-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-chat-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --part-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup__subcmd__help)
+            opts="totp help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup__subcmd__help__subcmd__totp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup__subcmd__totp)
+            opts="-v -q -h --reset --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -652,7 +913,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__status)
-            opts="-v -q -h --json --check --max-age --config --database --verbose --quiet --help"
+            opts="-v -q -h --json --check --max-age --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -670,6 +931,10 @@ _tgploy() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -678,7 +943,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__sync)
-            opts="-b -v -q -h --bucket --dry-run --json --config --database --verbose --quiet --help"
+            opts="-b -v -q -h --bucket --dry-run --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -697,6 +962,10 @@ _tgploy() {
                     return 0
                     ;;
                 --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tgploy_global_optspecs
-    string join \n config= database= v/verbose q/quiet h/help V/version
+    string join \n config= database= v/verbose q/quiet otp= h/help V/version
 end
 
 function __fish_tgploy_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c tgploy -n "__fish_tgploy_needs_command" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_needs_command" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_needs_command" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_needs_command" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_needs_command" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -35,6 +36,8 @@ complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "retry" -d 'Deliver fa
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "setup" -d 'Guided first run: checks S3 and Telegram, writes a private config, enrols a second factor'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "doctor" -d 'Check an existing configuration: config file, ledger, S3, buckets, bot, chats, clock'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -43,6 +46,7 @@ complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "help" -d 'Print this 
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s b -l bucket -d 'Only this bucket (repeatable). It must exist and be enabled' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l dry-run -d 'List what would be sent; send nothing and write nothing'
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -l json -d 'Print a JSON summary on stdout instead of text'
 complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
@@ -51,6 +55,7 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand sync" -s h -l help -d 'Pri
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l id -d 'Retry only this delivery (repeatable; ids are in `tgploy status`), whatever its schedule' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l now -d 'Ignore the backoff schedule: retry every failed delivery now'
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l dead -d 'Revive dead deliveries (all, or those given with --id) with a fresh count of attempts, and retry them'
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -l json -d 'Print a JSON summary on stdout instead of text'
@@ -59,6 +64,7 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -s q -l quiet -d 'O
 complete -c tgploy -n "__fish_tgploy_using_subcommand retry" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l dry-run -d 'Print the summary instead of sending it'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l json -d 'Print the summary as JSON on stdout (and send it unless --dry-run)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
@@ -68,12 +74,14 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l listen -
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l concurrency -d 'Deliveries to run at once [default: `webhook.concurrency`, else 2]' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l insecure-no-token -d 'Run without a token (only on a loopback address): anyone who can reach the port can queue deliveries'
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -s h -l help -d 'Print help'
@@ -83,18 +91,21 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_se
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and not __fish_seen_subcommand_from list enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -l json -d 'JSON on stdout instead of a table'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -l from-now -d 'Record the bucket\'s current objects as skipped: only objects created or overwritten from now on are delivered'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
@@ -102,9 +113,44 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_s
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'
 complete -c tgploy -n "__fish_tgploy_using_subcommand buckets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l s3-endpoint -d 'S3 endpoint URL [env: RUSTFS_ENDPOINT]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l s3-region -d 'S3 region [env: RUSTFS_REGION] [default: us-east-1]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l s3-access-key -d 'S3 access key [env: RUSTFS_ACCESS_KEY]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l api-url -d 'Bot API server, for a self-hosted one [env: TELEGRAM_API_URL]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l backup-chat-id -d 'Backup chat id [env: TELEGRAM_BACKUP_CHAT_ID]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l admin-chat-id -d 'Admin chat id [env: TELEGRAM_ADMIN_CHAT_ID]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l part-size -d 'Part size, e.g. 19MiB [env: TGPLOY_PART_SIZE]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l non-interactive -d 'Take every answer from flags and the environment (RUSTFS_*, TELEGRAM_*), run the same checks and write the same file: for configuration management'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l no-totp -d 'Do not enrol a second factor'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -l force -d 'With --non-interactive: replace an existing config file (kept as a backup)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -f -a "totp" -d 'Manage the second factor'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and not __fish_seen_subcommand_from totp help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l reset -d 'Enrol a new secret and new recovery codes (needs a current code or a recovery code)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "totp" -d 'Manage the second factor'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -l json -d 'JSON on stdout instead of the checklist'
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l max-age -d 'With --check: the oldest acceptable last successful sync (`90m`, `2h`, `1d`)' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l json -d 'JSON on stdout instead of text'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l check -d 'For monitoring: exit 0 only if the last successful sync is younger than --max-age and no delivery is dead; otherwise print one line per problem and exit 1'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
@@ -114,30 +160,36 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s b -l bucket -d '
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s p -l prefix -d 'Only keys starting with this prefix' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l json -d 'JSON on stdout instead of a table (with every part\'s message and file id)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s h -l help -d 'Print help'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "setup" -d 'Guided first run: checks S3 and Telegram, writes a private config, enrols a second factor'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "doctor" -d 'Check an existing configuration: config file, ledger, S3, buckets, bot, chats, clock'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "totp" -d 'Manage the second factor'

@@ -54,6 +54,11 @@ pub struct GlobalArgs {
     /// Only warnings and errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// A current second-factor code (or a recovery code) for operations that need one
+    /// once a second factor is enrolled; without it, tgploy asks on a terminal.
+    #[arg(long, global = true, value_name = "CODE")]
+    pub otp: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +101,23 @@ pub enum Command {
     /// List, enable or disable buckets.
     #[command(subcommand)]
     Buckets(BucketsCommand),
+
+    /// Guided first run: checks S3 and Telegram, writes a private config, enrols a
+    /// second factor.
+    ///
+    /// Asks for the S3 endpoint and keys (checked by listing buckets), the bot token
+    /// (checked with getMe), the backup and admin chats (typed in, or detected from a
+    /// message you send to the bot; a test message confirms the bot may post), the part
+    /// size; generates a webhook token; writes the config file with mode 0600 (an
+    /// existing one is kept as a backup); enrols a TOTP second factor with ten recovery
+    /// codes. Replacing an existing configuration needs a second-factor code.
+    Setup(SetupArgs),
+
+    /// Check an existing configuration: config file, ledger, S3, buckets, bot, chats,
+    /// clock.
+    ///
+    /// Prints a checklist with a fix for each failure; exits 1 if any check fails.
+    Doctor(DoctorArgs),
 
     /// Show buckets, delivered counts and bytes, the retry queue and the last sync.
     Status(StatusArgs),
@@ -166,6 +188,74 @@ pub struct ServeWebhookArgs {
     /// Deliveries to run at once [default: `webhook.concurrency`, else 2].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    #[command(subcommand)]
+    pub what: Option<SetupCommand>,
+
+    /// Take every answer from flags and the environment (RUSTFS_*, TELEGRAM_*), run
+    /// the same checks and write the same file: for configuration management.
+    #[arg(long)]
+    pub non_interactive: bool,
+
+    /// Do not enrol a second factor.
+    #[arg(long)]
+    pub no_totp: bool,
+
+    /// With --non-interactive: replace an existing config file (kept as a backup).
+    #[arg(long)]
+    pub force: bool,
+
+    /// S3 endpoint URL [env: RUSTFS_ENDPOINT].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region [env: RUSTFS_REGION] [default: us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// S3 access key [env: RUSTFS_ACCESS_KEY].
+    #[arg(long, value_name = "KEY")]
+    pub s3_access_key: Option<String>,
+
+    /// Bot API server, for a self-hosted one [env: TELEGRAM_API_URL].
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Backup chat id [env: TELEGRAM_BACKUP_CHAT_ID].
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    pub backup_chat_id: Option<String>,
+
+    /// Admin chat id [env: TELEGRAM_ADMIN_CHAT_ID].
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
+    pub admin_chat_id: Option<String>,
+
+    /// Part size, e.g. 19MiB [env: TGPLOY_PART_SIZE].
+    #[arg(long, value_name = "SIZE")]
+    pub part_size: Option<String>,
+}
+
+/// Secrets (S3 secret key, bot token, webhook token) are taken from the environment
+/// (RUSTFS_SECRET_KEY, TELEGRAM_BOT_TOKEN, WEBHOOK_SECRET_TOKEN) or their `*_FILE`
+/// variants, never from flags, which other users can see in the process list.
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Manage the second factor.
+    Totp {
+        /// Enrol a new secret and new recovery codes (needs a current code or a
+        /// recovery code).
+        #[arg(long, required = true)]
+        reset: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// JSON on stdout instead of the checklist.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -29,12 +29,16 @@ struct BucketRow {
     last_error: Option<String>,
 }
 
-pub async fn run(ctx: &Context, cmd: BucketsCommand) -> Result<()> {
+pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
     let ledger = ctx.ledger()?;
     match cmd {
         BucketsCommand::List { json } => list(ctx, &ledger, json).await,
         BucketsCommand::Enable { name, from_now } => enable(ctx, &ledger, &name, from_now).await,
-        BucketsCommand::Disable { name } => disable(ctx, &ledger, &name).await,
+        BucketsCommand::Disable { name } => {
+            // Disabling reduces protection: it needs the second factor once enrolled.
+            crate::totp::require(&ledger, otp, &format!("disable bucket {name}"))?;
+            disable(ctx, &ledger, &name).await
+        }
     }
 }
 

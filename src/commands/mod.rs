@@ -1,11 +1,13 @@
 //! One file per subcommand; each is thin and calls into the library.
 
 mod buckets;
+mod doctor;
 mod files;
 mod generate;
 mod heartbeat;
 mod retry;
 mod serve_webhook;
+mod setup;
 mod status;
 mod sync;
 
@@ -61,6 +63,8 @@ pub fn run(cli: Cli) -> Result<()> {
         // These need no settings: they must work before any configuration exists.
         Command::Completions { shell } => return generate::completions(*shell),
         Command::Man => return generate::man(),
+        // Setup must run where the existing configuration does not load.
+        Command::Setup(args) => return block_on(setup::run(&cli.global, args)),
         _ => {}
     }
     let ctx = Context::load(&cli)?;
@@ -69,9 +73,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Retry(args) => block_on(retry::run(&ctx, &args)),
         Command::Heartbeat(args) => block_on(heartbeat::run(&ctx, &args)),
         Command::ServeWebhook(args) => block_on(serve_webhook::run(&ctx, &args)),
-        Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd)),
+        Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd, cli.global.otp.as_deref())),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),
-        Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Doctor(args) => block_on(doctor::run(&ctx, &args)),
+        Command::Completions { .. } | Command::Man | Command::Setup(_) => Ok(()),
     }
 }

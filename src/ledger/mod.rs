@@ -135,6 +135,15 @@ pub struct Counts {
     pub skipped: u64,
 }
 
+/// The enrolled second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpState {
+    pub secret: String,
+    pub last_step: i64,
+    pub failures: u32,
+    pub locked_until: i64,
+}
+
 /// A finished run, for `status`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Run {
@@ -761,6 +770,77 @@ impl Ledger {
             |r| r.get(0),
         )
         .map_err(|e| self.err(e))
+    }
+
+    // ----- second factor -----
+
+    /// The enrolled TOTP secret (base32) with its state, if any.
+    pub fn totp(&self) -> Result<Option<TotpState>> {
+        let conn = self.conn();
+        conn.query_row("SELECT secret, last_step, failures, locked_until FROM totp WHERE id = 1", [], |r| {
+            Ok(TotpState { secret: r.get(0)?, last_step: r.get(1)?, failures: r.get(2)?, locked_until: r.get(3)? })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Enrols a TOTP secret with its recovery codes (hashed), replacing any earlier ones.
+    pub fn enroll_totp(&self, secret_base32: &str, recovery_hashes: &[String], now: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM totp", []).map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM recovery_codes", []).map_err(|e| self.err(e))?;
+        tx.execute("INSERT INTO totp (id, secret, enrolled_at) VALUES (1, ?1, ?2)", params![secret_base32, now])
+            .map_err(|e| self.err(e))?;
+        for hash in recovery_hashes {
+            tx.execute("INSERT INTO recovery_codes (hash) VALUES (?1)", [hash]).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records an accepted code: its time step (no replay), and the failures reset.
+    pub fn totp_accepted(&self, step: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute("UPDATE totp SET last_step = MAX(last_step, ?1), failures = 0 WHERE id = 1", [step])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records a wrong code; after `limit` in a row, locks until `lock_until`. Returns the
+    /// failures counted so far.
+    pub fn totp_failed(&self, limit: u32, lock_until: i64) -> Result<u32> {
+        let conn = self.conn();
+        conn.query_row(
+            "UPDATE totp SET locked_until = CASE WHEN failures + 1 >= ?1 THEN ?2 ELSE locked_until END,
+                failures = CASE WHEN failures + 1 >= ?1 THEN 0 ELSE failures + 1 END
+             WHERE id = 1 RETURNING CASE WHEN failures = 0 THEN ?1 ELSE failures END",
+            params![limit, lock_until],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    /// Uses a recovery code: true if it was valid and unused (it is used up now).
+    pub fn use_recovery_code(&self, hash: &str, now: i64) -> Result<bool> {
+        let conn = self.conn();
+        let changed = conn
+            .execute("UPDATE recovery_codes SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL", params![hash, now])
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
+    }
+
+    /// Recovery codes not used yet.
+    pub fn recovery_codes_left(&self) -> Result<u64> {
+        let conn = self.conn();
+        conn.query_row("SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// A quick write probe for `doctor`: takes and releases the write lock.
+    pub fn probe_writable(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        tx.rollback().map_err(|e| self.err(e))
     }
 
     // ----- reports -----

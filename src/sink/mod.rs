@@ -12,9 +12,10 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use teloxide::payloads::GetUpdatesSetters;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
-use teloxide::types::{ChatId, InputFile, Message, ParseMode, Recipient};
+use teloxide::types::{ChatAction, ChatId, InputFile, Message, ParseMode, Recipient};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::Mutex;
 
@@ -145,6 +146,64 @@ impl TelegramSink {
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// A sink for `setup`, before any chat is known: only the methods that name their
+    /// chat (`send_text_to`, `check_chat`) and `check`/`recent_chats` may be used.
+    pub fn for_setup(bot_token: &crate::config::Secret, api_url: &str) -> Result<TelegramSink, SinkError> {
+        TelegramSink::new(&TelegramSettings {
+            bot_token: bot_token.clone(),
+            backup_chat: ChatRef::Id(0),
+            admin_chat: None,
+            api_url: api_url.to_string(),
+            messages_per_minute: 0,
+        })
+    }
+
+    /// Chats that wrote to the bot lately (getUpdates), newest last, without repeats.
+    pub async fn recent_chats(&self) -> Result<Vec<(ChatRef, String)>, SinkError> {
+        let updates = self.send_with_flood_control(|| self.bot.get_updates().timeout(1).into_future(), None, 0).await?;
+        let mut chats: Vec<(ChatRef, String)> = Vec::new();
+        for u in &updates {
+            let Some(chat) = u.chat() else { continue };
+            let name = chat
+                .title()
+                .map(str::to_string)
+                .or_else(|| chat.username().map(|u| format!("@{u}")))
+                .or_else(|| chat.first_name().map(str::to_string))
+                .unwrap_or_else(|| "(no name)".into());
+            let id = ChatRef::Id(chat.id.0);
+            chats.retain(|(c, _)| c != &id);
+            chats.push((id, name));
+        }
+        Ok(chats)
+    }
+
+    /// Sends an HTML message to a chat named explicitly (setup's test message).
+    pub async fn send_text_to(&self, chat: &ChatRef, html: &str) -> Result<i64, SinkError> {
+        let recipient = recipient(chat);
+        let label = chat.to_string();
+        let message = self
+            .send_with_flood_control(
+                || self.bot.send_message(recipient.clone(), html.to_string()).parse_mode(ParseMode::Html).into_future(),
+                Some((&label, "the chat id")),
+                0,
+            )
+            .await?;
+        Ok(i64::from(message.id.0))
+    }
+
+    /// Checks that the bot may act in a chat, without posting anything (a chat action).
+    pub async fn check_chat(&self, chat: &ChatRef, setting: &'static str) -> Result<(), SinkError> {
+        let recipient = recipient(chat);
+        let label = chat.to_string();
+        self.send_with_flood_control(
+            || self.bot.send_chat_action(recipient.clone(), ChatAction::UploadDocument).into_future(),
+            Some((&label, setting)),
+            0,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Removes the bot token from a text that may contain a Bot API URL.

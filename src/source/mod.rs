@@ -186,6 +186,18 @@ impl S3Source {
         Ok(objects)
     }
 
+    /// Lists at most one key: can this bucket be listed?
+    pub async fn probe_bucket(&self, bucket: &str) -> Result<(), SourceError> {
+        self.client
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| self.classify(&format!("bucket {bucket}"), e))?;
+        Ok(())
+    }
+
     /// HEAD: the ETag (and size, last-modified) of one object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, SourceError> {
         let what = format!("object {bucket}/{key}");

@@ -131,6 +131,8 @@ struct BotState {
     download_limit: u64,
     delay: Duration,
     seq: u64,
+    /// Updates for getUpdates, in order; each with its update_id.
+    updates: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,7 @@ impl FakeTelegram {
                 download_limit: DEFAULT_DOWNLOAD_LIMIT,
                 delay: Duration::ZERO,
                 seq: 0,
+                updates: Vec::new(),
             }),
             changed: Notify::new(),
             dir,
@@ -277,6 +280,29 @@ impl FakeTelegram {
     }
 
     /// Requests received for `method` (case-insensitive), including failed and faulted ones.
+    /// Someone writes `text` to the bot in a chat (a group when `chat_id` is negative,
+    /// a private chat otherwise): the next getUpdates returns it.
+    pub fn push_chat_message(&self, chat_id: i64, title: &str, text: &str) {
+        let mut state = self.shared.lock();
+        let update_id = 1000 + state.updates.len() as i64;
+        let chat = if chat_id > 0 {
+            json!({"id": chat_id, "type": "private", "first_name": title})
+        } else {
+            json!({"id": chat_id, "type": "supergroup", "title": title})
+        };
+        let date = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        state.updates.push(json!({
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": date,
+                "chat": chat,
+                "from": {"id": 777, "is_bot": false, "first_name": "Operator"},
+                "text": text,
+            }
+        }));
+    }
+
     pub fn calls(&self, method: &str) -> usize {
         let method = method.to_ascii_lowercase();
         self.shared.lock().calls.get(&method).copied().unwrap_or(0)
@@ -475,7 +501,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return unauthorized().into_response();
     }
     let method = method.to_ascii_lowercase();
-    if !matches!(method.as_str(), "getme" | "sendmessage" | "senddocument" | "getfile") {
+    if !matches!(
+        method.as_str(),
+        "getme" | "sendmessage" | "senddocument" | "getfile" | "getupdates" | "sendchataction"
+    ) {
         drain(req.into_body()).await;
         return not_found().into_response();
     }
@@ -495,12 +524,24 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             apply_delay(&shared).await;
             result
         }
+        "getupdates" => Ok(get_updates(&shared, &params)),
+        "sendchataction" => resolve_chat(&shared, params.get("chat_id").unwrap_or("")).map(|_| json!(true)),
         _ => get_file(&shared, &params),
     };
     match result {
         Ok(value) => api_ok(value),
         Err(failure) => failure.into_response(),
     }
+}
+
+/// Updates from `offset` on; like the real server, at most `limit` (default 100).
+fn get_updates(shared: &Shared, params: &Params) -> Value {
+    let offset: i64 = params.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = params.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let state = shared.lock();
+    let updates: Vec<Value> =
+        state.updates.iter().filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset).take(limit).cloned().collect();
+    Value::Array(updates)
 }
 
 async fn apply_delay(shared: &Shared) {

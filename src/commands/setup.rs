@@ -1,0 +1,114 @@
+//! `setup` subcommand: the guided first run, its non-interactive twin, and
+//! `setup totp --reset`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, SetupArgs, SetupCommand};
+use crate::config::{ChatRef, Config, Overrides, env, parse_size};
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::setup::terminal::{PrintPrompter, TerminalPrompter};
+use crate::setup::{self, Answers};
+use crate::totp;
+
+/// How long the wizard waits for a message to the bot when detecting a chat.
+const DETECT_WAIT: Duration = Duration::from_secs(120);
+
+pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
+    let target = match global.config.clone().or_else(|| std::env::var_os(env::CONFIG).map(PathBuf::from)) {
+        Some(p) => p,
+        None => setup::default_config_path()?,
+    };
+    // The existing settings (file, then environment) are the defaults; a file that does
+    // not load is what setup is there to replace.
+    let cfg = {
+        let overrides =
+            Overrides { config: target.exists().then(|| target.clone()), database: global.database.clone() };
+        match Config::load(&overrides) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                tracing::warn!("the existing configuration does not load ({e}); starting from the environment");
+                Config::load(&Overrides { config: None, database: global.database.clone() })?
+            }
+        }
+    };
+    let ledger = || Ledger::open(&cfg.database_path()?);
+
+    if let Some(SetupCommand::Totp { .. }) = &args.what {
+        let ledger = ledger()?;
+        totp::require(&ledger, global.otp.as_deref(), "re-enrol the second factor")?;
+        if args.non_interactive || !is_terminal() {
+            setup::enrol_unattended(&mut PrintPrompter, &ledger)?;
+        } else {
+            setup::enrol(&mut TerminalPrompter, &ledger, true)?;
+        }
+        return Ok(());
+    }
+
+    if target.exists() {
+        totp::require(&ledger()?, global.otp.as_deref(), "replace the configuration")?;
+    }
+    let answers = answers(&cfg, args)?;
+    if args.non_interactive {
+        if answers.s3_endpoint.is_empty()
+            || answers.s3_access_key.is_empty()
+            || answers.s3_secret_key.expose().is_empty()
+        {
+            return Err(Error::config(
+                "--non-interactive needs the S3 endpoint, access key and secret key: --s3-endpoint, --s3-access-key \
+                 (or RUSTFS_ENDPOINT, RUSTFS_ACCESS_KEY) and RUSTFS_SECRET_KEY",
+            ));
+        }
+        if answers.bot_token.expose().is_empty() {
+            return Err(Error::config(
+                "--non-interactive needs the bot token: set TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE)",
+            ));
+        }
+        setup::non_interactive(&mut PrintPrompter, answers, &target, args.force, !args.no_totp).await?;
+        return Ok(());
+    }
+    if !is_terminal() {
+        return Err(Error::config(
+            "setup asks questions and needs a terminal; for scripts use `tgploy setup --non-interactive` with flags and environment variables",
+        ));
+    }
+    setup::interactive(&mut TerminalPrompter, answers, &target, !args.no_totp, DETECT_WAIT).await?;
+    Ok(())
+}
+
+fn is_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Defaults from the settings, overridden by flags.
+fn answers(cfg: &Config, args: &SetupArgs) -> Result<Answers> {
+    let mut a = Answers::default();
+    if let Some(v) = args.s3_endpoint.clone().or_else(|| cfg.s3_endpoint.clone()) {
+        a.s3_endpoint = v;
+    }
+    a.s3_region = args.s3_region.clone().unwrap_or_else(|| cfg.s3_region.clone());
+    a.s3_access_key = args.s3_access_key.clone().or_else(|| cfg.s3_access_key.clone()).unwrap_or_default();
+    if let Some(s) = &cfg.s3_secret_key {
+        a.s3_secret_key = s.clone();
+    }
+    if let Some(t) = &cfg.bot_token {
+        a.bot_token = t.clone();
+    }
+    a.api_url = args.api_url.clone().unwrap_or_else(|| cfg.api_url.clone());
+    let chat = |flag: &Option<String>, name: &str| -> Result<Option<ChatRef>> {
+        flag.as_ref()
+            .map(|v| v.parse::<ChatRef>().map_err(|why| Error::config(format!("invalid {name}: {why}"))))
+            .transpose()
+    };
+    a.backup_chat = chat(&args.backup_chat_id, "--backup-chat-id")?.or_else(|| cfg.backup_chat.clone());
+    a.admin_chat = chat(&args.admin_chat_id, "--admin-chat-id")?.or_else(|| cfg.admin_chat.clone());
+    a.part_size = match &args.part_size {
+        Some(v) => parse_size(v).map_err(|why| Error::config(format!("invalid --part-size: {why}")))?,
+        None => cfg.part_size,
+    };
+    a.webhook_token = cfg.webhook_token.clone();
+    a.database_path = cfg.database_path.clone();
+    Ok(a)
+}

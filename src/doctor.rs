@@ -1,0 +1,211 @@
+//! `doctor`: the checks of `setup`, run on an existing configuration, as a checklist with a
+//! fix for each failure. Never prints a secret.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::setup::explain_s3;
+use crate::sink::TelegramSink;
+use crate::source::S3Source;
+
+/// TOTP codes are accepted one 30 s step early or late; S3 signatures within 15 minutes.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+fn pass(name: &str, detail: impl Into<String>) -> Check {
+    Check { name: name.into(), ok: true, detail: detail.into(), fix: None }
+}
+
+fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { name: name.into(), ok: false, detail: detail.into(), fix: Some(fix.into()) }
+}
+
+/// Runs every check; a failing one does not stop the others (a check that depends on a
+/// failed one says so).
+pub async fn run(cfg: &Config) -> Vec<Check> {
+    let mut checks = vec![config_file(cfg)];
+
+    let ledger = match cfg.database_path().and_then(|p| Ledger::open(&p)) {
+        Ok(l) => match l.probe_writable() {
+            Ok(()) => {
+                checks.push(pass("ledger", format!("{} is writable", l.path().display())));
+                Some(l)
+            }
+            Err(e) => {
+                checks.push(fail("ledger", e.to_string(), "check DATABASE_PATH (`database_path`) and its permissions"));
+                None
+            }
+        },
+        Err(e) => {
+            checks.push(fail("ledger", e.to_string(), "check DATABASE_PATH (`database_path`) and its permissions"));
+            None
+        }
+    };
+
+    match cfg.require_s3() {
+        Err(e) => checks.push(fail("S3", e.to_string(), "run `tgploy setup`, or set the missing setting")),
+        Ok(s3) => {
+            let source = S3Source::new(&s3);
+            match source.list_buckets().await {
+                Err(e) => {
+                    checks.push(fail(
+                        "S3",
+                        explain_s3(&e).replace('\n', ""),
+                        "check `s3.endpoint`, the keys, and that the server runs",
+                    ));
+                    checks.push(fail("buckets", "not checked: S3 cannot be reached", "fix the S3 check first"));
+                }
+                Ok(on_server) => {
+                    checks.push(pass("S3", format!("{} answers; {} bucket(s)", s3.endpoint, on_server.len())));
+                    checks.extend(buckets(cfg, ledger.as_ref(), &source, &on_server).await);
+                }
+            }
+            checks.push(clock(&s3.endpoint, "S3 server").await);
+        }
+    }
+
+    match cfg.require_telegram() {
+        Err(e) => checks.push(fail("Telegram bot", e.to_string(), "run `tgploy setup`, or set the missing setting")),
+        Ok(tg) => match TelegramSink::new(&tg) {
+            Err(e) => checks.push(fail("Telegram bot", e.to_string(), "check `telegram.api_url`")),
+            Ok(sink) => match sink.check().await {
+                Err(e) => checks.push(fail(
+                    "Telegram bot",
+                    e.to_string(),
+                    "check the token with @BotFather (`telegram.bot_token`, TELEGRAM_BOT_TOKEN) and `telegram.api_url`",
+                )),
+                Ok(name) => {
+                    checks.push(pass("Telegram bot", format!("@{name} at {}", sink.endpoint())));
+                    checks.push(chat(&sink, &tg.backup_chat, "backup chat", "telegram.backup_chat_id").await);
+                    match &tg.admin_chat {
+                        Some(admin) => checks.push(chat(&sink, admin, "admin chat", "telegram.admin_chat_id").await),
+                        None => checks.push(pass(
+                            "admin chat",
+                            "not configured: alerts wait in the ledger (set `telegram.admin_chat_id` to receive them)",
+                        )),
+                    }
+                    checks.push(clock(sink.endpoint(), "Bot API server").await);
+                }
+            },
+        },
+    }
+    checks
+}
+
+fn config_file(cfg: &Config) -> Check {
+    let Some(path) = &cfg.file else {
+        return pass("config file", "none: settings come from the environment");
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                return fail(
+                    "config file",
+                    format!(
+                        "{} is readable by other users (mode {:o}) and holds secrets",
+                        path.display(),
+                        meta.permissions().mode() & 0o777
+                    ),
+                    format!("chmod 600 {}", path.display()),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => return fail("config file", format!("{}: {e}", path.display()), "check the path and permissions"),
+        }
+    }
+    pass("config file", format!("{} is readable and private", path.display()))
+}
+
+async fn buckets(cfg: &Config, ledger: Option<&Ledger>, source: &S3Source, on_server: &[String]) -> Vec<Check> {
+    // Enabled buckets per the ledger; buckets it does not know yet follow the default.
+    let known = ledger.and_then(|l| l.buckets().ok()).unwrap_or_default();
+    let mut enabled: Vec<String> = on_server
+        .iter()
+        .filter(|name| known.iter().find(|b| &b.name == *name).map(|b| b.enabled).unwrap_or(cfg.enable_new_buckets))
+        .cloned()
+        .collect();
+    let gone: Vec<String> =
+        known.iter().filter(|b| b.enabled && !on_server.contains(&b.name)).map(|b| b.name.clone()).collect();
+    enabled.sort();
+    let mut checks = Vec::new();
+    for name in &enabled {
+        match source.probe_bucket(name).await {
+            Ok(()) => checks.push(pass(&format!("bucket {name}"), "listable")),
+            Err(e) => checks.push(fail(
+                &format!("bucket {name}"),
+                e.to_string(),
+                format!("give the access key s3:ListBucket on {name}, or `tgploy buckets disable {name}`"),
+            )),
+        }
+    }
+    for name in gone {
+        checks.push(fail(
+            &format!("bucket {name}"),
+            "enabled, but the server no longer lists it",
+            format!("`tgploy buckets disable {name}` if it was deleted on purpose"),
+        ));
+    }
+    if enabled.is_empty() && checks.is_empty() {
+        checks.push(pass("buckets", "no enabled bucket yet"));
+    }
+    checks
+}
+
+async fn chat(sink: &TelegramSink, chat: &crate::config::ChatRef, name: &str, setting: &'static str) -> Check {
+    match sink.check_chat(chat, setting).await {
+        Ok(()) => pass(name, format!("the bot may post to {chat}")),
+        Err(e) => {
+            fail(name, e.to_string(), format!("add the bot to {chat} with the right to post, or correct `{setting}`"))
+        }
+    }
+}
+
+/// Compares this machine's clock with a server's `Date` header.
+async fn clock(url: &str, what: &str) -> Check {
+    let name = format!("clock vs {what}");
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(c) => c,
+        Err(e) => return fail(&name, e.to_string(), "retry"),
+    };
+    let before = SystemTime::now();
+    let response = match client.head(url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                &name,
+                format!("cannot ask {url} for the time: {}", e.without_url()),
+                "fix the connection first",
+            );
+        }
+    };
+    let after = SystemTime::now();
+    let Some(date) = response.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok()) else {
+        return pass(&name, format!("{url} sends no Date header; not measured"));
+    };
+    let Ok(theirs) = httpdate::parse_http_date(date) else {
+        return pass(&name, format!("{url} sends an unreadable Date header; not measured"));
+    };
+    let ours = before + after.duration_since(before).unwrap_or_default() / 2;
+    let skew = ours.duration_since(theirs).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
+    if skew > MAX_CLOCK_SKEW + Duration::from_secs(1) {
+        fail(
+            &name,
+            format!("this machine's clock is {}s off {url}", skew.as_secs()),
+            "synchronise the clock (systemd-timesyncd, chrony): codes and S3 signatures depend on it",
+        )
+    } else {
+        pass(&name, format!("within {}s", skew.as_secs()))
+    }
+}

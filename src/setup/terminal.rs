@@ -1,0 +1,74 @@
+//! The wizard on a terminal, with dialoguer. Prompts go to stderr; stdout stays free.
+
+use dialoguer::{Confirm, Input, Password, Select};
+
+use super::{Answer, Prompter};
+use crate::error::{Error, Result};
+
+pub struct TerminalPrompter;
+
+const BACK: &str = "<";
+
+fn failed(e: dialoguer::Error) -> Error {
+    Error::config(format!("cannot read the answer from the terminal: {e}"))
+}
+
+impl Prompter for TerminalPrompter {
+    fn say(&mut self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<Answer<String>> {
+        let mut input = Input::<String>::new().with_prompt(prompt).allow_empty(true);
+        if let Some(d) = default {
+            input = input.default(d.to_string());
+        }
+        let v = input.interact_text().map_err(failed)?;
+        Ok(if v.trim() == BACK { Answer::Back } else { Answer::Value(v) })
+    }
+
+    fn secret(&mut self, prompt: &str) -> Result<Answer<String>> {
+        let v = Password::new()
+            .with_prompt(format!("{prompt} (hidden; Enter keeps the current one)"))
+            .allow_empty_password(true)
+            .interact()
+            .map_err(failed)?;
+        Ok(if v.trim() == BACK { Answer::Back } else { Answer::Value(v) })
+    }
+
+    fn select(&mut self, prompt: &str, items: &[String], default: usize) -> Result<Answer<usize>> {
+        let mut all: Vec<String> = items.to_vec();
+        all.push("← Back".to_string());
+        let i = Select::new().with_prompt(prompt).items(&all).default(default).interact().map_err(failed)?;
+        Ok(if i == items.len() { Answer::Back } else { Answer::Value(i) })
+    }
+
+    fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool> {
+        Confirm::new().with_prompt(prompt).default(default).interact().map_err(failed)
+    }
+}
+
+/// For `--non-interactive`: says everything on stdout, asks nothing.
+pub struct PrintPrompter;
+
+impl Prompter for PrintPrompter {
+    fn say(&mut self, text: &str) {
+        println!("{text}");
+    }
+
+    fn input(&mut self, prompt: &str, _default: Option<&str>) -> Result<Answer<String>> {
+        Err(Error::config(format!("`{prompt}` needs an answer, and --non-interactive asks nothing")))
+    }
+
+    fn secret(&mut self, prompt: &str) -> Result<Answer<String>> {
+        self.input(prompt, None)
+    }
+
+    fn select(&mut self, prompt: &str, _items: &[String], _default: usize) -> Result<Answer<usize>> {
+        Err(Error::config(format!("`{prompt}` needs an answer, and --non-interactive asks nothing")))
+    }
+
+    fn confirm(&mut self, _prompt: &str, default: bool) -> Result<bool> {
+        Ok(default)
+    }
+}
