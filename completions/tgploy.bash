@@ -887,7 +887,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__setup__subcmd__totp)
-            opts="-v -q -h --reset --config --database --verbose --quiet --otp --help"
+            opts="-v -q -h --reset --non-interactive --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -135,6 +135,7 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_sub
 complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l reset -d 'Enrol a new secret and new recovery codes (needs a current code or a recovery code)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -l non-interactive -d 'Take every answer from flags and the environment (RUSTFS_*, TELEGRAM_*), run the same checks and write the same file: for configuration management'
 complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand setup; and __fish_seen_subcommand_from totp" -s h -l help -d 'Print help'

@@ -197,7 +197,7 @@ pub struct SetupArgs {
 
     /// Take every answer from flags and the environment (RUSTFS_*, TELEGRAM_*), run
     /// the same checks and write the same file: for configuration management.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub non_interactive: bool,
 
     /// Do not enrol a second factor.

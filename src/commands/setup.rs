@@ -23,14 +23,16 @@ pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
     };
     // The existing settings (file, then environment) are the defaults; a file that does
     // not load is what setup is there to replace.
+    // TGPLOY_CONFIG names the target, which may not exist yet: it is not read as such.
+    let from_env = |name: &str| if name == env::CONFIG { None } else { std::env::var(name).ok() };
     let cfg = {
         let overrides =
             Overrides { config: target.exists().then(|| target.clone()), database: global.database.clone() };
-        match Config::load(&overrides) {
+        match Config::load_with(&overrides, &from_env) {
             Ok(cfg) => cfg,
             Err(e) => {
                 tracing::warn!("the existing configuration does not load ({e}); starting from the environment");
-                Config::load(&Overrides { config: None, database: global.database.clone() })?
+                Config::load_with(&Overrides { config: None, database: global.database.clone() }, &from_env)?
             }
         }
     };
