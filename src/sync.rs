@@ -513,3 +513,24 @@ pub async fn resolve_etags(
     versions.extend(heads.into_iter().flatten().map(|(v, _)| v));
     Ok(versions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn part_files_live_in_a_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let base_path = base.path().display().to_string();
+        let cfg = Config::load_with(&crate::config::Overrides::default(), &|name| {
+            (name == crate::config::env::TMP_DIR).then(|| base_path.clone())
+        })
+        .unwrap();
+        let dir = private_tmp_dir(&cfg).unwrap();
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        let part = tempfile::Builder::new().prefix("part-").tempfile_in(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(part.path()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
