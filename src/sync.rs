@@ -348,8 +348,14 @@ fn signal_name(sig: i32) -> &'static str {
 /// A private directory for part files, removed when dropped.
 pub fn private_tmp_dir(cfg: &Config) -> Result<tempfile::TempDir> {
     let base: PathBuf = cfg.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    // tempfile creates directories with mode 0700 on Unix.
-    tempfile::Builder::new().prefix("tgploy-").tempdir_in(&base).map_err(|e| {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("tgploy-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    builder.tempdir_in(&base).map_err(|e| {
         Error::config(format!(
             "cannot create a temporary directory in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR) to a writable directory",
             base.display()
