@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{Ledger, State};
 use crate::shutdown::Shutdown;
 use crate::source::S3Source;
-use crate::sync::{DeliveryReport, deliver_all, finish_run, take_over_dead_runs};
+use crate::sync::{Batch, DeliveryReport, finish_run, take_over_dead_runs};
 use crate::time::now;
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +69,7 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &RetryOptions, shutdown:
     take_over_dead_runs(ledger)?;
     let due = if opts.ids.is_empty() { ledger.due_failures(now(), opts.ignore_schedule)? } else { opts.ids.clone() };
     report.attempted = due.len() as u64;
-    deliver_all(cfg, ledger, &source, &due, true, opts.progress, shutdown, &mut report.deliveries).await?;
+    let batch = Batch { cfg, ledger, source: &source, retrying: true, progress: opts.progress, shutdown };
+    batch.deliver(&due, &mut report.deliveries).await?;
     Ok(report)
 }

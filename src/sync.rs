@@ -219,7 +219,8 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: 
 
     take_over_dead_runs(ledger)?;
     let ids = ledger.claimable(&selected, now())?;
-    deliver_all(cfg, ledger, &source, &ids, false, opts.progress, shutdown, &mut report.deliveries).await?;
+    let batch = Batch { cfg, ledger, source: &source, retrying: false, progress: opts.progress, shutdown };
+    batch.deliver(&ids, &mut report.deliveries).await?;
     Ok(report)
 }
 
@@ -234,107 +235,101 @@ pub fn take_over_dead_runs(ledger: &Ledger) -> Result<()> {
     Ok(())
 }
 
-/// Delivers the given deliveries one after another, then counts what waits in the
-/// ledger. With `retrying`, the ids are failed deliveries.
-#[allow(clippy::too_many_arguments)]
-pub async fn deliver_all(
-    cfg: &Config,
-    ledger: &Ledger,
-    source: &S3Source,
-    ids: &[i64],
-    retrying: bool,
-    progress: bool,
-    shutdown: &Shutdown,
-    report: &mut DeliveryReport,
-) -> Result<()> {
-    if !ids.is_empty() {
-        deliver_ids(cfg, ledger, source, ids, retrying, progress, shutdown, report).await?;
-    }
-    let (counts, _) = ledger.counts()?;
-    report.waiting_for_retry = counts.failed;
-    report.dead = counts.dead;
-    Ok(())
+/// A run's deliveries: the ids it works, one after another, with what they share.
+pub struct Batch<'a> {
+    pub cfg: &'a Config,
+    pub ledger: &'a Ledger,
+    pub source: &'a S3Source,
+    /// The ids are failed deliveries (`retry`), not pending ones (`sync`).
+    pub retrying: bool,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+    pub shutdown: &'a Shutdown,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn deliver_ids(
-    cfg: &Config,
-    ledger: &Ledger,
-    source: &S3Source,
-    ids: &[i64],
-    retrying: bool,
-    progress: bool,
-    shutdown: &Shutdown,
-    report: &mut DeliveryReport,
-) -> Result<()> {
-    let sink = TelegramSink::new(&cfg.require_telegram()?)?;
-    sink.check().await?;
-    let tmp = private_tmp_dir(cfg)?;
-    let mut total = 0;
-    for id in ids {
-        if let Some(d) = ledger.delivery(*id)? {
-            total += d.object.size;
+impl Batch<'_> {
+    /// Delivers `ids`, then counts what waits in the ledger.
+    pub async fn deliver(&self, ids: &[i64], report: &mut DeliveryReport) -> Result<()> {
+        if !ids.is_empty() {
+            self.deliver_ids(ids, report).await?;
         }
+        let (counts, _) = self.ledger.counts()?;
+        report.waiting_for_retry = counts.failed;
+        report.dead = counts.dead;
+        Ok(())
     }
-    let progress = Progress::bytes(total, progress);
-    let courier = Courier {
-        cfg,
-        ledger,
-        source,
-        sink: &sink,
-        tmp_dir: tmp.path(),
-        owner: crate::owner::this_process(),
-        lease: LEASE,
-        progress: &progress,
-        retrying,
-        shutdown,
-    };
-    let mut unreachable_in_a_row = 0;
-    for &id in ids {
-        if let Some(sig) = shutdown.requested() {
-            report.interrupted = Some(signal_name(sig).to_string());
-            break;
+
+    async fn deliver_ids(&self, ids: &[i64], report: &mut DeliveryReport) -> Result<()> {
+        let Batch { cfg, ledger, source, retrying, progress, shutdown } = *self;
+        let sink = TelegramSink::new(&cfg.require_telegram()?)?;
+        sink.check().await?;
+        let tmp = private_tmp_dir(cfg)?;
+        let mut total = 0;
+        for id in ids {
+            if let Some(d) = ledger.delivery(*id)? {
+                total += d.object.size;
+            }
         }
-        let Some(outcome) = courier.deliver(id).await? else { continue };
-        match outcome {
-            Outcome::Sent { bytes, parts } => {
-                unreachable_in_a_row = 0;
-                report.sent += 1;
-                report.sent_bytes += bytes;
-                report.parts += u64::from(parts);
-            }
-            Outcome::Failed { error, unreachable, dead } => {
-                if let Some(d) = ledger.delivery(id)? {
-                    report.failed.push(FailedItem {
-                        id,
-                        bucket: d.object.bucket,
-                        key: d.object.key,
-                        error: error.clone(),
-                        dead,
-                    });
-                }
-                if unreachable {
-                    unreachable_in_a_row += 1;
-                    if unreachable_in_a_row >= MAX_UNREACHABLE_IN_A_ROW {
-                        report.stopped = Some(format!(
-                            "stopped after {unreachable_in_a_row} deliveries in a row could not reach their service: {error}"
-                        ));
-                        break;
-                    }
-                } else {
-                    unreachable_in_a_row = 0;
-                }
-            }
-            Outcome::Interrupted => {
-                report.interrupted = shutdown.requested().map(|s| signal_name(s).to_string());
+        let progress = Progress::bytes(total, progress);
+        let courier = Courier {
+            cfg,
+            ledger,
+            source,
+            sink: &sink,
+            tmp_dir: tmp.path(),
+            owner: crate::owner::this_process(),
+            lease: LEASE,
+            progress: &progress,
+            retrying,
+            shutdown,
+        };
+        let mut unreachable_in_a_row = 0;
+        for &id in ids {
+            if let Some(sig) = shutdown.requested() {
+                report.interrupted = Some(signal_name(sig).to_string());
                 break;
             }
-            Outcome::Gone { .. } => report.vanished += 1,
-            Outcome::Lost => {}
+            let Some(outcome) = courier.deliver(id).await? else { continue };
+            match outcome {
+                Outcome::Sent { bytes, parts } => {
+                    unreachable_in_a_row = 0;
+                    report.sent += 1;
+                    report.sent_bytes += bytes;
+                    report.parts += u64::from(parts);
+                }
+                Outcome::Failed { error, unreachable, dead } => {
+                    if let Some(d) = ledger.delivery(id)? {
+                        report.failed.push(FailedItem {
+                            id,
+                            bucket: d.object.bucket,
+                            key: d.object.key,
+                            error: error.clone(),
+                            dead,
+                        });
+                    }
+                    if unreachable {
+                        unreachable_in_a_row += 1;
+                        if unreachable_in_a_row >= MAX_UNREACHABLE_IN_A_ROW {
+                            report.stopped = Some(format!(
+                                "stopped after {unreachable_in_a_row} deliveries in a row could not reach their service: {error}"
+                            ));
+                            break;
+                        }
+                    } else {
+                        unreachable_in_a_row = 0;
+                    }
+                }
+                Outcome::Interrupted => {
+                    report.interrupted = shutdown.requested().map(|s| signal_name(s).to_string());
+                    break;
+                }
+                Outcome::Gone { .. } => report.vanished += 1,
+                Outcome::Lost => {}
+            }
         }
+        progress.finish();
+        Ok(())
     }
-    progress.finish();
-    Ok(())
 }
 
 fn signal_name(sig: i32) -> &'static str {

@@ -8,7 +8,7 @@ use tgploy::config::{Config, Overrides};
 use tgploy::ledger::{Ledger, State};
 use tgploy::shutdown::Shutdown;
 use tgploy::source::S3Source;
-use tgploy::sync::{DeliveryReport, deliver_all, find_new_versions};
+use tgploy::sync::{Batch, DeliveryReport, find_new_versions};
 
 use crate::harness::{PART_SIZE, World, data};
 
@@ -42,7 +42,16 @@ async fn two_deliverers_on_the_same_deliveries_send_each_once() {
         async move {
             let ledger = Ledger::open(&path).unwrap();
             let mut report = DeliveryReport::default();
-            deliver_all(&cfg, &ledger, &source, &ids, false, false, &Shutdown::default(), &mut report).await.unwrap();
+            let shutdown = Shutdown::default();
+            let batch = Batch {
+                cfg: &cfg,
+                ledger: &ledger,
+                source: &source,
+                retrying: false,
+                progress: false,
+                shutdown: &shutdown,
+            };
+            batch.deliver(&ids, &mut report).await.unwrap();
             report
         }
     };
@@ -78,7 +87,10 @@ async fn a_version_gone_from_s3_before_delivery_is_skipped_and_the_new_one_is_se
 
     let ids = ledger.claimable(&["bkt".to_string()], 0).unwrap();
     let mut report = DeliveryReport::default();
-    deliver_all(&cfg, &ledger, &source, &ids, false, false, &Shutdown::default(), &mut report).await.unwrap();
+    let shutdown = Shutdown::default();
+    let batch =
+        Batch { cfg: &cfg, ledger: &ledger, source: &source, retrying: false, progress: false, shutdown: &shutdown };
+    batch.deliver(&ids, &mut report).await.unwrap();
     assert_eq!((report.sent, report.vanished, report.failed.len()), (0, 2, 0));
     let rows = w.query(
         "SELECT key, state, last_error LIKE '%deleted%' OR last_error LIKE '%changed%' FROM deliveries ORDER BY key",

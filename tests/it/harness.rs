@@ -31,6 +31,16 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Self {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Output {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
@@ -143,16 +153,7 @@ impl World {
     /// Runs the binary to completion (off the async runtime, whose servers it talks to).
     pub async fn run(&self, args: &[&str]) -> Output {
         let mut cmd = self.command(args);
-        tokio::task::spawn_blocking(move || {
-            let out = cmd.output().expect("run tgploy");
-            Output {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        })
-        .await
-        .expect("join")
+        tokio::task::spawn_blocking(move || Output::from(cmd.output().expect("run tgploy"))).await.expect("join")
     }
 
     /// Starts the binary without waiting for it.
@@ -237,12 +238,7 @@ pub async fn wait_exit(mut child: Child, timeout: Duration) -> Output {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let out = child.wait_with_output().expect("output");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from(child.wait_with_output().expect("output"))
     })
     .await
     .expect("join")
