@@ -4,10 +4,14 @@ mod buckets;
 mod files;
 mod generate;
 mod heartbeat;
+mod join;
+mod ledger;
+mod restore;
 mod retry;
 mod serve_webhook;
 mod status;
 mod sync;
+mod verify;
 
 use std::future::Future;
 
@@ -61,6 +65,8 @@ pub fn run(cli: Cli) -> Result<()> {
         // These need no settings: they must work before any configuration exists.
         Command::Completions { shell } => return generate::completions(*shell),
         Command::Man => return generate::man(),
+        // Joining parts by hand needs no settings: it works on any machine.
+        Command::Join(args) => return join::run(args),
         _ => {}
     }
     let ctx = Context::load(&cli)?;
@@ -72,6 +78,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd)),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),
-        Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Restore(args) => block_on(restore::run(&ctx, &args)),
+        Command::Verify(args) => block_on(verify::run(&ctx, &args)),
+        Command::Ledger(cmd) => block_on(ledger::run(&ctx, &cmd)),
+        Command::Completions { .. } | Command::Man | Command::Join(_) => Ok(()),
     }
 }

@@ -229,7 +229,11 @@ async fn bench_webhook_accepts_events() {
     let tgploy_pid = tgploy_pid.split_whitespace().next().expect("tgploy under time").to_string();
     Command::new("kill").args(["-TERM", &tgploy_pid]).status().unwrap();
     let (_, logs) = server.stop("CONT", std::time::Duration::from_secs(120)).await;
-    let rss = logs.lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ")).unwrap_or("?").to_string();
+    let rss = logs
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .unwrap_or("?")
+        .to_string();
     let pct = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
     println!(
         "BENCH serve-webhook over {seconds} s, {workers} concurrent senders: {total} events committed, {:.0} events/s, \
