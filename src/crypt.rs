@@ -62,14 +62,12 @@ impl Encryption {
         encryptor.wrap_output(out)
     }
 
-    /// The exact size of the age file for `plain` bytes of plaintext: the header (fixed
-    /// for a set of X25519 recipients), the 16-byte nonce, then the payload in 64 KiB
-    /// chunks with a 16-byte tag each (one empty chunk for empty input).
-    pub fn encrypted_size(&self, plain: u64) -> io::Result<u64> {
-        let mut empty = Vec::new();
-        self.wrap(&mut empty)?.finish()?;
-        let header_and_nonce = empty.len() as u64 - TAG;
-        Ok(header_and_nonce + plain + TAG * plain.div_ceil(CHUNK).max(1))
+    /// The bytes that follow the header and nonce for `plain` bytes of plaintext: the
+    /// payload in 64 KiB chunks with a 16-byte tag each (one empty chunk for empty
+    /// input). The header's own size varies (age adds a random "grease" stanza); it is
+    /// what [`Encryption::wrap`] writes before returning.
+    pub fn payload_size(plain: u64) -> u64 {
+        plain + TAG * plain.div_ceil(CHUNK).max(1)
     }
 }
 
@@ -106,6 +104,20 @@ pub fn decrypt<R: Read>(input: R, identities: &[Box<dyn Identity>]) -> Result<im
 mod tests {
     use super::*;
 
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn size_is_predicted_exactly_and_the_stream_round_trips() {
         let key = age::x25519::Identity::generate();
@@ -114,11 +126,14 @@ mod tests {
         let enc = Encryption::new(&recipients).unwrap();
         for len in [0u64, 1, 65535, 65536, 65537, 131072, 200_000] {
             let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut out = Vec::new();
-            let mut w = enc.wrap(&mut out).unwrap();
+            let out = Shared::default();
+            let mut w = enc.wrap(out.clone()).unwrap();
+            // What the header (and nonce) took, written before any plaintext.
+            let header = out.0.borrow().len() as u64;
             w.write_all(&plain).unwrap();
             w.finish().unwrap();
-            assert_eq!(out.len() as u64, enc.encrypted_size(len).unwrap(), "len {len}");
+            let out = out.0.borrow().clone();
+            assert_eq!(out.len() as u64, header + Encryption::payload_size(len), "len {len}");
             let ids: Vec<Box<dyn Identity>> = vec![Box::new(key.clone())];
             let mut back = Vec::new();
             decrypt(&out[..], &ids).unwrap().read_to_end(&mut back).unwrap();

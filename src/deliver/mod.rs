@@ -411,14 +411,17 @@ impl Courier<'_> {
     ) -> Result<Outcome, Stop> {
         let obj = &d.object;
         let failed = |what: &str, e: std::io::Error| Stop::Failed(format!("cannot {what}: {e}"));
-        let stored_size = enc.encrypted_size(obj.size).map_err(|e| failed("encrypt", e))?;
-        let count = part_count(stored_size, part_size);
         let stored = format!("{name}{}", crate::crypt::SUFFIX);
         let mut body = self.source.get(&obj.bucket, &obj.key, 0, obj.size, obj.size).await?;
         check_etag(body.etag.as_deref(), obj)?;
         let splitter = Splitter::new(self.tmp_dir, part_size);
         let ready_parts = splitter.ready.clone();
+        let written = splitter.written.clone();
         let mut writer = Some(enc.wrap(splitter).map_err(|e| failed("encrypt", e))?);
+        // The header is written now; its size varies, the payload's does not.
+        let stored_size =
+            written.load(std::sync::atomic::Ordering::SeqCst) + crate::crypt::Encryption::payload_size(obj.size);
+        let count = part_count(stored_size, part_size);
         let gone = || Stop::Failed("the encryptor was finished twice".into());
         let mut plain = Sha256::new();
         let mut received = 0u64;
@@ -588,6 +591,8 @@ struct Splitter<'a> {
     ready: std::sync::Arc<std::sync::Mutex<Vec<ReadyPart>>>,
     whole: Sha256,
     total: u64,
+    /// `total`, readable while the encryptor owns the splitter.
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
     whole_sha: Option<String>,
 }
 
@@ -600,6 +605,7 @@ impl<'a> Splitter<'a> {
             ready: Default::default(),
             whole: Sha256::new(),
             total: 0,
+            written: Default::default(),
             whole_sha: None,
         }
     }
@@ -645,6 +651,7 @@ impl Write for Splitter<'_> {
         self.whole.update(&buf[..room]);
         *len += room as u64;
         self.total += room as u64;
+        self.written.store(self.total, std::sync::atomic::Ordering::SeqCst);
         if *len == self.part_size {
             self.seal()?;
         }

@@ -47,7 +47,9 @@ pub enum SinkError {
     #[error("Telegram rejected the request: {0}")]
     Rejected(String),
     /// `getFile` refused: the file is over the Bot API's download limit.
-    #[error("the Bot API at {endpoint} will not hand out a file this big (the cloud Bot API's limit is 20 MB)")]
+    #[error(
+        "the Bot API at {endpoint} answered `file is too big`: it hands out files up to its download limit (20 MB on the cloud Bot API)"
+    )]
     TooBigToDownload { endpoint: String },
     /// `getFile` does not know the file id (wrong, or from another bot).
     #[error("Telegram does not know this file id (it was sent by another bot, or deleted): {0}")]
