@@ -153,6 +153,7 @@ async fn restore_from_the_manifest_alone_after_losing_the_server_and_the_ledger(
     let out = w.run(&["restore", "--manifest", manifest.to_str().unwrap(), "--out", dir.to_str().unwrap()]).await;
     out.success().no_token();
     assert_eq!(std::fs::read(dir.join("base.tar")).unwrap(), body);
+    assert_eq!(w.tg.calls("download"), 5, "every part was downloaded once");
     assert!(!w.ledger_path().exists(), "a manifest restore needs no ledger and makes none");
 
     let from_ledger = w.run(&["restore", "bkt/pg/base.tar", "--out", dir.to_str().unwrap()]).await;
@@ -220,8 +221,26 @@ async fn parts_over_the_download_limit_are_refused_up_front_with_the_manual_rout
     assert!(out.stderr.contains("part 1 of 3 (big.tar.part001)"), "{}", out.stderr);
     assert!(out.stderr.contains("file is too big") || out.stderr.contains("too big"), "{}", out.stderr);
     assert!(out.stderr.contains("tgploy join 'big.tar'.part* --manifest 'big.tar.tgploy.json'"), "{}", out.stderr);
-    assert_eq!(w.tg.calls("getfile"), 1, "nothing was downloaded: the first part already said no");
+    assert_eq!(w.tg.calls("getfile"), 1, "the first part already said no");
+    assert_eq!(w.tg.calls("download"), 0, "nothing was downloaded");
     assert!(leftovers(&dir).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_hosted_bot_api_server_is_read_from_its_local_paths() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let body = data(PART_SIZE as usize * 2 + 1, 7);
+    w.s3.put("bkt", "local.tar", body.clone()).await;
+    w.sync().await.success();
+    w.tg.set_local_mode();
+    let dir = out_dir(&w);
+    w.run(&["restore", "bkt/local.tar", "--out", dir.to_str().unwrap()]).await.success();
+    assert_eq!(std::fs::read(dir.join("local.tar")).unwrap(), body);
+    assert_eq!(w.tg.calls("download"), 0, "no file was fetched over HTTP");
+    for doc in w.tg.documents() {
+        assert!(doc.path.exists(), "the server's own files are left alone");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
