@@ -803,7 +803,7 @@ mod tests {
         let cfg =
             load(&[], Some(&format!("[encryption]\nrecipients = [\"{key}\"]\n[heartbeat]\nledger_backup = true\n")))
                 .unwrap();
-        assert_eq!(cfg.encryption.as_ref().unwrap().recipients(), [key.clone()]);
+        assert_eq!(cfg.encryption.as_ref().unwrap().recipients(), std::slice::from_ref(&key));
         assert!(cfg.heartbeat_ledger_backup);
         let cfg = load(&[], None).unwrap();
         assert!(cfg.encryption.is_none() && !cfg.heartbeat_ledger_backup, "both are off by default");
