@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rerunnable benchmarks against the in-process S3 server (s3s-fs) and the fake Bot API:
 #   bench_deliver_1_gib_object          time and peak memory to deliver a 1 GiB object
+#   bench_restore_1_gib                 time and peak memory to restore a 1 GiB object, plain and
+#                                       age-encrypted (19 MiB parts, from the ledger)
 #   bench_no_op_sync_over_10000_...     a no-op sync over 10,000 delivered objects
 #   bench_retry_drains_500_...          retry draining 500 due failures
 #   bench_webhook_accepts_events        serve-webhook under load (BENCH_SECONDS, default 30)

@@ -34,8 +34,17 @@ _tgploy() {
             tgploy,help)
                 cmd="tgploy__subcmd__help"
                 ;;
+            tgploy,join)
+                cmd="tgploy__subcmd__join"
+                ;;
+            tgploy,ledger)
+                cmd="tgploy__subcmd__ledger"
+                ;;
             tgploy,man)
                 cmd="tgploy__subcmd__man"
+                ;;
+            tgploy,restore)
+                cmd="tgploy__subcmd__restore"
                 ;;
             tgploy,retry)
                 cmd="tgploy__subcmd__retry"
@@ -51,6 +60,9 @@ _tgploy() {
                 ;;
             tgploy,sync)
                 cmd="tgploy__subcmd__sync"
+                ;;
+            tgploy,verify)
+                cmd="tgploy__subcmd__verify"
                 ;;
             tgploy__subcmd__buckets,disable)
                 cmd="tgploy__subcmd__buckets__subcmd__disable"
@@ -94,8 +106,17 @@ _tgploy() {
             tgploy__subcmd__help,help)
                 cmd="tgploy__subcmd__help__subcmd__help"
                 ;;
+            tgploy__subcmd__help,join)
+                cmd="tgploy__subcmd__help__subcmd__join"
+                ;;
+            tgploy__subcmd__help,ledger)
+                cmd="tgploy__subcmd__help__subcmd__ledger"
+                ;;
             tgploy__subcmd__help,man)
                 cmd="tgploy__subcmd__help__subcmd__man"
+                ;;
+            tgploy__subcmd__help,restore)
+                cmd="tgploy__subcmd__help__subcmd__restore"
                 ;;
             tgploy__subcmd__help,retry)
                 cmd="tgploy__subcmd__help__subcmd__retry"
@@ -112,6 +133,9 @@ _tgploy() {
             tgploy__subcmd__help,sync)
                 cmd="tgploy__subcmd__help__subcmd__sync"
                 ;;
+            tgploy__subcmd__help,verify)
+                cmd="tgploy__subcmd__help__subcmd__verify"
+                ;;
             tgploy__subcmd__help__subcmd__buckets,disable)
                 cmd="tgploy__subcmd__help__subcmd__buckets__subcmd__disable"
                 ;;
@@ -121,8 +145,23 @@ _tgploy() {
             tgploy__subcmd__help__subcmd__buckets,list)
                 cmd="tgploy__subcmd__help__subcmd__buckets__subcmd__list"
                 ;;
+            tgploy__subcmd__help__subcmd__ledger,backup)
+                cmd="tgploy__subcmd__help__subcmd__ledger__subcmd__backup"
+                ;;
             tgploy__subcmd__help__subcmd__setup,totp)
                 cmd="tgploy__subcmd__help__subcmd__setup__subcmd__totp"
+                ;;
+            tgploy__subcmd__ledger,backup)
+                cmd="tgploy__subcmd__ledger__subcmd__backup"
+                ;;
+            tgploy__subcmd__ledger,help)
+                cmd="tgploy__subcmd__ledger__subcmd__help"
+                ;;
+            tgploy__subcmd__ledger__subcmd__help,backup)
+                cmd="tgploy__subcmd__ledger__subcmd__help__subcmd__backup"
+                ;;
+            tgploy__subcmd__ledger__subcmd__help,help)
+                cmd="tgploy__subcmd__ledger__subcmd__help__subcmd__help"
                 ;;
             tgploy__subcmd__setup,help)
                 cmd="tgploy__subcmd__setup__subcmd__help"
@@ -143,7 +182,7 @@ _tgploy() {
 
     case "${cmd}" in
         tgploy)
-            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook buckets setup doctor status files completions man help"
+            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -463,7 +502,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help)
-            opts="sync retry heartbeat serve-webhook buckets setup doctor status files completions man help"
+            opts="sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -602,7 +641,63 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__help__subcmd__join)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__ledger)
+            opts="backup"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__ledger__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -700,6 +795,160 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__join)
+            opts="-o -i -v -q -h --manifest --out --identity --force --json --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__ledger)
+            opts="-v -q -h --config --database --verbose --quiet --otp --help backup help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__ledger__subcmd__backup)
+            opts="-v -q -h --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__ledger__subcmd__help)
+            opts="backup help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__ledger__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__ledger__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__man)
             opts="-v -q -h --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -707,6 +956,56 @@ _tgploy() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__restore)
+            opts="-o -i -v -q -h --etag --manifest --out --identity --force --json --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --etag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -954,6 +1253,44 @@ _tgploy() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__verify)
+            opts="-b -v -q -h --bucket --sample --json --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bucket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

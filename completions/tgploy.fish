@@ -40,6 +40,10 @@ complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "setup" -d 'Guided fir
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "doctor" -d 'Check an existing configuration: config file, ledger, S3, buckets, bot, chats, clock'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "restore" -d 'Rebuild a delivered object from Telegram, checked part by part'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "join" -d 'Join parts downloaded by hand from a Telegram client'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "verify" -d 'Restore drill: download the parts of delivered objects and check their hashes'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "ledger" -d 'The ledger itself: send a snapshot of it to the admin chat'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -166,6 +170,54 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand files" -l json -d 'JSON on
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l etag -d 'Restore this version (ETag) of the key rather than the latest one' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l manifest -d 'Restore from a manifest file alone (no ledger needed): the disaster case' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s o -l out -d 'Where to write: a file, a directory (the object\'s name inside it), or `-` for stdout [default: the object\'s name in the current directory]' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s i -l identity -d 'An age identity file (`age-keygen` output) to decrypt an encrypted object' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l force -d 'Replace the output file if it exists'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l json -d 'Print a JSON summary (on stdout, or on stderr with `--out -`)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l manifest -d 'The manifest (`NAME.tgploy.json`) to check the parts against' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s o -l out -d 'Where to write the joined object, or `-` for stdout' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s i -l identity -d 'An age identity file to decrypt the joined parts (`name.age.part…`)' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l force -d 'Replace the output file if it exists'
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l json -d 'Print a JSON summary (on stdout, or on stderr with `--out -`)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -s b -l bucket -d 'Only objects of this bucket' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l sample -d 'How many delivered objects to check, picked at random; 0 checks them all' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l json -d 'Print the report as JSON on stdout'
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -s h -l help -d 'Print help'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -f -a "backup" -d 'Send a consistent snapshot of the ledger (SQLite `VACUUM INTO`) to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and not __fish_seen_subcommand_from backup help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from backup" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from backup" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from backup" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from backup" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from backup" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from backup" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "backup" -d 'Send a consistent snapshot of the ledger (SQLite `VACUUM INTO`) to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand completions" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
@@ -178,19 +230,24 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand man" -l otp -d 'A current 
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand man" -s h -l help -d 'Print help'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "setup" -d 'Guided first run: checks S3 and Telegram, writes a private config, enrols a second factor'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "doctor" -d 'Check an existing configuration: config file, ledger, S3, buckets, bot, chats, clock'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "sync" -d 'Deliver every new object version of the enabled buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "retry" -d 'Deliver failed deliveries whose next attempt is due'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "heartbeat" -d 'Send the daily summary to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "serve-webhook" -d 'Receive bucket notifications and deliver new objects within seconds'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "buckets" -d 'List, enable or disable buckets'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "setup" -d 'Guided first run: checks S3 and Telegram, writes a private config, enrols a second factor'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "doctor" -d 'Check an existing configuration: config file, ledger, S3, buckets, bot, chats, clock'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "restore" -d 'Rebuild a delivered object from Telegram, checked part by part'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "join" -d 'Join parts downloaded by hand from a Telegram client'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "verify" -d 'Restore drill: download the parts of delivered objects and check their hashes'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "ledger" -d 'The ledger itself: send a snapshot of it to the admin chat'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "list" -d 'List the buckets on the server and whether each is enabled'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "enable" -d 'Enable a bucket: its objects are delivered by the next `sync`'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from buckets" -f -a "disable" -d 'Disable a bucket: `sync` no longer delivers its objects'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "totp" -d 'Manage the second factor'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "backup" -d 'Send a consistent snapshot of the ledger (SQLite `VACUUM INTO`) to the admin chat'

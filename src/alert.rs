@@ -17,6 +17,8 @@ pub enum Subject<'a> {
     Dead(&'a Delivery),
     Unreachable(&'a str),
     Bucket(&'a str),
+    /// `verify` found a delivered object that no longer checks out (`bucket/key`).
+    Verify(&'a str),
 }
 
 /// Queues an alert and logs it.
@@ -38,6 +40,13 @@ pub fn raise(ledger: &Ledger, cfg: &Config, subject: Subject<'_>, error: &str) -
             format!("bucket:{name}"),
             format!(
                 "tgploy: cannot list bucket {name}\n{error}\nIts new objects are not delivered until it can be listed."
+            ),
+        ),
+        Subject::Verify(object) => (
+            format!("verify:{object}"),
+            format!(
+                "tgploy: restore drill failed for {object}\n{error}\nThe copy in Telegram cannot be restored as it is: \
+                 send it again (a new version of the object), or keep the original safe."
             ),
         ),
     };

@@ -8,8 +8,10 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    some deliveries failed (recorded in the ledger for `tgploy retry`), a check
-       failed (`status --check`), or another error
-  2    usage or configuration error: nothing was done
+       failed (`status --check`, `verify`), a part to restore or join is missing or
+       corrupt (nothing was written under the requested name), or another error
+  2    usage or configuration error (a manifest that does not parse, an identity
+       that does not match): nothing was done
   3    another run holds the lock, or the ledger is busy
   4    an outside service (S3, Telegram) could not be reached
   130  stopped by SIGINT, 143 stopped by SIGTERM (after the part in flight)
@@ -17,7 +19,8 @@ Exit codes:
 Environment:
   TGPLOY_CONFIG, RUSTFS_ENDPOINT, RUSTFS_ACCESS_KEY, RUSTFS_SECRET_KEY, RUSTFS_REGION,
   TELEGRAM_BOT_TOKEN, TELEGRAM_BACKUP_CHAT_ID, TELEGRAM_ADMIN_CHAT_ID, TELEGRAM_API_URL,
-  DATABASE_PATH, TGPLOY_PART_SIZE, TGPLOY_LOG (see the README for the rest)";
+  DATABASE_PATH, TGPLOY_PART_SIZE, TGPLOY_ENCRYPTION_RECIPIENTS, TGPLOY_LOG (see the
+  README for the rest)";
 
 /// Deliver every new object version from S3-compatible buckets to a Telegram chat.
 ///
@@ -127,6 +130,38 @@ pub enum Command {
     /// The ad-hoc restore listing: each row names the Telegram messages that hold the
     /// object.
     Files(FilesArgs),
+
+    /// Rebuild a delivered object from Telegram, checked part by part.
+    ///
+    /// Finds the delivery in the ledger (the latest version of the key unless --etag is
+    /// given), or reads a manifest (`NAME.tgploy.json`, downloaded from the chat) when the
+    /// ledger is gone. Every part is located (`getFile`) before any download; each is
+    /// downloaded, checked against its SHA-256, then joined, and the whole is checked too.
+    /// The output is written to a temporary file beside it and renamed into place only
+    /// when everything checked out. Encrypted objects are decrypted with --identity;
+    /// without it the age file itself (`NAME.age`) is written. Parts over the cloud Bot
+    /// API's 20 MB download limit are reported up front with the manual route
+    /// (`tgploy join`).
+    Restore(RestoreArgs),
+
+    /// Join parts downloaded by hand from a Telegram client.
+    ///
+    /// With --manifest, each part is matched by its file name and checked against the
+    /// manifest's size and SHA-256 before anything is written; every missing or corrupt
+    /// part is named. Without it, the files are joined in the order given, unchecked.
+    Join(JoinArgs),
+
+    /// Restore drill: download the parts of delivered objects and check their hashes.
+    ///
+    /// Picks --sample objects at random (all with --sample 0), downloads every part
+    /// through the Bot API, and checks each part's and the whole stream's SHA-256 without
+    /// writing anything. A mismatch is reported, sent to the admin chat as an alert, and
+    /// makes the exit status 1. Like `restic check --read-data`; run it weekly.
+    Verify(VerifyArgs),
+
+    /// The ledger itself: send a snapshot of it to the admin chat.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
 
     /// Print a shell completion script.
     Completions {
@@ -327,6 +362,92 @@ pub struct FilesArgs {
     /// JSON on stdout instead of a table (with every part's message and file id).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The object: `BUCKET/KEY`, as delivered (see `tgploy files`).
+    #[arg(value_name = "BUCKET/KEY", required_unless_present = "manifest", conflicts_with = "manifest")]
+    pub object: Option<String>,
+
+    /// Restore this version (ETag) of the key rather than the latest one.
+    #[arg(long, value_name = "ETAG", requires = "object")]
+    pub etag: Option<String>,
+
+    /// Restore from a manifest file alone (no ledger needed): the disaster case.
+    #[arg(long, value_name = "NAME.tgploy.json")]
+    pub manifest: Option<PathBuf>,
+
+    /// Where to write: a file, a directory (the object's name inside it), or `-` for
+    /// stdout [default: the object's name in the current directory].
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// An age identity file (`age-keygen` output) to decrypt an encrypted object.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print a JSON summary (on stdout, or on stderr with `--out -`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The part files, e.g. `dump.sql.part*`.
+    #[arg(value_name = "PARTS", required = true)]
+    pub parts: Vec<PathBuf>,
+
+    /// The manifest (`NAME.tgploy.json`) to check the parts against.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Where to write the joined object, or `-` for stdout.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// An age identity file to decrypt the joined parts (`name.age.part…`).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print a JSON summary (on stdout, or on stderr with `--out -`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only objects of this bucket.
+    #[arg(long, short = 'b', value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// How many delivered objects to check, picked at random; 0 checks them all.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub sample: u64,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Send a consistent snapshot of the ledger (SQLite `VACUUM INTO`) to the admin chat.
+    ///
+    /// The ledger holds every part's Telegram file id: with a snapshot, `restore` works
+    /// after losing the server (point DATABASE_PATH at the downloaded copy). The second
+    /// factor's secret is left out. With `[encryption]` configured, the snapshot is
+    /// encrypted too (`.sqlite3.age`). `heartbeat` sends one daily with
+    /// `heartbeat.ledger_backup = true`.
+    Backup,
 }
 
 #[cfg(test)]

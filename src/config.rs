@@ -49,6 +49,8 @@ pub mod env {
     pub const TMP_DIR: &str = "TGPLOY_TMP_DIR";
     pub const MAX_ATTEMPTS: &str = "TGPLOY_MAX_ATTEMPTS";
     pub const ALERT_INTERVAL: &str = "TGPLOY_ALERT_INTERVAL";
+    pub const ENCRYPTION_RECIPIENTS: &str = "TGPLOY_ENCRYPTION_RECIPIENTS";
+    pub const HEARTBEAT_LEDGER_BACKUP: &str = "TGPLOY_HEARTBEAT_LEDGER_BACKUP";
 }
 
 /// Attempts before a delivery is declared dead and the admin chat is told.
@@ -148,6 +150,23 @@ struct FileConfig {
     buckets: BTreeMap<String, FilterConfig>,
     max_attempts: Option<u32>,
     alert_interval: Option<String>,
+    #[serde(default)]
+    encryption: FileEncryption,
+    #[serde(default)]
+    heartbeat: FileHeartbeat,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEncryption {
+    #[serde(default)]
+    recipients: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHeartbeat {
+    ledger_backup: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +299,10 @@ pub struct Config {
     pub webhook_listen: Option<String>,
     /// Deliveries `serve-webhook` runs at once.
     pub webhook_concurrency: usize,
+    /// Encrypt every object to these age recipients before splitting it (off without).
+    pub encryption: Option<crate::crypt::Encryption>,
+    /// `heartbeat` also sends a snapshot of the ledger to the admin chat.
+    pub heartbeat_ledger_backup: bool,
 }
 
 /// Settings given as flags; they override the file and the environment.
@@ -441,6 +464,25 @@ impl Config {
             None => DEFAULT_ALERT_INTERVAL,
         };
 
+        let recipients: Vec<String> = match env(env::ENCRYPTION_RECIPIENTS) {
+            Some(v) => v.split([',', ' ', '\n']).map(str::trim).filter(|r| !r.is_empty()).map(String::from).collect(),
+            None => parsed.encryption.recipients,
+        };
+        let encryption = if recipients.is_empty() {
+            None
+        } else {
+            let origin = Origin { file_key: "encryption.recipients", env: env::ENCRYPTION_RECIPIENTS };
+            Some(
+                crate::crypt::Encryption::new(&recipients)
+                    .map_err(|why| invalid(&origin, &recipients.join(","), why))?,
+            )
+        };
+        let backup_origin = Origin { file_key: "heartbeat.ledger_backup", env: env::HEARTBEAT_LEDGER_BACKUP };
+        let heartbeat_ledger_backup = match env(env::HEARTBEAT_LEDGER_BACKUP) {
+            Some(v) => parse_bool(&v).ok_or_else(|| invalid(&backup_origin, &v, "expected true or false".into()))?,
+            None => parsed.heartbeat.ledger_backup.unwrap_or(false),
+        };
+
         let filter = FilterConfig {
             include: parsed.sync.include,
             exclude: parsed.sync.exclude,
@@ -478,6 +520,8 @@ impl Config {
             alert_interval,
             webhook_listen: parsed.webhook.listen,
             webhook_concurrency: parsed.webhook.concurrency.unwrap_or(2).max(1),
+            encryption,
+            heartbeat_ledger_backup,
         })
     }
 
@@ -507,17 +551,7 @@ impl Config {
 
     /// The Telegram settings, or an error naming the first one missing.
     pub fn require_telegram(&self) -> Result<TelegramSettings> {
-        let bot_token = self
-            .bot_token
-            .clone()
-            .ok_or_else(|| self.missing("Telegram bot token", "telegram.bot_token", env::BOT_TOKEN))?;
-        if !looks_like_bot_token(bot_token.expose()) {
-            return Err(Error::config(format!(
-                "the Telegram bot token is malformed: expected `<digits>:<secret>` as given by @BotFather \
-                 (set `telegram.bot_token` in the config file or {})",
-                env::BOT_TOKEN
-            )));
-        }
+        let bot_token = self.require_bot_token()?;
         let backup_chat = self
             .backup_chat
             .clone()
@@ -529,6 +563,22 @@ impl Config {
             api_url: self.api_url.clone(),
             messages_per_minute: self.messages_per_minute,
         })
+    }
+
+    /// The bot token alone: all a restore from a manifest needs.
+    pub fn require_bot_token(&self) -> Result<Secret> {
+        let token = self
+            .bot_token
+            .clone()
+            .ok_or_else(|| self.missing("Telegram bot token", "telegram.bot_token", env::BOT_TOKEN))?;
+        if !looks_like_bot_token(token.expose()) {
+            return Err(Error::config(format!(
+                "the Telegram bot token is malformed: expected `<digits>:<secret>` as given by @BotFather \
+                 (set `telegram.bot_token` in the config file or {})",
+                env::BOT_TOKEN
+            )));
+        }
+        Ok(token)
     }
 
     /// The ledger path: the configured one, or `ledger.sqlite3` in the platform data dir.
@@ -554,6 +604,14 @@ pub fn is_cloud_api(api_url: &str) -> bool {
         .ok()
         .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("api.telegram.org")))
         .unwrap_or(false)
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 fn looks_like_bot_token(token: &str) -> bool {
@@ -737,6 +795,23 @@ mod tests {
         assert_eq!(cfg.require_s3().unwrap().endpoint, "http://127.0.0.1:9000");
         assert_eq!(cfg.require_telegram().unwrap().backup_chat, ChatRef::Id(-1001234567890));
         assert_eq!(cfg.filter.exclude.len(), 2);
+    }
+
+    #[test]
+    fn encryption_and_the_daily_ledger_backup() {
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        let cfg =
+            load(&[], Some(&format!("[encryption]\nrecipients = [\"{key}\"]\n[heartbeat]\nledger_backup = true\n")))
+                .unwrap();
+        assert_eq!(cfg.encryption.as_ref().unwrap().recipients(), std::slice::from_ref(&key));
+        assert!(cfg.heartbeat_ledger_backup);
+        let cfg = load(&[], None).unwrap();
+        assert!(cfg.encryption.is_none() && !cfg.heartbeat_ledger_backup, "both are off by default");
+        let cfg = load(&[("TGPLOY_ENCRYPTION_RECIPIENTS", &format!("{key}, {key}"))], None).unwrap();
+        assert_eq!(cfg.encryption.unwrap().recipients().len(), 2);
+        let err = load(&[("TGPLOY_ENCRYPTION_RECIPIENTS", "age1bogus")], None).unwrap_err().to_string();
+        assert!(err.contains("age1bogus") && err.contains("TGPLOY_ENCRYPTION_RECIPIENTS"), "{err}");
+        assert!(load(&[("TGPLOY_HEARTBEAT_LEDGER_BACKUP", "maybe")], None).is_err());
     }
 
     #[test]

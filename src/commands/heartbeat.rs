@@ -8,6 +8,7 @@ use crate::heartbeat;
 use crate::ledger::Run;
 use crate::output;
 use crate::sink::{Chat, TelegramSink};
+use crate::snapshot;
 use crate::time::now;
 
 pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
@@ -32,6 +33,12 @@ pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
     // Alerts that waited for Telegram go out before the summary that counts them.
     alert::flush(&ledger, &sink).await?;
     sink.send_text(Chat::Admin, &heartbeat::gather(&ledger, now())?.html()).await?;
+    // The daily copy of the ledger: file ids survive the loss of the server.
+    let snapshot = if ctx.config.heartbeat_ledger_backup {
+        Some(snapshot::send(&ledger, &ctx.config, &sink).await?)
+    } else {
+        None
+    };
     ledger.record_run(&Run {
         kind: "heartbeat".into(),
         started_at: started,
@@ -43,6 +50,9 @@ pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
     })?;
     if !args.json {
         output::print("heartbeat sent to the admin chat\n")?;
+        if let Some(s) = snapshot {
+            output::print(&format!("ledger snapshot {} sent to the admin chat\n", s.file_name))?;
+        }
     }
     Ok(())
 }

@@ -5,11 +5,15 @@ mod doctor;
 mod files;
 mod generate;
 mod heartbeat;
+mod join;
+mod ledger;
+mod restore;
 mod retry;
 mod serve_webhook;
 mod setup;
 mod status;
 mod sync;
+mod verify;
 
 use std::future::Future;
 
@@ -65,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Man => return generate::man(),
         // Setup must run where the existing configuration does not load.
         Command::Setup(args) => return block_on(setup::run(&cli.global, args)),
+        // Joining parts by hand needs no settings: it works on any machine.
+        Command::Join(args) => return join::run(args),
         _ => {}
     }
     let ctx = Context::load(&cli)?;
@@ -77,6 +83,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),
         Command::Doctor(args) => block_on(doctor::run(&ctx, &args)),
-        Command::Completions { .. } | Command::Man | Command::Setup(_) => Ok(()),
+        Command::Restore(args) => block_on(restore::run(&ctx, &args, cli.global.otp.as_deref())),
+        Command::Verify(args) => block_on(verify::run(&ctx, &args)),
+        Command::Ledger(cmd) => block_on(ledger::run(&ctx, &cmd)),
+        Command::Completions { .. } | Command::Man | Command::Setup(_) | Command::Join(_) => Ok(()),
     }
 }

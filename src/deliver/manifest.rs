@@ -14,7 +14,7 @@ pub struct Manifest {
     pub bucket: String,
     pub key: String,
     pub etag: String,
-    /// Bytes of the whole object.
+    /// Bytes of the whole stored stream: the joined parts.
     pub size: u64,
     /// RFC 3339, as S3 reported it.
     pub last_modified: Option<String>,
@@ -26,6 +26,24 @@ pub struct Manifest {
     pub parts: Vec<ManifestPart>,
     pub created_at: String,
     pub tgploy_version: String,
+    /// Present when the stored stream is an age file of the object (`size` and the
+    /// parts then describe the age file; `file_name` is still the original's name).
+    /// Manifests without it (older ones included) describe the object itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ManifestEncryption>,
+}
+
+/// How an encrypted object was stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEncryption {
+    /// `age`: join the parts into `<file_name>.age`, then `age -d -i KEY`.
+    pub scheme: String,
+    /// The `age1…` recipients it was encrypted to.
+    pub recipients: Vec<String>,
+    /// Bytes of the original object (after decryption).
+    pub plaintext_size: u64,
+    /// SHA-256 (hex) of the original object.
+    pub plaintext_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,7 +27,7 @@ use crate::sink::{Chat, SinkError, TelegramSink};
 use crate::source::{S3Source, SourceError};
 use crate::time::{now, rfc3339, rfc3339_ms};
 use hash::ResumableSha256;
-use manifest::{Manifest, ManifestPart};
+use manifest::{Manifest, ManifestEncryption, ManifestPart};
 
 /// SHA-256 of nothing: what an empty object hashes to.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -231,7 +231,24 @@ impl Courier<'_> {
         let part_size = d.part_size.unwrap_or(self.cfg.part_size);
         let name = base_name(&obj.key);
         let modified = obj.last_modified_ms.map(rfc3339_ms);
-        let done = self.ledger.parts(d.id)?;
+        let encryption = self.cfg.encryption.as_ref().filter(|_| obj.size > 0);
+        let mut done = self.ledger.parts(d.id)?;
+        // An encrypted stream cannot resume (its header is random), and a stream must not
+        // switch between plain and encrypted half-way: start again from the first part.
+        if d.encrypted != encryption.is_some() || (d.encrypted && !done.is_empty()) {
+            if !done.is_empty() {
+                tracing::info!(
+                    "{}/{}: restarting from the first part; the {} part(s) sent before are superseded",
+                    obj.bucket,
+                    obj.key,
+                    done.len()
+                );
+            }
+            if !self.ledger.restart_parts(d.id, self.owner, encryption.is_some(), now())? {
+                return Err(Stop::Lost);
+            }
+            done.clear();
+        }
         for (i, p) in done.iter().enumerate() {
             if p.idx as usize != i + 1 {
                 return Err(Stop::Failed(format!(
@@ -265,6 +282,10 @@ impl Courier<'_> {
             return self.finish(d, EMPTY_SHA256, None, 1).await;
         }
 
+        if let Some(enc) = encryption {
+            return self.holding(d.id, self.attempt_encrypted(d, enc, part_size, &name)).await?;
+        }
+
         let count = part_count(obj.size, part_size);
         let mut whole = match done.last() {
             None => Some(ResumableSha256::new()),
@@ -294,55 +315,176 @@ impl Courier<'_> {
             let len = part_size.min(obj.size - offset);
             let hasher = whole.as_mut().ok_or_else(|| Stop::Failed("hash state lost".into()))?;
             let (file, part_sha) = self.holding(d.id, self.fetch_part(d, offset, len, hasher)).await??;
-            let file_name = if count == 1 { name.clone() } else { part_file_name(&name, idx, count) };
-            let caption = document_caption(&CaptionInfo {
-                bucket: &obj.bucket,
-                key: &obj.key,
-                etag: &obj.etag,
-                size: obj.size,
-                last_modified: modified.clone(),
-                part: (count > 1).then_some((idx, count, offset, len)),
-                base_name: &name,
-                sha256: &part_sha,
-            });
-            let sent = self.holding(d.id, self.sink.send_file(file.path(), &file_name, &caption)).await??;
             let last = idx == count;
             if last {
                 whole_sha = whole.take().map(ResumableSha256::finalize_hex);
             }
-            let part = Part {
-                idx,
-                offset,
-                size: len,
-                sha256: part_sha,
-                hash_state: if last { None } else { whole.as_ref().and_then(ResumableSha256::save) },
-                file_name,
-                message_id: sent.message_id,
-                file_id: Some(sent.file_id),
-                file_unique_id: Some(sent.file_unique_id),
-                sent_at: now(),
-            };
-            if !self.ledger.record_part(d.id, self.owner, self.lease_until(), &part, whole_sha.as_deref())? {
-                return Err(Stop::Lost);
-            }
+            let hash_state = if last { None } else { whole.as_ref().and_then(ResumableSha256::save) };
+            let out = PartOut { idx, count, offset, len, sha256: part_sha, hash_state, whole_sha: whole_sha.clone() };
+            self.send_part(d, &name, None, &file, out).await?;
             drop(file);
             self.progress.inc(len);
         }
 
         let sha = whole_sha.ok_or_else(|| Stop::Failed("the whole-object SHA-256 was not recorded".into()))?;
-        let manifest = if count > 1 {
-            let parts = self.ledger.parts(d.id)?;
-            let manifest = build_manifest(d, part_size, &name, &sha, &parts);
-            let json = serde_json::to_vec_pretty(&manifest)
-                .map_err(|e| Stop::Failed(format!("cannot encode the manifest: {e}")))?;
-            let caption = manifest_caption(&obj.bucket, &obj.key, count, obj.size, &sha, &name);
-            let sent =
-                self.holding(d.id, self.sink.send_bytes(json, &format!("{name}.tgploy.json"), &caption)).await??;
-            Some((sent.message_id, sent.file_id))
-        } else {
-            None
-        };
+        let manifest = self.send_manifest(d, part_size, &name, &sha, None).await?;
         self.finish(d, &sha, manifest, count).await
+    }
+
+    /// Sends one part from its file and records it.
+    async fn send_part(
+        &self,
+        d: &Delivery,
+        name: &str,
+        encrypted: Option<&str>,
+        file: &tempfile::NamedTempFile,
+        out: PartOut,
+    ) -> Result<(), Stop> {
+        let obj = &d.object;
+        let PartOut { idx, count, offset, len, sha256, hash_state, whole_sha } = out;
+        let stored = encrypted.unwrap_or(name);
+        let file_name = if count == 1 { stored.to_string() } else { part_file_name(stored, idx, count) };
+        let caption = document_caption(&CaptionInfo {
+            bucket: &obj.bucket,
+            key: &obj.key,
+            etag: &obj.etag,
+            size: obj.size,
+            last_modified: obj.last_modified_ms.map(rfc3339_ms),
+            part: (count > 1).then_some((idx, count, offset, len)),
+            base_name: stored,
+            sha256: &sha256,
+            decrypts_to: encrypted.map(|_| name),
+        });
+        let sent = self.holding(d.id, self.sink.send_file(file.path(), &file_name, &caption)).await??;
+        let part = Part {
+            idx,
+            offset,
+            size: len,
+            sha256,
+            hash_state,
+            file_name,
+            message_id: sent.message_id,
+            file_id: Some(sent.file_id),
+            file_unique_id: Some(sent.file_unique_id),
+            sent_at: now(),
+        };
+        if !self.ledger.record_part(d.id, self.owner, self.lease_until(), &part, whole_sha.as_deref())? {
+            return Err(Stop::Lost);
+        }
+        self.progress.inc(len);
+        Ok(())
+    }
+
+    /// Sends the manifest of a multi-part delivery; `None` for a single part.
+    async fn send_manifest(
+        &self,
+        d: &Delivery,
+        part_size: u64,
+        name: &str,
+        sha: &str,
+        encryption: Option<ManifestEncryption>,
+    ) -> Result<Option<(i64, String)>, Stop> {
+        let obj = &d.object;
+        let parts = self.ledger.parts(d.id)?;
+        if parts.len() < 2 {
+            return Ok(None);
+        }
+        let stored = if encryption.is_some() { format!("{name}{}", crate::crypt::SUFFIX) } else { name.to_string() };
+        let decrypts_to = encryption.is_some().then_some(name);
+        let manifest = build_manifest(d, part_size, name, sha, &parts, encryption);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Stop::Failed(format!("cannot encode the manifest: {e}")))?;
+        let caption =
+            manifest_caption(&obj.bucket, &obj.key, parts.len() as u32, manifest.size, sha, &stored, decrypts_to);
+        let sent = self.holding(d.id, self.sink.send_bytes(json, &format!("{name}.tgploy.json"), &caption)).await??;
+        Ok(Some((sent.message_id, sent.file_id)))
+    }
+
+    /// Streams the whole object through an age encryptor, cut into parts of the stored
+    /// stream as they fill; always from the first part (see [`crate::crypt`]).
+    async fn attempt_encrypted(
+        &self,
+        d: &Delivery,
+        enc: &crate::crypt::Encryption,
+        part_size: u64,
+        name: &str,
+    ) -> Result<Outcome, Stop> {
+        let obj = &d.object;
+        let failed = |what: &str, e: std::io::Error| Stop::Failed(format!("cannot {what}: {e}"));
+        let stored = format!("{name}{}", crate::crypt::SUFFIX);
+        let mut body = self.source.get(&obj.bucket, &obj.key, 0, obj.size, obj.size).await?;
+        check_etag(body.etag.as_deref(), obj)?;
+        let splitter = Splitter::new(self.tmp_dir, part_size);
+        let ready_parts = splitter.ready.clone();
+        let written = splitter.written.clone();
+        let mut writer = Some(enc.wrap(splitter).map_err(|e| failed("encrypt", e))?);
+        // The header is written now; its size varies, the payload's does not.
+        let stored_size =
+            written.load(std::sync::atomic::Ordering::SeqCst) + crate::crypt::Encryption::payload_size(obj.size);
+        let count = part_count(stored_size, part_size);
+        let gone = || Stop::Failed("the encryptor was finished twice".into());
+        let mut plain = Sha256::new();
+        let mut received = 0u64;
+        let mut idx = 0u32;
+        loop {
+            if self.shutdown.requested().is_some() {
+                return Err(Stop::Interrupted);
+            }
+            let chunk = body.next_chunk().await?;
+            let ready = match &chunk {
+                Some(chunk) => {
+                    received += chunk.len() as u64;
+                    if received > obj.size {
+                        return Err(Stop::Failed(format!(
+                            "S3 sent more than the {} bytes of {}/{}",
+                            obj.size, obj.bucket, obj.key
+                        )));
+                    }
+                    plain.update(chunk);
+                    writer.as_mut().ok_or_else(gone)?.write_all(chunk).map_err(|e| self.part_file_error(e))?;
+                    take(&ready_parts)
+                }
+                None => Vec::new(),
+            };
+            let (ready, finished) = match chunk {
+                Some(_) => (ready, None),
+                None => {
+                    let mut splitter = writer.take().ok_or_else(gone)?.finish().map_err(|e| self.part_file_error(e))?;
+                    let mut ready = splitter.take_ready();
+                    ready.extend(splitter.close().map_err(|e| self.part_file_error(e))?);
+                    (ready, Some(splitter))
+                }
+            };
+            for (file, sha256, len, whole_sha) in ready {
+                idx += 1;
+                if idx > count {
+                    return Err(Stop::Failed(format!("the encrypted stream grew past its {count} parts")));
+                }
+                let offset = u64::from(idx - 1) * part_size;
+                let out = PartOut { idx, count, offset, len, sha256, hash_state: None, whole_sha };
+                self.send_part(d, name, Some(&stored), &file, out).await?;
+            }
+            let Some(splitter) = finished else { continue };
+            if received != obj.size || splitter.total != stored_size || idx != count {
+                return Err(Stop::Failed(format!(
+                    "S3 sent {received} of {} bytes of {}/{} ({} of {stored_size} bytes encrypted)",
+                    obj.size, obj.bucket, obj.key, splitter.total
+                )));
+            }
+            let sha = splitter.whole_sha.clone().unwrap_or_default();
+            let encryption = ManifestEncryption {
+                scheme: crate::crypt::SCHEME.into(),
+                recipients: enc.recipients().to_vec(),
+                plaintext_size: obj.size,
+                plaintext_sha256: hex::encode(plain.finalize()),
+            };
+            let manifest = self.send_manifest(d, part_size, name, &sha, Some(encryption)).await?;
+            return self.finish(d, &sha, manifest, count).await;
+        }
+    }
+
+    fn part_file_error(&self, e: std::io::Error) -> Stop {
+        Stop::Failed(format!("cannot write a part file in {}: {e}", self.tmp_dir.display()))
     }
 
     async fn finish(
@@ -376,13 +518,7 @@ impl Courier<'_> {
     ) -> Result<(tempfile::NamedTempFile, String), Stop> {
         let obj = &d.object;
         let mut body = self.source.get(&obj.bucket, &obj.key, offset, len, obj.size).await?;
-        if let Some(etag) = &body.etag
-            && etag != &obj.etag
-        {
-            return Err(Stop::Gone(format!(
-                "the object changed since it was listed (ETag now {etag}); its new version is delivered by a later sync"
-            )));
-        }
+        check_etag(body.etag.as_deref(), obj)?;
         let io =
             |e: std::io::Error| Stop::Failed(format!("cannot write a part file in {}: {e}", self.tmp_dir.display()));
         let mut file = tempfile::Builder::new().prefix("part-").tempfile_in(self.tmp_dir).map_err(io)?;
@@ -411,7 +547,130 @@ impl Courier<'_> {
     }
 }
 
-fn build_manifest(d: &Delivery, part_size: u64, name: &str, sha: &str, parts: &[Part]) -> Manifest {
+/// A part's file, checked and ready to send.
+struct PartOut {
+    idx: u32,
+    count: u32,
+    offset: u64,
+    len: u64,
+    sha256: String,
+    /// The whole stream's hash state after this part (plain streams only).
+    hash_state: Option<Vec<u8>>,
+    /// The whole stream's SHA-256, with the last part.
+    whole_sha: Option<String>,
+}
+
+/// The version being read must still be the one listed.
+fn check_etag(etag: Option<&str>, obj: &crate::ledger::ObjectVersion) -> Result<(), Stop> {
+    match etag {
+        Some(etag) if etag != obj.etag => Err(Stop::Gone(format!(
+            "the object changed since it was listed (ETag now {etag}); its new version is delivered by a later sync"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A part file ready to send: the file, its SHA-256, its length, and the whole stream's
+/// SHA-256 when it is the last.
+type ReadyPart = (tempfile::NamedTempFile, String, u64, Option<String>);
+
+fn lock(ready: &std::sync::Mutex<Vec<ReadyPart>>) -> std::sync::MutexGuard<'_, Vec<ReadyPart>> {
+    ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn take(ready: &std::sync::Mutex<Vec<ReadyPart>>) -> Vec<ReadyPart> {
+    std::mem::take(&mut *lock(ready))
+}
+
+/// Cuts a stream written into it into part files of `part_size` bytes.
+struct Splitter<'a> {
+    dir: &'a Path,
+    part_size: u64,
+    current: Option<(tempfile::NamedTempFile, Sha256, u64)>,
+    /// Shared, because the encryptor owns the splitter while the stream is written.
+    ready: std::sync::Arc<std::sync::Mutex<Vec<ReadyPart>>>,
+    whole: Sha256,
+    total: u64,
+    /// `total`, readable while the encryptor owns the splitter.
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    whole_sha: Option<String>,
+}
+
+impl<'a> Splitter<'a> {
+    fn new(dir: &'a Path, part_size: u64) -> Self {
+        Splitter {
+            dir,
+            part_size,
+            current: None,
+            ready: Default::default(),
+            whole: Sha256::new(),
+            total: 0,
+            written: Default::default(),
+            whole_sha: None,
+        }
+    }
+
+    fn take_ready(&mut self) -> Vec<ReadyPart> {
+        take(&self.ready)
+    }
+
+    fn seal(&mut self) -> std::io::Result<()> {
+        if let Some((mut file, hash, len)) = self.current.take() {
+            file.flush()?;
+            lock(&self.ready).push((file, hex::encode(hash.finalize()), len, None));
+        }
+        Ok(())
+    }
+
+    /// Seals the last part; returns the parts not taken yet, the last one carrying the
+    /// whole stream's SHA-256.
+    fn close(&mut self) -> std::io::Result<Vec<ReadyPart>> {
+        self.seal()?;
+        let sha = hex::encode(std::mem::take(&mut self.whole).finalize());
+        if let Some(last) = lock(&self.ready).last_mut() {
+            last.3 = Some(sha.clone());
+        }
+        self.whole_sha = Some(sha);
+        Ok(self.take_ready())
+    }
+}
+
+impl Write for Splitter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.current.is_none() {
+            let file = tempfile::Builder::new().prefix("part-").tempfile_in(self.dir)?;
+            self.current = Some((file, Sha256::new(), 0));
+        }
+        let Some((file, hash, len)) = self.current.as_mut() else { return Ok(0) };
+        let room = (self.part_size - *len).min(buf.len() as u64) as usize;
+        file.write_all(&buf[..room])?;
+        hash.update(&buf[..room]);
+        self.whole.update(&buf[..room]);
+        *len += room as u64;
+        self.total += room as u64;
+        self.written.store(self.total, std::sync::atomic::Ordering::SeqCst);
+        if *len == self.part_size {
+            self.seal()?;
+        }
+        Ok(room)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn build_manifest(
+    d: &Delivery,
+    part_size: u64,
+    name: &str,
+    sha: &str,
+    parts: &[Part],
+    encryption: Option<ManifestEncryption>,
+) -> Manifest {
     let obj = &d.object;
     Manifest {
         format: manifest::FORMAT.into(),
@@ -419,7 +678,7 @@ fn build_manifest(d: &Delivery, part_size: u64, name: &str, sha: &str, parts: &[
         bucket: obj.bucket.clone(),
         key: obj.key.clone(),
         etag: obj.etag.clone(),
-        size: obj.size,
+        size: parts.iter().map(|p| p.size).sum(),
         last_modified: obj.last_modified_ms.map(rfc3339_ms),
         sha256: sha.into(),
         part_size,
@@ -439,6 +698,7 @@ fn build_manifest(d: &Delivery, part_size: u64, name: &str, sha: &str, parts: &[
             .collect(),
         created_at: rfc3339(now()),
         tgploy_version: env!("CARGO_PKG_VERSION").into(),
+        encryption,
     }
 }
 

@@ -103,6 +103,8 @@ pub struct Delivery {
     pub manifest_file_id: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    /// The stored stream is an age file of the object (parts and `sha256` describe it).
+    pub encrypted: bool,
 }
 
 /// A part Telegram accepted.
@@ -540,6 +542,94 @@ impl Ledger {
         Ok(true)
     }
 
+    /// Starts an attempt over from the first part: the parts recorded so far move to
+    /// `superseded_parts` (kept for the record, left out of the manifest), and the
+    /// stream is recorded as encrypted or not. An encrypted stream cannot resume: its
+    /// header is random, so parts of two attempts do not join. False when the claim
+    /// was lost.
+    pub fn restart_parts(&self, id: i64, owner: &str, encrypted: bool, now: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let held = tx
+            .execute(
+                "UPDATE deliveries SET encrypted = ?3, sha256 = NULL, updated_at = ?4
+                 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+                params![id, owner, encrypted, now],
+            )
+            .map_err(|e| self.err(e))?;
+        if held == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO superseded_parts (delivery_id, idx, offset, size, sha256, file_name, message_id, file_id,
+                file_unique_id, sent_at, superseded_at)
+             SELECT delivery_id, idx, offset, size, sha256, file_name, message_id, file_id, file_unique_id, sent_at, ?2
+             FROM parts WHERE delivery_id = ?1",
+            params![id, now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM parts WHERE delivery_id = ?1", [id]).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Parts set aside by restarted attempts, oldest first.
+    pub fn superseded_parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at
+                 FROM superseded_parts WHERE delivery_id = ?1 ORDER BY superseded_at, idx",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([delivery_id], part_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
+    }
+
+    /// Every delivery of a key (or of one version of it), the newest version first.
+    pub fn versions_of(&self, bucket: &str, key: &str, etag: Option<&str>) -> Result<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE bucket = ?1 AND key = ?2 AND (?3 IS NULL OR etag = ?3)
+                 ORDER BY state = 'sent' DESC, COALESCE(last_modified_ms, 0) DESC, sent_at DESC, id DESC"
+            ))
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![bucket, key, etag], delivery_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Delivered objects to check: `n` picked at random (all of them when `n` is 0),
+    /// optionally of one bucket.
+    pub fn sample_delivered(&self, bucket: Option<&str>, n: u64) -> Result<Vec<DeliveredFile>> {
+        let deliveries: Vec<Delivery> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent' AND (?1 IS NULL OR bucket = ?1)
+                     ORDER BY CASE WHEN ?2 = 0 THEN id ELSE random() END LIMIT CASE WHEN ?2 = 0 THEN -1 ELSE ?2 END"
+                ))
+                .map_err(|e| self.err(e))?;
+            stmt.query_map(params![bucket, n], delivery_from_row)
+                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+                .map_err(|e| self.err(e))?
+        };
+        self.with_parts(deliveries)
+    }
+
+    /// A consistent copy of the whole ledger at `dest` (`VACUUM INTO`), without the
+    /// second factor's secret and recovery codes: the copy leaves this machine.
+    pub fn snapshot(&self, dest: &Path) -> Result<()> {
+        {
+            let conn = self.conn();
+            conn.execute("VACUUM INTO ?1", [dest.display().to_string()]).map_err(|e| self.err(e))?;
+        }
+        let copy = Connection::open(dest).map_err(|e| self.err(e))?;
+        copy.execute_batch("DELETE FROM totp; DELETE FROM recovery_codes; PRAGMA journal_mode = DELETE; VACUUM;")
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Marks a delivery sent, with the manifest's message when there is one.
     pub fn mark_sent(
         &self,
@@ -934,6 +1024,10 @@ impl Ledger {
                 .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
                 .map_err(|e| self.err(e))?
         };
+        self.with_parts(deliveries)
+    }
+
+    fn with_parts(&self, deliveries: Vec<Delivery>) -> Result<Vec<DeliveredFile>> {
         deliveries
             .into_iter()
             .map(|delivery| {
@@ -945,7 +1039,7 @@ impl Ledger {
 }
 
 const DELIVERY_COLUMNS: &str = "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
-    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at";
+    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted";
 
 const PART_COLUMNS: &str =
     "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at";
@@ -981,6 +1075,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         manifest_file_id: r.get(13)?,
         created_at: r.get(14)?,
         sent_at: r.get(15)?,
+        encrypted: r.get(16)?,
     })
 }
 

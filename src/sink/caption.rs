@@ -25,6 +25,16 @@ pub struct CaptionInfo<'a> {
     pub base_name: &'a str,
     /// SHA-256 of the bytes this document holds.
     pub sha256: &'a str,
+    /// For an encrypted object (`base_name` is then `name.age`): the original's name.
+    pub decrypts_to: Option<&'a str>,
+}
+
+/// The line that tells how to decrypt an encrypted object with the stock age tool.
+fn decrypt_line(stored: &str, original: &str) -> Vec<Piece> {
+    vec![
+        Piece::Text("Encrypted with age: ".into()),
+        Piece::Code(format!("age -d -i key.txt '{stored}' > '{original}'")),
+    ]
 }
 
 /// Escapes text for Telegram's HTML parse mode.
@@ -140,22 +150,34 @@ pub fn document_caption(info: &CaptionInfo<'_>) -> String {
             lines.push(vec![Piece::Text("SHA-256: ".into()), Piece::Code(info.sha256.into())]);
         }
     }
+    if let Some(original) = info.decrypts_to {
+        lines.push(decrypt_line(&name, &shorten(original, NAME_LIMIT / 2)));
+    }
     let (html, visible) = render(&lines);
     if visible <= CAPTION_LIMIT {
         return html;
     }
     // Only pathological names get here (NAME_LIMIT keeps normal ones well inside the
     // limit): drop the explanatory lines before anything that identifies the object.
-    lines.retain(
-        |l| !matches!(l.first(), Some(Piece::Text(t)) if t.starts_with("Join") || t.starts_with("The manifest")),
-    );
+    lines.retain(|l| {
+        !matches!(l.first(), Some(Piece::Text(t))
+                if t.starts_with("Join") || t.starts_with("The manifest") || t.starts_with("Encrypted"))
+    });
     render(&lines).0
 }
 
 /// The caption of a manifest document.
-pub fn manifest_caption(bucket: &str, key: &str, parts: u32, size: u64, sha256: &str, base_name: &str) -> String {
+pub fn manifest_caption(
+    bucket: &str,
+    key: &str,
+    parts: u32,
+    size: u64,
+    sha256: &str,
+    base_name: &str,
+    decrypts_to: Option<&str>,
+) -> String {
     let name = shorten(base_name, NAME_LIMIT / 2);
-    let lines = vec![
+    let mut lines = vec![
         vec![Piece::Bold("tgploy manifest".into())],
         vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(bucket, 64))],
         vec![Piece::Text("Key: ".into()), Piece::Code(shorten(key, NAME_LIMIT))],
@@ -168,6 +190,10 @@ pub fn manifest_caption(bucket: &str, key: &str, parts: u32, size: u64, sha256: 
             Piece::Code(format!("sha256sum '{name}'")),
         ],
     ];
+    if let Some(original) = decrypts_to {
+        lines.push(decrypt_line(&name, &shorten(original, NAME_LIMIT / 2)));
+    }
+    lines.push(vec![Piece::Text("Or: ".into()), Piece::Code("tgploy restore --manifest THIS_FILE".into())]);
     render(&lines).0
 }
 
@@ -220,6 +246,7 @@ mod tests {
             part,
             base_name: name,
             sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            decrypts_to: None,
         }
     }
 
@@ -245,6 +272,17 @@ mod tests {
         assert_eq!(shorten("abcdefghij", 5), "ab…ij");
         assert_eq!(shorten("abc", 5), "abc");
         assert!(utf16_len(&shorten(&"😀".repeat(100), 9)) <= 9);
+    }
+
+    #[test]
+    fn encrypted_captions_say_how_to_decrypt_with_the_stock_tool() {
+        let mut i = info("db/dump.sql.gz", "dump.sql.gz.age", Some((1, 3, 0, 50)));
+        i.decrypts_to = Some("dump.sql.gz");
+        let c = document_caption(&i);
+        assert!(c.contains("cat 'dump.sql.gz.age'.part* &gt; 'dump.sql.gz.age'"), "{c}");
+        assert!(c.contains("age -d -i key.txt 'dump.sql.gz.age' &gt; 'dump.sql.gz'"), "{c}");
+        let m = manifest_caption("b", "k", 3, 10, "00", "dump.sql.gz.age", Some("dump.sql.gz"));
+        assert!(m.contains("age -d -i key.txt 'dump.sql.gz.age' &gt; 'dump.sql.gz'"), "{m}");
     }
 
     #[test]

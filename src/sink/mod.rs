@@ -9,17 +9,17 @@
 pub mod caption;
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use teloxide::payloads::GetUpdatesSetters;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
-use teloxide::types::{ChatAction, ChatId, InputFile, Message, ParseMode, Recipient};
+use teloxide::types::{ChatAction, ChatId, FileId, InputFile, Message, ParseMode, Recipient};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::Mutex;
 
-use crate::config::{ChatRef, TelegramSettings, is_cloud_api};
+use crate::config::{ChatRef, Secret, TelegramSettings, is_cloud_api};
 
 /// How many times one request is repeated after 429 answers before giving up.
 const MAX_FLOOD_WAITS: u32 = 30;
@@ -47,6 +47,14 @@ pub enum SinkError {
     Flooded(u32),
     #[error("Telegram rejected the request: {0}")]
     Rejected(String),
+    /// `getFile` refused: the file is over the Bot API's download limit.
+    #[error(
+        "the Bot API at {endpoint} answered `file is too big`: it hands out files up to its download limit (20 MB on the cloud Bot API)"
+    )]
+    TooBigToDownload { endpoint: String },
+    /// `getFile` does not know the file id (wrong, or from another bot).
+    #[error("Telegram does not know this file id (it was sent by another bot, or deleted): {0}")]
+    UnknownFile(String),
     #[error("{0}")]
     Io(String),
 }
@@ -92,8 +100,8 @@ pub enum Chat {
 /// The bot, bound to the backup chat (and the admin chat, when configured).
 pub struct TelegramSink {
     bot: Bot,
-    backup: Recipient,
-    backup_label: String,
+    /// Absent for a sink that only downloads (a restore with nothing but the token).
+    backup: Option<(Recipient, String)>,
     admin: Option<(Recipient, String)>,
     endpoint: String,
     token: String,
@@ -116,7 +124,16 @@ fn recipient(chat: &ChatRef) -> Recipient {
 
 impl TelegramSink {
     pub fn new(settings: &TelegramSettings) -> Result<TelegramSink, SinkError> {
-        let endpoint = settings.api_url.trim_end_matches('/').to_string();
+        let mut sink = TelegramSink::downloader(&settings.bot_token, &settings.api_url, settings.messages_per_minute)?;
+        sink.backup = Some((recipient(&settings.backup_chat), settings.backup_chat.to_string()));
+        sink.admin = settings.admin_chat.as_ref().map(|c| (recipient(c), c.to_string()));
+        Ok(sink)
+    }
+
+    /// A sink bound to no chat: it can only fetch files (`getFile` and download). All a
+    /// restore after losing the server needs is the bot token.
+    pub fn downloader(token: &Secret, api_url: &str, messages_per_minute: u32) -> Result<TelegramSink, SinkError> {
+        let endpoint = api_url.trim_end_matches('/').to_string();
         // teloxide's default client gives up on any request after 17 s, which kills the
         // upload of a large part on a slow line: connect and read timeouts only.
         let client = reqwest::Client::builder()
@@ -125,20 +142,19 @@ impl TelegramSink {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| SinkError::Io(format!("cannot build the HTTP client: {e}")))?;
-        let url = reqwest::Url::parse(&settings.api_url)
+        let url = reqwest::Url::parse(api_url)
             .map_err(|e| SinkError::Unreachable { endpoint: endpoint.clone(), reason: format!("invalid URL: {e}") })?;
-        let bot = Bot::with_client(settings.bot_token.expose(), client).set_api_url(url);
-        let min_interval = match settings.messages_per_minute {
+        let bot = Bot::with_client(token.expose(), client).set_api_url(url);
+        let min_interval = match messages_per_minute {
             0 => Duration::ZERO,
             n => Duration::from_secs_f64(60.0 / f64::from(n)),
         };
         Ok(TelegramSink {
             bot,
-            backup: recipient(&settings.backup_chat),
-            backup_label: settings.backup_chat.to_string(),
-            admin: settings.admin_chat.as_ref().map(|c| (recipient(c), c.to_string())),
+            backup: None,
+            admin: None,
             endpoint,
-            token: settings.bot_token.expose().to_string(),
+            token: token.expose().to_string(),
             min_interval,
             last_send: Mutex::new(None),
         })
@@ -213,7 +229,11 @@ impl TelegramSink {
 
     fn chat(&self, chat: Chat) -> Result<(&Recipient, &str, &'static str), SinkError> {
         match chat {
-            Chat::Backup => Ok((&self.backup, &self.backup_label, "telegram.backup_chat_id")),
+            Chat::Backup => self
+                .backup
+                .as_ref()
+                .map(|(r, l)| (r, l.as_str(), "telegram.backup_chat_id"))
+                .ok_or_else(|| SinkError::Rejected("no backup chat is configured (telegram.backup_chat_id)".into())),
             Chat::Admin => self
                 .admin
                 .as_ref()
@@ -229,14 +249,7 @@ impl TelegramSink {
         };
         match err {
             RequestError::Network(e) => {
-                let mut reason = e.to_string();
-                let mut source = std::error::Error::source(&*e);
-                while let Some(s) = source {
-                    reason.push_str(": ");
-                    reason.push_str(&s.to_string());
-                    source = s.source();
-                }
-                SinkError::Unreachable { endpoint: self.endpoint.clone(), reason: self.redact(&reason) }
+                SinkError::Unreachable { endpoint: self.endpoint.clone(), reason: self.redact(&error_chain(&*e)) }
             }
             RequestError::Api(api) => match api {
                 ApiError::InvalidToken => SinkError::Unauthorized { endpoint: self.endpoint.clone() },
@@ -257,8 +270,14 @@ impl TelegramSink {
                 | ApiError::CantInitiateConversation
                 | ApiError::CantTalkWithBots
                 | ApiError::UserDeactivated => chat_error(api.to_string()),
+                ApiError::WrongFileId | ApiError::WrongFileIdOrUrl | ApiError::FileIdInvalid => {
+                    SinkError::UnknownFile(api.to_string())
+                }
                 other => {
                     let text = other.to_string();
+                    if text.contains("file is too big") {
+                        return SinkError::TooBigToDownload { endpoint: self.endpoint.clone() };
+                    }
                     if text.contains("not enough rights") || text.starts_with("Forbidden") {
                         chat_error(text)
                     } else {
@@ -330,24 +349,43 @@ impl TelegramSink {
 
     /// Sends a file from disk as a document. The file is streamed, not buffered.
     pub async fn send_file(&self, path: &Path, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
+        self.send_file_to(Chat::Backup, path, file_name, caption).await
+    }
+
+    /// Sends a file from disk as a document to a chat.
+    pub async fn send_file_to(
+        &self,
+        chat: Chat,
+        path: &Path,
+        file_name: &str,
+        caption: &str,
+    ) -> Result<SentDocument, SinkError> {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        self.send_document(|| InputFile::file(path.to_path_buf()).file_name(file_name.to_string()), caption, size).await
+        self.send_document(chat, || InputFile::file(path.to_path_buf()).file_name(file_name.to_string()), caption, size)
+            .await
     }
 
     /// Sends a small in-memory document (a manifest).
     pub async fn send_bytes(&self, bytes: Vec<u8>, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
         let size = bytes.len() as u64;
         let bytes = bytes::Bytes::from(bytes);
-        self.send_document(|| InputFile::memory(bytes.clone()).file_name(file_name.to_string()), caption, size).await
+        self.send_document(
+            Chat::Backup,
+            || InputFile::memory(bytes.clone()).file_name(file_name.to_string()),
+            caption,
+            size,
+        )
+        .await
     }
 
     async fn send_document(
         &self,
+        chat: Chat,
         input: impl Fn() -> InputFile,
         caption: &str,
         size: u64,
     ) -> Result<SentDocument, SinkError> {
-        let (chat, label, setting) = self.chat(Chat::Backup)?;
+        let (chat, label, setting) = self.chat(chat)?;
         let message = self
             .send_with_flood_control(
                 || {
@@ -379,6 +417,99 @@ impl TelegramSink {
     }
 }
 
+/// Where the bytes of a file Telegram holds can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// Over HTTP from the Bot API (`/file/bot<token>/<path>`).
+    Remote(String),
+    /// From this machine's disk: a self-hosted Bot API server (`--local`) answers
+    /// `getFile` with an absolute path.
+    Local(PathBuf),
+}
+
+/// A file located with `getFile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub size: u64,
+    pub source: FileSource,
+}
+
+impl TelegramSink {
+    /// Asks Telegram where a file is (`getFile`).
+    pub async fn locate(&self, file_id: &str) -> Result<RemoteFile, SinkError> {
+        let file = self
+            .send_with_flood_control(|| self.bot.get_file(FileId(file_id.to_string())).into_future(), None, 0)
+            .await?;
+        let path = Path::new(&file.path);
+        let source = if path.is_absolute() {
+            if !path.exists() {
+                return Err(SinkError::Io(format!(
+                    "the Bot API server at {} keeps this file at {}, which does not exist on this machine; \
+                     run the restore on the server's host (or mount its files at the same path)",
+                    self.endpoint,
+                    path.display()
+                )));
+            }
+            FileSource::Local(path.to_path_buf())
+        } else {
+            FileSource::Remote(file.path.clone())
+        };
+        Ok(RemoteFile { size: u64::from(file.meta.size), source })
+    }
+
+    /// Streams a located file into `sink`, chunk by chunk; returns the bytes read.
+    pub async fn fetch(
+        &self,
+        file: &RemoteFile,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, SinkError> {
+        let write_error = |e: std::io::Error| SinkError::Io(format!("cannot write what was downloaded: {e}"));
+        let mut total = 0u64;
+        match &file.source {
+            FileSource::Local(path) => {
+                use tokio::io::AsyncReadExt;
+                let mut f = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| SinkError::Io(format!("cannot read {}: {e}", path.display())))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .await
+                        .map_err(|e| SinkError::Io(format!("cannot read {}: {e}", path.display())))?;
+                    if n == 0 {
+                        break;
+                    }
+                    sink(&buf[..n]).map_err(write_error)?;
+                    total += n as u64;
+                }
+            }
+            FileSource::Remote(path) => {
+                use futures_util::StreamExt;
+                use teloxide::net::Download;
+                let mut stream = self.bot.download_file_stream(path);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| self.download_error(&e))?;
+                    sink(&chunk).map_err(write_error)?;
+                    total += chunk.len() as u64;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    fn download_error(&self, e: &reqwest::Error) -> SinkError {
+        match e.status() {
+            Some(status) if status.as_u16() == 404 => {
+                SinkError::UnknownFile(format!("the download answered {status}; ask for the file again"))
+            }
+            Some(status) if status.as_u16() == 401 => SinkError::Unauthorized { endpoint: self.endpoint.clone() },
+            Some(status) => SinkError::Rejected(format!("the download answered {status}")),
+            None => SinkError::Unreachable { endpoint: self.endpoint.clone(), reason: self.redact(&error_chain(e)) },
+        }
+    }
+}
+
 fn document_of(message: &Message) -> Result<SentDocument, SinkError> {
     let doc = message
         .document()
@@ -388,6 +519,18 @@ fn document_of(message: &Message) -> Result<SentDocument, SinkError> {
         file_id: doc.file.id.0.clone(),
         file_unique_id: doc.file.unique_id.0.clone(),
     })
+}
+
+/// An error and its sources, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    reason
 }
 
 /// Replaces the bot token (and its secret half, in case a URL was split) with `***`.

@@ -47,13 +47,7 @@ async fn bench_deliver_1_gib_object() {
             f.write_all(&data(16 << 20, i)).unwrap();
         }
     }
-    let expected = {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        let mut f = std::fs::File::open(&file).unwrap();
-        std::io::copy(&mut f, &mut h).unwrap();
-        hex::encode(h.finalize())
-    };
+    let expected = file_sha256(&file);
     w.s3.put_file("bench", "big.bin", &file).await;
 
     let w = std::sync::Arc::new(w);
@@ -67,6 +61,65 @@ async fn bench_deliver_1_gib_object() {
         1024.0 / secs,
         rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with benches/run.sh"]
+async fn bench_restore_1_gib() {
+    for encrypted in [false, true] {
+        let mut w = World::with_listed_etags().await;
+        w.set_env("TGPLOY_PART_SIZE", "19MiB");
+        let key = w.dir.path().join("key.txt");
+        if encrypted {
+            use age::secrecy::ExposeSecret;
+            let id = age::x25519::Identity::generate();
+            std::fs::write(&key, format!("{}\n", id.to_string().expose_secret())).unwrap();
+            w.set_env("TGPLOY_ENCRYPTION_RECIPIENTS", &id.to_public().to_string());
+        }
+        w.s3.create_bucket("bench").await;
+        let file = w.dir.path().join("big.bin");
+        {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+            for i in 0..64 {
+                f.write_all(&data(16 << 20, i)).unwrap();
+            }
+        }
+        let expected = file_sha256(&file);
+        w.s3.put_file("bench", "big.bin", &file).await;
+        std::fs::remove_file(&file).unwrap();
+        let w = std::sync::Arc::new(w);
+        let w2 = w.clone();
+        tokio::task::spawn_blocking(move || timed(&w2, &["sync"])).await.unwrap();
+
+        let out = w.dir.path().join("restored.bin");
+        let mut args = vec!["restore".to_string(), "bench/big.bin".into(), "--out".into(), out.display().to_string()];
+        if encrypted {
+            args.extend(["--identity".into(), key.display().to_string()]);
+        }
+        let w2 = w.clone();
+        let (secs, rss, _) = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            timed(&w2, &args)
+        })
+        .await
+        .unwrap();
+        assert_eq!(file_sha256(&out), expected);
+        println!(
+            "BENCH restore 1 GiB ({}, 19 MiB parts, from the ledger): {secs:.2} s, {:.1} MiB/s, peak RSS {}",
+            if encrypted { "age-encrypted, decrypted" } else { "plain" },
+            1024.0 / secs,
+            rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
+        );
+    }
+}
+
+fn file_sha256(path: &Path) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut f = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut f, &mut h).unwrap();
+    hex::encode(h.finalize())
 }
 
 async fn put_many(w: &World, bucket: &str, n: usize) {

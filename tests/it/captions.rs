@@ -38,10 +38,12 @@ async fn captions_of_1024_byte_keys_are_accepted() {
                 part,
                 base_name: name,
                 sha256: &sha,
+                // The longest captions: an encrypted part says how to decrypt it too.
+                decrypts_to: part.map(|_| name),
             });
             sink.send_bytes(b"x".to_vec(), "x", &caption).await.unwrap_or_else(|e| panic!("{e}: {caption}"));
         }
-        let caption = manifest_caption("bucket", key, 999, 1 << 40, &sha, name);
+        let caption = manifest_caption("bucket", key, 999, 1 << 40, &sha, name, Some(name));
         sink.send_bytes(b"{}".to_vec(), "m.tgploy.json", &caption).await.unwrap();
     }
     let docs = tg.documents();

@@ -7,6 +7,7 @@ mod claims;
 mod cli;
 mod faults;
 mod harness;
+mod restore;
 mod setup;
 mod support;
 mod support_selftest;

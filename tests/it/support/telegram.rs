@@ -129,6 +129,8 @@ struct BotState {
     forbidden: HashSet<String>,
     upload_limit: u64,
     download_limit: u64,
+    /// Answer `getFile` like `telegram-bot-api --local`: absolute paths on disk.
+    local_paths: bool,
     delay: Duration,
     seq: u64,
     /// Updates for getUpdates, in order; each with its update_id.
@@ -186,6 +188,7 @@ impl FakeTelegram {
                 forbidden: HashSet::new(),
                 upload_limit: DEFAULT_UPLOAD_LIMIT,
                 download_limit: DEFAULT_DOWNLOAD_LIMIT,
+                local_paths: false,
                 delay: Duration::ZERO,
                 seq: 0,
                 updates: Vec::new(),
@@ -262,6 +265,14 @@ impl FakeTelegram {
 
     pub fn set_upload_limit(&self, bytes: u64) {
         self.shared.lock().upload_limit = bytes;
+    }
+
+    /// Behaves like a self-hosted Bot API server (`--local`): no download limit, and
+    /// `getFile` answers with the file's absolute path on this machine.
+    pub fn set_local_mode(&self) {
+        let mut st = self.shared.lock();
+        st.local_paths = true;
+        st.download_limit = u64::MAX;
     }
 
     pub fn set_download_limit(&self, bytes: u64) {
@@ -490,6 +501,8 @@ fn percent_decode(s: &str) -> String {
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/file/") {
+        // Counted as the pseudo-method `download`, so tests can tell what was fetched.
+        shared.record_call("download");
         return download(&shared, rest, req).await;
     }
     let Some((token, method)) = parse_method_path(&path) else {
@@ -966,10 +979,10 @@ fn new_stored_file(seed: u64, seq: u64, upload: &mut Upload) -> StoredFile {
 }
 
 fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
-    let (stored, limit) = {
+    let (stored, limit, local) = {
         let st = shared.lock();
         let stored = params.get("file_id").and_then(|id| st.files.get(id)).cloned();
-        (stored, st.download_limit)
+        (stored, st.download_limit, st.local_paths)
     };
     let Some(stored) = stored else {
         return Err(bad_request("wrong file identifier/HTTP URL specified"));
@@ -981,7 +994,7 @@ fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
         "file_id": stored.file_id,
         "file_unique_id": stored.file_unique_id,
         "file_size": stored.size,
-        "file_path": stored.file_path,
+        "file_path": if local { stored.path.display().to_string() } else { stored.file_path },
     }))
 }
 
