@@ -410,3 +410,26 @@ async fn doctor_passes_then_names_each_failure_with_a_fix() {
     assert_eq!(s3["ok"], false);
     assert!(s3["detail"].as_str().unwrap().contains("cannot reach S3"), "{s3}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_needs_the_second_factor_once_enrolled() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let body = data(5000, 4);
+    w.s3.put("bkt", "db.sql", body.clone()).await;
+    w.sync().await.success();
+    let ledger = tgploy::ledger::Ledger::open(&w.ledger_path()).unwrap();
+    let enrolment = tgploy::totp::new_enrolment("test").unwrap();
+    tgploy::totp::store(&ledger, &enrolment).unwrap();
+    let out_path = w.dir.path().join("restored.sql");
+    let out_arg = out_path.display().to_string();
+
+    let refused = w.run(&["restore", "bkt/db.sql", "--out", &out_arg]).await;
+    refused.code(2);
+    assert!(refused.stderr.contains("restore needs a second-factor code"), "{}", refused.stderr);
+    assert!(!out_path.exists());
+
+    let code = current_code(&enrolment.secret_base32);
+    w.run(&["restore", "bkt/db.sql", "--out", &out_arg, "--otp", &code]).await.success();
+    assert_eq!(std::fs::read(&out_path).unwrap(), body);
+}
