@@ -397,6 +397,11 @@ async fn doctor_passes_then_names_each_failure_with_a_fix() {
     w.tg.forbid_chat(BACKUP_CHAT);
     failing(&w.run(&["doctor"]).await, "backup chat", "telegram.backup_chat_id");
 
+    // A server whose clock is two minutes ahead of this machine's.
+    w.tg.set_clock_offset(120);
+    failing(&w.run(&["doctor"]).await, "clock vs Bot API server", "synchronise the clock");
+    w.tg.set_clock_offset(0);
+
     // A bucket enabled in the ledger that the server no longer lists.
     w.sync().await;
     w.s3.client().delete_bucket().bucket("bkt").send().await.unwrap();

@@ -135,6 +135,8 @@ struct BotState {
     seq: u64,
     /// Updates for getUpdates, in order; each with its update_id.
     updates: Vec<Value>,
+    /// Seconds the server's clock is off (its `Date` header shows it).
+    clock_offset: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +194,7 @@ impl FakeTelegram {
                 delay: Duration::ZERO,
                 seq: 0,
                 updates: Vec::new(),
+                clock_offset: 0,
             }),
             changed: Notify::new(),
             dir,
@@ -201,6 +204,7 @@ impl FakeTelegram {
 
         let router = Router::new()
             .fallback(handle)
+            .layer(axum::middleware::from_fn_with_state(shared.clone(), date_header))
             .with_state(shared.clone())
             // Uploads are limited by the upload-limit logic only, not by axum's 2 MB default.
             .layer(DefaultBodyLimit::disable());
@@ -283,6 +287,11 @@ impl FakeTelegram {
     /// in `documents()`/`messages()`) before the delay, like a reply lost or slow on the way back.
     pub fn set_delay(&self, d: Duration) {
         self.shared.lock().delay = d;
+    }
+
+    /// Makes the server's clock (its `Date` header) run `secs` ahead (or behind).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.lock().clock_offset = secs;
     }
 
     /// Sending to this chat fails with 400 "Bad Request: chat not found".
@@ -555,6 +564,22 @@ fn get_updates(shared: &Shared, params: &Params) -> Value {
     let updates: Vec<Value> =
         state.updates.iter().filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset).take(limit).cloned().collect();
     Value::Array(updates)
+}
+
+/// Every answer carries the server's idea of the time, like any HTTP server's.
+async fn date_header(State(shared): State<Arc<Shared>>, req: Request, next: axum::middleware::Next) -> Response {
+    let offset = shared.lock().clock_offset;
+    let mut response = next.run(req).await;
+    let now = SystemTime::now();
+    let then = if offset >= 0 {
+        now + Duration::from_secs(offset as u64)
+    } else {
+        now - Duration::from_secs(offset.unsigned_abs())
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&httpdate::fmt_http_date(then)) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
 
 async fn apply_delay(shared: &Shared) {
