@@ -173,7 +173,7 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s h -l help -d 'Pr
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l etag -d 'Restore this version (ETag) of the key rather than the latest one' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l manifest -d 'Restore from a manifest file alone (no ledger needed): the disaster case' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s o -l out -d 'Where to write: a file, a directory (the object\'s name inside it), or `-` for stdout [default: the object\'s name in the current directory]' -r -F
-complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s i -l identity -d 'An age identity file (`age-keygen` output) to decrypt an encrypted object' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s i -l identity -d 'An age identity file (`age-keygen` output) to decrypt an encrypted object (`name.age`, `name.age.part…`)' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
@@ -184,7 +184,7 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s q -l quiet -d 
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l manifest -d 'The manifest (`NAME.tgploy.json`) to check the parts against' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s o -l out -d 'Where to write the joined object, or `-` for stdout' -r -F
-complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s i -l identity -d 'An age identity file to decrypt the joined parts (`name.age.part…`)' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s i -l identity -d 'An age identity file (`age-keygen` output) to decrypt an encrypted object (`name.age`, `name.age.part…`)' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r

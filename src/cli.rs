@@ -383,7 +383,15 @@ pub struct RestoreArgs {
     #[arg(long, short = 'o', value_name = "PATH")]
     pub out: Option<PathBuf>,
 
-    /// An age identity file (`age-keygen` output) to decrypt an encrypted object.
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// How `restore` and `join` write what they rebuilt.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// An age identity file (`age-keygen` output) to decrypt an encrypted object
+    /// (`name.age`, `name.age.part…`).
     #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
 
@@ -410,17 +418,8 @@ pub struct JoinArgs {
     #[arg(long, short = 'o', value_name = "PATH")]
     pub out: PathBuf,
 
-    /// An age identity file to decrypt the joined parts (`name.age.part…`).
-    #[arg(long, short = 'i', value_name = "FILE")]
-    pub identity: Option<PathBuf>,
-
-    /// Replace the output file if it exists.
-    #[arg(long)]
-    pub force: bool,
-
-    /// Print a JSON summary (on stdout, or on stderr with `--out -`).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 #[derive(Debug, Args)]

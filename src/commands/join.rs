@@ -8,7 +8,7 @@ use crate::restore::{self, Plan, Restored, Target};
 
 pub fn run(args: &JoinArgs) -> Result<()> {
     let plan = args.manifest.as_deref().map(Plan::from_manifest_file).transpose()?;
-    let identity = args.identity.as_deref();
+    let identity = args.write.identity.as_deref();
     if let Some(path) = identity {
         if let Some(plan) = &plan
             && !plan.encrypted
@@ -17,9 +17,9 @@ pub fn run(args: &JoinArgs) -> Result<()> {
         }
         crypt::read_identities(path).map_err(Error::config)?;
     }
-    let target = Target::resolve(Some(&args.out), "", args.force)?;
+    let target = Target::resolve(Some(&args.out), "", args.write.force)?;
     let restored = restore::join(&args.parts, plan.as_ref(), &target, identity)?;
-    report(&restored, args.json, &target)
+    report(&restored, args.write.json, &target)
 }
 
 /// Prints what was written: on stdout, or on stderr when stdout carries the object.

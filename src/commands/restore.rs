@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>) -> Result
         (Some(object), None) => plan_from_ledger(ctx, object, args.etag.as_deref())?,
         (None, None) => return Err(Error::config("name the object (BUCKET/KEY) or give --manifest")),
     };
-    let identity = args.identity.as_deref();
+    let identity = args.write.identity.as_deref();
     if let Some(path) = identity {
         if !plan.encrypted {
             return Err(Error::config(format!("{} is not encrypted; leave out --identity", plan.label)));
@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>) -> Result
         crypt::read_identities(path).map_err(Error::config)?;
     }
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
-    let target = Target::resolve(args.out.as_deref(), &name, args.force)?;
+    let target = Target::resolve(args.out.as_deref(), &name, args.write.force)?;
     let sink = TelegramSink::downloader(&ctx.config.require_bot_token()?, &ctx.config.api_url, 0)?;
     let tmp = crate::sync::private_tmp_dir(&ctx.config)?;
     let progress = Progress::bytes(plan.size, true);
@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>) -> Result
             plan.file_name
         );
     }
-    super::join::report(&restored, args.json, &target)
+    super::join::report(&restored, args.write.json, &target)
 }
 
 fn plan_from_ledger(ctx: &Context, object: &str, etag: Option<&str>) -> Result<Plan> {

@@ -33,6 +33,15 @@ fn timed(w: &World, args: &[&str]) -> (f64, Option<u64>, String) {
     (secs, rss, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// 1 GiB of pseudo-random bytes, written in 16 MiB pieces.
+fn write_gib(path: &Path) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..64 {
+        f.write_all(&data(16 << 20, i)).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_deliver_1_gib_object() {
@@ -40,13 +49,7 @@ async fn bench_deliver_1_gib_object() {
     w.set_env("TGPLOY_PART_SIZE", "19MiB");
     w.s3.create_bucket("bench").await;
     let file = w.dir.path().join("big.bin");
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-        for i in 0..64 {
-            f.write_all(&data(16 << 20, i)).unwrap();
-        }
-    }
+    write_gib(&file);
     let expected = file_sha256(&file);
     w.s3.put_file("bench", "big.bin", &file).await;
 
@@ -78,13 +81,7 @@ async fn bench_restore_1_gib() {
         }
         w.s3.create_bucket("bench").await;
         let file = w.dir.path().join("big.bin");
-        {
-            use std::io::Write;
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-            for i in 0..64 {
-                f.write_all(&data(16 << 20, i)).unwrap();
-            }
-        }
+        write_gib(&file);
         let expected = file_sha256(&file);
         w.s3.put_file("bench", "big.bin", &file).await;
         std::fs::remove_file(&file).unwrap();
