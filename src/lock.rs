@@ -36,8 +36,17 @@ pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
+            // The holder writes its PID just after taking the lock: give it a moment.
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            for _ in 0..25 {
+                holder.clear();
+                let _ = file.rewind();
+                let _ = file.read_to_string(&mut holder);
+                if !holder.trim().is_empty() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             let holder = holder.trim();
             let who = if holder.is_empty() { "another process".to_string() } else { format!("process {holder}") };
             return Err(Error::Busy(format!(

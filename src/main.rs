@@ -1,3 +1,6 @@
+//! The `tgploy` binary: parse the arguments, set up logging, run the library, exit with
+//! its code (see `tgploy::run`).
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
