@@ -412,8 +412,7 @@ impl Courier<'_> {
         let obj = &d.object;
         let failed = |what: &str, e: std::io::Error| Stop::Failed(format!("cannot {what}: {e}"));
         let stored = format!("{name}{}", crate::crypt::SUFFIX);
-        let mut body = self.source.get(&obj.bucket, &obj.key, 0, obj.size, obj.size).await?;
-        check_etag(body.etag.as_deref(), obj)?;
+        let mut windows = Windows { source: self.source, obj, window: part_size, next: 0, remaining: 0, body: None };
         let splitter = Splitter::new(self.tmp_dir, part_size);
         let ready_parts = splitter.ready.clone();
         let written = splitter.written.clone();
@@ -430,9 +429,9 @@ impl Courier<'_> {
             if self.shutdown.requested().is_some() {
                 return Err(Stop::Interrupted);
             }
-            let chunk = body.next_chunk().await?;
+            let chunk = windows.next_chunk().await?;
             let ready = match &chunk {
-                Some(chunk) => {
+                Some((chunk, window_done)) => {
                     received += chunk.len() as u64;
                     if received > obj.size {
                         return Err(Stop::Failed(format!(
@@ -442,7 +441,8 @@ impl Courier<'_> {
                     }
                     plain.update(chunk);
                     writer.as_mut().ok_or_else(gone)?.write_all(chunk).map_err(|e| self.part_file_error(e))?;
-                    take(&ready_parts)
+                    // Parts go out between S3 responses, never while one is half read.
+                    if *window_done { take(&ready_parts) } else { Vec::new() }
                 }
                 None => Vec::new(),
             };
@@ -544,6 +544,71 @@ impl Courier<'_> {
         }
         file.flush().map_err(io)?;
         Ok((file, hex::encode(part_hash.finalize())))
+    }
+}
+
+/// Reads an object as consecutive ranged GETs of `window` bytes, so that no S3 response
+/// stays open, idle, while parts upload to Telegram.
+struct Windows<'a> {
+    source: &'a S3Source,
+    obj: &'a crate::ledger::ObjectVersion,
+    window: u64,
+    /// The first byte of the next window.
+    next: u64,
+    /// Bytes still expected from the current response.
+    remaining: u64,
+    body: Option<crate::source::Body>,
+}
+
+impl Windows<'_> {
+    /// The next chunk, and whether it completes its window's response.
+    async fn next_chunk(&mut self) -> Result<Option<(bytes::Bytes, bool)>, Stop> {
+        let obj = self.obj;
+        loop {
+            let body = match &mut self.body {
+                Some(body) => body,
+                None => {
+                    if self.next >= obj.size {
+                        return Ok(None);
+                    }
+                    let len = self.window.min(obj.size - self.next);
+                    let body = self.source.get(&obj.bucket, &obj.key, self.next, len, obj.size).await?;
+                    check_etag(body.etag.as_deref(), obj)?;
+                    self.next += len;
+                    self.remaining = len;
+                    self.body.insert(body)
+                }
+            };
+            match body.next_chunk().await? {
+                Some(chunk) => {
+                    let n = chunk.len() as u64;
+                    if n > self.remaining {
+                        return Err(Stop::Failed(format!(
+                            "S3 sent more than asked for at offset {} of {}/{}",
+                            self.next - self.remaining,
+                            obj.bucket,
+                            obj.key
+                        )));
+                    }
+                    self.remaining -= n;
+                    let done = self.remaining == 0;
+                    if done {
+                        self.body = None;
+                    }
+                    return Ok(Some((chunk, done)));
+                }
+                None if self.remaining > 0 => {
+                    return Err(Stop::Failed(format!(
+                        "S3 ended a response {} bytes short at offset {} of {}/{}",
+                        self.remaining,
+                        self.next - self.remaining,
+                        obj.bucket,
+                        obj.key
+                    )));
+                }
+                None => self.body = None,
+            }
+        }
     }
 }
 
