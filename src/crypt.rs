@@ -84,19 +84,38 @@ pub fn read_identities(path: &Path) -> Result<Vec<Box<dyn Identity>>, String> {
     Ok(identities)
 }
 
+/// Why an age stream cannot be decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecryptError {
+    /// None of the identities is a recipient of the stream: the operator's to fix.
+    WrongIdentity(String),
+    /// The stream is not age, or cannot be read.
+    Invalid(String),
+}
+
+impl std::fmt::Display for DecryptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecryptError::WrongIdentity(m) | DecryptError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Decrypts an age stream with the given identities.
-pub fn decrypt<R: Read>(input: R, identities: &[Box<dyn Identity>]) -> Result<impl Read, String> {
-    let decryptor = age::Decryptor::new(input).map_err(|e| match e {
-        age::DecryptError::Io(e) => format!("cannot read the encrypted stream: {e}"),
-        e => format!("the stream is not a valid age file ({e})"),
+pub fn decrypt<R: Read>(input: R, identities: &[Box<dyn Identity>]) -> Result<impl Read, DecryptError> {
+    let decryptor = age::Decryptor::new(input).map_err(|e| {
+        DecryptError::Invalid(match e {
+            age::DecryptError::Io(e) => format!("cannot read the encrypted stream: {e}"),
+            e => format!("the stream is not a valid age file ({e})"),
+        })
     })?;
     decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => {
+        age::DecryptError::NoMatchingKeys => DecryptError::WrongIdentity(
             "the identity does not match: this object was encrypted to other age recipients; pass the key file \
              whose public key (`age-keygen -y KEY`) is in `encryption.recipients`"
-                .to_string()
-        }
-        e => format!("cannot decrypt: {e}"),
+                .to_string(),
+        ),
+        e => DecryptError::Invalid(format!("cannot decrypt: {e}")),
     })
 }
 
@@ -148,7 +167,7 @@ mod tests {
         enc.wrap(&mut out).unwrap().finish().unwrap();
         let stranger: Vec<Box<dyn Identity>> = vec![Box::new(age::x25519::Identity::generate())];
         let err = decrypt(&out[..], &stranger).err().unwrap();
-        assert!(err.contains("does not match"), "{err}");
+        assert!(matches!(&err, DecryptError::WrongIdentity(m) if m.contains("does not match")), "{err}");
         let err = Encryption::new(&["age1nope".into()]).unwrap_err();
         assert!(err.contains("age1nope"), "{err}");
     }

@@ -291,6 +291,29 @@ impl Write for Out<'_> {
     }
 }
 
+/// Why joining stopped: a wrong identity is the operator's to fix (exit 2); anything
+/// else is about the data (exit 1).
+#[derive(Debug)]
+enum JoinError {
+    WrongIdentity(String),
+    Data(String),
+}
+
+impl From<String> for JoinError {
+    fn from(msg: String) -> Self {
+        JoinError::Data(msg)
+    }
+}
+
+impl From<JoinError> for Error {
+    fn from(e: JoinError) -> Self {
+        match e {
+            JoinError::WrongIdentity(msg) => Error::config(msg),
+            JoinError::Data(msg) => Error::Other(anyhow::anyhow!(msg)),
+        }
+    }
+}
+
 /// Joins the pieces into `dest`, decrypting with the identities in `identity` when given,
 /// and checks the whole stored stream (and the original, where the plan knows it).
 fn write_stream(
@@ -298,7 +321,7 @@ fn write_stream(
     dest: &mut dyn Write,
     plan: &Plan,
     identity: Option<&Path>,
-) -> std::result::Result<(u64, String), String> {
+) -> std::result::Result<(u64, String), JoinError> {
     let mut chain = Chain { pieces, current: None, whole: PartCheck::new() };
     let mut out = Out { inner: dest, check: PartCheck::new(), failed: false };
     let stored = plan.stored_name();
@@ -306,26 +329,29 @@ fn write_stream(
         None => io::copy(&mut chain, &mut out).map(|_| ()),
         Some(path) => {
             let identities = crypt::read_identities(path)?;
-            let mut plain = crypt::decrypt(&mut chain, &identities).map_err(|e| format!("{stored}: {e}"))?;
+            let mut plain = crypt::decrypt(&mut chain, &identities).map_err(|e| match e {
+                crypt::DecryptError::WrongIdentity(m) => JoinError::WrongIdentity(format!("{stored}: {m}")),
+                crypt::DecryptError::Invalid(m) => JoinError::Data(format!("{stored}: {m}")),
+            })?;
             io::copy(&mut plain, &mut out).map(|_| ())
         }
     };
     if let Err(e) = copied.and_then(|()| out.flush()) {
-        return Err(if out.failed {
+        return Err(JoinError::Data(if out.failed {
             format!("cannot write the output: {e}")
         } else if identity.is_some() {
             format!("cannot decrypt {stored}: {e} (the parts checked out, so the identity or the file is wrong)")
         } else {
             format!("cannot read a part: {e}")
-        });
+        }));
     }
     // age stops at its final chunk: anything after it is not part of the file.
     let mut rest = [0u8; 1];
-    if chain.read(&mut rest).map_err(|e| format!("cannot read a part: {e}"))? > 0 {
-        return Err(format!("{stored} has data after the end of its age stream"));
+    if chain.read(&mut rest).map_err(|e| JoinError::Data(format!("cannot read a part: {e}")))? > 0 {
+        return Err(format!("{stored} has data after the end of its age stream").into());
     }
     if let Some(why) = chain.whole.verdict(&whole_as_part(plan)) {
-        return Err(format!("{}: the joined parts {why}", plan.label));
+        return Err(format!("{}: the joined parts {why}", plan.label).into());
     }
     let (len, sha) = (out.check.len, hex::encode(out.check.hasher.finalize()));
     if identity.is_some()
@@ -335,7 +361,8 @@ fn write_stream(
         return Err(format!(
             "{}: the decrypted object is {len} bytes with SHA-256 {sha}, the manifest says {size} bytes, {expected}",
             plan.label
-        ));
+        )
+        .into());
     }
     Ok((len, sha))
 }
@@ -373,7 +400,7 @@ impl Sink {
         pieces: impl Iterator<Item = Piece>,
         plan: &Plan,
         identity: Option<&Path>,
-    ) -> std::result::Result<(u64, String), String> {
+    ) -> std::result::Result<(u64, String), JoinError> {
         match self {
             Sink::Stdout => write_stream(pieces, &mut BufWriter::new(io::stdout().lock()), plan, identity),
             Sink::Temp { file, .. } => write_stream(pieces, &mut BufWriter::new(file.as_file_mut()), plan, identity),
@@ -465,13 +492,7 @@ pub async fn restore(sink: &TelegramSink, plan: &Plan, target: &Target, opts: &O
         drop(out);
         return Err(f.into());
     }
-    let (bytes, sha256) = result.map_err(|msg| {
-        if msg.contains("identity does not match") || msg.contains("identity file") || msg.contains("no usable age") {
-            Error::config(msg)
-        } else {
-            Error::Other(anyhow::anyhow!(msg))
-        }
-    })?;
+    let (bytes, sha256) = result?;
     out.commit()?;
     Ok(Restored {
         object: plan.label.clone(),
@@ -515,7 +536,7 @@ pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &Target, identity: O
     } else {
         out.write(pieces, &plan, identity)
     };
-    let (bytes, sha256) = result.map_err(|msg| Error::Other(anyhow::anyhow!(msg)))?;
+    let (bytes, sha256) = result?;
     out.commit()?;
     Ok(Restored {
         object: plan.label.clone(),
@@ -537,13 +558,14 @@ fn write_unchecked(
     pieces: impl Iterator<Item = Piece>,
     plan: &Plan,
     identity: Option<&Path>,
-) -> std::result::Result<(u64, String), String> {
+) -> std::result::Result<(u64, String), JoinError> {
     tracing::warn!("no manifest given: joining the parts in the order given, without checking them (pass --manifest)");
     let pieces: Vec<Piece> = pieces.collect();
     let mut whole = PartCheck::new();
     for piece in &pieces {
         if let Piece::Path(p) = piece {
-            hash_file(p, &mut whole).map_err(|e| format!("cannot read part file {}: {e}", p.display()))?;
+            hash_file(p, &mut whole)
+                .map_err(|e| JoinError::Data(format!("cannot read part file {}: {e}", p.display())))?;
         }
     }
     let plan = Plan { sha256: hex::encode(whole.hasher.finalize()), ..plan.clone() };

@@ -461,6 +461,23 @@ async fn encrypted_objects_round_trip_through_tgploy_and_through_the_stock_age_r
     ]);
     w.run(&args).await.success();
     assert_eq!(std::fs::read(&joined).unwrap(), *body);
+
+    // join with a key that does not match: the same exit 2 as restore, nothing written.
+    let stray = dir.join("stray");
+    let mut args: Vec<&str> = vec!["join"];
+    args.extend(parts.iter().map(String::as_str));
+    args.extend([
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "-i",
+        stranger.to_str().unwrap(),
+        "--out",
+        stray.to_str().unwrap(),
+    ]);
+    let out = w.run(&args).await;
+    out.code(2);
+    assert!(out.stderr.contains("identity does not match"), "{}", out.stderr);
+    assert!(!stray.exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
