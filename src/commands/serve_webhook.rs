@@ -12,18 +12,12 @@ use crate::sink::{SinkError, TelegramSink};
 use crate::source::S3Source;
 use crate::webhook::{self, Server};
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long a graceful stop waits for the parts in flight.
 const DRAIN: Duration = Duration::from_secs(60);
 
 pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
     let cfg = &ctx.config;
-    let listen = args.listen.clone().or_else(|| cfg.webhook_listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
-    let addr: SocketAddr = listen.parse().map_err(|_| {
-        Error::config(format!(
-            "invalid listen address `{listen}`: expected IP:PORT like 127.0.0.1:8080 (--listen or `webhook.listen`)"
-        ))
-    })?;
+    let addr: SocketAddr = cfg.webhook_listen;
     let token = match (&cfg.webhook_token, args.insecure_no_token) {
         (Some(token), _) => Some(token.clone()),
         (None, true) if webhook::is_loopback(&addr) => {
@@ -64,15 +58,8 @@ pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.
     eprintln!("tgploy: serve-webhook listening on http://{local}");
-    let server = Server {
-        cfg: cfg.clone(),
-        ledger,
-        source,
-        sink,
-        token,
-        concurrency: args.concurrency.unwrap_or(cfg.webhook_concurrency).max(1),
-        drain: DRAIN,
-    };
+    let server =
+        Server { cfg: cfg.clone(), ledger, source, sink, token, concurrency: cfg.webhook_concurrency, drain: DRAIN };
     webhook::serve(server, listener, shutdown).await?;
     eprintln!("tgploy: serve-webhook stopped");
     Ok(())

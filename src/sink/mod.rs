@@ -173,6 +173,7 @@ impl TelegramSink {
             admin_chat: None,
             api_url: api_url.to_string(),
             messages_per_minute: 0,
+            max_flood_wait: Duration::from_secs(60),
         })
     }
 
