@@ -104,16 +104,59 @@ pub fn enrolled(ledger: &Ledger) -> Result<bool> {
     Ok(ledger.totp()?.is_some())
 }
 
-/// Verifies a TOTP code or a recovery code against the enrolled secret.
-pub fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
-    let Some(state) = ledger.totp()? else { return Ok(()) };
-    if state.locked_until > now {
-        return Err(Error::config(format!(
-            "second factor locked after {MAX_FAILURES} wrong codes; try again at {} (or wait {} min)",
-            crate::time::rfc3339(state.locked_until),
-            (state.locked_until - now + 59) / 60
-        )));
+/// What checking an answer against the enrolled second factor found. The command-line
+/// gate and the dashboard share these checks and their counters: wrong answers in either
+/// count towards one lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// No second factor is enrolled: there was nothing to check.
+    NotEnrolled,
+    /// A current code, not used before; its time step is used up now.
+    Accepted,
+    /// A recovery code, used up now.
+    Recovery { left: u64 },
+    /// A wrong answer: `failures` of [`MAX_FAILURES`] in a row; `locked` when this one
+    /// started the lock.
+    Wrong { failures: u32, locked: bool },
+    /// The right code for a time step already used: a replay, counted as wrong.
+    Replayed { failures: u32, locked: bool },
+    /// Locked after too many wrong answers, until then; nothing was checked.
+    Locked { until: i64 },
+}
+
+impl Check {
+    /// Whether the answer opens the gate.
+    pub fn passed(self) -> bool {
+        matches!(self, Check::Accepted | Check::Recovery { .. })
     }
+}
+
+/// The time until which wrong answers locked the second factor, if they do now.
+pub fn locked_until(ledger: &Ledger, now: i64) -> Result<Option<i64>> {
+    Ok(ledger.totp()?.map(|s| s.locked_until).filter(|&until| until > now))
+}
+
+/// Counts a wrong answer given elsewhere (the dashboard's password) towards the same
+/// lock as wrong codes.
+pub fn count_failure(ledger: &Ledger, now: i64) -> Result<Check> {
+    if ledger.totp()?.is_none() {
+        return Ok(Check::NotEnrolled);
+    }
+    let failures = ledger.totp_failed(MAX_FAILURES, now + LOCK_SECS)?;
+    Ok(Check::Wrong { failures, locked: failures >= MAX_FAILURES })
+}
+
+/// Checks a TOTP code or a recovery code against the enrolled secret, recording the
+/// outcome (the step used, the recovery code used up, or one more failure).
+pub fn check(ledger: &Ledger, code: &str, now: i64) -> Result<Check> {
+    let Some(state) = ledger.totp()? else { return Ok(Check::NotEnrolled) };
+    if state.locked_until > now {
+        return Ok(Check::Locked { until: state.locked_until });
+    }
+    let failed = || -> Result<(u32, bool)> {
+        let failures = ledger.totp_failed(MAX_FAILURES, now + LOCK_SECS)?;
+        Ok((failures, failures >= MAX_FAILURES))
+    };
     let code = code.trim();
     if code.len() == DIGITS && code.chars().all(|c| c.is_ascii_digit()) {
         let current = now / STEP as i64;
@@ -122,29 +165,53 @@ pub fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
                 continue;
             }
             if step <= state.last_step {
-                let failures = ledger.totp_failed(MAX_FAILURES, now + LOCK_SECS)?;
-                return Err(Error::config(format!(
-                    "this code was already used; wait for the next one ({failures} of {MAX_FAILURES} wrong codes)"
-                )));
+                let (failures, locked) = failed()?;
+                return Ok(Check::Replayed { failures, locked });
             }
             ledger.totp_accepted(step)?;
-            return Ok(());
+            return Ok(Check::Accepted);
         }
     } else if ledger.use_recovery_code(&hash_code(code), now)? {
-        tracing::warn!("a recovery code was used; {} left", ledger.recovery_codes_left()?);
-        return Ok(());
+        let left = ledger.recovery_codes_left()?;
+        tracing::warn!("a recovery code was used; {left} left");
+        return Ok(Check::Recovery { left });
     }
-    let failures = ledger.totp_failed(MAX_FAILURES, now + LOCK_SECS)?;
-    if failures >= MAX_FAILURES {
-        return Err(Error::config(format!(
-            "wrong code; second factor locked for {} minutes after {MAX_FAILURES} wrong codes",
-            LOCK_SECS / 60
-        )));
+    let (failures, locked) = failed()?;
+    Ok(Check::Wrong { failures, locked })
+}
+
+impl Check {
+    /// Why the answer was refused, for the operator; `None` when it opens the gate.
+    pub fn refusal(self, now: i64) -> Option<String> {
+        match self {
+            Check::NotEnrolled | Check::Accepted | Check::Recovery { .. } => None,
+            Check::Locked { until } => Some(format!(
+                "second factor locked after {MAX_FAILURES} wrong codes; try again at {} (or wait {} min)",
+                crate::time::rfc3339(until),
+                (until - now + 59) / 60
+            )),
+            Check::Replayed { failures, .. } => Some(format!(
+                "this code was already used; wait for the next one ({failures} of {MAX_FAILURES} wrong codes)"
+            )),
+            Check::Wrong { locked: true, .. } => Some(format!(
+                "wrong code; second factor locked for {} minutes after {MAX_FAILURES} wrong codes",
+                LOCK_SECS / 60
+            )),
+            Check::Wrong { failures, .. } => Some(format!(
+                "wrong code ({failures} of {MAX_FAILURES} before a {}-minute lock); use the current code from your authenticator app, or a recovery code",
+                LOCK_SECS / 60
+            )),
+        }
     }
-    Err(Error::config(format!(
-        "wrong code ({failures} of {MAX_FAILURES} before a {}-minute lock); use the current code from your authenticator app, or a recovery code",
-        LOCK_SECS / 60
-    )))
+}
+
+/// Verifies a TOTP code or a recovery code against the enrolled secret (passing when
+/// none is enrolled); the error says what was wrong.
+pub fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
+    match check(ledger, code, now)?.refusal(now) {
+        None => Ok(()),
+        Some(why) => Err(Error::config(why)),
+    }
 }
 
 /// The gate in front of `action`: passes when no second factor is enrolled; otherwise

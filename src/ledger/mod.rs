@@ -165,6 +165,75 @@ pub struct DeliveredFile {
     pub parts: Vec<Part>,
 }
 
+/// Which delivered objects a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveredFilter {
+    pub bucket: Option<String>,
+    /// Keys starting with this.
+    pub prefix: Option<String>,
+    /// Only those sent before this `(sent_at, id)`: the last row of the previous page.
+    pub before: Option<(i64, i64)>,
+}
+
+impl DeliveredFilter {
+    /// `WHERE …` for the bucket and prefix, with its values. Built rather than written
+    /// with `?1 IS NULL OR …`, which keeps SQLite from using the bucket's index.
+    fn sql(&self) -> (String, Vec<rusqlite::types::Value>) {
+        let mut sql = String::from("WHERE state = 'sent'");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(bucket) = &self.bucket {
+            sql.push_str(" AND bucket = ?");
+            values.push(bucket.clone().into());
+        }
+        if let Some(prefix) = &self.prefix {
+            sql.push_str(" AND substr(key, 1, length(?)) = ?");
+            values.extend([prefix.clone().into(), prefix.clone().into()]);
+        }
+        (sql, values)
+    }
+}
+
+/// A delivered object in a listing: its delivery, how many parts, its first message.
+#[derive(Debug, Clone)]
+pub struct DeliveredSummary {
+    pub delivery: Delivery,
+    pub parts: u32,
+    pub first_message_id: Option<i64>,
+}
+
+/// An alert in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub id: i64,
+    pub subject: String,
+    pub text: String,
+    pub created_at: i64,
+    /// `None` while it waits for Telegram.
+    pub sent_at: Option<i64>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// The second factor without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpSummary {
+    pub enrolled_at: i64,
+    /// Wrong codes in a row.
+    pub failures: u32,
+    pub locked_until: i64,
+    pub recovery_codes_left: u64,
+}
+
+/// A dashboard session. Only the SHA-256 of its id is stored: the ledger alone cannot
+/// be used to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub user_agent: Option<String>,
+}
+
 /// The ledger. Cheap to share: every method locks one connection for one statement or
 /// one transaction.
 pub struct Ledger {
@@ -618,15 +687,19 @@ impl Ledger {
     }
 
     /// A consistent copy of the whole ledger at `dest` (`VACUUM INTO`), without the
-    /// second factor's secret and recovery codes: the copy leaves this machine.
+    /// second factor's secret and recovery codes, nor the dashboard's password hash and
+    /// sessions: the copy leaves this machine.
     pub fn snapshot(&self, dest: &Path) -> Result<()> {
         {
             let conn = self.conn();
             conn.execute("VACUUM INTO ?1", [dest.display().to_string()]).map_err(|e| self.err(e))?;
         }
         let copy = Connection::open(dest).map_err(|e| self.err(e))?;
-        copy.execute_batch("DELETE FROM totp; DELETE FROM recovery_codes; PRAGMA journal_mode = DELETE; VACUUM;")
-            .map_err(|e| self.err(e))?;
+        copy.execute_batch(
+            "DELETE FROM totp; DELETE FROM recovery_codes; DELETE FROM dashboard_password;
+             DELETE FROM dashboard_sessions; PRAGMA journal_mode = DELETE; VACUUM;",
+        )
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -767,6 +840,31 @@ impl Ledger {
         stmt.query_map([state.as_str()], delivery_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
     }
 
+    /// Makes every failed delivery due now, whatever its backoff schedule; the next
+    /// `retry` run takes them. Returns how many.
+    pub fn make_failures_due(&self, now: i64) -> Result<usize> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE deliveries SET next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), updated_at = ?1
+             WHERE state = 'failed'",
+            [now],
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    /// The first `limit` deliveries in a state, the soonest due (then the oldest) first.
+    pub fn deliveries_in_page(&self, state: State, limit: u32) -> Result<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![state.as_str(), limit], delivery_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
     // ----- alerts -----
 
     /// Queues an alert for the admin chat, unless one about the same subject was queued
@@ -862,6 +960,36 @@ impl Ledger {
         .map_err(|e| self.err(e))
     }
 
+    /// The latest `limit` alerts, sent or waiting, newest first.
+    pub fn recent_alerts(&self, limit: u32) -> Result<Vec<Alert>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, subject, text, created_at, sent_at, attempts, last_error FROM alerts
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([limit], |r| {
+            Ok(Alert {
+                id: r.get(0)?,
+                subject: r.get(1)?,
+                text: r.get(2)?,
+                created_at: r.get(3)?,
+                sent_at: r.get(4)?,
+                attempts: r.get(5)?,
+                last_error: r.get(6)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// How many alerts wait to be sent.
+    pub fn unsent_alert_count(&self) -> Result<u64> {
+        let conn = self.conn();
+        conn.query_row("SELECT COUNT(*) FROM alerts WHERE sent_at IS NULL", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     // ----- second factor -----
 
     /// The enrolled TOTP secret (base32) with its state, if any.
@@ -931,6 +1059,27 @@ impl Ledger {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
         tx.rollback().map_err(|e| self.err(e))
+    }
+
+    /// The second factor at a glance, without its secret: when it was enrolled, wrong
+    /// codes in a row, the lock, recovery codes left.
+    pub fn totp_summary(&self) -> Result<Option<TotpSummary>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT enrolled_at, failures, locked_until,
+                (SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL) FROM totp WHERE id = 1",
+            [],
+            |r| {
+                Ok(TotpSummary {
+                    enrolled_at: r.get(0)?,
+                    failures: r.get(1)?,
+                    locked_until: r.get(2)?,
+                    recovery_codes_left: r.get(3)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.err(e))
     }
 
     // ----- reports -----
@@ -1036,6 +1185,153 @@ impl Ledger {
             })
             .collect()
     }
+
+    /// One page of delivered objects, newest first: those sent before `before` (a
+    /// `(sent_at, id)` from the previous page), of one bucket and under a prefix when
+    /// given, each with its number of parts and its first message.
+    pub fn delivered_page(&self, filter: &DeliveredFilter, limit: u32) -> Result<Vec<DeliveredSummary>> {
+        let (mut sql, mut values) = filter.sql();
+        sql.insert_str(
+            0,
+            &format!(
+                "SELECT {DELIVERY_COLUMNS},
+                    (SELECT COUNT(*) FROM parts p WHERE p.delivery_id = deliveries.id),
+                    (SELECT p.message_id FROM parts p WHERE p.delivery_id = deliveries.id ORDER BY p.idx LIMIT 1)
+                 FROM deliveries "
+            ),
+        );
+        if let Some((sent_at, id)) = filter.before {
+            sql.push_str(" AND (sent_at < ? OR (sent_at = ? AND id < ?))");
+            values.extend([sent_at.into(), sent_at.into(), id.into()]);
+        }
+        sql.push_str(" ORDER BY sent_at DESC, id DESC LIMIT ?");
+        values.push(i64::from(limit).into());
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok(DeliveredSummary { delivery: delivery_from_row(r)?, parts: r.get(17)?, first_message_id: r.get(18)? })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// How many delivered objects match a filter (its `before` aside).
+    pub fn count_delivered(&self, filter: &DeliveredFilter) -> Result<u64> {
+        let (mut sql, values) = filter.sql();
+        sql.insert_str(0, "SELECT COUNT(*) FROM deliveries ");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_row(rusqlite::params_from_iter(values), |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Runs of every kind, newest first: `limit` of them before the run `before_id`.
+    pub fn recent_runs(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<(i64, Run)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, started_at, finished_at, sent, failed, bytes, error FROM runs
+                 WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![before_id.unwrap_or(i64::MAX), limit], |r| {
+            Ok((
+                r.get(0)?,
+                Run {
+                    kind: r.get(1)?,
+                    started_at: r.get(2)?,
+                    finished_at: r.get(3)?,
+                    sent: r.get(4)?,
+                    failed: r.get(5)?,
+                    bytes: r.get(6)?,
+                    error: r.get(7)?,
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    // ----- dashboard -----
+
+    /// The dashboard's password hash (argon2id, PHC string), if one is set.
+    pub fn dashboard_password_hash(&self) -> Result<Option<String>> {
+        let conn = self.conn();
+        conn.query_row("SELECT hash FROM dashboard_password WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets the dashboard's password hash and ends every session but `keep` (none when
+    /// `None`), in one transaction.
+    pub fn set_dashboard_password(&self, hash: &str, keep: Option<&str>, now: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO dashboard_password (id, hash, set_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
+            params![hash, now],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM dashboard_sessions WHERE ?1 IS NULL OR id_hash != ?1", [keep])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records a new session (by the hash of its id), ending sessions idle since
+    /// `idle_before` or created before `created_before` on the way.
+    pub fn create_session(&self, session: &Session, idle_before: i64, created_before: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM dashboard_sessions WHERE last_seen_at < ?1 OR created_at < ?2",
+            params![idle_before, created_before],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO dashboard_sessions (id_hash, created_at, last_seen_at, user_agent) VALUES (?1, ?2, ?3, ?4)",
+            params![session.id_hash, session.created_at, session.last_seen_at, session.user_agent],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn session(&self, id_hash: &str) -> Result<Option<Session>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT id_hash, created_at, last_seen_at, user_agent FROM dashboard_sessions WHERE id_hash = ?1",
+            [id_hash],
+            session_from_row,
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Every session, the most recently used first.
+    pub fn sessions(&self) -> Result<Vec<Session>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id_hash, created_at, last_seen_at, user_agent FROM dashboard_sessions
+                 ORDER BY last_seen_at DESC, created_at DESC",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], session_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
+    }
+
+    /// Records that a session was used now.
+    pub fn touch_session(&self, id_hash: &str, now: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute("UPDATE dashboard_sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, now])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Ends one session (`Some`), or every session (`None`).
+    pub fn end_sessions(&self, id_hash: Option<&str>) -> Result<usize> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM dashboard_sessions WHERE ?1 IS NULL OR id_hash = ?1", [id_hash])
+            .map_err(|e| self.err(e))
+    }
 }
 
 const DELIVERY_COLUMNS: &str = "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
@@ -1077,6 +1373,10 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         sent_at: r.get(15)?,
         encrypted: r.get(16)?,
     })
+}
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session { id_hash: r.get(0)?, created_at: r.get(1)?, last_seen_at: r.get(2)?, user_agent: r.get(3)? })
 }
 
 fn part_from_row(r: &Row<'_>) -> rusqlite::Result<Part> {

@@ -137,4 +137,25 @@ pub const MIGRATIONS: &[&str] = &[
         superseded_at   INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 4: the web dashboard: its password (an argon2id hash) and its sessions (only
+    // SHA-256 hashes of their ids); indexes for its pages.
+    r#"
+    CREATE TABLE dashboard_password (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        hash    TEXT NOT NULL,
+        set_at  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE dashboard_sessions (
+        id_hash      TEXT PRIMARY KEY,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        user_agent   TEXT
+    ) STRICT;
+
+    -- Counts per bucket and state (with bytes) from the index alone.
+    CREATE INDEX deliveries_bucket_state ON deliveries (bucket, state, size);
+    -- One bucket's deliveries, newest first.
+    CREATE INDEX deliveries_bucket_sent_at ON deliveries (bucket, sent_at);
+    "#,
 ];
