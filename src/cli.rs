@@ -101,6 +101,19 @@ pub enum Command {
     /// lets the parts in flight finish.
     ServeWebhook(ServeWebhookArgs),
 
+    /// Serve the web dashboard: what reached Telegram, at a glance, from a browser.
+    ///
+    /// Pages: an overview (delivered objects and bytes, the last sync and heartbeat,
+    /// the queue, alerts waiting, per-bucket counts, the latest deliveries and runs),
+    /// buckets with their switches, delivered files with links to their messages, the
+    /// retry queue, the history of runs and alerts, security (sessions, the second
+    /// factor, the password) and the effective settings. Signing in needs the dashboard
+    /// password and a current second-factor code; both must be set up first (`tgploy
+    /// setup dashboard`, `tgploy setup totp --reset`). Listens on 127.0.0.1:8088 by
+    /// default: put it behind a TLS reverse proxy to reach it from elsewhere, and set
+    /// `dashboard.public_url`. Runs until SIGTERM/SIGINT.
+    Dashboard(DashboardArgs),
+
     /// List, enable or disable buckets.
     #[command(subcommand)]
     Buckets(BucketsCommand),
@@ -228,6 +241,14 @@ pub struct ServeWebhookArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Address to listen on [default: `dashboard.listen` or TGPLOY_DASHBOARD_LISTEN, else
+    /// 127.0.0.1:8088].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct SetupArgs {
     #[command(subcommand)]
     pub what: Option<SetupCommand>,
@@ -286,6 +307,13 @@ pub enum SetupCommand {
         #[arg(long, required = true)]
         reset: bool,
     },
+    /// Set the web dashboard's password (stored as an argon2id hash in the ledger).
+    ///
+    /// Asks for it twice on a terminal. With --non-interactive it is read from
+    /// TGPLOY_DASHBOARD_PASSWORD, or from the file TGPLOY_DASHBOARD_PASSWORD_FILE names.
+    /// At least 12 characters. Replacing a password needs a second-factor code, and
+    /// signs every dashboard session out.
+    Dashboard,
 }
 
 #[derive(Debug, Args)]

@@ -6,10 +6,12 @@
 
 pub mod alert;
 pub mod backoff;
+pub mod buckets;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod crypt;
+pub mod dashboard;
 pub mod deliver;
 pub mod doctor;
 pub mod error;

@@ -2,15 +2,14 @@
 
 use serde::Serialize;
 
+use crate::buckets::{self, Summary};
 use crate::cli::BucketsCommand;
 use crate::commands::Context;
-use crate::config::{FilterConfig, human_size};
-use crate::error::{Error, Result};
-use crate::filter::Filter;
-use crate::ledger::{Counts, Ledger, State};
+use crate::config::human_size;
+use crate::error::Result;
+use crate::ledger::Ledger;
 use crate::output;
 use crate::source::S3Source;
-use crate::sync::resolve_etags;
 use crate::time::{ago, now, rfc3339};
 
 #[derive(Serialize)]
@@ -26,6 +25,8 @@ struct BucketRow {
     dead: u64,
     skipped: u64,
     last_listed_at: Option<String>,
+    #[serde(skip)]
+    listed_at: Option<i64>,
     last_error: Option<String>,
 }
 
@@ -33,11 +34,23 @@ pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Resul
     let ledger = ctx.ledger()?;
     match cmd {
         BucketsCommand::List { json } => list(ctx, &ledger, json).await,
-        BucketsCommand::Enable { name, from_now } => enable(ctx, &ledger, &name, from_now).await,
+        BucketsCommand::Enable { name, from_now } => {
+            let skipped = buckets::enable(&ledger, || source(ctx), &name, from_now).await?;
+            output::print(&if from_now {
+                format!(
+                    "enabled bucket {name}: its {skipped} current objects are recorded as skipped; only new ones will be delivered\n"
+                )
+            } else {
+                format!("enabled bucket {name}: the next `tgploy sync` delivers its objects\n")
+            })
+        }
         BucketsCommand::Disable { name } => {
             // Disabling reduces protection: it needs the second factor once enrolled.
             crate::totp::require(&ledger, otp, &format!("disable bucket {name}"))?;
-            disable(ctx, &ledger, &name).await
+            buckets::disable(&ledger, || source(ctx), &name).await?;
+            output::print(&format!(
+                "disabled bucket {name}: `tgploy sync` no longer delivers its objects (what was delivered stays in Telegram)\n"
+            ))
         }
     }
 }
@@ -46,35 +59,28 @@ fn source(ctx: &Context) -> Result<S3Source> {
     Ok(S3Source::new(&ctx.config.require_s3()?))
 }
 
-async fn server_buckets(source: &S3Source) -> Result<Vec<String>> {
-    Ok(source.list_buckets().await?)
-}
-
 async fn list(ctx: &Context, ledger: &Ledger, json: bool) -> Result<()> {
     let source = source(ctx)?;
-    let on_server = server_buckets(&source).await?;
+    let on_server = source.list_buckets().await?;
     for name in &on_server {
         ledger.discover_bucket(name, ctx.config.enable_new_buckets, now())?;
     }
-    let (_, counts) = ledger.counts()?;
-    let rows: Vec<BucketRow> = ledger
-        .buckets()?
+    let (summaries, _) = buckets::summaries(ledger)?;
+    let rows: Vec<BucketRow> = summaries
         .into_iter()
-        .map(|b| {
-            let c = counts.get(&b.name).cloned().unwrap_or_else(Counts::default);
-            BucketRow {
-                on_server: on_server.contains(&b.name),
-                enabled: b.enabled,
-                delivered: c.sent,
-                delivered_bytes: c.sent_bytes,
-                pending: c.pending + c.sending,
-                failed: c.failed,
-                dead: c.dead,
-                skipped: c.skipped,
-                last_listed_at: b.last_listed_at.map(rfc3339),
-                last_error: b.last_error,
-                name: b.name,
-            }
+        .map(|Summary { bucket: b, counts: c }| BucketRow {
+            on_server: on_server.contains(&b.name),
+            enabled: b.enabled,
+            delivered: c.sent,
+            delivered_bytes: c.sent_bytes,
+            pending: c.pending + c.sending,
+            failed: c.failed,
+            dead: c.dead,
+            skipped: c.skipped,
+            last_listed_at: b.last_listed_at.map(rfc3339),
+            listed_at: b.last_listed_at,
+            last_error: b.last_error,
+            name: b.name,
         })
         .collect();
     if json {
@@ -86,7 +92,6 @@ async fn list(ctx: &Context, ledger: &Ledger, json: bool) -> Result<()> {
     let now = now();
     let mut t = output::table(&["Bucket", "Enabled", "Delivered", "Bytes", "Pending", "Failed", "Dead", "Last listed"]);
     for r in &rows {
-        let listed = ledger.bucket(&r.name)?.and_then(|b| b.last_listed_at).map(|t| ago(t, now));
         t.add_row(vec![
             if r.on_server { r.name.clone() } else { format!("{} (gone from server)", r.name) },
             if r.enabled { "yes".into() } else { "no".into() },
@@ -95,47 +100,8 @@ async fn list(ctx: &Context, ledger: &Ledger, json: bool) -> Result<()> {
             r.pending.to_string(),
             r.failed.to_string(),
             r.dead.to_string(),
-            listed.unwrap_or_else(|| "never".into()),
+            r.listed_at.map(|t| ago(t, now)).unwrap_or_else(|| "never".into()),
         ]);
     }
     output::print(&format!("{t}\n"))
-}
-
-async fn enable(ctx: &Context, ledger: &Ledger, name: &str, from_now: bool) -> Result<()> {
-    let source = source(ctx)?;
-    let on_server = server_buckets(&source).await?;
-    if !on_server.iter().any(|b| b == name) {
-        return Err(Error::config(format!("no bucket named `{name}` at {}", source.endpoint())));
-    }
-    let mut skipped = 0;
-    if from_now {
-        // Recorded before the bucket is enabled, so a sync running meanwhile does not
-        // start on the objects being skipped.
-        let listed = source.list_objects(name).await?;
-        let all = Filter::new(&FilterConfig::default())?;
-        let versions = resolve_etags(ledger, &source, name, listed, &all, false).await?;
-        skipped = versions.len();
-        ledger.insert_versions(&versions, State::Skipped, now())?;
-    }
-    ledger.set_bucket_enabled(name, true, now())?;
-    if from_now {
-        output::print(&format!(
-            "enabled bucket {name}: its {skipped} current objects are recorded as skipped; only new ones will be delivered\n"
-        ))
-    } else {
-        output::print(&format!("enabled bucket {name}: the next `tgploy sync` delivers its objects\n"))
-    }
-}
-
-async fn disable(ctx: &Context, ledger: &Ledger, name: &str) -> Result<()> {
-    if ledger.bucket(name)?.is_none() {
-        let source = source(ctx)?;
-        if !server_buckets(&source).await?.iter().any(|b| b == name) {
-            return Err(Error::config(format!("no bucket named `{name}` at {}", source.endpoint())));
-        }
-    }
-    ledger.set_bucket_enabled(name, false, now())?;
-    output::print(&format!(
-        "disabled bucket {name}: `tgploy sync` no longer delivers its objects (what was delivered stays in Telegram)\n"
-    ))
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand; each is thin and calls into the library.
 
 mod buckets;
+mod dashboard;
 mod doctor;
 mod files;
 mod generate;
@@ -61,6 +62,7 @@ fn overrides(cli: &Cli) -> Overrides {
         Command::ServeWebhook(args) => {
             overrides.flag("webhook.listen", args.listen.as_ref()).flag("webhook.concurrency", args.concurrency)
         }
+        Command::Dashboard(args) => overrides.flag("dashboard.listen", args.listen.as_ref()),
         _ => overrides,
     }
 }
@@ -91,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Retry(args) => block_on(retry::run(&ctx, &args)),
         Command::Heartbeat(args) => block_on(heartbeat::run(&ctx, &args)),
         Command::ServeWebhook(args) => block_on(serve_webhook::run(&ctx, &args)),
+        Command::Dashboard(args) => block_on(dashboard::run(&ctx, &args)),
         Command::Buckets(cmd) => block_on(buckets::run(&ctx, cmd, cli.global.otp.as_deref())),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use crate::cli::{GlobalArgs, SetupArgs, SetupCommand};
 use crate::config::{ChatRef, Config, Overrides, env, parse_size};
+use crate::dashboard::auth;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
+use crate::output;
 use crate::setup::terminal::{PrintPrompter, TerminalPrompter};
 use crate::setup::{self, Answers};
 use crate::totp;
@@ -49,6 +51,10 @@ pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
         return Ok(());
     }
 
+    if let Some(SetupCommand::Dashboard) = &args.what {
+        return dashboard_password(&ledger()?, global, args);
+    }
+
     if target.exists() {
         totp::require(&ledger()?, global.otp.as_deref(), "replace the configuration")?;
     }
@@ -77,6 +83,60 @@ pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
         ));
     }
     setup::interactive(&mut TerminalPrompter, answers, &target, !args.no_totp, DETECT_WAIT).await?;
+    Ok(())
+}
+
+/// `setup dashboard`: sets the dashboard's password from a prompt or the environment.
+fn dashboard_password(ledger: &Ledger, global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
+    let replacing = ledger.dashboard_password_hash()?.is_some();
+    if replacing {
+        totp::require(ledger, global.otp.as_deref(), "replace the dashboard password")?;
+    }
+    let password = if args.non_interactive {
+        match (std::env::var(env::DASHBOARD_PASSWORD).ok(), std::env::var_os(env::DASHBOARD_PASSWORD_FILE)) {
+            (Some(p), _) if !p.is_empty() => p,
+            (_, Some(path)) => {
+                std::fs::read_to_string(&path).map(|p| p.trim_end_matches(['\r', '\n']).to_string()).map_err(|e| {
+                    Error::config(format!(
+                        "cannot read {} {}: {e}",
+                        env::DASHBOARD_PASSWORD_FILE,
+                        PathBuf::from(&path).display()
+                    ))
+                })?
+            }
+            _ => {
+                return Err(Error::config(format!(
+                    "--non-interactive reads the dashboard password from {} or {}; neither is set",
+                    env::DASHBOARD_PASSWORD,
+                    env::DASHBOARD_PASSWORD_FILE
+                )));
+            }
+        }
+    } else if is_terminal() {
+        dialoguer::Password::new()
+            .with_prompt(format!("Dashboard password (at least {} characters)", auth::MIN_PASSWORD_CHARS))
+            .with_confirmation("The same again", "The two differ; try again")
+            .validate_with(|p: &String| auth::check_new_password(p))
+            .interact()
+            .map_err(|e| Error::config(format!("cannot read the password: {e}")))?
+    } else {
+        return Err(Error::config(format!(
+            "setup dashboard asks for the password on a terminal; for scripts use --non-interactive with {} or {}",
+            env::DASHBOARD_PASSWORD,
+            env::DASHBOARD_PASSWORD_FILE
+        )));
+    };
+    auth::set_password(ledger, &password, None)?;
+    output::print(&format!(
+        "dashboard password {} (an argon2id hash in the ledger){}\n",
+        if replacing { "replaced" } else { "set" },
+        if replacing { "; every dashboard session is signed out" } else { "" }
+    ))?;
+    if !totp::enrolled(ledger)? {
+        output::print("the dashboard also needs a second factor: enrol one with `tgploy setup totp --reset`\n")?;
+    } else {
+        output::print("start it with `tgploy dashboard`\n")?;
+    }
     Ok(())
 }
 

@@ -59,6 +59,9 @@ pub mod env {
     pub const WEBHOOK_CONCURRENCY: &str = "TGPLOY_WEBHOOK_CONCURRENCY";
     pub const DASHBOARD_LISTEN: &str = "TGPLOY_DASHBOARD_LISTEN";
     pub const DASHBOARD_PUBLIC_URL: &str = "TGPLOY_DASHBOARD_PUBLIC_URL";
+    /// For `setup dashboard --non-interactive` only: the password itself is not a setting.
+    pub const DASHBOARD_PASSWORD: &str = "TGPLOY_DASHBOARD_PASSWORD";
+    pub const DASHBOARD_PASSWORD_FILE: &str = "TGPLOY_DASHBOARD_PASSWORD_FILE";
     pub const ENABLE_NEW_BUCKETS: &str = "TGPLOY_ENABLE_NEW_BUCKETS";
     pub const INCLUDE: &str = "TGPLOY_INCLUDE";
     pub const EXCLUDE: &str = "TGPLOY_EXCLUDE";

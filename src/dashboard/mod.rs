@@ -1,0 +1,256 @@
+//! `tgploy dashboard`: the web dashboard (axum on tokio), behind the dashboard password
+//! and the second factor.
+//!
+//! Server-rendered pages over the same ledger and library as the commands. The ledger is
+//! read in short statements on the blocking pool, never on the runtime's workers, and
+//! written only for what an operator does here (sign-in, sessions, bucket switches,
+//! retries) and to note a session's last use at most once a minute. Every response
+//! carries a Content-Security-Policy without inline script or style; every POST must
+//! come from this dashboard's own pages (origin check) and carry the CSRF token of its
+//! session.
+
+pub mod auth;
+mod pages;
+pub mod views;
+
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ledger::{Ledger, Session};
+use crate::time::now;
+
+/// The stylesheet, compiled into the binary.
+const CSS: &str = include_str!("app.css");
+/// Forms are small; anything larger is refused before it is read.
+const BODY_LIMIT: usize = 16 * 1024;
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// The stylesheet's URL: its content hash in the name lets browsers keep it forever.
+static CSS_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/static/app.{}.css", hex::encode(&Sha256::digest(CSS.as_bytes())[..8])));
+
+pub fn css_path() -> &'static str {
+    &CSS_PATH
+}
+
+/// What the server needs; built once by the command.
+pub struct Dashboard {
+    pub cfg: Config,
+    pub ledger: Ledger,
+}
+
+pub(crate) struct App {
+    cfg: Config,
+    ledger: Ledger,
+    /// Cookies get `Secure` when browsers reach the dashboard over HTTPS.
+    secure_cookies: bool,
+    /// `dashboard.public_url`'s origin, accepted by the origin check.
+    public_origin: Option<String>,
+    /// Password checks one at a time: argon2 is made to be slow, and a flood of sign-in
+    /// attempts must not take every core.
+    answers: tokio::sync::Semaphore,
+}
+
+type Shared = Arc<App>;
+
+/// Serves the dashboard on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish.
+pub async fn serve(
+    dashboard: Dashboard,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let public_url = dashboard.cfg.dashboard_public_url.clone();
+    let app = Arc::new(App {
+        secure_cookies: public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+        public_origin: public_url.as_deref().and_then(auth::origin_of),
+        cfg: dashboard.cfg,
+        ledger: dashboard.ledger,
+        answers: tokio::sync::Semaphore::new(1),
+    });
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Other(anyhow::anyhow!("the HTTP server failed: {e}")))
+}
+
+fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/", get(pages::overview))
+        .route("/buckets", get(pages::buckets))
+        .route("/buckets/enable", post(pages::enable_bucket))
+        .route("/buckets/disable", post(pages::disable_bucket))
+        .route("/files", get(pages::files))
+        .route("/retry", get(pages::retry))
+        .route("/retry/now", post(pages::retry_now))
+        .route("/retry/dead", post(pages::retry_dead))
+        .route("/logs", get(pages::logs))
+        .route("/security", get(pages::security))
+        .route("/security/sign-out-everywhere", post(pages::sign_out_everywhere))
+        .route("/security/password", post(pages::change_password))
+        .route("/settings", get(pages::settings))
+        .route("/static/{file}", get(stylesheet))
+        .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not found", "There is no such page.") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Refuses cross-origin POSTs; adds the security headers to every response.
+async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let mut resp = if !matches!(*req.method(), Method::GET | Method::HEAD)
+        && !auth::same_origin(req.headers(), app.public_origin.as_deref())
+    {
+        tracing::warn!("dashboard: refused a cross-origin {} {}", req.method(), req.uri().path());
+        problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form was not sent from the dashboard's own pages. Open the dashboard and try again there.",
+        )
+    } else {
+        next.run(req).await
+    };
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    // Pages show what is in the ledger: no copy of them belongs in any cache.
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn stylesheet(Path(file): Path<String>) -> Response {
+    if format!("/static/{file}") != css_path() {
+        return problem(StatusCode::NOT_FOUND, "Not found", "There is no such file.");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// An error page.
+fn problem(status: StatusCode, title: &str, text: &str) -> Response {
+    (status, views::problem(title, text)).into_response()
+}
+
+/// Why a request could not be served. The details go to the log, never to the page.
+pub(crate) enum Fail {
+    Ledger(Error),
+    Internal(String),
+    /// The form's CSRF token is missing or wrong.
+    Forged,
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Ledger(e)
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        match self {
+            Fail::Ledger(Error::Busy(e)) => {
+                tracing::warn!("dashboard: {e}");
+                problem(StatusCode::SERVICE_UNAVAILABLE, "Busy", "The ledger is busy; reload the page in a moment.")
+            }
+            Fail::Ledger(e) => {
+                tracing::error!("dashboard: {e}");
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The ledger could not be read or written; the dashboard's log says why.",
+                )
+            }
+            Fail::Internal(e) => {
+                tracing::error!("dashboard: {e}");
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The dashboard's log says why.")
+            }
+            Fail::Forged => {
+                tracing::warn!("dashboard: refused a form with a missing or wrong CSRF token");
+                problem(
+                    StatusCode::FORBIDDEN,
+                    "Refused",
+                    "This form is out of date or was not sent by the dashboard. Reload the page and try again.",
+                )
+            }
+        }
+    }
+}
+
+impl App {
+    /// Runs ledger work on the blocking pool.
+    async fn db<T, F>(self: &Arc<Self>, f: F) -> std::result::Result<T, Fail>
+    where
+        T: Send + 'static,
+        F: FnOnce(&App) -> Result<T> + Send + 'static,
+    {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&app))
+            .await
+            .map_err(|e| Fail::Internal(format!("a ledger task failed: {e}")))?
+            .map_err(Fail::from)
+    }
+
+    fn session_cookie(&self, id: &str) -> String {
+        auth::set_cookie(auth::SESSION_COOKIE, id, "/", auth::ABSOLUTE_SECS, self.secure_cookies)
+    }
+
+    fn end_session_cookie(&self) -> String {
+        auth::set_cookie(auth::SESSION_COOKIE, "", "/", 0, self.secure_cookies)
+    }
+}
+
+/// A signed-in request: its live session and the CSRF token its forms carry.
+pub(crate) struct Authed {
+    session: Session,
+    csrf: String,
+}
+
+impl Authed {
+    /// Checks a form's CSRF token.
+    fn check(&self, given: &str) -> std::result::Result<(), Fail> {
+        if auth::tokens_match(&self.csrf, given) { Ok(()) } else { Err(Fail::Forged) }
+    }
+}
+
+impl FromRequestParts<Shared> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> std::result::Result<Self, Response> {
+        let Some(id) = auth::cookie(&parts.headers, auth::SESSION_COOKIE).map(str::to_string) else {
+            return Err(pages::to_login(app, false));
+        };
+        let csrf = auth::csrf_token(&id);
+        match app.db(move |app| auth::resume_session(&app.ledger, &id, now())).await {
+            Ok(Some(session)) => Ok(Authed { session, csrf }),
+            Ok(None) => Err(pages::to_login(app, true)),
+            Err(fail) => Err(fail.into_response()),
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! The dashboard's pages and the actions behind their forms. Each page reads what it
+//! shows in one trip to the blocking pool; each action checks the form's CSRF token
+//! first, and answers with a redirect to the page that shows the outcome.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use maud::Markup;
+use serde::Deserialize;
+
+use super::views::{self, Frame, Nav, Notice};
+use super::{App, Authed, Fail, Shared, auth};
+use crate::buckets;
+use crate::error::{Error, Result};
+use crate::ledger::{DeliveredFilter, State as DeliveryState};
+use crate::source::S3Source;
+use crate::time::{now, rfc3339};
+use crate::totp::{self, Check};
+
+type Page = std::result::Result<Response, Fail>;
+
+/// Rows on a page of files or runs.
+const PAGE_ROWS: u32 = 50;
+/// Failed or dead deliveries listed on the retry page.
+const RETRY_ROWS: u32 = 200;
+/// The latest deliveries and runs on the overview.
+const LATEST_ROWS: u32 = 10;
+
+const WRONG_ANSWER: &str = "Wrong password or code.";
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// What the page says after an action redirected to it: fixed texts chosen by `done`,
+/// never text taken from the URL (a bucket's name is shown only when it is known).
+#[derive(Deserialize, Default)]
+pub struct Done {
+    done: Option<String>,
+    bucket: Option<String>,
+    n: Option<u64>,
+}
+
+impl Done {
+    fn notice(&self, known_bucket: impl Fn(&str) -> bool) -> Option<Notice> {
+        let n = self.n.unwrap_or(0);
+        let bucket = self.bucket.as_deref().filter(|b| known_bucket(b));
+        let text = match (self.done.as_deref()?, bucket) {
+            ("disabled", Some(b)) => format!(
+                "disabled bucket {b}: `sync` no longer delivers its objects (what was delivered stays in Telegram)."
+            ),
+            ("enabled", Some(b)) => format!("enabled bucket {b}: the next `sync` delivers its objects."),
+            ("enabled-from-now", Some(b)) => format!(
+                "enabled bucket {b}: its {n} current objects are recorded as skipped; only new ones will be delivered."
+            ),
+            ("due", _) => format!("{n} failed deliveries are due now; the next `tgploy retry` run delivers them."),
+            ("revived", _) => format!(
+                "{n} dead deliveries are due again, with a fresh count of attempts; the next `tgploy retry` run \
+                 delivers them."
+            ),
+            ("password", _) => "the password was changed; every other session is signed out.".to_string(),
+            _ => return None,
+        };
+        Some(Notice::ok(text))
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// Back to the sign-in page, forgetting the session cookie.
+pub(super) fn to_login(app: &App, expired: bool) -> Response {
+    let to = if expired { "/login?expired=1" } else { "/login" };
+    ([(header::SET_COOKIE, app.end_session_cookie())], see_other(to)).into_response()
+}
+
+fn frame(authed: &Authed, nav: Nav, notice: Option<Notice>) -> Frame<'_> {
+    Frame { nav, csrf: &authed.csrf, notice }
+}
+
+fn html(status: StatusCode, markup: Markup) -> Page {
+    Ok((status, markup).into_response())
+}
+
+// ----- sign-in -----
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    expired: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The sign-in form, with a token that must come back with it and in its cookie (there
+/// is no session yet to tie it to).
+fn login_page(app: &App, headers: &HeaderMap, status: StatusCode, error: Option<&str>) -> Page {
+    let token = match auth::cookie(headers, auth::LOGIN_COOKIE) {
+        Some(token) => token.to_string(),
+        None => auth::random_id()?,
+    };
+    let cookie = auth::set_cookie(auth::LOGIN_COOKIE, &token, "/login", 3600, app.secure_cookies);
+    Ok((status, [(header::SET_COOKIE, cookie)], views::login(&token, error)).into_response())
+}
+
+pub async fn login_form(State(app): State<Shared>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Page {
+    let note = q.expired.is_some().then_some("Your session ended; sign in again.");
+    login_page(&app, &headers, StatusCode::OK, note)
+}
+
+pub async fn login(State(app): State<Shared>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Page {
+    let expected = auth::cookie(&headers, auth::LOGIN_COOKIE).unwrap_or_default();
+    if !auth::tokens_match(expected, &form.csrf) {
+        tracing::warn!("dashboard: refused a sign-in form with a missing or wrong token");
+        return login_page(&app, &headers, StatusCode::FORBIDDEN, Some("The form was out of date; try again."));
+    }
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let _one_at_a_time = app.answers.acquire().await.map_err(|e| Fail::Internal(e.to_string()))?;
+    let outcome = app
+        .db(move |app| {
+            let now = now();
+            match auth::check_answer(&app.ledger, &form.password, &form.code, now)? {
+                auth::Answer::Right => Ok(Ok(auth::start_session(&app.ledger, user_agent.as_deref(), now)?)),
+                other => Ok(Err(other)),
+            }
+        })
+        .await?;
+    match outcome {
+        Ok(session_id) => {
+            tracing::info!("dashboard: signed in");
+            let clear_login = auth::set_cookie(auth::LOGIN_COOKIE, "", "/login", 0, app.secure_cookies);
+            // Two cookies: `AppendHeaders`, since a plain header array keeps only the last.
+            let cookies = [(header::SET_COOKIE, app.session_cookie(&session_id)), (header::SET_COOKIE, clear_login)];
+            Ok((AppendHeaders(cookies), see_other("/")).into_response())
+        }
+        Err(auth::Answer::Locked { until }) => {
+            tracing::warn!("dashboard: refused a sign-in: locked after too many wrong answers");
+            let text = format!(
+                "Too many wrong answers: sign-in and the command line's second factor are locked until {}.",
+                rfc3339(until)
+            );
+            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&text))
+        }
+        Err(_) => {
+            tracing::warn!("dashboard: refused a sign-in (wrong password or code)");
+            login_page(&app, &headers, StatusCode::UNAUTHORIZED, Some(WRONG_ANSWER))
+        }
+    }
+}
+
+pub async fn logout(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+    authed.check(&form.csrf)?;
+    let id_hash = authed.session.id_hash.clone();
+    app.db(move |app| app.ledger.end_sessions(Some(&id_hash))).await?;
+    Ok(to_login(&app, false))
+}
+
+// ----- overview -----
+
+pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
+    let data = app
+        .db(|app| {
+            let l = &app.ledger;
+            let (buckets, totals) = buckets::summaries(l)?;
+            let (last_sync, last_ok_sync) = l.last_runs("sync")?;
+            Ok(views::Overview {
+                now: now(),
+                totals,
+                buckets,
+                last_sync,
+                last_ok_sync,
+                last_heartbeat: l.last_runs("heartbeat")?.0,
+                alerts_waiting: l.unsent_alert_count()?,
+                latest: l.delivered_page(&DeliveredFilter::default(), LATEST_ROWS)?,
+                runs: l.recent_runs(None, LATEST_ROWS)?,
+            })
+        })
+        .await?;
+    html(StatusCode::OK, views::overview(&frame(&authed, Nav::Overview, None), &data))
+}
+
+// ----- buckets -----
+
+pub async fn buckets(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+    buckets_page(&app, &authed, StatusCode::OK, Err(done)).await
+}
+
+/// The buckets page, with a notice: an action's error, or what a redirect says.
+async fn buckets_page(
+    app: &Shared,
+    authed: &Authed,
+    status: StatusCode,
+    notice: std::result::Result<Notice, Done>,
+) -> Page {
+    let (rows, _) = app.db(|app| buckets::summaries(&app.ledger)).await?;
+    let notice = match notice {
+        Ok(n) => Some(n),
+        Err(done) => done.notice(|b| rows.iter().any(|s| s.bucket.name == b)),
+    };
+    html(status, views::buckets(&frame(authed, Nav::Buckets, notice), &rows, now()))
+}
+
+#[derive(Deserialize)]
+pub struct BucketForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    bucket: String,
+    #[serde(default)]
+    code: String,
+    from_now: Option<String>,
+}
+
+fn done_url(page: &str, done: &str, bucket: Option<&str>, n: u64) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let bucket = bucket.map(|b| format!("&bucket={}", utf8_percent_encode(b, NON_ALPHANUMERIC))).unwrap_or_default();
+    format!("{page}?done={done}{bucket}&n={n}")
+}
+
+/// Disabling reduces protection: like `tgploy buckets disable`, it needs a fresh code.
+pub async fn disable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
+    authed.check(&form.csrf)?;
+    if form.code.trim().is_empty() {
+        let text = format!("disabling {} needs a current code from your authenticator app.", form.bucket);
+        return buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(text))).await;
+    }
+    let name = form.bucket.clone();
+    let outcome = app
+        .db(move |app| {
+            let now = now();
+            let check = totp::check(&app.ledger, &form.code, now)?;
+            if !check.passed() {
+                return Ok(Err(refusal(check, now)));
+            }
+            let unknown = || Err(Error::config(format!("no bucket named `{}` is known", form.bucket)));
+            block_on(buckets::disable(&app.ledger, unknown, &form.bucket)).map(Ok)
+        })
+        .await;
+    match outcome {
+        Ok(Ok(())) => {
+            tracing::info!("dashboard: disabled bucket {name}");
+            Ok(see_other(&done_url("/buckets", "disabled", Some(&name), 0)))
+        }
+        Ok(Err(why)) => buckets_page(&app, &authed, StatusCode::FORBIDDEN, Ok(Notice::error(why))).await,
+        Err(Fail::Ledger(Error::Config(why))) => {
+            buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(why))).await
+        }
+        Err(fail) => Err(fail),
+    }
+}
+
+/// Why a second-factor answer was refused, in the command line's words.
+fn refusal(check: Check, now: i64) -> String {
+    match check {
+        Check::NotEnrolled => "no second factor is enrolled: `tgploy setup totp --reset` enrols one.".to_string(),
+        other => other.refusal(now).unwrap_or_default(),
+    }
+}
+
+/// Runs async library work (S3 and the ledger together) from the blocking pool, so that
+/// its ledger calls stay off the runtime's workers.
+fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Handle::current().block_on(fut)
+}
+
+pub async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
+    authed.check(&form.csrf)?;
+    let from_now = form.from_now.is_some();
+    let name = form.bucket.clone();
+    let outcome = app
+        .db(move |app| {
+            let source = || Ok(S3Source::new(&app.cfg.require_s3()?));
+            block_on(buckets::enable(&app.ledger, source, &form.bucket, from_now))
+        })
+        .await;
+    match outcome {
+        Ok(skipped) => {
+            tracing::info!("dashboard: enabled bucket {name}{}", if from_now { " from now on" } else { "" });
+            let done = if from_now { "enabled-from-now" } else { "enabled" };
+            Ok(see_other(&done_url("/buckets", done, Some(&name), skipped as u64)))
+        }
+        // S3's answer (unreachable, no such bucket, a missing setting) is the operator's
+        // to read; it never holds a secret.
+        Err(Fail::Ledger(e @ (Error::Config(_) | Error::Unreachable { .. } | Error::Other(_)))) => {
+            let status = if matches!(e, Error::Config(_)) { StatusCode::BAD_REQUEST } else { StatusCode::BAD_GATEWAY };
+            buckets_page(&app, &authed, status, Ok(Notice::error(format!("{e:#}")))).await
+        }
+        Err(fail) => Err(fail),
+    }
+}
+
+// ----- files -----
+
+#[derive(Deserialize, Default)]
+pub struct FilesQuery {
+    bucket: Option<String>,
+    prefix: Option<String>,
+    /// `SENT_AT.ID` of the last row of the previous page.
+    before: Option<String>,
+}
+
+pub async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<FilesQuery>) -> Page {
+    let some = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let before = q.before.as_deref().and_then(|b| {
+        let (sent_at, id) = b.split_once('.')?;
+        Some((sent_at.parse().ok()?, id.parse().ok()?))
+    });
+    let filter = DeliveredFilter { bucket: some(q.bucket), prefix: some(q.prefix), before };
+    let chat = app.cfg.backup_chat.clone();
+    let data = app
+        .db(move |app| {
+            let l = &app.ledger;
+            let mut rows = l.delivered_page(&filter, PAGE_ROWS + 1)?;
+            let next = (rows.len() > PAGE_ROWS as usize).then(|| {
+                rows.truncate(PAGE_ROWS as usize);
+                rows.last().map(|r| (r.delivery.sent_at.unwrap_or(0), r.delivery.id))
+            });
+            Ok(views::Files {
+                now: now(),
+                buckets: l.buckets()?.into_iter().map(|b| b.name).collect(),
+                total: l.count_delivered(&filter)?,
+                next: next
+                    .flatten()
+                    .map(|before| views::files_href(filter.bucket.as_deref(), filter.prefix.as_deref(), Some(before))),
+                first_page: filter.before.is_none(),
+                bucket: filter.bucket,
+                prefix: filter.prefix,
+                rows,
+                chat,
+            })
+        })
+        .await?;
+    html(StatusCode::OK, views::files(&frame(&authed, Nav::Files, None), &data))
+}
+
+// ----- retry -----
+
+pub async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+    let data = app
+        .db(|app| {
+            let l = &app.ledger;
+            let (counts, _) = l.counts()?;
+            Ok(views::Retry {
+                now: now(),
+                failed: l.deliveries_in_page(DeliveryState::Failed, RETRY_ROWS)?,
+                failed_total: counts.failed,
+                dead: l.deliveries_in_page(DeliveryState::Dead, RETRY_ROWS)?,
+                dead_total: counts.dead,
+            })
+        })
+        .await?;
+    html(StatusCode::OK, views::retry(&frame(&authed, Nav::Retry, done.notice(|_| false)), &data))
+}
+
+pub async fn retry_now(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+    authed.check(&form.csrf)?;
+    let n = app.db(|app| app.ledger.make_failures_due(now())).await?;
+    tracing::info!("dashboard: made {n} failed deliveries due");
+    Ok(see_other(&done_url("/retry", "due", None, n as u64)))
+}
+
+pub async fn retry_dead(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+    authed.check(&form.csrf)?;
+    let n = app.db(|app| app.ledger.revive(None, now())).await?.len();
+    tracing::info!("dashboard: revived {n} dead deliveries");
+    Ok(see_other(&done_url("/retry", "revived", None, n as u64)))
+}
+
+// ----- logs -----
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    before: Option<i64>,
+}
+
+pub async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
+    let data = app
+        .db(move |app| {
+            let l = &app.ledger;
+            let mut runs = l.recent_runs(q.before, PAGE_ROWS + 1)?;
+            let older = (runs.len() > PAGE_ROWS as usize).then(|| {
+                runs.truncate(PAGE_ROWS as usize);
+                runs.last().map(|(id, _)| *id)
+            });
+            Ok(views::Logs {
+                now: now(),
+                runs,
+                older: older.flatten(),
+                first_page: q.before.is_none(),
+                alerts: l.recent_alerts(PAGE_ROWS)?,
+                alerts_waiting: l.unsent_alert_count()?,
+            })
+        })
+        .await?;
+    html(StatusCode::OK, views::logs(&frame(&authed, Nav::Logs, None), &data))
+}
+
+// ----- security -----
+
+pub async fn security(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+    security_page(&app, &authed, StatusCode::OK, done.notice(|_| false)).await
+}
+
+async fn security_page(app: &Shared, authed: &Authed, status: StatusCode, notice: Option<Notice>) -> Page {
+    let current = authed.session.id_hash.clone();
+    let data = app
+        .db(move |app| {
+            Ok(views::Security {
+                now: now(),
+                totp: app.ledger.totp_summary()?,
+                sessions: app.ledger.sessions()?,
+                current,
+            })
+        })
+        .await?;
+    html(status, views::security(&frame(authed, Nav::Security, notice), &data))
+}
+
+pub async fn sign_out_everywhere(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+    authed.check(&form.csrf)?;
+    let n = app.db(|app| app.ledger.end_sessions(None)).await?;
+    tracing::info!("dashboard: signed out everywhere ({n} sessions)");
+    Ok(to_login(&app, false))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// A new password needs the current one and a code, checked like a sign-in.
+pub async fn change_password(State(app): State<Shared>, authed: Authed, Form(form): Form<PasswordForm>) -> Page {
+    authed.check(&form.csrf)?;
+    let refuse = |status, text: &str| security_page(&app, &authed, status, Some(Notice::error(text)));
+    if form.new != form.repeat {
+        return refuse(StatusCode::BAD_REQUEST, "the two new passwords differ.").await;
+    }
+    if let Err(why) = auth::check_new_password(&form.new) {
+        return refuse(StatusCode::BAD_REQUEST, &format!("{why}.")).await;
+    }
+    let keep = authed.session.id_hash.clone();
+    let _one_at_a_time = app.answers.acquire().await.map_err(|e| Fail::Internal(e.to_string()))?;
+    let answer = app
+        .db(move |app| {
+            let answer = auth::check_answer(&app.ledger, &form.current, &form.code, now())?;
+            if answer == auth::Answer::Right {
+                auth::set_password(&app.ledger, &form.new, Some(&keep))?;
+            }
+            Ok(answer)
+        })
+        .await?;
+    match answer {
+        auth::Answer::Right => {
+            tracing::info!("dashboard: password changed");
+            Ok(see_other(&done_url("/security", "password", None, 0)))
+        }
+        auth::Answer::Locked { until } => {
+            let text = format!("too many wrong answers: locked until {}.", rfc3339(until));
+            refuse(StatusCode::TOO_MANY_REQUESTS, &text).await
+        }
+        auth::Answer::Wrong => refuse(StatusCode::FORBIDDEN, WRONG_ANSWER).await,
+    }
+}
+
+// ----- settings -----
+
+pub async fn settings(State(app): State<Shared>, authed: Authed) -> Page {
+    let cfg = &app.cfg;
+    let data = views::Settings {
+        effective: cfg.effective().to_vec(),
+        config_file: cfg.file.as_ref().map(|p| p.display().to_string()),
+        ledger: app.ledger.path().display().to_string(),
+    };
+    html(StatusCode::OK, views::settings(&frame(&authed, Nav::Settings, None), &data))
+}
