@@ -308,10 +308,41 @@ impl World {
         self.start_server(cmd)
     }
 
+    /// Starts `tgploy dashboard` on a free loopback port and waits until it listens.
+    pub fn start_dashboard(&self) -> ServerProc {
+        self.start_server(self.command(&["dashboard", "--listen", "127.0.0.1:0"]))
+    }
+
+    /// Enrols a second factor straight in the ledger, as `setup` would.
+    pub fn enrol_totp(&self) -> tgploy::totp::Enrolment {
+        let ledger = tgploy::ledger::Ledger::open(&self.ledger_path()).expect("open ledger");
+        let enrolment = tgploy::totp::new_enrolment("test").expect("enrolment");
+        tgploy::totp::store(&ledger, &enrolment).expect("store enrolment");
+        enrolment
+    }
+
+    /// Sets the dashboard password with `tgploy setup dashboard --non-interactive`.
+    pub async fn set_dashboard_password(&mut self, password: &str, otp: Option<&str>) -> Output {
+        self.set_env("TGPLOY_DASHBOARD_PASSWORD", password);
+        let mut args = vec!["setup", "dashboard", "--non-interactive"];
+        if let Some(code) = otp {
+            args.extend(["--otp", code]);
+        }
+        let out = self.run(&args).await;
+        self.unset_env("TGPLOY_DASHBOARD_PASSWORD");
+        out
+    }
+
+    /// Runs SQL on the ledger with plain SQLite, as an operator could.
+    pub fn execute(&self, sql: &str) -> usize {
+        let conn = rusqlite::Connection::open(self.ledger_path()).expect("open ledger");
+        conn.execute(sql, []).expect("execute")
+    }
+
     fn start_server(&self, mut cmd: Command) -> ServerProc {
         use std::io::BufRead;
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn serve-webhook");
+        let mut child = cmd.spawn().expect("spawn the server");
         let stderr = child.stderr.take().expect("stderr");
         let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -332,7 +363,7 @@ impl World {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("serve-webhook did not start:\n{}", logs.lock().unwrap());
+                panic!("the server did not start:\n{}", logs.lock().unwrap());
             }
         };
         ServerProc { child, url, logs }
@@ -354,7 +385,7 @@ impl ServerProc {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "serve-webhook did not stop within {timeout:?}:\n{}",
+                "the server did not stop within {timeout:?}:\n{}",
                 self.logs()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -5,6 +5,7 @@ mod bench;
 mod captions;
 mod claims;
 mod cli;
+mod dashboard;
 mod faults;
 mod harness;
 mod restore;

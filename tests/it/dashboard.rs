@@ -1,0 +1,633 @@
+//! `tgploy dashboard` over real HTTP: sign-in with the password and the second factor,
+//! the lock shared with the command line, sessions, CSRF and origin checks, security
+//! headers, the pages and their actions, and no secret anywhere.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::harness::{ServerProc, World, data};
+use crate::support::{s3, telegram};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+const WRONG: &str = "Wrong password or code.";
+
+/// Hands out second-factor codes in the order the server accepts them: each for a later
+/// time step than the one before (a code works once), within the window the server
+/// takes (the previous, current and next step).
+pub struct Codes {
+    secret: String,
+    last_step: i64,
+}
+
+impl Codes {
+    pub fn new(secret: &str) -> Codes {
+        Codes { secret: secret.to_string(), last_step: 0 }
+    }
+
+    /// A code for a step not used yet, waiting for the clock where needed.
+    pub async fn next(&mut self) -> String {
+        loop {
+            let now = tgploy::time::now();
+            let current = now / 30;
+            let step = (self.last_step + 1).max(current - 1);
+            // The previous step's code stops working at the next boundary: not close to it.
+            let risky = step < current && now % 30 >= 25;
+            if step > current + 1 || risky {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            self.last_step = step;
+            return tgploy::totp::code_at(&self.secret, (step * 30) as u64).unwrap();
+        }
+    }
+
+    /// A code the server accepted already (for replay tests).
+    pub fn used(&self) -> String {
+        tgploy::totp::code_at(&self.secret, (self.last_step * 30) as u64).unwrap()
+    }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn location(&self) -> &str {
+        self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
+    }
+
+    /// The CSRF token of the page's first form.
+    pub fn csrf(&self) -> String {
+        let start = self.body.find(r#"name="csrf" value=""#).expect("a form with a CSRF token") + 19;
+        self.body[start..start + 64].to_string()
+    }
+
+    #[track_caller]
+    pub fn status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "{}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn shows(&self, text: &str) -> &Self {
+        assert!(self.body.contains(text), "the page does not show {text:?}:\n{}", self.body);
+        self
+    }
+}
+
+/// A browser without a browser: keeps cookies, sends the Origin a browser sends.
+pub struct Client {
+    http: reqwest::Client,
+    pub base: String,
+    pub cookies: BTreeMap<String, String>,
+    pub origin: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Client { http, base: base.to_string(), cookies: BTreeMap::new(), origin: Some(base.to_string()) }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Reply {
+        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let req = if cookie.is_empty() { req } else { req.header("cookie", cookie.join("; ")) };
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        for set in headers.get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        Reply { status, headers, body: resp.text().await.unwrap_or_default() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(origin) = &self.origin {
+            req = req.header("origin", origin);
+        }
+        self.send(req).await
+    }
+
+    /// Fills in the sign-in form and sends it.
+    pub async fn sign_in(&mut self, password: &str, code: &str) -> Reply {
+        let token = self.get("/login").await.csrf();
+        self.post("/login", &[("csrf", &token), ("password", password), ("code", code)]).await
+    }
+
+    /// The CSRF token of a signed-in page.
+    pub async fn token(&mut self) -> String {
+        self.get("/security").await.status(200).csrf()
+    }
+}
+
+/// A world with a delivered bucket, a dashboard password, a second factor, and the
+/// dashboard running.
+pub struct Dash {
+    pub w: World,
+    pub codes: Codes,
+    pub server: ServerProc,
+    pub enrolment: tgploy::totp::Enrolment,
+    /// Recovery codes not used yet: signing in with one leaves the time steps alone.
+    recovery: Vec<String>,
+}
+
+impl Dash {
+    pub async fn start() -> Dash {
+        let w = World::new().await;
+        Dash::start_in(w).await
+    }
+
+    pub async fn start_in(mut w: World) -> Dash {
+        w.s3.create_bucket("backups").await;
+        w.s3.put("backups", "db/dump.sql.gz", data(150 * 1024, 1)).await;
+        w.s3.put("backups", "etc/hosts", data(100, 2)).await;
+        w.sync().await.success();
+        w.set_dashboard_password(PASSWORD, None).await.success();
+        let enrolment = w.enrol_totp();
+        let server = w.start_dashboard();
+        Dash {
+            codes: Codes::new(&enrolment.secret_base32),
+            recovery: enrolment.recovery_codes[1..].to_vec(),
+            w,
+            server,
+            enrolment,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.server.url)
+    }
+
+    /// A client with a session, signed in with a recovery code.
+    pub async fn signed_in(&mut self) -> Client {
+        let code = self.recovery.pop().expect("a recovery code left");
+        self.signed_in_with(&code).await
+    }
+
+    /// A client with a session, signed in with the next time step's code.
+    pub async fn signed_in_with_code(&mut self) -> Client {
+        let code = self.codes.next().await;
+        self.signed_in_with(&code).await
+    }
+
+    async fn signed_in_with(&mut self, code: &str) -> Client {
+        let mut c = self.client();
+        let reply = c.sign_in(PASSWORD, code).await;
+        assert_eq!((reply.status, reply.location()), (303, "/"), "{}", reply.body);
+        c
+    }
+
+    pub fn enabled(&self, bucket: &str) -> String {
+        self.w.query(&format!("SELECT enabled FROM buckets WHERE name = '{bucket}'"))[0][0].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_refuses_to_start_until_a_password_and_the_second_factor_are_set() {
+    let mut w = World::new().await;
+    let out = w.run(&["dashboard", "--listen", "127.0.0.1:0"]).await;
+    out.code(2);
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("tgploy:")).collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].contains("`tgploy setup dashboard`") && lines[0].contains("`tgploy setup totp --reset`"),
+        "{}",
+        lines[0]
+    );
+
+    let out = w.run(&["setup", "dashboard", "--non-interactive"]).await;
+    out.code(2);
+    assert!(out.stderr.contains("TGPLOY_DASHBOARD_PASSWORD"), "{}", out.stderr);
+    w.set_dashboard_password("too short", None).await.code(2);
+    let out = w.set_dashboard_password(PASSWORD, None).await;
+    out.success();
+    assert!(out.stdout.contains("tgploy setup totp --reset"), "{}", out.stdout);
+    let hash = &w.query("SELECT hash FROM dashboard_password")[0][0];
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!String::from_utf8_lossy(&w.ledger_bytes()).contains(PASSWORD), "only the hash is stored");
+
+    let out = w.run(&["dashboard", "--listen", "127.0.0.1:0"]).await;
+    out.code(2);
+    assert!(out.stderr.contains("needs a second factor") && out.stderr.contains("`tgploy setup totp --reset`"));
+
+    // Once a second factor is enrolled, replacing the password needs a code; a file
+    // works as well as the variable.
+    let enrolment = w.enrol_totp();
+    let out = w.set_dashboard_password("another good password", None).await;
+    out.code(2);
+    assert!(out.stderr.contains("needs a second-factor code"), "{}", out.stderr);
+    let file = w.dir.path().join("dashboard-password");
+    std::fs::write(&file, "from a file, long enough\n").unwrap();
+    w.set_env("TGPLOY_DASHBOARD_PASSWORD_FILE", &file.display().to_string());
+    let code = tgploy::totp::code_at(&enrolment.secret_base32, tgploy::time::now() as u64).unwrap();
+    let out = w.run(&["setup", "dashboard", "--non-interactive", "--otp", &code]).await;
+    out.success();
+    assert!(out.stdout.contains("replaced"), "{}", out.stdout);
+    let hash = &w.query("SELECT hash FROM dashboard_password")[0][0];
+    assert!(tgploy::dashboard::auth::password_matches(hash, "from a file, long enough"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_needs_the_password_and_a_code_and_one_error_covers_every_wrong_answer() {
+    let mut d = Dash::start().await;
+    let mut c = d.client();
+    let code = d.codes.next().await;
+
+    let wrong_password = c.sign_in("not the password", &code).await;
+    wrong_password.status(401).shows(WRONG);
+    let wrong_code = c.sign_in(PASSWORD, "000000").await;
+    wrong_code.status(401).shows(WRONG);
+    let no_code = c.sign_in(PASSWORD, "").await;
+    no_code.status(401).shows(WRONG);
+    let error =
+        |r: &Reply| r.body[r.body.find("role=\"alert\"").unwrap()..].split("</div>").next().unwrap().to_string();
+    assert_eq!(error(&wrong_password), error(&wrong_code), "the same words whatever was wrong");
+    assert!(!c.cookies.contains_key("tgploy_session"));
+    assert_eq!(c.get("/").await.location(), "/login", "no session, no page");
+
+    // The wrong password did not use the code up: it was never checked.
+    let ok = c.sign_in(PASSWORD, &code).await;
+    assert_eq!((ok.status, ok.location()), (303, "/"), "{}", ok.body);
+    let cookie = ok.set_cookies().into_iter().find(|s| s.starts_with("tgploy_session=")).expect("session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback without a public URL: {cookie}");
+    let id = c.cookies["tgploy_session"].clone();
+    assert_eq!(id.len(), 64, "256 random bits");
+    assert!(d.w.query("SELECT id_hash FROM dashboard_sessions").iter().all(|r| r[0] != id), "stored hashed");
+    c.get("/").await.status(200).shows("Overview");
+
+    // A recovery code works in place of a code, once.
+    let mut other = d.client();
+    let recovery = d.enrolment.recovery_codes[0].clone();
+    assert_eq!(other.sign_in(PASSWORD, &recovery).await.status, 303);
+    let mut third = d.client();
+    third.sign_in(PASSWORD, &recovery).await.status(401).shows(WRONG);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_works_once_so_a_replayed_one_is_refused() {
+    let mut d = Dash::start().await;
+    let mut c = d.signed_in_with_code().await;
+    let token = c.token().await;
+    assert_eq!(c.post("/logout", &[("csrf", &token)]).await.location(), "/login");
+    assert_eq!(c.get("/").await.location(), "/login", "signed out");
+    let replayed = d.codes.used();
+    c.sign_in(PASSWORD, &replayed).await.status(401).shows(WRONG);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_answers_on_the_command_line_lock_the_dashboard() {
+    let mut d = Dash::start().await;
+    for _ in 0..5 {
+        d.w.run(&["buckets", "disable", "backups", "--otp", "000000"]).await.code(2);
+    }
+    let code = d.codes.next().await;
+    let mut c = d.client();
+    let locked = c.sign_in(PASSWORD, &code).await;
+    locked.status(429).shows("locked");
+    assert!(!c.cookies.contains_key("tgploy_session"), "even the right answers are refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_answers_on_the_dashboard_lock_the_command_line() {
+    let mut d = Dash::start().await;
+    let mut c = d.client();
+    for _ in 0..5 {
+        c.sign_in("a wrong password", "123456").await.status(401).shows(WRONG);
+    }
+    c.sign_in(PASSWORD, "123456").await.status(429);
+    let code = d.codes.next().await;
+    let out = d.w.run(&["buckets", "disable", "backups", "--otp", &code]).await;
+    out.code(2);
+    assert!(out.stderr.contains("locked"), "{}", out.stderr);
+    assert_eq!(d.enabled("backups"), "1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forms_without_their_csrf_token_or_from_another_origin_are_refused() {
+    let mut d = Dash::start().await;
+    let mut c = d.signed_in().await;
+    let mut other = d.signed_in().await;
+    let token = c.token().await;
+    let others_token = other.token().await;
+    let code = d.codes.next().await;
+
+    for forged in ["", "0000000000000000000000000000000000000000000000000000000000000000", others_token.as_str()] {
+        let reply = c.post("/buckets/disable", &[("csrf", forged), ("bucket", "backups"), ("code", &code)]).await;
+        reply.status(403);
+        assert_eq!(d.enabled("backups"), "1");
+    }
+    c.post("/buckets/disable", &[("bucket", "backups"), ("code", &code)]).await.status(403);
+
+    // The right token from another site's page.
+    for origin in ["https://evil.example", "null"] {
+        c.origin = Some(origin.to_string());
+        let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", &code)]).await;
+        reply.status(403);
+        assert_eq!(d.enabled("backups"), "1");
+    }
+    let cross = reqwest::Client::new()
+        .post(format!("{}/retry/now", d.server.url))
+        .header("cookie", format!("tgploy_session={}", c.cookies["tgploy_session"]))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status().as_u16(), 403);
+
+    // The sign-in form's token must match its cookie.
+    let mut fresh = d.client();
+    fresh.get("/login").await;
+    let reply = fresh.post("/login", &[("csrf", &token), ("password", PASSWORD), ("code", "123456")]).await;
+    reply.status(403);
+
+    // None of that used the code up: it still disables the bucket, with the token.
+    c.origin = Some(d.server.url.clone());
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", &code)]).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(d.enabled("backups"), "0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_end_after_30_idle_minutes_and_12_hours_after_sign_in() {
+    let mut d = Dash::start().await;
+    let mut c = d.signed_in().await;
+    let token = c.token().await;
+    let now = tgploy::time::now();
+    d.w.execute(&format!("UPDATE dashboard_sessions SET last_seen_at = {}", now - 30 * 60 - 1));
+    let reply = c.get("/").await;
+    assert_eq!((reply.status, reply.location()), (303, "/login?expired=1"));
+    assert!(d.w.query("SELECT * FROM dashboard_sessions").is_empty(), "the expired session is gone");
+    c.get("/login?expired=1").await.shows("Your session ended");
+
+    let mut c = d.signed_in().await;
+    let token2 = c.token().await;
+    d.w.execute(&format!("UPDATE dashboard_sessions SET created_at = {}", now - 12 * 3600 - 1));
+    let reply = c.post("/retry/dead", &[("csrf", &token2)]).await;
+    assert_eq!(reply.location(), "/login?expired=1", "busy all along, but 12 hours old");
+
+    // A session that ended takes its token with it.
+    let mut c = d.signed_in().await;
+    c.post("/retry/now", &[("csrf", &token)]).await.status(403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disabling_a_bucket_needs_a_fresh_code_and_enabling_can_skip_what_is_there() {
+    let mut d = Dash::start().await;
+    let mut c = d.signed_in_with_code().await;
+    let token = c.token().await;
+    c.get("/buckets").await.status(200).shows("backups").shows("Code to disable");
+
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups")]).await;
+    reply.status(400).shows("needs a current code");
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", "")]).await;
+    reply.status(400);
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", "000000")]).await;
+    reply.status(403).shows("wrong code");
+    let used = d.codes.used();
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", &used)]).await;
+    reply.status(403).shows("already used");
+    assert_eq!(d.enabled("backups"), "1");
+
+    let code = d.codes.next().await;
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", &code)]).await;
+    assert_eq!(reply.location(), "/buckets?done=disabled&bucket=backups&n=0");
+    assert_eq!(d.enabled("backups"), "0");
+    c.get(reply.location()).await.shows("disabled bucket backups").shows("only objects from now on");
+
+    // Objects put while it was off are skipped when it comes back "from now on".
+    d.w.s3.put("backups", "while-off/1", data(10, 3)).await;
+    d.w.s3.put("backups", "while-off/2", data(10, 4)).await;
+    let reply = c.post("/buckets/enable", &[("csrf", &token), ("bucket", "backups"), ("from_now", "1")]).await;
+    assert_eq!(reply.location(), "/buckets?done=enabled-from-now&bucket=backups&n=4", "{}", reply.body);
+    c.get(reply.location()).await.shows("its 4 current objects are recorded as skipped");
+    assert_eq!(d.enabled("backups"), "1");
+    assert_eq!(d.w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'skipped'"), [["2"]]);
+    let before = d.w.tg.documents().len();
+    d.w.sync().await.success();
+    assert_eq!(d.w.tg.documents().len(), before, "nothing more was sent");
+
+    let reply = c.post("/buckets/enable", &[("csrf", &token), ("bucket", "no-such-bucket")]).await;
+    reply.status(400).shows("no bucket named");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_appears_on_any_page_response_or_log_line() {
+    let mut d = Dash::start().await;
+    let hash = d.w.query("SELECT hash FROM dashboard_password")[0][0].clone();
+    let secrets = [
+        ("bot token", telegram::TOKEN.split_once(':').unwrap().1.to_string()),
+        ("S3 secret", s3::SECRET_KEY.to_string()),
+        ("webhook token", crate::harness::WEBHOOK_TOKEN.to_string()),
+        ("TOTP secret", d.enrolment.secret_base32.clone()),
+        ("password hash", hash.clone()),
+        ("password hash's digest", hash.rsplit('$').next().unwrap().to_string()),
+        ("password", PASSWORD.to_string()),
+    ];
+    let mut seen = Vec::new();
+    let mut anonymous = d.client();
+    for path in ["/login", "/", "/nope", "/static/app.0000.css"] {
+        seen.push(anonymous.get(path).await);
+    }
+    seen.push(anonymous.sign_in("wrong password", "123456").await);
+    let mut c = d.signed_in().await;
+    let token = c.token().await;
+    let code = d.codes.next().await;
+    seen.push(
+        c.post("/security/password", &[("csrf", &token), ("current", "wrong"), ("new", "x"), ("repeat", "x")]).await,
+    );
+    seen.push(c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", "000000")]).await);
+    seen.push(c.post("/retry/now", &[("csrf", "forged")]).await);
+    for path in ["/", "/buckets", "/files", "/retry", "/logs", "/security", "/settings", "/files?prefix=db"] {
+        let reply = c.get(path).await;
+        reply.status(200).shows("Sign out");
+        seen.push(reply);
+    }
+    let css_path = seen[1].body.split("href=\"/static/").nth(1).map(|s| s.split('"').next().unwrap().to_string());
+    if let Some(css) = css_path {
+        seen.push(c.get(&format!("/static/{css}")).await);
+    }
+    let settings = c.get("/settings").await;
+    settings.shows("telegram.bot_token").shows("s3.secret_key").shows("webhook.secret_token");
+    assert!(settings.body.matches("badge-set").count() >= 3, "secrets are shown as set");
+    let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", &code)]).await;
+    seen.push(reply);
+    let (_, logs) = d.server.stop("TERM", Duration::from_secs(10)).await;
+    for reply in &seen {
+        let headers = format!("{:?}", reply.headers);
+        for (what, secret) in &secrets {
+            assert!(!reply.body.contains(secret.as_str()), "the {what} is on a page:\n{}", reply.body);
+            assert!(!headers.contains(secret.as_str()), "the {what} is in a header: {headers}");
+        }
+    }
+    for (what, secret) in &secrets {
+        assert!(!logs.contains(secret.as_str()), "the {what} is in the log:\n{logs}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_carries_the_security_headers() {
+    let mut d = Dash::start().await;
+    let mut c = d.signed_in().await;
+    let overview = c.get("/").await;
+    let css = overview.body.split("href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(css.starts_with("/static/app.") && css.ends_with(".css") && css.len() > "/static/app..css".len() + 8);
+    let token = c.token().await;
+    let mut replies = vec![
+        overview,
+        c.get("/login").await,
+        c.get("/nope").await,
+        c.post("/retry/now", &[("csrf", "forged")]).await,
+        c.post("/retry/now", &[("csrf", &token)]).await,
+    ];
+    let stylesheet = c.get(&css).await;
+    stylesheet.status(200);
+    assert_eq!(stylesheet.headers["content-type"], "text/css; charset=utf-8");
+    assert_eq!(stylesheet.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert!(stylesheet.body.contains("--magenta: #ff006e"));
+    c.get("/static/app.0123456789abcdef.css").await.status(404);
+    replies.push(stylesheet);
+    for r in &replies {
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+        assert!(
+            csp.contains("style-src 'self'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+            "{csp}"
+        );
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers["referrer-policy"], "no-referrer");
+        assert!(!r.body.contains("<script") && !r.body.contains(" style=") && !r.body.contains("<style"));
+    }
+    assert_eq!(replies[0].headers["cache-control"], "no-store", "pages are never cached");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_show_what_the_ledger_holds_and_the_retry_buttons_make_failures_due() {
+    let mut d = Dash::start().await;
+    // One delivery fails (413), another dies: the retry queue has both kinds.
+    d.w.tg.set_upload_limit(1);
+    d.w.s3.put("backups", "fails/a.bin", data(5000, 5)).await;
+    d.w.s3.put("backups", "fails/b.bin", data(5000, 6)).await;
+    d.w.sync().await.code(1);
+    d.w.execute("UPDATE deliveries SET state = 'dead', next_attempt_at = NULL WHERE key = 'fails/b.bin'");
+    d.w.tg.set_upload_limit(50 * 1024 * 1024);
+    let mut c = d.signed_in().await;
+    let token = c.token().await;
+
+    let overview = c.get("/").await;
+    overview.status(200).shows("<meta http-equiv=\"refresh\" content=\"30\">").shows("Latest deliveries");
+    overview.shows("db/dump.sql.gz").shows("sync").shows(">failed<").shows(">dead<");
+    let files = c.get("/files").await;
+    files.shows("2</strong> delivered objects match").shows("backups/db/dump.sql.gz");
+    let dump = d.w.query("SELECT p.message_id FROM parts p JOIN deliveries d ON d.id = p.delivery_id WHERE d.key = 'db/dump.sql.gz' AND p.idx = 1");
+    files.shows(&format!("https://t.me/c/1234567890/{}", dump[0][0]));
+    let sha = d.w.query("SELECT sha256 FROM deliveries WHERE key = 'db/dump.sql.gz'")[0][0].clone();
+    files.shows(&sha);
+    let filtered = c.get("/files?bucket=backups&prefix=etc%2F").await;
+    filtered.shows("1</strong> delivered objects match").shows("backups/etc/hosts");
+    assert!(!filtered.body.contains("db/dump.sql.gz"));
+
+    let retry = c.get("/retry").await;
+    retry.shows("Failed: 1").shows("Dead: 1").shows("fails/a.bin").shows("413");
+    let next: i64 =
+        d.w.query("SELECT next_attempt_at FROM deliveries WHERE key = 'fails/a.bin'")[0][0].parse().unwrap();
+    assert!(next > tgploy::time::now(), "backoff");
+    let reply = c.post("/retry/now", &[("csrf", &token)]).await;
+    assert_eq!(reply.location(), "/retry?done=due&n=1");
+    c.get(reply.location()).await.shows("1 failed deliveries are due now");
+    let next: i64 =
+        d.w.query("SELECT next_attempt_at FROM deliveries WHERE key = 'fails/a.bin'")[0][0].parse().unwrap();
+    assert!(next <= tgploy::time::now());
+    let reply = c.post("/retry/dead", &[("csrf", &token)]).await;
+    assert_eq!(reply.location(), "/retry?done=revived&n=1");
+    d.w.run(&["retry"]).await.success();
+    assert_eq!(d.w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), [["4"]]);
+
+    let logs = c.get("/logs").await;
+    logs.shows(">retry<").shows(">sync<").shows("Alerts");
+    let settings = c.get("/settings").await;
+    settings.shows("TGPLOY_PART_SIZE").shows("dashboard.listen").shows("the flag --listen");
+    let security = c.get("/security").await;
+    security.shows("this session").shows("enrolled").shows("Recovery codes left");
+}
+
+async fn change_password(c: &mut Client, token: &str, current: &str, new: &str, repeat: &str, code: &str) -> Reply {
+    let form = [("csrf", token), ("current", current), ("new", new), ("repeat", repeat), ("code", code)];
+    c.post("/security/password", &form).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_everywhere_and_changing_the_password() {
+    let mut d = Dash::start().await;
+    let mut a = d.signed_in().await;
+    let mut b = d.signed_in().await;
+    let token = a.token().await;
+    assert_eq!(d.w.query("SELECT COUNT(*) FROM dashboard_sessions"), [["2"]]);
+
+    let code = d.codes.next().await;
+    change_password(&mut a, &token, PASSWORD, "a new password", "another one", &code).await.status(400).shows("differ");
+    change_password(&mut a, &token, PASSWORD, "short", "short", &code).await.status(400).shows("at least 12");
+    let wrong = change_password(&mut a, &token, "wrong password", "a new password!", "a new password!", &code).await;
+    wrong.status(403).shows(WRONG);
+    let reply = change_password(&mut a, &token, PASSWORD, "a new password!", "a new password!", &code).await;
+    assert_eq!(reply.location(), "/security?done=password&n=0", "{}", reply.body);
+    a.get(reply.location()).await.shows("the password was changed");
+    assert_eq!(d.w.query("SELECT COUNT(*) FROM dashboard_sessions"), [["1"]], "the other session ended");
+    assert_eq!(b.get("/").await.location(), "/login?expired=1");
+    a.get("/").await.status(200);
+
+    let mut c = d.client();
+    let code = d.codes.next().await;
+    c.sign_in(PASSWORD, &code).await.status(401);
+    let code = d.codes.next().await;
+    assert_eq!(c.sign_in("a new password!", &code).await.status, 303);
+
+    let reply = a.post("/security/sign-out-everywhere", &[("csrf", &token)]).await;
+    assert_eq!(reply.location(), "/login");
+    assert!(d.w.query("SELECT * FROM dashboard_sessions").is_empty());
+    assert_eq!(c.get("/").await.location(), "/login?expired=1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_an_https_proxy_cookies_are_secure_and_its_origin_is_accepted() {
+    let mut w = World::new().await;
+    w.set_env("TGPLOY_DASHBOARD_PUBLIC_URL", "https://backups.example.org");
+    let mut d = Dash::start_in(w).await;
+    let mut c = d.client();
+    c.origin = Some("https://backups.example.org".into());
+    let code = d.codes.next().await;
+    let reply = c.sign_in(PASSWORD, &code).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert!(reply.set_cookies().iter().all(|s| s.contains("; Secure")), "{:?}", reply.set_cookies());
+    let token = c.token().await;
+    assert_eq!(c.post("/retry/now", &[("csrf", &token)]).await.status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_dashboard_cleanly() {
+    let d = Dash::start().await;
+    let (code, logs) = d.server.stop("TERM", Duration::from_secs(10)).await;
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("tgploy: dashboard stopped"), "{logs}");
+}
