@@ -2,6 +2,7 @@
 //! API in this process, the built `tgploy` run against them.
 
 mod bench;
+mod browser;
 mod captions;
 mod claims;
 mod cli;

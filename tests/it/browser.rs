@@ -1,0 +1,254 @@
+//! The dashboard in a real browser: Debian's headless Chromium, driven over WebDriver
+//! (`chromedriver`) by fantoccini. It signs in by typing into the form, switches a
+//! bucket off and on, checks labels, focus and contrast in the rendered pages, and saves
+//! screenshots at 1280×800 and 390×844 (into `docs/screenshots/` with `TGPLOY_BLESS=1`,
+//! else under the target directory).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::dashboard::{Dash, PASSWORD};
+use crate::harness::{World, data};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const INSTALL: &str = "apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver";
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/status")).await.is_ok_and(|r| r.status().is_success()) {
+            return Driver { child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{CHROMEDRIVER} did not answer on {url}");
+}
+
+/// A headless Chromium with a fresh profile and none of its background connections
+/// (this machine's network refuses them).
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        &format!("--user-data-dir={}", profile.display()),
+    ];
+    let caps = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
+    let Value::Object(caps) = caps else { unreachable!() };
+    // chromedriver is on loopback: plain HTTP, no TLS stack.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a WebDriver session")
+}
+
+/// Makes the viewport (not the window) `width`×`height`.
+async fn viewport(c: &Client, width: u32, height: u32) {
+    c.set_window_size(width, height).await.unwrap();
+    let inner = c.execute("return [window.innerWidth, window.innerHeight]", vec![]).await.unwrap();
+    let (w, h) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
+    if (w, h) != (width, height) {
+        c.set_window_size(2 * width - w, 2 * height - h).await.unwrap();
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    if std::env::var_os("TGPLOY_BLESS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    }
+}
+
+/// Saves the viewport as `NAME-WIDTH.png`, checking its size.
+async fn shoot(c: &Client, name: &str, width: u32, height: u32) {
+    viewport(c, width, height).await;
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    let png = c.screenshot().await.unwrap();
+    let size =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert_eq!(size, (width, height), "screenshot {name}");
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}-{width}.png")), png).unwrap();
+}
+
+/// What the rendered page breaks of the look's rules: text under 4.5:1 against what it
+/// sits on, inputs without a label, no visible focus, sideways scrolling.
+const AUDIT: &str = r#"
+const lum = (rgb) => { const c = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+const parse = (s) => { const m = s.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map(Number);
+  return { rgb: p.slice(0, 3), a: p.length > 3 ? p[3] : 1 }; };
+const background = (el) => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor);
+  if (c && c.a > 0) return c.rgb; } return [255, 255, 255]; };
+const problems = [];
+for (const el of document.querySelectorAll('body *')) {
+  const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  const style = getComputedStyle(el);
+  if (!own || style.visibility === 'hidden' || el.offsetParent === null && style.position !== 'fixed') continue;
+  if (el.closest('.visually-hidden, .skip')) continue;
+  const fg = parse(style.color).rgb, bg = background(el);
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  const ratio = (a + 0.05) / (b + 0.05);
+  if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)} for "${el.textContent.trim().slice(0, 30)}"`);
+}
+for (const input of document.querySelectorAll('input:not([type=hidden]), select')) {
+  if (!input.labels || input.labels.length === 0) problems.push(`no label for ${input.name}`);
+  input.focus();
+  const s = getComputedStyle(input);
+  if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) problems.push(`no visible focus on ${input.name}`);
+  input.blur();
+}
+if (document.documentElement.scrollWidth > window.innerWidth) problems.push(`scrolls sideways: ${document.documentElement.scrollWidth}px`);
+if (document.styleSheets.length !== 1 || document.styleSheets[0].cssRules.length < 50) problems.push('the stylesheet did not load');
+return problems;
+"#;
+
+async fn audit(c: &Client, page: &str) {
+    let problems = c.execute(AUDIT, vec![]).await.unwrap();
+    assert_eq!(problems, json!([]), "{page}");
+}
+
+async fn heading(c: &Client) -> String {
+    c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
+}
+
+/// A ledger that looks like a few days of backups: three buckets (one off), deliveries
+/// in one and several parts, a failure, a dead delivery, runs and a heartbeat.
+async fn backups() -> World {
+    let w = World::new().await.with_admin();
+    for bucket in ["db-dumps", "media", "configs"] {
+        w.s3.create_bucket(bucket).await;
+    }
+    for (i, day) in (20..28).enumerate() {
+        let size = 40 * 1024 + i * 37 * 1024;
+        w.s3.put("db-dumps", &format!("postgres/main-2026-11-{day}.sql.gz"), data(size, i as u64)).await;
+    }
+    for n in 0..5 {
+        w.s3.put("media", &format!("photos/2026/11/IMG_{:04}.jpg", 4100 + n), data(20_000 + n * 9000, 50 + n as u64))
+            .await;
+    }
+    w.s3.put("configs", "nginx/sites.tar.gz", data(3000, 90)).await;
+    w.sync().await.success();
+    w.tg.set_upload_limit(1);
+    w.s3.put("db-dumps", "postgres/main-2026-11-28.sql.gz", data(300 * 1024, 99)).await;
+    w.s3.put("media", "photos/2026/11/IMG_4200.jpg", data(5000, 98)).await;
+    w.sync().await.code(1);
+    w.tg.set_upload_limit(50 * 1024 * 1024);
+    w.execute("UPDATE deliveries SET state = 'dead', attempts = 8, next_attempt_at = NULL WHERE key LIKE '%IMG_4200%'");
+    w.execute("UPDATE buckets SET enabled = 0 WHERE name = 'configs'");
+    w.run(&["heartbeat"]).await.success();
+    w
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots() {
+    if std::env::var("TGPLOY_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: TGPLOY_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    assert!(
+        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+        "the browser test needs Debian's chromium and chromium-driver: `{INSTALL}` (as .ci/run does), \
+         or set TGPLOY_SKIP_BROWSER_TESTS=1 to skip it"
+    );
+    let mut d = Dash::start_in(backups().await).await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let base = d.server.url.clone();
+
+    // Sign in by typing, like a person.
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().starts_with("/login"), "signed-out visitors go to the sign-in");
+    viewport(&c, 390, 844).await;
+    audit(&c, "sign-in").await;
+    shoot(&c, "login", 390, 844).await;
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    let code = d.codes.next().await;
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&code).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    assert_eq!(heading(&c).await, "OVERVIEW", "text-transform shows headings in capitals");
+
+    for (page, name) in [("/", "overview"), ("/buckets", "buckets"), ("/files", "files"), ("/retry", "retry")] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        for (width, height) in [(1280, 800), (390, 844)] {
+            viewport(&c, width, height).await;
+            audit(&c, &format!("{page} at {width}px")).await;
+            shoot(&c, name, width, height).await;
+        }
+    }
+    for page in ["/logs", "/security", "/settings"] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        for (width, height) in [(1280, 800), (390, 844)] {
+            viewport(&c, width, height).await;
+            audit(&c, &format!("{page} at {width}px")).await;
+        }
+    }
+
+    // Switch db-dumps off (a fresh code), then on again.
+    viewport(&c, 1280, 800).await;
+    c.goto(&format!("{base}/buckets")).await.unwrap();
+    let off = r#"form[action="/buckets/disable"]:has(input[name=bucket][value="db-dumps"])"#;
+    let form = c.find(Locator::Css(off)).await.unwrap();
+    let code = d.codes.next().await;
+    form.find(Locator::Css("input[name=code]")).await.unwrap().send_keys(&code).await.unwrap();
+    form.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let notice = c.wait().for_element(Locator::Css(".notice")).await.unwrap().text().await.unwrap();
+    assert!(notice.contains("disabled bucket db-dumps"), "{notice}");
+    assert_eq!(d.enabled("db-dumps"), "0");
+    let on = r#"form[action="/buckets/enable"]:has(input[name=bucket][value="db-dumps"])"#;
+    c.find(Locator::Css(on))
+        .await
+        .unwrap()
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = c.wait().for_element(Locator::Css(".notice")).await.unwrap().text().await.unwrap();
+    assert!(notice.contains("enabled bucket db-dumps"), "{notice}");
+    assert_eq!(d.enabled("db-dumps"), "1");
+
+    // Signing out lands on the sign-in page, and the pages are closed again.
+    c.find(Locator::Css("form[action=\"/logout\"] button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#password")).await.unwrap();
+    c.goto(&format!("{base}/files")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().starts_with("/login"));
+    c.close().await.unwrap();
+    eprintln!("screenshots in {}", screenshot_dir().display());
+}
