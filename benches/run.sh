@@ -6,6 +6,8 @@
 #   bench_no_op_sync_over_10000_...     a no-op sync over 10,000 delivered objects
 #   bench_retry_drains_500_...          retry draining 500 due failures
 #   bench_webhook_accepts_events        serve-webhook under load (BENCH_SECONDS, default 30)
+#   bench_dashboard_pages_with_...      every dashboard page over 100,000 deliveries, p50/p99
+#                                       (BENCH_REQUESTS per page, default 300)
 # Usage: benches/run.sh [NAME-FILTER...]   (all of them without a filter)
 # Figures are printed on lines starting with BENCH; peak memory comes from /usr/bin/time -v.
 set -euo pipefail

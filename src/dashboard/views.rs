@@ -114,10 +114,7 @@ fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
                                 }
                             }
                         }
-                        form method="post" action="/logout" {
-                            input type="hidden" name="csrf" value=(frame.csrf);
-                            button.btn.btn-ghost type="submit" { "Sign out" }
-                        }
+                        (button_form("/logout", frame.csrf, "btn-ghost", "Sign out", false))
                     }
                     main.content #main {
                         h1 { (title) }
@@ -236,6 +233,16 @@ fn table(label: &str, head: &[&str], rows: Markup) -> Markup {
                 }
                 tbody { (rows) }
             }
+        }
+    }
+}
+
+/// A form that is one button.
+fn button_form(action: &str, csrf: &str, class: &str, label: &str, disabled: bool) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button class={ "btn " (class) } type="submit" disabled[disabled] { (label) }
         }
     }
 }
@@ -569,18 +576,12 @@ pub fn retry(frame: &Frame<'_>, r: &Retry) -> Markup {
         )) }
         h2 { "Failed: " (r.failed_total) }
         div.actions {
-            form method="post" action="/retry/now" {
-                input type="hidden" name="csrf" value=(frame.csrf);
-                button.btn.btn-yellow type="submit" disabled[r.failed_total == 0] { "Retry now" }
-            }
+            (button_form("/retry/now", frame.csrf, "btn-yellow", "Retry now", r.failed_total == 0))
         }
         (failures_table("Failed deliveries", &r.failed, r.failed_total, r.now))
         h2 { "Dead: " (r.dead_total) }
         div.actions {
-            form method="post" action="/retry/dead" {
-                input type="hidden" name="csrf" value=(frame.csrf);
-                button.btn.btn-danger type="submit" disabled[r.dead_total == 0] { "Retry dead" }
-            }
+            (button_form("/retry/dead", frame.csrf, "btn-danger", "Retry dead", r.dead_total == 0))
         }
         p.muted { "Fix the cause first: the last error says what it was." }
         (failures_table("Dead deliveries", &r.dead, r.dead_total, r.now))
@@ -711,10 +712,7 @@ pub fn security(frame: &Frame<'_>, s: &Security) -> Markup {
             }
         }))
         p.muted { "A session ends after 30 minutes without use, and 12 hours after sign-in." }
-        form method="post" action="/security/sign-out-everywhere" {
-            input type="hidden" name="csrf" value=(frame.csrf);
-            button.btn.btn-danger type="submit" { "Sign out everywhere" }
-        }
+        (button_form("/security/sign-out-everywhere", frame.csrf, "btn-danger", "Sign out everywhere", false))
         h2 { "Change the password" }
         form.panel method="post" action="/security/password" {
             input type="hidden" name="csrf" value=(frame.csrf);

@@ -1138,17 +1138,7 @@ impl Ledger {
                      WHERE kind = ?1 {extra} ORDER BY finished_at DESC, id DESC LIMIT 1"
                 ),
                 [kind],
-                |r| {
-                    Ok(Run {
-                        kind: r.get(0)?,
-                        started_at: r.get(1)?,
-                        finished_at: r.get(2)?,
-                        sent: r.get(3)?,
-                        failed: r.get(4)?,
-                        bytes: r.get(5)?,
-                        error: r.get(6)?,
-                    })
-                },
+                |r| run_from_row(r, 0),
             )
             .optional()
         };
@@ -1233,22 +1223,9 @@ impl Ledger {
                  WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![before_id.unwrap_or(i64::MAX), limit], |r| {
-            Ok((
-                r.get(0)?,
-                Run {
-                    kind: r.get(1)?,
-                    started_at: r.get(2)?,
-                    finished_at: r.get(3)?,
-                    sent: r.get(4)?,
-                    failed: r.get(5)?,
-                    bytes: r.get(6)?,
-                    error: r.get(7)?,
-                },
-            ))
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
+        stmt.query_map(params![before_id.unwrap_or(i64::MAX), limit], |r| Ok((r.get(0)?, run_from_row(r, 1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
     }
 
     // ----- dashboard -----
@@ -1372,6 +1349,19 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         created_at: r.get(14)?,
         sent_at: r.get(15)?,
         encrypted: r.get(16)?,
+    })
+}
+
+/// A run from `kind, started_at, finished_at, sent, failed, bytes, error` at column `at`.
+fn run_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Run> {
+    Ok(Run {
+        kind: r.get(at)?,
+        started_at: r.get(at + 1)?,
+        finished_at: r.get(at + 2)?,
+        sent: r.get(at + 3)?,
+        failed: r.get(at + 4)?,
+        bytes: r.get(at + 5)?,
+        error: r.get(at + 6)?,
     })
 }
 

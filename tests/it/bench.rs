@@ -294,3 +294,162 @@ async fn bench_webhook_accepts_events() {
         latencies[total - 1].as_secs_f64() * 1000.0,
     );
 }
+
+/// Fills the ledger with `n` deliveries over five buckets (most sent, in one to three
+/// parts; some failed, dead or pending), a run every five minutes for ten weeks, and
+/// alerts, in one transaction.
+fn fill_ledger(w: &World, n: usize) {
+    drop(tgploy::ledger::Ledger::open(&w.ledger_path()).unwrap());
+    let mut conn = rusqlite::Connection::open(w.ledger_path()).unwrap();
+    let tx = conn.transaction().unwrap();
+    let now = tgploy::time::now();
+    for b in 0..5 {
+        tx.execute(
+            "INSERT INTO buckets (name, enabled, discovered_at, last_listed_at) VALUES (?1, 1, ?2, ?2)",
+            rusqlite::params![format!("bucket-{b}"), now - 86400 * 70],
+        )
+        .unwrap();
+    }
+    {
+        let mut delivery = tx
+            .prepare(
+                "INSERT INTO deliveries (bucket, key, etag, size, state, attempts, last_error, next_attempt_at, sha256,
+                    created_at, updated_at, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+            )
+            .unwrap();
+        let mut part = tx
+            .prepare(
+                "INSERT INTO parts (delivery_id, idx, offset, size, sha256, file_name, message_id, file_id, sent_at)
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .unwrap();
+        let mut message = 1i64;
+        for i in 0..n {
+            let (state, attempts, error, next) = match i % 1000 {
+                0..5 => ("failed", 2, Some("Telegram answered 502 Bad Gateway"), Some(now + 300)),
+                5 => ("dead", 8, Some("cannot read the object: NoSuchKey"), None),
+                6 => ("pending", 0, None, None),
+                _ => ("sent", 1, None, None),
+            };
+            let at = now - (n - i) as i64 * 60;
+            let sent_at = (state == "sent").then_some(at);
+            let sha = format!("{i:064x}");
+            delivery
+                .execute(rusqlite::params![
+                    format!("bucket-{}", i % 5),
+                    format!("db/{:04}/{i:06}.sql.gz", i / 1000),
+                    format!("{i:032x}"),
+                    1_000_000 + i as i64,
+                    state,
+                    attempts,
+                    error,
+                    next,
+                    sent_at.map(|_| sha.clone()),
+                    at,
+                    sent_at
+                ])
+                .unwrap();
+            if state == "sent" {
+                let id = tx.last_insert_rowid();
+                for idx in 1..=(1 + i % 3) {
+                    part.execute(rusqlite::params![
+                        id,
+                        idx,
+                        1_000_000,
+                        sha,
+                        format!("{i:06}.sql.gz.part{idx}"),
+                        message,
+                        format!("file-{message}"),
+                        at
+                    ])
+                    .unwrap();
+                    message += 1;
+                }
+            }
+        }
+    }
+    for r in 0..20_000i64 {
+        let finished = now - r * 300;
+        tx.execute(
+            "INSERT INTO runs (kind, started_at, finished_at, sent, failed, bytes, error) VALUES (?1, ?2, ?3, 5, 0, 5000000, NULL)",
+            rusqlite::params![if r % 288 == 0 { "heartbeat" } else if r % 2 == 0 { "sync" } else { "retry" }, finished - 20, finished],
+        )
+        .unwrap();
+    }
+    for a in 0..500i64 {
+        tx.execute(
+            "INSERT INTO alerts (subject, text, created_at, sent_at, attempts) VALUES ('s3', 'cannot reach S3', ?1, ?2, 1)",
+            rusqlite::params![now - a * 3600, (a > 2).then_some(now - a * 3600 + 5)],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with benches/run.sh"]
+async fn bench_dashboard_pages_with_100000_deliveries() {
+    let requests: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let w = World::new().await;
+    let start = Instant::now();
+    fill_ledger(&w, 100_000);
+    let fill_secs = start.elapsed().as_secs_f64();
+    let ledger = tgploy::ledger::Ledger::open(&w.ledger_path()).unwrap();
+    tgploy::dashboard::auth::set_password(&ledger, crate::dashboard::PASSWORD, None).unwrap();
+    let enrolment = tgploy::totp::new_enrolment("bench").unwrap();
+    tgploy::totp::store(&ledger, &enrolment).unwrap();
+    drop(ledger);
+    let server = w.start_dashboard();
+    let mut c = crate::dashboard::Client::new(&server.url);
+    let reply = c.sign_in(crate::dashboard::PASSWORD, &enrolment.recovery_codes[0]).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let deep = w.query(
+        "SELECT sent_at, id FROM deliveries WHERE state = 'sent' ORDER BY sent_at DESC, id DESC LIMIT 1 OFFSET 60000",
+    );
+    let css = c.get("/").await.body.split("href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let pages = [
+        css.clone(),
+        "/".into(),
+        "/buckets".into(),
+        "/files".into(),
+        "/files?bucket=bucket-3".into(),
+        "/files?prefix=db%2F0042%2F".into(),
+        format!("/files?before={}.{}", deep[0][0], deep[0][1]),
+        "/retry".into(),
+        "/logs".into(),
+        "/logs?before=10000".into(),
+        "/security".into(),
+        "/settings".into(),
+    ];
+    println!(
+        "BENCH dashboard over a ledger of 100,000 deliveries (filled in {fill_secs:.1} s), {requests} sequential \
+         requests per page after 20 to warm up, timed by the client over loopback:"
+    );
+    let mut baseline = 0.0;
+    for page in &pages {
+        let mut times = Vec::with_capacity(requests);
+        for i in 0..requests + 20 {
+            let t = Instant::now();
+            let reply = c.get(page).await;
+            let elapsed = t.elapsed();
+            assert_eq!(reply.status, 200, "{page}: {}", reply.body);
+            if i >= 20 {
+                times.push(elapsed);
+            }
+        }
+        times.sort();
+        let ms = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)].as_secs_f64() * 1000.0;
+        if *page == css {
+            baseline = ms(0.5);
+        }
+        println!(
+            "BENCH   {:<34} p50 {:6.2} ms  p99 {:6.2} ms  max {:6.2} ms  (p50 {:5.1}x the stylesheet's)",
+            if *page == css { "/static/app.<hash>.css" } else { page.as_str() },
+            ms(0.5),
+            ms(0.99),
+            times[times.len() - 1].as_secs_f64() * 1000.0,
+            ms(0.5) / baseline
+        );
+    }
+    server.kill();
+}
