@@ -22,6 +22,8 @@ type Page = std::result::Result<Response, Fail>;
 
 /// Rows on a page of files or runs.
 const PAGE_ROWS: u32 = 50;
+/// Objects under a prefix are counted up to this many (each costs a row read).
+const COUNT_UP_TO: u64 = 10_000;
 /// Failed or dead deliveries listed on the retry page.
 const RETRY_ROWS: u32 = 200;
 /// The latest deliveries and runs on the overview.
@@ -330,7 +332,8 @@ pub async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<Fi
             Ok(views::Files {
                 now: now(),
                 buckets: l.buckets()?.into_iter().map(|b| b.name).collect(),
-                total: l.count_delivered(&filter)?,
+                total: l.count_delivered(&filter, filter.prefix.is_some().then_some(COUNT_UP_TO + 1))?,
+                counted_up_to: filter.prefix.is_some().then_some(COUNT_UP_TO),
                 next: next
                     .flatten()
                     .map(|before| views::files_href(filter.bucket.as_deref(), filter.prefix.as_deref(), Some(before))),

@@ -473,6 +473,8 @@ pub struct Files {
     pub prefix: Option<String>,
     pub rows: Vec<DeliveredSummary>,
     pub total: u64,
+    /// The count stopped there, if it had a limit.
+    pub counted_up_to: Option<u64>,
     /// The link to the next page, when there is one.
     pub next: Option<String>,
     pub first_page: bool,
@@ -498,7 +500,10 @@ pub fn files(frame: &Frame<'_>, f: &Files) -> Markup {
             }
             button.btn type="submit" { "Filter" }
         }
-        p { strong { (f.total) } " delivered objects match." }
+        @match f.counted_up_to {
+            Some(limit) if f.total > limit => p { "More than " strong { (limit) } " delivered objects match." },
+            _ => p { strong { (f.total) } " delivered objects match." },
+        }
         @if f.rows.is_empty() { (empty("No delivered object matches.")) } @else {
             (table("Delivered objects", &["Object", "#Size", "#Parts", "SHA-256", "Sent", "Message"], html! {
                 @for row in &f.rows {

@@ -17,6 +17,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params}
 
 use crate::error::{Error, Result};
 
+/// Up to this many delivered objects under a prefix are found by key and sorted by date;
+/// more are found by walking all of them by date.
+const FEW_KEYS: u64 = 5000;
+
 /// How long a process waits for another one's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -177,20 +181,49 @@ pub struct DeliveredFilter {
 
 impl DeliveredFilter {
     /// `WHERE …` for the bucket and prefix, with its values. Built rather than written
-    /// with `?1 IS NULL OR …`, which keeps SQLite from using the bucket's index.
-    fn sql(&self) -> (String, Vec<rusqlite::types::Value>) {
-        let mut sql = String::from("WHERE state = 'sent'");
+    /// with `?1 IS NULL OR …`, which keeps SQLite from using an index. A prefix is a
+    /// range of keys, which the `(bucket, key, etag)` index finds bucket by bucket.
+    ///
+    /// `by_key` keeps SQLite from walking the state's index in date order, which is the
+    /// quick way when many keys match and the slow one when few do.
+    fn sql(&self, by_key: bool) -> (String, Vec<rusqlite::types::Value>) {
+        let mut sql = String::from(if by_key { "WHERE +state = 'sent'" } else { "WHERE state = 'sent'" });
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(bucket) = &self.bucket {
-            sql.push_str(" AND bucket = ?");
-            values.push(bucket.clone().into());
+        match &self.bucket {
+            Some(bucket) => {
+                sql.push_str(" AND bucket = ?");
+                values.push(bucket.clone().into());
+            }
+            None if self.prefix.is_some() => sql.push_str(" AND bucket IN (SELECT name FROM buckets)"),
+            None => {}
         }
         if let Some(prefix) = &self.prefix {
-            sql.push_str(" AND substr(key, 1, length(?)) = ?");
-            values.extend([prefix.clone().into(), prefix.clone().into()]);
+            match key_after_prefix(prefix) {
+                Some(end) => {
+                    sql.push_str(" AND key >= ? AND key < ?");
+                    values.extend([prefix.clone().into(), end.into()]);
+                }
+                None => {
+                    sql.push_str(" AND substr(key, 1, length(?)) = ?");
+                    values.extend([prefix.clone().into(), prefix.clone().into()]);
+                }
+            }
         }
         (sql, values)
     }
+}
+
+/// The first string after every string that starts with `prefix`, in SQLite's binary
+/// (UTF-8, so code point) order: the prefix with its last character moved one up.
+fn key_after_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = match last {
+        '\u{D7FF}' => '\u{E000}',
+        c => char::from_u32(c as u32 + 1)?,
+    };
+    chars.push(next);
+    Some(chars.into_iter().collect())
 }
 
 /// A delivered object in a listing: its delivery, how many parts, its first message.
@@ -1180,7 +1213,9 @@ impl Ledger {
     /// `(sent_at, id)` from the previous page), of one bucket and under a prefix when
     /// given, each with its number of parts and its first message.
     pub fn delivered_page(&self, filter: &DeliveredFilter, limit: u32) -> Result<Vec<DeliveredSummary>> {
-        let (mut sql, mut values) = filter.sql();
+        // Few matching keys: find them by key and sort them; many: walk by date.
+        let by_key = filter.prefix.is_some() && self.count_delivered(filter, Some(FEW_KEYS + 1))? <= FEW_KEYS;
+        let (mut sql, mut values) = filter.sql(by_key);
         sql.insert_str(
             0,
             &format!(
@@ -1191,8 +1226,8 @@ impl Ledger {
             ),
         );
         if let Some((sent_at, id)) = filter.before {
-            sql.push_str(" AND (sent_at < ? OR (sent_at = ? AND id < ?))");
-            values.extend([sent_at.into(), sent_at.into(), id.into()]);
+            sql.push_str(" AND (sent_at, id) < (?, ?)");
+            values.extend([sent_at.into(), id.into()]);
         }
         sql.push_str(" ORDER BY sent_at DESC, id DESC LIMIT ?");
         values.push(i64::from(limit).into());
@@ -1205,10 +1240,13 @@ impl Ledger {
         .map_err(|e| self.err(e))
     }
 
-    /// How many delivered objects match a filter (its `before` aside).
-    pub fn count_delivered(&self, filter: &DeliveredFilter) -> Result<u64> {
-        let (mut sql, values) = filter.sql();
-        sql.insert_str(0, "SELECT COUNT(*) FROM deliveries ");
+    /// How many delivered objects match a filter (its `before` aside), counting no
+    /// further than `at_most`: a prefix's keys are counted one by one.
+    pub fn count_delivered(&self, filter: &DeliveredFilter, at_most: Option<u64>) -> Result<u64> {
+        let (mut sql, mut values) = filter.sql(false);
+        sql.insert_str(0, "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries ");
+        sql.push_str(" LIMIT ?)");
+        values.push(at_most.map_or(-1, |n| n.min(i64::MAX as u64) as i64).into());
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         stmt.query_row(rusqlite::params_from_iter(values), |r| r.get(0)).map_err(|e| self.err(e))
@@ -1502,6 +1540,36 @@ mod tests {
         let first = l.unsent_alerts().unwrap()[0].0;
         l.alert_sent(first, 4000).unwrap();
         assert_eq!(l.unsent_alerts().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn delivered_pages_filter_by_bucket_and_prefix_and_go_on_where_the_last_stopped() {
+        let l = Ledger::in_memory().unwrap();
+        let keys = ["a/1", "a/2", "a0", "a", "ab/\u{10FFFF}", "b/1"];
+        for (i, key) in keys.iter().enumerate() {
+            l.discover_bucket("b", true, 0).unwrap();
+            l.insert_versions(&[version(key, "e")], State::Pending, 0).unwrap();
+            let id = l.claimable(&["b".into()], 0).unwrap()[0];
+            l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+            assert!(l.mark_sent(id, "o", "sha", None, 100 + i as i64 / 2).unwrap());
+        }
+        let page = |prefix: Option<&str>, before| {
+            let f = DeliveredFilter { bucket: None, prefix: prefix.map(String::from), before };
+            let keys: Vec<String> =
+                l.delivered_page(&f, 3).unwrap().into_iter().map(|d| d.delivery.object.key).collect();
+            (keys, l.count_delivered(&f, None).unwrap())
+        };
+        assert_eq!(page(Some("a/"), None), (vec!["a/2".to_string(), "a/1".to_string()], 2));
+        assert_eq!(page(Some("a"), None).1, 5);
+        let all = DeliveredFilter { prefix: Some("a".into()), ..DeliveredFilter::default() };
+        assert_eq!(l.count_delivered(&all, Some(3)).unwrap(), 3, "counted no further");
+        assert_eq!(page(Some("ab/\u{10FFFF}"), None).1, 1, "no character after the last one");
+        let first = page(None, None).0;
+        assert_eq!(first, ["b/1", "ab/\u{10FFFF}", "a"]);
+        let last = l.versions_of("b", "a", None).unwrap()[0].clone();
+        assert_eq!(page(None, Some((last.sent_at.unwrap(), last.id))).0, ["a0", "a/2", "a/1"]);
+        assert_eq!(key_after_prefix("a/"), Some("a0".into()));
+        assert_eq!(key_after_prefix(""), None);
     }
 
     #[test]

@@ -155,7 +155,11 @@ pub const MIGRATIONS: &[&str] = &[
 
     -- Counts per bucket and state (with bytes) from the index alone.
     CREATE INDEX deliveries_bucket_state ON deliveries (bucket, state, size);
-    -- One bucket's deliveries, newest first.
-    CREATE INDEX deliveries_bucket_sent_at ON deliveries (bucket, sent_at);
+    -- Delivered objects newest first, all of them or one bucket's, a page at a time
+    -- (the row id ends every index, so `ORDER BY sent_at DESC, id DESC` needs no sort).
+    -- The first replaces the index on sent_at alone.
+    DROP INDEX deliveries_sent_at;
+    CREATE INDEX deliveries_state_sent_at ON deliveries (state, sent_at);
+    CREATE INDEX deliveries_bucket_state_sent_at ON deliveries (bucket, state, sent_at);
     "#,
 ];

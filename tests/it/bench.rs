@@ -414,6 +414,8 @@ async fn bench_dashboard_pages_with_100000_deliveries() {
         "/files".into(),
         "/files?bucket=bucket-3".into(),
         "/files?prefix=db%2F0042%2F".into(),
+        "/files?prefix=db%2F".into(),
+        "/files?bucket=bucket-1&prefix=db%2F0007%2F".into(),
         format!("/files?before={}.{}", deep[0][0], deep[0][1]),
         "/retry".into(),
         "/logs".into(),
