@@ -22,6 +22,9 @@ _tgploy() {
             tgploy,completions)
                 cmd="tgploy__subcmd__completions"
                 ;;
+            tgploy,dashboard)
+                cmd="tgploy__subcmd__dashboard"
+                ;;
             tgploy,doctor)
                 cmd="tgploy__subcmd__doctor"
                 ;;
@@ -94,6 +97,9 @@ _tgploy() {
             tgploy__subcmd__help,completions)
                 cmd="tgploy__subcmd__help__subcmd__completions"
                 ;;
+            tgploy__subcmd__help,dashboard)
+                cmd="tgploy__subcmd__help__subcmd__dashboard"
+                ;;
             tgploy__subcmd__help,doctor)
                 cmd="tgploy__subcmd__help__subcmd__doctor"
                 ;;
@@ -148,6 +154,9 @@ _tgploy() {
             tgploy__subcmd__help__subcmd__ledger,backup)
                 cmd="tgploy__subcmd__help__subcmd__ledger__subcmd__backup"
                 ;;
+            tgploy__subcmd__help__subcmd__setup,dashboard)
+                cmd="tgploy__subcmd__help__subcmd__setup__subcmd__dashboard"
+                ;;
             tgploy__subcmd__help__subcmd__setup,totp)
                 cmd="tgploy__subcmd__help__subcmd__setup__subcmd__totp"
                 ;;
@@ -163,11 +172,17 @@ _tgploy() {
             tgploy__subcmd__ledger__subcmd__help,help)
                 cmd="tgploy__subcmd__ledger__subcmd__help__subcmd__help"
                 ;;
+            tgploy__subcmd__setup,dashboard)
+                cmd="tgploy__subcmd__setup__subcmd__dashboard"
+                ;;
             tgploy__subcmd__setup,help)
                 cmd="tgploy__subcmd__setup__subcmd__help"
                 ;;
             tgploy__subcmd__setup,totp)
                 cmd="tgploy__subcmd__setup__subcmd__totp"
+                ;;
+            tgploy__subcmd__setup__subcmd__help,dashboard)
+                cmd="tgploy__subcmd__setup__subcmd__help__subcmd__dashboard"
                 ;;
             tgploy__subcmd__setup__subcmd__help,help)
                 cmd="tgploy__subcmd__setup__subcmd__help__subcmd__help"
@@ -182,7 +197,7 @@ _tgploy() {
 
     case "${cmd}" in
         tgploy)
-            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help"
+            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook dashboard buckets setup doctor status files restore join verify ledger completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -407,6 +422,36 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tgploy__subcmd__dashboard)
+            opts="-v -q -h --listen --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tgploy__subcmd__doctor)
             opts="-v -q -h --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -502,7 +547,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help)
-            opts="sync retry heartbeat serve-webhook buckets setup doctor status files restore join verify ledger completions man help"
+            opts="sync retry heartbeat serve-webhook dashboard buckets setup doctor status files restore join verify ledger completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -572,6 +617,20 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__dashboard)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -740,8 +799,22 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help__subcmd__setup)
-            opts="totp"
+            opts="totp dashboard"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__setup__subcmd__dashboard)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1090,7 +1163,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__setup)
-            opts="-v -q -h --non-interactive --no-totp --force --s3-endpoint --s3-region --s3-access-key --api-url --backup-chat-id --admin-chat-id --part-size --config --database --verbose --quiet --otp --help totp help"
+            opts="-v -q -h --non-interactive --no-totp --force --s3-endpoint --s3-region --s3-access-key --api-url --backup-chat-id --admin-chat-id --part-size --config --database --verbose --quiet --otp --help totp dashboard help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1143,9 +1216,49 @@ _tgploy() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tgploy__subcmd__setup__subcmd__help)
-            opts="totp help"
+        tgploy__subcmd__setup__subcmd__dashboard)
+            opts="-v -q -h --non-interactive --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup__subcmd__help)
+            opts="totp dashboard help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__setup__subcmd__help__subcmd__dashboard)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
