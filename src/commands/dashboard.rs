@@ -22,35 +22,42 @@ pub async fn run(ctx: &Context, _args: &DashboardArgs) -> Result<()> {
              and set `dashboard.public_url` to its https:// address"
         );
     }
+    let stop = stop_signal();
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.
     eprintln!("tgploy: dashboard listening on http://{local}");
-    dashboard::serve(Dashboard { cfg: cfg.clone(), ledger }, listener, stop_signal()).await?;
+    dashboard::serve(Dashboard { cfg: cfg.clone(), ledger }, listener, stop).await?;
     eprintln!("tgploy: dashboard stopped");
     Ok(())
 }
 
-/// Resolves on the first SIGTERM or SIGINT: the server stops taking connections and
-/// finishes the requests in flight.
-async fn stop_signal() {
+/// A future that resolves on the first SIGTERM or SIGINT: the server then stops taking
+/// connections and finishes the requests in flight. The handlers are installed here, at
+/// once, so that a signal sent as soon as the server says it listens is caught.
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+        let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        async move {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            _ => {
-                tracing::warn!("cannot listen for SIGTERM; the dashboard stops when killed");
-                std::future::pending::<()>().await;
+                _ => {
+                    tracing::warn!("cannot listen for SIGTERM; the dashboard stops when killed");
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
