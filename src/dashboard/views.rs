@@ -213,6 +213,16 @@ fn when(unix_secs: Option<i64>, now: i64) -> Markup {
     }
 }
 
+/// How long ago, alone (the time itself is in the element's `datetime` and title).
+fn ago_only(unix_secs: Option<i64>, now: i64) -> Markup {
+    html! {
+        @match unix_secs {
+            Some(t) => time datetime=(rfc3339(t)) title=(stamp(t)) { (ago(t, now)) },
+            None => span.muted { "never" },
+        }
+    }
+}
+
 fn object(bucket: &str, key: &str) -> Markup {
     html! { span.key { (bucket) "/" (key) } }
 }
@@ -413,7 +423,7 @@ fn bucket_table(buckets: &[Summary], now: i64, csrf: Option<&str>) -> Markup {
                         td.num data-label="Dead" { (c.dead) }
                         td data-label="Last listed" {
                             @if let Some(e) = &b.last_error { (badge("error", "error")) " " span.error-text { (e) } }
-                            @else { (when(b.last_listed_at, now)) }
+                            @else { (ago_only(b.last_listed_at, now)) }
                         }
                         @if let Some(csrf) = csrf {
                             td data-label="Switch" { (bucket_switch(i, &b.name, b.enabled, csrf)) }
@@ -776,10 +786,10 @@ pub fn settings(frame: &Frame<'_>, s: &Settings) -> Markup {
                         @if e.secret {
                             @if e.value.is_some() { (badge("set", "set")) } @else { (badge("not-set", "not set")) }
                         } @else {
-                            @match &e.value { Some(v) => span.key { (v) }, None => span.muted { "not set" } }
+                            @match &e.value { Some(v) => span.value { (v) }, None => span.muted { "not set" } }
                         }
                     }
-                    td data-label="From" { (source(&e.source)) }
+                    td data-label="From" { span.value { (source(&e.source)) } }
                     td data-label="What it does" {
                         (SETTINGS.iter().find(|x| x.key == e.key).map_or("", |x| x.about))
                     }

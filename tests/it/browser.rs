@@ -93,7 +93,9 @@ fn screenshot_dir() -> PathBuf {
 /// Saves the viewport as `NAME-WIDTH.png`, checking its size.
 async fn shoot(c: &Client, name: &str, width: u32, height: u32) {
     viewport(c, width, height).await;
-    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    // The audit's focus() may have scrolled a table sideways.
+    let reset = "window.scrollTo(0, 0); document.querySelectorAll('.table-wrap').forEach(e => e.scrollLeft = 0)";
+    c.execute(reset, vec![]).await.unwrap();
     let png = c.screenshot().await.unwrap();
     let size =
         (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
@@ -131,6 +133,8 @@ for (const input of document.querySelectorAll('input:not([type=hidden]), select'
   input.blur();
 }
 if (document.documentElement.scrollWidth > window.innerWidth) problems.push(`scrolls sideways: ${document.documentElement.scrollWidth}px`);
+if (window.innerWidth >= 1280) for (const wrap of document.querySelectorAll('.table-wrap'))
+  if (wrap.scrollWidth > wrap.clientWidth + 1) problems.push(`a table is wider than the page: ${wrap.getAttribute('aria-label')}`);
 if (document.styleSheets.length !== 1 || document.styleSheets[0].cssRules.length < 50) problems.push('the stylesheet did not load');
 return problems;
 "#;
