@@ -33,20 +33,24 @@ impl Drop for Driver {
 
 async fn start_driver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
     let url = format!("http://127.0.0.1:{port}");
+    // Killed and waited for on drop, whatever happens next.
+    let driver = Driver {
+        child: Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}")),
+        url,
+    };
     for _ in 0..100 {
-        if reqwest::get(format!("{url}/status")).await.is_ok_and(|r| r.status().is_success()) {
-            return Driver { child, url };
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok_and(|r| r.status().is_success()) {
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{CHROMEDRIVER} did not answer on {url}");
+    panic!("{CHROMEDRIVER} did not answer on {}", driver.url);
 }
 
 /// A headless Chromium with a fresh profile and none of its background connections
