@@ -281,7 +281,7 @@ mod tests {
 
         let id = start_session(&l, None, t).unwrap();
         let mut now = t;
-        while now < t + ABSOLUTE_SECS - 60 {
+        while now + IDLE_SECS - 60 < t + ABSOLUTE_SECS {
             now += IDLE_SECS - 60;
             assert!(resume_session(&l, &id, now).unwrap().is_some());
         }

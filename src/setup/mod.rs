@@ -233,7 +233,8 @@ const NEXT_STEPS: &str = "Next steps:
        cp tgploy-{sync,retry,heartbeat}.{service,timer} /etc/systemd/system/
        systemctl enable --now tgploy-sync.timer tgploy-retry.timer tgploy-heartbeat.timer
   4. For delivery within seconds: tgploy serve-webhook (see the README, Bucket notifications)
-  5. tgploy doctor                # checks all of the above at any time";
+  5. For a web dashboard: tgploy setup dashboard, then tgploy dashboard (see the README, Dashboard)
+  6. tgploy doctor                # checks all of the above at any time";
 
 /// Checks the S3 settings by listing buckets; returns their names.
 pub async fn check_s3(answers: &Answers) -> std::result::Result<Vec<String>, SourceError> {
