@@ -207,7 +207,11 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
     let code = d.codes.next().await;
     c.find(Locator::Css("#code")).await.unwrap().send_keys(&code).await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+    // Only signed-in pages have the sidebar (the sign-in page has a heading too).
+    let signed_in = tokio::time::timeout(Duration::from_secs(30), c.wait().for_element(Locator::Css(".sidebar"))).await;
+    if !matches!(signed_in, Ok(Ok(_))) {
+        panic!("not signed in: {}", c.source().await.unwrap_or_default());
+    }
     assert_eq!(c.current_url().await.unwrap().path(), "/");
     assert_eq!(heading(&c).await, "OVERVIEW", "text-transform shows headings in capitals");
 
