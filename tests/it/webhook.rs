@@ -12,7 +12,7 @@ use crate::support::telegram::Fault;
 
 /// The captured RustFS `01-Put.json` body, pointed at another object.
 fn rustfs_record(bucket: &str, key: &str, etag: &str, size: usize, event: &str) -> Value {
-    let path = format!("{}/../shared/fixtures/rustfs-events/01-Put.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/rustfs-events/01-Put.json", env!("CARGO_MANIFEST_DIR"));
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut record = fixture["body"]["Records"][0].clone();
     record["eventName"] = json!(event);
