@@ -24,6 +24,7 @@ pub mod progress;
 pub mod restore;
 pub mod retry;
 pub mod setup;
+pub mod shell;
 pub mod shutdown;
 pub mod sink;
 pub mod snapshot;

@@ -401,7 +401,8 @@ async fn select_buckets(
             }
             Some(b) if !b.enabled => {
                 return Err(Error::config(format!(
-                    "bucket `{w}` is disabled; enable it with `tgploy buckets enable {w}`"
+                    "bucket `{w}` is disabled; enable it with `tgploy buckets enable {}`",
+                    crate::shell::quote(w)
                 )));
             }
             Some(_) => {}

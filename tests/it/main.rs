@@ -9,6 +9,7 @@ mod faults;
 mod harness;
 mod restore;
 mod setup;
+mod shell;
 mod support;
 mod support_selftest;
 mod sync;

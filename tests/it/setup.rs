@@ -405,7 +405,7 @@ async fn doctor_passes_then_names_each_failure_with_a_fix() {
     // A bucket enabled in the ledger that the server no longer lists.
     w.sync().await;
     w.s3.client().delete_bucket().bucket("bkt").send().await.unwrap();
-    failing(&w.run(&["doctor"]).await, "bucket bkt", "buckets disable bkt");
+    failing(&w.run(&["doctor"]).await, "bucket bkt", "buckets disable 'bkt'");
 
     w.s3.stop();
     let out = w.run(&["doctor", "--json"]).await;

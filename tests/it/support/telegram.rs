@@ -69,6 +69,9 @@ pub struct Document {
     pub parse_mode: Option<String>,
     /// The caption as Telegram displays it: markup removed, entities decoded, trimmed.
     pub rendered_caption: Option<String>,
+    /// The text of each `code` entity of the displayed caption, in order: what a person
+    /// copies by tapping it in a Telegram client.
+    pub caption_code: Vec<String>,
     pub size: u64,
     /// The uploaded bytes; the file lives as long as the `FakeTelegram`.
     pub path: PathBuf,
@@ -840,6 +843,17 @@ fn format_text(raw: &str, parse_mode: Option<&str>) -> Result<Formatted, ApiFail
     Ok(trim(text, entities))
 }
 
+/// The displayed text of each `code` entity (offsets are in UTF-16 code units).
+fn code_texts(formatted: &Formatted) -> Vec<String> {
+    let units: Vec<u16> = formatted.text.encode_utf16().collect();
+    formatted
+        .entities
+        .iter()
+        .filter(|e| matches!(e.kind, EntityKind::Code(_)))
+        .map(|e| String::from_utf16_lossy(&units[e.offset..e.offset + e.length]))
+        .collect()
+}
+
 fn send_message(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     let Some(chat_id) = params.get("chat_id") else {
         return Err(bad_request("chat_id is empty"));
@@ -938,6 +952,7 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
         };
         let message_id = next_message_id(&mut st, &chat);
         let rendered = caption.as_ref().map(|c| c.text.clone());
+        let caption_code = caption.as_ref().map(code_texts).unwrap_or_default();
         st.documents.push(Document {
             chat_id: chat.key.clone(),
             message_id,
@@ -947,6 +962,7 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
             caption: caption_raw.clone(),
             parse_mode: parse_mode.clone(),
             rendered_caption: rendered.clone(),
+            caption_code,
             size: stored.size,
             path: stored.path.clone(),
         });
