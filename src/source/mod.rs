@@ -24,10 +24,43 @@ pub enum SourceError {
          (`s3.access_key`/`s3.secret_key` or RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY) and the key's permissions"
     )]
     Denied { endpoint: String, reason: String },
+    /// The server answered 5xx: it is there, but cannot serve now.
+    #[error("S3 at {endpoint} cannot serve {what} now ({reason})")]
+    Unavailable { endpoint: String, what: String, reason: String },
     #[error("{0} not found on S3")]
     NotFound(String),
+    /// A bucket name or key that S3 refuses (or would refuse) as invalid: asking again
+    /// cannot help.
+    #[error("{what}: not a valid S3 name ({reason})")]
+    Invalid { what: String, reason: String },
     #[error("S3 error: {0}")]
     Other(String),
+}
+
+impl SourceError {
+    /// S3 could not be reached or could not serve: asking again later may work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SourceError::Unreachable { .. } | SourceError::Unavailable { .. })
+    }
+}
+
+/// Refuses the bucket names and keys that no S3 server takes, before asking one. Lenient
+/// on purpose: buckets are checked against what any S3-compatible store allows (letters,
+/// digits, `.`, `-`, `_`, up to 255 bytes, as legacy AWS buckets and Ceph allow), keys
+/// against S3's limit of 1 to 1024 bytes; the server has the last word on the rest.
+pub fn check_names(bucket: &str, key: &str) -> Result<(), SourceError> {
+    let what = || format!("object {bucket}/{key}");
+    let invalid = |reason: &str| Err(SourceError::Invalid { what: what(), reason: reason.to_string() });
+    if bucket.is_empty() || bucket.len() > 255 || bucket == "." || bucket == ".." {
+        return invalid("a bucket name is 1 to 255 characters long");
+    }
+    if !bucket.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+        return invalid("a bucket name holds only letters, digits, `.`, `-` and `_`");
+    }
+    if key.is_empty() || key.len() > 1024 {
+        return invalid("a key is 1 to 1024 bytes long");
+    }
+    Ok(())
 }
 
 impl From<SourceError> for crate::Error {
@@ -37,6 +70,8 @@ impl From<SourceError> for crate::Error {
                 crate::Error::Unreachable { service: crate::error::Service::S3, endpoint, reason }
             }
             SourceError::Denied { .. } => crate::Error::Config(e.to_string()),
+            // A 5xx is reported like any other failure of one bucket or object: a single
+            // broken object must not stop every run.
             other => crate::Error::Other(anyhow::anyhow!(other.to_string())),
         }
     }
@@ -147,6 +182,11 @@ impl S3Source {
                     (404, _) | (_, "NoSuchBucket" | "NoSuchKey" | "NotFound") => {
                         SourceError::NotFound(what.to_string())
                     }
+                    // HEAD answers have no body, so a refused name is a bare 400 there.
+                    (_, "InvalidBucketName" | "InvalidArgument" | "KeyTooLongError" | "InvalidURI") | (400, "") => {
+                        SourceError::Invalid { what: what.to_string(), reason }
+                    }
+                    (500..=599, _) => SourceError::Unavailable { endpoint, what: what.to_string(), reason },
                     _ => SourceError::Other(format!("{what}: {reason}")),
                 }
             }
@@ -200,6 +240,7 @@ impl S3Source {
 
     /// HEAD: the ETag (and size, last-modified) of one object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, SourceError> {
+        check_names(bucket, key)?;
         let what = format!("object {bucket}/{key}");
         let out =
             self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| self.classify(&what, e))?;
@@ -250,4 +291,20 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_no_server_takes_are_refused_before_asking() {
+        for (bucket, key) in [("../etc", "passwd"), ("", "k"), ("a b", "k"), ("..", "k"), ("bkt", "")] {
+            assert!(matches!(check_names(bucket, key), Err(SourceError::Invalid { .. })), "{bucket}/{key}");
+        }
+        assert!(check_names("bkt", &"k".repeat(1025)).is_err());
+        for (bucket, key) in [("backups", "db/dump 1.sql.gz"), ("Legacy_Bucket.1", "../x"), ("b", &"k".repeat(1024))] {
+            assert!(check_names(bucket, key).is_ok(), "{bucket}/{key}");
+        }
+    }
 }

@@ -31,7 +31,7 @@ use crate::ledger::{Ledger, ObjectVersion, State as DeliveryState};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::sink::TelegramSink;
-use crate::source::S3Source;
+use crate::source::{S3Source, SourceError, check_names};
 use crate::sync::{LEASE, private_tmp_dir, take_over_dead_runs};
 use crate::time::{now, rfc3339};
 
@@ -135,22 +135,46 @@ async fn accept(app: &Arc<App>, token: Option<&str>, body: &[u8]) -> Response {
     };
     let mut versions = Vec::new();
     let mut ignored = 0;
+    let mut skipped = 0;
     for e in events {
         if !e.is_object_created() {
             ignored += 1;
             continue;
+        }
+        // A sender resends what is not answered 2xx: only an S3 that cannot answer now
+        // gets 503; an event that can never be delivered must not come back forever.
+        if let Err(err) = check_names(&e.bucket, &e.key) {
+            tracing::warn!("refused event {}: {err}", e.name);
+            return problem(StatusCode::BAD_REQUEST, err.to_string());
         }
         // Senders that leave out the ETag or size (some forwarders do) cost a HEAD.
         let (etag, size) = match (e.etag.clone(), e.size) {
             (Some(etag), Some(size)) => (etag, size),
             _ => match app.server.source.head(&e.bucket, &e.key).await {
                 Ok(head) => (head.etag, head.size),
-                Err(err) => {
+                Err(err) if err.is_unavailable() => {
                     tracing::warn!("event for {}/{} lacks ETag or size and HEAD failed: {err}", e.bucket, e.key);
                     return problem(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "the event lacks ETag or size and S3 cannot be asked now",
                     );
+                }
+                Err(err @ SourceError::Invalid { .. }) => {
+                    tracing::warn!("refused event {}: {err}", e.name);
+                    return problem(StatusCode::BAD_REQUEST, err.to_string());
+                }
+                Err(err @ SourceError::NotFound(_)) => {
+                    // Deleted since, or its bucket: nothing to deliver.
+                    tracing::info!("event {} for {}/{}: {err}; nothing to deliver", e.name, e.bucket, e.key);
+                    skipped += 1;
+                    continue;
+                }
+                Err(err) => {
+                    // S3 answers, but will not say (access denied, an unexpected answer):
+                    // resending the event cannot change that; the next sync lists it.
+                    tracing::error!("event {} for {}/{}: {err}; left to the next sync", e.name, e.bucket, e.key);
+                    skipped += 1;
+                    continue;
                 }
             },
         };
@@ -164,7 +188,8 @@ async fn accept(app: &Arc<App>, token: Option<&str>, body: &[u8]) -> Response {
                 app.accepted.fetch_add(n as u64, Ordering::Relaxed);
                 app.wake.notify_one();
             }
-            (StatusCode::OK, axum::Json(json!({ "ok": true, "accepted": n, "ignored": ignored }))).into_response()
+            let answer = json!({ "ok": true, "accepted": n, "ignored": ignored, "skipped": skipped });
+            (StatusCode::OK, axum::Json(answer)).into_response()
         }
         Ok(Err(e)) => {
             tracing::error!("cannot commit events to the ledger: {e}");

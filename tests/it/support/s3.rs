@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::config::{
@@ -34,6 +34,8 @@ const PART_SIZE: u64 = 64 * 1024 * 1024;
 #[derive(Default)]
 struct Stats {
     head: AtomicUsize,
+    /// HeadObject answers 500 InternalError while set.
+    heads_fail: AtomicBool,
     list: AtomicUsize,
     gets: Mutex<Vec<(String, String, Option<String>)>>,
 }
@@ -117,6 +119,9 @@ impl S3 for Wrapper {
     {
         Box::pin(async move {
             self.stats.head.fetch_add(1, Ordering::SeqCst);
+            if self.stats.heads_fail.load(Ordering::SeqCst) {
+                return Err(s3s::s3_error!(InternalError, "injected fault"));
+            }
             self.inner.head_object(req).await
         })
     }
@@ -357,6 +362,11 @@ impl S3Server {
     /// ListObjectsV2 requests served so far.
     pub fn list_count(&self) -> usize {
         self.stats.list.load(Ordering::SeqCst)
+    }
+
+    /// Makes HeadObject answer 500 InternalError (or behave again).
+    pub fn fail_heads(&self, fail: bool) {
+        self.stats.heads_fail.store(fail, Ordering::SeqCst);
     }
 
     /// Closes the listener and every open connection: clients see connection refused/reset.
