@@ -20,6 +20,7 @@ pub mod lock;
 pub mod logging;
 pub mod output;
 pub mod owner;
+pub mod private;
 pub mod progress;
 pub mod restore;
 pub mod retry;

@@ -182,13 +182,16 @@ impl Ledger {
     /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Ledger> {
         let fail = |reason: String| Error::Ledger { path: path.display().to_string(), reason };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-            && !parent.exists()
-        {
-            create_private_dir(parent)
-                .map_err(|e| fail(format!("cannot create directory {}: {e}", parent.display())))?;
+        crate::private::create_parent(path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+        // SQLite creates a database file with mode 0644 less the umask, and then its
+        // `-wal` and `-shm` files with the mode of the database file (os_unix.c gives
+        // them the database's st_mode and sets it with fchmod, whatever the umask). So
+        // the file is created here first, empty (which SQLite reads as an empty
+        // database) and private: all three are then 0600 from the first moment, with
+        // no window in which another user could open one.
+        if !path.exists() {
+            crate::private::open_or_create(path).map_err(|e| fail(format!("cannot create: {e}")))?;
         }
-        let created = !path.exists();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -196,9 +199,6 @@ impl Ledger {
         .map_err(|e| {
             fail(format!("cannot open: {e} (check the path and its permissions; set DATABASE_PATH or `database_path`)"))
         })?;
-        if created {
-            restrict_to_owner(path);
-        }
         let ledger = Ledger { conn: Mutex::new(conn), path: path.to_path_buf() };
         ledger.configure().map_err(|e| match e {
             Error::Busy(m) => Error::Busy(m),
@@ -1121,28 +1121,6 @@ fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
     tx.commit()?;
     Ok(())
 }
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        tracing::warn!("cannot make ledger {} private: {e}", path.display());
-    }
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) {}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ mod claims;
 mod cli;
 mod faults;
 mod harness;
+mod private_state;
 mod restore;
 mod setup;
 mod shell;
