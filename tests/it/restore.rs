@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::harness::{ADMIN_CHAT, PART_SIZE, World, data, sha256_hex, signal, wait_exit};
+use crate::support::telegram::Fault;
 
 /// Files in a directory other than `keep`: what a failed restore must not leave behind.
 fn leftovers(dir: &Path) -> Vec<String> {
@@ -159,6 +160,27 @@ async fn restore_from_the_manifest_alone_after_losing_the_server_and_the_ledger(
     let from_ledger = w.run(&["restore", "bkt/pg/base.tar", "--out", dir.to_str().unwrap()]).await;
     from_ledger.code(2);
     assert!(from_ledger.stderr.contains("--manifest"), "{}", from_ledger.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_downloads_are_named_without_the_token() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    w.s3.put("bkt", "base.tar", data(PART_SIZE as usize * 2 + 1, 4)).await;
+    w.sync().await.success();
+    let dir = out_dir(&w);
+    // The download URL holds the token: a dropped connection or an error answer must
+    // not put it into the message.
+    w.tg.inject("download", Fault::Drop, 1);
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    out.code(4).no_token();
+    assert!(out.stderr.contains("cannot reach the Telegram Bot API"), "{}", out.stderr);
+    w.tg.inject("download", Fault::ServerError(502), 1);
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    out.code(1).no_token();
+    assert!(out.stderr.contains("the download answered 502"), "{}", out.stderr);
+    assert!(leftovers(&dir).is_empty());
+    w.run(&["restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await.success();
 }
 
 #[tokio::test(flavor = "multi_thread")]

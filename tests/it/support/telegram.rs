@@ -375,8 +375,13 @@ async fn serve_request(
     router: Router,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Response, io::Error> {
-    if let Some((_, method)) = parse_method_path(req.uri().path()) {
-        let method = method.to_ascii_lowercase();
+    // Downloads are counted, and take faults, as the pseudo-method `download`.
+    let method = if req.uri().path().starts_with("/file/") {
+        Some("download".to_owned())
+    } else {
+        parse_method_path(req.uri().path()).map(|(_, method)| method.to_ascii_lowercase())
+    };
+    if let Some(method) = method {
         match shared.record_call(&method) {
             None => {}
             Some(Fault::Drop) => {
@@ -513,8 +518,6 @@ fn percent_decode(s: &str) -> String {
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/file/") {
-        // Counted as the pseudo-method `download`, so tests can tell what was fetched.
-        shared.record_call("download");
         return download(&shared, rest, req).await;
     }
     let Some((token, method)) = parse_method_path(&path) else {
@@ -1039,19 +1042,25 @@ fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     }))
 }
 
-/// `GET /file/bot<token>/<file_path>`; teloxide sends the path as one `%2F`-encoded segment.
+/// `GET /file/bot<token>/<file_path>`, only in the documented form: the path's slashes
+/// are slashes. A path sent as one `%2F`-encoded segment (what teloxide's `download_file*`
+/// does) is not found, as on a server or reverse proxy that does not decode `%2F`.
 async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
     drain(req.into_body()).await;
-    let rest = percent_decode(rest);
-    let Some((bot, file_path)) = rest.split_once('/') else {
+    let Some((bot, raw_path)) = rest.split_once('/') else {
         return not_found().into_response();
     };
-    if bot.strip_prefix("bot") != Some(TOKEN) {
+    if percent_decode(bot).strip_prefix("bot") != Some(TOKEN) {
         return unauthorized().into_response();
     }
+    let segments: Vec<String> = raw_path.split('/').map(percent_decode).collect();
+    if segments.iter().any(|s| s.contains('/')) {
+        return not_found().into_response();
+    }
+    let file_path = segments.join("/");
     let stored = {
         let st = shared.lock();
-        st.file_paths.get(file_path).and_then(|id| st.files.get(id)).cloned()
+        st.file_paths.get(&file_path).and_then(|id| st.files.get(id)).cloned()
     };
     let Some(stored) = stored else {
         return not_found().into_response();
