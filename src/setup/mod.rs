@@ -359,6 +359,15 @@ fn after_failure(p: &mut dyn Prompter) -> Result<Answer<bool>> {
     })
 }
 
+/// The prompt for a secret: Enter keeps the current one only where there is one.
+fn secret_prompt(label: &str, current: &Secret) -> String {
+    if current.expose().is_empty() {
+        format!("{label} (hidden)")
+    } else {
+        format!("{label} (hidden; Enter keeps the current one)")
+    }
+}
+
 async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
     loop {
         p.say("Step 1 of 5 — S3: the server that holds the backups (RustFS, MinIO, Garage, Ceph, AWS).");
@@ -376,7 +385,7 @@ async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
             Answer::Value(v) => v,
             Answer::Back => continue,
         };
-        match p.secret("Secret key")? {
+        match p.secret(&secret_prompt("Secret key", &a.s3_secret_key))? {
             Answer::Value(v) if !v.is_empty() => a.s3_secret_key = Secret::new(v),
             Answer::Value(_) if !a.s3_secret_key.expose().is_empty() => {}
             Answer::Value(_) => {
@@ -408,7 +417,7 @@ async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
 async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
     loop {
         p.say("Step 2 of 5 — Telegram bot: the token @BotFather gave you.");
-        match p.secret("Bot token")? {
+        match p.secret(&secret_prompt("Bot token", &a.bot_token))? {
             Answer::Value(v) if !v.trim().is_empty() => a.bot_token = Secret::new(v.trim()),
             Answer::Value(_) if !a.bot_token.expose().is_empty() => {}
             Answer::Value(_) => {
