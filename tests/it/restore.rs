@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::harness::{ADMIN_CHAT, PART_SIZE, World, data, sha256_hex, signal, wait_exit};
 use crate::support::telegram::Fault;
 
-/// Files in a directory other than `keep`: what a failed restore must not leave behind.
-fn leftovers(dir: &Path) -> Vec<String> {
+/// The names in a directory, sorted: what a failed restore must not leave behind.
+pub(crate) fn leftovers(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
@@ -33,7 +33,7 @@ fn download(w: &World, name: &str, dir: &Path) -> PathBuf {
 }
 
 /// An age identity file and its recipient.
-fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     use age::secrecy::ExposeSecret;
     let key = age::x25519::Identity::generate();
     let path = dir.join(name);
@@ -43,7 +43,7 @@ fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
 
 /// Decrypts with the `age` crate's own decryptor, independently of tgploy's code: what
 /// `age -d -i key.txt name.age` does.
-fn stock_age_decrypt(ciphertext: &[u8], key_file: &Path) -> Vec<u8> {
+pub(crate) fn stock_age_decrypt(ciphertext: &[u8], key_file: &Path) -> Vec<u8> {
     let text = std::fs::read_to_string(key_file).unwrap();
     let line = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
     let identity: age::x25519::Identity = line.parse().unwrap();
