@@ -26,6 +26,9 @@ pub enum SourceError {
     Denied { endpoint: String, reason: String },
     #[error("{0} not found on S3")]
     NotFound(String),
+    /// A conditional request failed (HTTP 412): the object is not the version asked for.
+    #[error("{0} changed on S3 (it is no longer the version being delivered)")]
+    Changed(String),
     #[error("S3 error: {0}")]
     Other(String),
 }
@@ -141,6 +144,8 @@ impl S3Source {
                 let message = service.err().message().unwrap_or("");
                 let reason = if code.is_empty() { format!("HTTP {status}") } else { format!("{code}: {message}") };
                 match (status, code) {
+                    (500..=599, _) => SourceError::Unreachable { endpoint, reason: format!("{what}: {reason}") },
+                    (412, _) | (_, "PreconditionFailed") => SourceError::Changed(what.to_string()),
                     (401 | 403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
                         SourceError::Denied { endpoint, reason }
                     }
@@ -162,26 +167,22 @@ impl S3Source {
         Ok(names)
     }
 
-    /// Every object of a bucket, page by page (ListObjectsV2 returns at most 1000 keys
-    /// a page). Keys ending in `/` with size 0 are folder markers, not objects.
+    /// A bucket's objects, page by page (ListObjectsV2 returns at most 1000 keys a page,
+    /// in UTF-8 byte order of the keys).
+    pub fn list_pages(&self, bucket: &str) -> Listing<'_> {
+        Listing {
+            source: self,
+            bucket: bucket.to_string(),
+            pages: self.client.list_objects_v2().bucket(bucket).into_paginator().send(),
+        }
+    }
+
+    /// Every object of a bucket, all pages together.
     pub async fn list_objects(&self, bucket: &str) -> Result<Vec<ListedObject>, SourceError> {
-        let mut pages = self.client.list_objects_v2().bucket(bucket).into_paginator().send();
+        let mut listing = self.list_pages(bucket);
         let mut objects = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(&format!("bucket {bucket}"), e))?;
-            for obj in page.contents() {
-                let Some(key) = obj.key() else { continue };
-                let size = obj.size().unwrap_or(0).max(0) as u64;
-                if key.ends_with('/') && size == 0 {
-                    continue;
-                }
-                objects.push(ListedObject {
-                    key: key.to_string(),
-                    size,
-                    last_modified_ms: obj.last_modified().and_then(|t| t.to_millis().ok()),
-                    etag: obj.e_tag().map(trim_etag).filter(|e| !e.is_empty()),
-                });
-            }
+        while let Some(page) = listing.next_page().await? {
+            objects.extend(page);
         }
         Ok(objects)
     }
@@ -215,16 +216,64 @@ impl S3Source {
         })
     }
 
-    /// GET of the bytes `start..start+len` of an object (the whole object when `len` is
-    /// its size and `start` is 0), streamed.
-    pub async fn get(&self, bucket: &str, key: &str, start: u64, len: u64, size: u64) -> Result<Body, SourceError> {
+    /// GET of the bytes `start..start+len` of one version of an object (the whole object
+    /// when `len` is its size and `start` is 0), streamed. `If-Match` makes the server
+    /// refuse (412, [`SourceError::Changed`]) when the object is no longer that version.
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        start: u64,
+        len: u64,
+        size: u64,
+    ) -> Result<Body, SourceError> {
         let what = format!("object {bucket}/{key}");
-        let mut req = self.client.get_object().bucket(bucket).key(key);
+        let mut req = self.client.get_object().bucket(bucket).key(key).if_match(format!("\"{etag}\""));
         if (start, len) != (0, size) && len > 0 {
             req = req.range(format!("bytes={}-{}", start, start + len - 1));
         }
         let out = req.send().await.map_err(|e| self.classify(&what, e))?;
         Ok(Body { etag: out.e_tag().map(trim_etag), stream: out.body, endpoint: self.endpoint.clone() })
+    }
+}
+
+/// One bucket's listing, read a page at a time.
+pub struct Listing<'a> {
+    source: &'a S3Source,
+    bucket: String,
+    pages: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<
+            aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+            SdkError<
+                aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+                aws_sdk_s3::config::http::HttpResponse,
+            >,
+        >,
+    >,
+}
+
+impl Listing<'_> {
+    /// The next page, `None` after the last. Keys ending in `/` with size 0 are folder
+    /// markers, not objects.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<ListedObject>>, SourceError> {
+        let Some(page) = self.pages.next().await else { return Ok(None) };
+        let page = page.map_err(|e| self.source.classify(&format!("bucket {}", self.bucket), e))?;
+        let mut objects = Vec::with_capacity(page.contents().len());
+        for obj in page.contents() {
+            let Some(key) = obj.key() else { continue };
+            let size = obj.size().unwrap_or(0).max(0) as u64;
+            if key.ends_with('/') && size == 0 {
+                continue;
+            }
+            objects.push(ListedObject {
+                key: key.to_string(),
+                size,
+                last_modified_ms: obj.last_modified().and_then(|t| t.to_millis().ok()),
+                etag: obj.e_tag().map(trim_etag).filter(|e| !e.is_empty()),
+            });
+        }
+        Ok(Some(objects))
     }
 }
 

@@ -346,8 +346,8 @@ async fn a_failed_delivery_is_recorded_for_retry_and_not_lost() {
     w.s3.create_bucket("bkt").await;
     w.s3.put("bkt", "ok.bin", data(10, 1)).await;
     w.s3.put("bkt", "unlucky.bin", data(10, 2)).await;
-    // The first upload's connection drops without an answer.
-    w.tg.inject("sendDocument", Fault::Drop, 1);
+    // The first upload is refused: a failure no repetition within the run fixes.
+    w.tg.inject("sendDocument", Fault::BadRequest("wrong remote file identifier specified"), 1);
 
     let out = w.run(&["sync", "--json"]).await;
     out.code(1).no_token();
