@@ -102,3 +102,39 @@ async fn a_version_gone_from_s3_before_delivery_is_skipped_and_the_new_one_is_se
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].bytes(), newer);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_progress_counts_each_byte_once_resumed_parts_included() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let big = PART_SIZE as usize * 6 + 11;
+    w.s3.put("bkt", "big.bin", data(big, 1)).await;
+    // A run that dies after a few parts of the big object.
+    w.tg.set_delay(Duration::from_millis(150));
+    let mut child = w.spawn(&["sync"]);
+    assert!(w.tg.wait_for_documents(3, Duration::from_secs(30)).await);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    w.tg.set_delay(Duration::ZERO);
+    w.s3.put("bkt", "small.bin", data(1000, 2)).await;
+    w.s3.put("bkt", "empty.bin", Vec::new()).await;
+
+    let env = w.env.clone();
+    let cfg = Config::load_with(&Overrides::default(), &|k| env.get(k).cloned()).unwrap();
+    let source = S3Source::new(&cfg.require_s3().unwrap());
+    let ledger = Arc::new(Ledger::open(&w.ledger_path()).unwrap());
+    record_pending(&cfg, &ledger, &source, "bkt").await;
+    let resumed: u64 = w.query("SELECT COUNT(*) FROM parts")[0][0].parse().unwrap();
+    assert!(resumed >= 2, "the big object was part-way");
+    let options = EngineOptions { concurrency: 2, progress: false };
+    let engine = Engine::new(&cfg, ledger.clone(), source.clone(), Shutdown::new(), options).unwrap();
+    engine.take_over_dead_runs().await.unwrap();
+    let ids = ledger.claimable(&["bkt".to_string()], tgploy::time::now()).unwrap();
+    assert_eq!(ids.len(), 3);
+    let mut report = DeliveryReport::default();
+    engine.deliver(ids, false, &mut report).await.unwrap();
+    assert_eq!(report.sent, 3);
+    // Parts sent by the dead run count once (when resumed), the rest as they go out.
+    let sizes = big as u64 + 1000;
+    assert_eq!(report.progress_bytes, (sizes, sizes));
+}

@@ -36,6 +36,8 @@ struct Stats {
     head: AtomicUsize,
     list: AtomicUsize,
     gets: Mutex<Vec<(String, String, Option<String>)>>,
+    /// The `If-Match` of each GET, in order (`None` for an unconditional one).
+    get_conditions: Mutex<Vec<Option<String>>>,
 }
 
 /// `s3s::S3` implementation that forwards everything to s3s-fs.
@@ -53,22 +55,27 @@ impl Wrapper {
                 continue;
             };
             let input = HeadObjectInput { bucket: bucket.to_owned(), key, ..Default::default() };
-            let head = S3Request {
-                input,
-                method: Default::default(),
-                uri: Default::default(),
-                headers: Default::default(),
-                extensions: Default::default(),
-                credentials: None,
-                region: None,
-                service: None,
-                trailing_headers: None,
-            };
+            let head = internal(input);
             // Deliberately bypasses `self.head_object` so head_count() only counts client requests.
             let out = self.inner.head_object(head).await?;
             object.e_tag = out.output.e_tag;
         }
         Ok(())
+    }
+}
+
+/// A request the wrapper makes of s3s-fs itself, on no client's behalf.
+fn internal<T>(input: T) -> S3Request<T> {
+    S3Request {
+        input,
+        method: Default::default(),
+        uri: Default::default(),
+        headers: Default::default(),
+        extensions: Default::default(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
     }
 }
 
@@ -133,6 +140,25 @@ impl S3 for Wrapper {
             let range = req.headers.get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let entry = (req.input.bucket.clone(), req.input.key.clone(), range);
             self.stats.gets.lock().expect("stats lock poisoned").push(entry);
+            let condition = req.input.if_match.as_ref().and_then(|c| c.as_etag()).map(|e| e.value().to_owned());
+            self.stats.get_conditions.lock().expect("stats lock poisoned").push(condition.clone());
+            // s3s-fs ignores If-Match on GET; RustFS, MinIO and AWS answer 412 when the
+            // object is no longer that version.
+            if let Some(expected) = condition {
+                let input = HeadObjectInput {
+                    bucket: req.input.bucket.clone(),
+                    key: req.input.key.clone(),
+                    ..Default::default()
+                };
+                let head = internal(input);
+                let current = self.inner.head_object(head).await?.output.e_tag;
+                if current.as_ref().map(|e| e.value()) != Some(expected.as_str()) {
+                    return Err(s3s::s3_error!(
+                        PreconditionFailed,
+                        "At least one of the pre-conditions you specified did not hold"
+                    ));
+                }
+            }
             self.inner.get_object(req).await
         })
     }
@@ -347,6 +373,11 @@ impl S3Server {
     /// HeadObject requests served so far (the ETag filling of listings is not counted).
     pub fn head_count(&self) -> usize {
         self.stats.head.load(Ordering::SeqCst)
+    }
+
+    /// The `If-Match` ETag of every GetObject request, in arrival order.
+    pub fn get_conditions(&self) -> Vec<Option<String>> {
+        self.stats.get_conditions.lock().expect("stats lock poisoned").clone()
     }
 
     /// `(bucket, key, Range header)` of every GetObject request, in arrival order.
