@@ -45,6 +45,40 @@ struct Wrapper {
     inner: s3s_fs::FileSystem,
     stats: Arc<Stats>,
     listed_etags: bool,
+    /// A bucket whose listing is generated rather than read from disk: `(name, objects)`.
+    synthetic: Option<(String, usize)>,
+}
+
+/// The `i`-th key of a synthetic bucket (zero-padded: listed in order).
+pub fn synthetic_key(i: usize) -> String {
+    format!("dumps/{i:08}.sql.gz")
+}
+
+/// One page of a synthetic bucket's listing, as a real server would send it.
+fn synthetic_page(name: &str, objects: usize, input: &ListObjectsV2Input) -> ListObjectsV2Output {
+    let from: usize = input.continuation_token.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
+    let max = input.max_keys.unwrap_or(1000).clamp(1, 1000) as usize;
+    let to = (from + max).min(objects);
+    let modified = Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000));
+    let contents = (from..to)
+        .map(|i| Object {
+            key: Some(synthetic_key(i)),
+            size: Some(1024),
+            e_tag: Some(ETag::Strong(format!("{i:032x}"))),
+            last_modified: Some(modified.clone()),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+    ListObjectsV2Output {
+        name: Some(name.to_string()),
+        max_keys: Some(max as i32),
+        key_count: Some(contents.len() as i32),
+        continuation_token: input.continuation_token.clone(),
+        is_truncated: Some(to < objects),
+        next_continuation_token: (to < objects).then(|| to.to_string()),
+        contents: Some(contents),
+        ..Default::default()
+    }
 }
 
 impl Wrapper {
@@ -193,6 +227,11 @@ impl S3 for Wrapper {
     {
         Box::pin(async move {
             self.stats.list.fetch_add(1, Ordering::SeqCst);
+            if let Some((name, objects)) = &self.synthetic
+                && *name == req.input.bucket
+            {
+                return Ok(S3Response::new(synthetic_page(name, *objects, &req.input)));
+            }
             let bucket = req.input.bucket.clone();
             let mut resp = self.inner.list_objects_v2(req).await?;
             if self.listed_etags
@@ -216,19 +255,28 @@ pub struct S3Server {
 impl S3Server {
     /// s3s-fs as is: listings carry no ETag.
     pub async fn start() -> S3Server {
-        Self::start_inner(false).await
+        Self::start_inner(false, None).await
     }
 
     /// Listings carry quoted ETags, like RustFS, MinIO and AWS.
     pub async fn start_with_listed_etags() -> S3Server {
-        Self::start_inner(true).await
+        Self::start_inner(true, None).await
     }
 
-    async fn start_inner(listed_etags: bool) -> S3Server {
+    /// Also serves the bucket `name`, whose listing shows `objects` generated objects of
+    /// 1 KiB with ETags (`synthetic_key(i)`), at the speed of the protocol rather than of
+    /// a directory walk: for benchmarks over a million objects.
+    pub async fn start_with_synthetic_bucket(name: &str, objects: usize) -> S3Server {
+        let server = Self::start_inner(true, Some((name.to_string(), objects))).await;
+        server.create_bucket(name).await;
+        server
+    }
+
+    async fn start_inner(listed_etags: bool, synthetic: Option<(String, usize)>) -> S3Server {
         let root = tempfile::tempdir().expect("create S3 root dir");
         let inner = s3s_fs::FileSystem::new(root.path()).expect("create s3s-fs");
         let stats = Arc::new(Stats::default());
-        let wrapper = Wrapper { inner, stats: stats.clone(), listed_etags };
+        let wrapper = Wrapper { inner, stats: stats.clone(), listed_etags, synthetic };
         let service = {
             let mut builder = S3ServiceBuilder::new(wrapper);
             builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
