@@ -150,18 +150,22 @@ async fn run_inner(
     if opts.dry_run {
         // Deliveries already waiting in the ledger (from an earlier run or a webhook)
         // would go out too.
+        let (waiting, counts) = Ledger::blocking(ledger, move |l| {
+            let mut waiting = Vec::new();
+            for id in l.claimable(&selected, now())? {
+                waiting.extend(l.delivery(id)?.map(|d| d.object));
+            }
+            Ok((waiting, l.counts()?.0))
+        })
+        .await?;
         let listed: HashSet<(String, String, String)> =
             would_send.iter().map(|i| (i.bucket.clone(), i.key.clone(), i.etag.clone())).collect();
-        for id in ledger.claimable(&selected, now())? {
-            if let Some(d) = ledger.delivery(id)? {
-                let o = d.object;
-                if !listed.contains(&(o.bucket.clone(), o.key.clone(), o.etag.clone())) {
-                    would_send.push(Item::from(o));
-                }
+        for o in waiting {
+            if !listed.contains(&(o.bucket.clone(), o.key.clone(), o.etag.clone())) {
+                would_send.push(Item::from(o));
             }
         }
         report.would_send = Some(would_send);
-        let (counts, _) = ledger.counts()?;
         report.deliveries.waiting_for_retry = counts.failed;
         report.deliveries.dead = counts.dead;
         return Ok(report);
@@ -178,35 +182,42 @@ async fn run_inner(
 /// The buckets to sync: discovered ones recorded, then the enabled ones (or those named).
 async fn select_buckets(
     cfg: &Config,
-    ledger: &Ledger,
+    ledger: &Arc<Ledger>,
     source: &S3Source,
     wanted: &[String],
     dry_run: bool,
 ) -> Result<Vec<String>> {
     let names = source.list_buckets().await?;
-    let mut buckets: Vec<Bucket> = Vec::new();
-    for name in &names {
-        let bucket = if dry_run {
-            ledger.bucket(name)?.unwrap_or(Bucket {
-                name: name.clone(),
-                enabled: cfg.enable_new_buckets,
-                discovered_at: now(),
-                last_listed_at: None,
-                last_error: None,
-            })
-        } else {
-            let known = ledger.bucket(name)?.is_some();
-            let b = ledger.discover_bucket(name, cfg.enable_new_buckets, now())?;
-            if !known {
-                tracing::info!(
-                    "discovered bucket {name} ({})",
-                    if b.enabled { "enabled" } else { "disabled: enable it with `tgploy buckets enable`" }
-                );
-            }
-            b
-        };
-        buckets.push(bucket);
-    }
+    let (listed, enable_new) = (names.clone(), cfg.enable_new_buckets);
+    let buckets: Vec<Bucket> = Ledger::blocking(ledger, move |l| {
+        let mut buckets = Vec::new();
+        for name in listed {
+            let known = l.bucket(&name)?;
+            let bucket = match known {
+                Some(b) if dry_run => b,
+                None if dry_run => Bucket {
+                    name,
+                    enabled: enable_new,
+                    discovered_at: now(),
+                    last_listed_at: None,
+                    last_error: None,
+                },
+                _ => {
+                    let b = l.discover_bucket(&name, enable_new, now())?;
+                    if known.is_none() {
+                        tracing::info!(
+                            "discovered bucket {name} ({})",
+                            if b.enabled { "enabled" } else { "disabled: enable it with `tgploy buckets enable`" }
+                        );
+                    }
+                    b
+                }
+            };
+            buckets.push(bucket);
+        }
+        Ok(buckets)
+    })
+    .await?;
     for w in wanted {
         match buckets.iter().find(|b| &b.name == w) {
             None => {
