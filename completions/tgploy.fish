@@ -74,8 +74,8 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -l json -d 'Pri
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand heartbeat" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l listen -d 'Address to listen on [default: `webhook.listen`, else 127.0.0.1:8080]' -r
-complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l concurrency -d 'Deliveries to run at once [default: `webhook.concurrency`, else 2]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l listen -d 'Address to listen on [default: `webhook.listen` or TGPLOY_WEBHOOK_LISTEN, else 127.0.0.1:8080]' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l concurrency -d 'Deliveries to run at once [default: `webhook.concurrency` or TGPLOY_WEBHOOK_CONCURRENCY, else 2]' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand serve-webhook" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r

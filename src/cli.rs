@@ -211,7 +211,8 @@ pub struct RetryArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeWebhookArgs {
-    /// Address to listen on [default: `webhook.listen`, else 127.0.0.1:8080].
+    /// Address to listen on [default: `webhook.listen` or TGPLOY_WEBHOOK_LISTEN, else
+    /// 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
 
@@ -220,7 +221,8 @@ pub struct ServeWebhookArgs {
     #[arg(long)]
     pub insecure_no_token: bool,
 
-    /// Deliveries to run at once [default: `webhook.concurrency`, else 2].
+    /// Deliveries to run at once [default: `webhook.concurrency` or
+    /// TGPLOY_WEBHOOK_CONCURRENCY, else 2].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 }

@@ -10,7 +10,7 @@ use crate::filter::Filter;
 use crate::ledger::{Counts, Ledger, State};
 use crate::output;
 use crate::source::S3Source;
-use crate::sync::resolve_etags;
+use crate::sync::scan_bucket;
 use crate::time::{ago, now, rfc3339};
 
 #[derive(Serialize)]
@@ -30,7 +30,7 @@ struct BucketRow {
 }
 
 pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
-    let ledger = ctx.ledger()?;
+    let ledger = std::sync::Arc::new(ctx.ledger()?);
     match cmd {
         BucketsCommand::List { json } => list(ctx, &ledger, json).await,
         BucketsCommand::Enable { name, from_now } => enable(ctx, &ledger, &name, from_now).await,
@@ -101,7 +101,7 @@ async fn list(ctx: &Context, ledger: &Ledger, json: bool) -> Result<()> {
     output::print(&format!("{t}\n"))
 }
 
-async fn enable(ctx: &Context, ledger: &Ledger, name: &str, from_now: bool) -> Result<()> {
+async fn enable(ctx: &Context, ledger: &std::sync::Arc<Ledger>, name: &str, from_now: bool) -> Result<()> {
     let source = source(ctx)?;
     let on_server = server_buckets(&source).await?;
     if !on_server.iter().any(|b| b == name) {
@@ -111,11 +111,8 @@ async fn enable(ctx: &Context, ledger: &Ledger, name: &str, from_now: bool) -> R
     if from_now {
         // Recorded before the bucket is enabled, so a sync running meanwhile does not
         // start on the objects being skipped.
-        let listed = source.list_objects(name).await?;
         let all = Filter::new(&FilterConfig::default())?;
-        let versions = resolve_etags(ledger, &source, name, listed, &all, false).await?;
-        skipped = versions.len();
-        ledger.insert_versions(&versions, State::Skipped, now())?;
+        skipped = scan_bucket(ledger, &source, name, &all, Some(State::Skipped)).await?.objects;
     }
     ledger.set_bucket_enabled(name, true, now())?;
     if from_now {

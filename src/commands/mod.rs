@@ -29,8 +29,7 @@ pub struct Context {
 
 impl Context {
     fn load(cli: &Cli) -> Result<Context> {
-        let overrides = Overrides { config: cli.global.config.clone(), database: cli.global.database.clone() };
-        Ok(Context { config: Config::load(&overrides)? })
+        Ok(Context { config: Config::load(&overrides(cli))? })
     }
 
     /// Opens (creating if needed) the ledger.
@@ -50,6 +49,19 @@ impl Context {
     pub fn ledger_for_dry_run(&self) -> Result<Ledger> {
         let path = self.config.database_path()?;
         if path.exists() { Ledger::open(&path) } else { Ledger::in_memory() }
+    }
+}
+
+/// The settings the command line gives: `--config`, and the flags the settings table
+/// names (they override the file and the environment).
+fn overrides(cli: &Cli) -> Overrides {
+    let overrides = Overrides { config: cli.global.config.clone(), ..Overrides::default() }
+        .flag("database_path", cli.global.database.as_ref().map(|p| p.display()));
+    match &cli.command {
+        Command::ServeWebhook(args) => {
+            overrides.flag("webhook.listen", args.listen.as_ref()).flag("webhook.concurrency", args.concurrency)
+        }
+        _ => overrides,
     }
 }
 

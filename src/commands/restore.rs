@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>) -> Result
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
     let target = Target::resolve(args.out.as_deref(), &name, args.write.force)?;
     let sink = TelegramSink::downloader(&ctx.config.require_bot_token()?, &ctx.config.api_url, 0)?;
-    let tmp = crate::sync::private_tmp_dir(&ctx.config)?;
+    let tmp = crate::deliver::engine::private_tmp_dir(&ctx.config)?;
     let progress = Progress::bytes(plan.size, true);
     progress.set_message(plan.label.clone());
     let shutdown = Shutdown::new();

@@ -1,29 +1,25 @@
 //! `serve-webhook` subcommand: receive bucket notifications, deliver in the background.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::ServeWebhookArgs;
 use crate::commands::Context;
 use crate::config::env;
+use crate::deliver::Engine;
+use crate::deliver::engine::EngineOptions;
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
-use crate::sink::{SinkError, TelegramSink};
 use crate::source::S3Source;
 use crate::webhook::{self, Server};
 
-const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long a graceful stop waits for the parts in flight.
 const DRAIN: Duration = Duration::from_secs(60);
 
 pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
     let cfg = &ctx.config;
-    let listen = args.listen.clone().or_else(|| cfg.webhook_listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
-    let addr: SocketAddr = listen.parse().map_err(|_| {
-        Error::config(format!(
-            "invalid listen address `{listen}`: expected IP:PORT like 127.0.0.1:8080 (--listen or `webhook.listen`)"
-        ))
-    })?;
+    let addr: SocketAddr = cfg.webhook_listen;
     let token = match (&cfg.webhook_token, args.insecure_no_token) {
         (Some(token), _) => Some(token.clone()),
         (None, true) if webhook::is_loopback(&addr) => {
@@ -46,33 +42,26 @@ pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
         }
     };
     let source = S3Source::new(&cfg.require_s3()?);
-    let sink = TelegramSink::new(&cfg.require_telegram()?)?;
-    match sink.check().await {
+    let ledger = Arc::new(ctx.ledger()?);
+    let shutdown = Shutdown::new();
+    let options = EngineOptions { concurrency: cfg.webhook_concurrency, progress: false };
+    let engine = Engine::new(cfg, ledger.clone(), source.clone(), shutdown.clone(), options)?;
+    match engine.sink().check().await {
         Ok(_) => {}
-        Err(e @ SinkError::Unreachable { .. }) => {
+        Err(e) if e.is_outage() => {
             tracing::warn!("{e}; accepting events anyway, deliveries wait until it answers");
         }
         Err(e) => return Err(e.into()),
     }
-    let ledger = ctx.ledger()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::config(format!("cannot listen on {addr}: {e} (--listen or `webhook.listen`)")))?;
     let local = listener.local_addr().map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
-    let shutdown = Shutdown::new();
     shutdown.listen();
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.
     eprintln!("tgploy: serve-webhook listening on http://{local}");
-    let server = Server {
-        cfg: cfg.clone(),
-        ledger,
-        source,
-        sink,
-        token,
-        concurrency: args.concurrency.unwrap_or(cfg.webhook_concurrency).max(1),
-        drain: DRAIN,
-    };
+    let server = Server { cfg: cfg.clone(), ledger, source, engine, token, drain: DRAIN };
     webhook::serve(server, listener, shutdown).await?;
     eprintln!("tgploy: serve-webhook stopped");
     Ok(())

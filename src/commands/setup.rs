@@ -26,13 +26,13 @@ pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
     // TGPLOY_CONFIG names the target, which may not exist yet: it is not read as such.
     let from_env = |name: &str| if name == env::CONFIG { None } else { std::env::var(name).ok() };
     let cfg = {
-        let overrides =
-            Overrides { config: target.exists().then(|| target.clone()), database: global.database.clone() };
+        let flags = Overrides::default().flag("database_path", global.database.as_ref().map(|p| p.display()));
+        let overrides = Overrides { config: target.exists().then(|| target.clone()), ..flags.clone() };
         match Config::load_with(&overrides, &from_env) {
             Ok(cfg) => cfg,
             Err(e) => {
                 tracing::warn!("the existing configuration does not load ({e}); starting from the environment");
-                Config::load_with(&Overrides { config: None, database: global.database.clone() }, &from_env)?
+                Config::load_with(&flags, &from_env)?
             }
         }
     };

@@ -10,7 +10,7 @@ mod schema;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -221,6 +221,19 @@ impl Ledger {
         &self.path
     }
 
+    /// Runs `f` on tokio's blocking pool: SQLite blocks (a commit waits for the disk),
+    /// and the async runtime's worker threads must not.
+    pub async fn blocking<R, F>(ledger: &Arc<Ledger>, f: F) -> Result<R>
+    where
+        F: FnOnce(&Ledger) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let ledger = Arc::clone(ledger);
+        tokio::task::spawn_blocking(move || f(&ledger))
+            .await
+            .map_err(|e| Error::Other(anyhow::anyhow!("a ledger task failed: {e}")))?
+    }
+
     fn configure(&self) -> Result<()> {
         let mut conn = self.conn();
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
@@ -328,23 +341,34 @@ impl Ledger {
 
     // ----- object versions -----
 
-    /// Every (key, etag) of the bucket that has a delivery row, whatever its state.
-    pub fn known_versions(&self, bucket: &str) -> Result<HashSet<(String, String)>> {
+    /// Every (key, etag) with a delivery row, whatever its state, for the keys from
+    /// `first` to `last` (both included, in the UTF-8 byte order S3 lists keys in). A
+    /// listing page is compared against this, so memory follows the page, not the bucket.
+    pub fn known_versions_between(&self, bucket: &str, first: &str, last: &str) -> Result<HashSet<(String, String)>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1").map_err(|e| self.err(e))?;
-        stmt.query_map([bucket], |r| Ok((r.get(0)?, r.get(1)?)))
+        let mut stmt = conn
+            .prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1 AND key >= ?2 AND key <= ?3")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![bucket, first, last], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
 
-    /// What HEAD requests taught about a bucket: key → (size, last-modified, ETag).
-    pub fn etag_cache(&self, bucket: &str) -> Result<HashMap<String, (u64, i64, String)>> {
+    /// What HEAD requests taught about the keys from `first` to `last`: key → (size,
+    /// last-modified, ETag).
+    pub fn etag_cache_between(
+        &self,
+        bucket: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<HashMap<String, (u64, i64, String)>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached("SELECT key, size, last_modified_ms, etag FROM etag_cache WHERE bucket = ?1")
+            .prepare_cached(
+                "SELECT key, size, last_modified_ms, etag FROM etag_cache WHERE bucket = ?1 AND key >= ?2 AND key <= ?3",
+            )
             .map_err(|e| self.err(e))?;
-        stmt.query_map([bucket], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        stmt.query_map(params![bucket, first, last], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
@@ -510,34 +534,9 @@ impl Ledger {
     ) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let held = tx
-            .execute(
-                "UPDATE deliveries SET lease_until = ?3, updated_at = ?4, sha256 = COALESCE(?5, sha256)
-                 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                params![id, owner, lease_until, part.sent_at, whole_sha256],
-            )
-            .map_err(|e| self.err(e))?;
-        if held == 0 {
+        if !insert_part(&tx, id, owner, Some(lease_until), part, whole_sha256).map_err(|e| self.err(e))? {
             return Ok(false);
         }
-        tx.execute(
-            "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id, file_id,
-                file_unique_id, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                id,
-                part.idx,
-                part.offset,
-                part.size,
-                part.sha256,
-                part.hash_state,
-                part.file_name,
-                part.message_id,
-                part.file_id,
-                part.file_unique_id,
-                part.sent_at
-            ],
-        )
-        .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(true)
     }
@@ -765,6 +764,73 @@ impl Ledger {
             .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY id"))
             .map_err(|e| self.err(e))?;
         stmt.query_map([state.as_str()], delivery_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))
+    }
+
+    /// The bytes of the given deliveries, together.
+    pub fn total_size(&self, ids: &[i64]) -> Result<u64> {
+        let ids = serde_json::to_string(ids).map_err(|e| Error::Other(e.into()))?;
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
+            [ids],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records the one document of a single-document delivery and marks the delivery
+    /// sent, in one transaction. False when the claim was lost.
+    pub fn finish_single(&self, id: i64, owner: &str, part: &Part, sha256: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        if !insert_part(&tx, id, owner, None, part, Some(sha256)).map_err(|e| self.err(e))? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE deliveries SET state = 'sent', sent_at = ?2, updated_at = ?2, owner = NULL, lease_until = NULL,
+                last_error = NULL, next_attempt_at = NULL, manifest_message_id = NULL, manifest_file_id = NULL
+             WHERE id = ?1",
+            params![id, part.sent_at],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Records object versions named by bucket notifications, in one transaction (one
+    /// disk sync for everything that arrived together): a bucket seen for the first time
+    /// is recorded, enabled as `enable_new` says; versions of enabled buckets become
+    /// pending. Returns, for each version, whether its bucket is enabled.
+    pub fn accept_events(&self, versions: &[ObjectVersion], enable_new: bool, now: i64) -> Result<Vec<bool>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut accepted = Vec::with_capacity(versions.len());
+        {
+            let mut discover = tx
+                .prepare_cached(
+                    "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET name = name RETURNING enabled",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6) ON CONFLICT (bucket, key, etag) DO NOTHING",
+                )
+                .map_err(|e| self.err(e))?;
+            for v in versions {
+                let enabled: bool =
+                    discover.query_row(params![v.bucket, enable_new, now], |r| r.get(0)).map_err(|e| self.err(e))?;
+                if enabled {
+                    insert
+                        .execute(params![v.bucket, v.key, v.etag, v.size, v.last_modified_ms, now])
+                        .map_err(|e| self.err(e))?;
+                }
+                accepted.push(enabled);
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(accepted)
     }
 
     // ----- alerts -----
@@ -1038,6 +1104,44 @@ impl Ledger {
     }
 }
 
+/// Inserts a part of a delivery `owner` holds, renewing the lease (when given) and
+/// recording the whole stream's SHA-256 (with the last part). False when not held.
+fn insert_part(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    owner: &str,
+    lease_until: Option<i64>,
+    part: &Part,
+    whole_sha256: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let held = tx.execute(
+        "UPDATE deliveries SET lease_until = COALESCE(?3, lease_until), updated_at = ?4, sha256 = COALESCE(?5, sha256)
+         WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+        params![id, owner, lease_until, part.sent_at, whole_sha256],
+    )?;
+    if held == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id, file_id,
+            file_unique_id, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            id,
+            part.idx,
+            part.offset,
+            part.size,
+            part.sha256,
+            part.hash_state,
+            part.file_name,
+            part.message_id,
+            part.file_id,
+            part.file_unique_id,
+            part.sent_at
+        ],
+    )?;
+    Ok(true)
+}
+
 const DELIVERY_COLUMNS: &str = "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
     next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted";
 
@@ -1151,7 +1255,8 @@ mod tests {
         let l = Ledger::in_memory().unwrap();
         assert_eq!(l.insert_versions(&[version("k", "e"), version("k", "f")], State::Pending, 0).unwrap(), 2);
         assert_eq!(l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap(), 0);
-        assert_eq!(l.known_versions("b").unwrap().len(), 2);
+        assert_eq!(l.known_versions_between("b", "k", "k").unwrap().len(), 2);
+        assert!(l.known_versions_between("b", "a", "j").unwrap().is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ async fn captions_of_1024_byte_keys_are_accepted() {
         admin_chat: None,
         api_url: tg.url(),
         messages_per_minute: 0,
+        max_flood_wait: std::time::Duration::from_secs(60),
     })
     .unwrap();
     let keys = [

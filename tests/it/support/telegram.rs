@@ -50,6 +50,12 @@ pub enum Fault {
     RetryAfter(u32),
     /// That HTTP status with the matching Bot API description.
     ServerError(u16),
+    /// That HTTP status with the HTML error page nginx answers when the Bot API behind it
+    /// is down.
+    ProxyError(u16),
+    /// 400 with this Bot API description (`Bad Request: …`): a refusal no retry in the
+    /// same run fixes.
+    BadRequest(&'static str),
     /// The request body is read, then the TCP connection is closed without any response.
     Drop,
     /// The request body is read, then no response ever comes.
@@ -140,6 +146,8 @@ struct BotState {
     updates: Vec<Value>,
     /// Seconds the server's clock is off (its `Date` header shows it).
     clock_offset: i64,
+    /// An outage: every request (downloads included) gets this fault until it ends.
+    outage: Option<Fault>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,7 +176,8 @@ impl Shared {
         let fault = {
             let mut st = self.lock();
             *st.calls.entry(method.to_owned()).or_default() += 1;
-            st.faults.get_mut(method).and_then(VecDeque::pop_front)
+            let injected = st.faults.get_mut(method).and_then(VecDeque::pop_front);
+            injected.or(st.outage)
         };
         self.changed.notify_waiters();
         fault
@@ -198,6 +207,7 @@ impl FakeTelegram {
                 seq: 0,
                 updates: Vec::new(),
                 clock_offset: 0,
+                outage: None,
             }),
             changed: Notify::new(),
             dir,
@@ -265,9 +275,17 @@ impl FakeTelegram {
         queue.extend(std::iter::repeat_n(fault, times));
     }
 
-    /// Removes all pending injected faults.
+    /// Removes all pending injected faults, and ends an outage.
     pub fn clear_faults(&self) {
-        self.shared.lock().faults.clear();
+        let mut st = self.shared.lock();
+        st.faults.clear();
+        st.outage = None;
+    }
+
+    /// Every request gets `fault` from now on, until `clear_faults`: Telegram (or the
+    /// proxy in front of it) is down.
+    pub fn set_outage(&self, fault: Fault) {
+        self.shared.lock().outage = Some(fault);
     }
 
     pub fn set_upload_limit(&self, bytes: u64) {
@@ -401,6 +419,21 @@ async fn serve_request(
             Some(Fault::ServerError(code)) => {
                 drain(Body::new(req.into_body())).await;
                 return Ok(api_error(code, server_error_description(code)).into_response());
+            }
+            Some(Fault::ProxyError(code)) => {
+                drain(Body::new(req.into_body())).await;
+                let reason = server_error_description(code);
+                let page = format!(
+                    "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n\
+                     <center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n\
+                     </body>\r\n</html>\r\n"
+                );
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                return Ok((status, [(header::CONTENT_TYPE, "text/html")], page).into_response());
+            }
+            Some(Fault::BadRequest(description)) => {
+                drain(Body::new(req.into_body())).await;
+                return Ok(bad_request(description).into_response());
             }
         }
     }
