@@ -443,7 +443,9 @@ impl Courier<'_> {
             sha256: &ready.sha256,
             decrypts_to: encrypted.map(|_| name),
         });
+        let started = std::time::Instant::now();
         let sent = self.sink.send_file(ready.file.path(), &file_name, &caption).await?;
+        tracing::debug!("{}/{}: uploaded part {idx} in {:.2?}", obj.bucket, obj.key, started.elapsed());
         let whole = ready.last.as_ref().map(|(sha, _)| sha.clone());
         let part = Part {
             idx,

@@ -23,6 +23,8 @@ use crate::source::S3Source;
 
 /// Part files one delivery holds at most: one uploading, one read ahead.
 pub const IN_FLIGHT: usize = 2;
+/// Bytes gathered before each write to a part file.
+const WRITE_BUFFER: usize = 1 << 20;
 
 /// A part on disk, checked and ready to upload.
 pub struct ReadyPart {
@@ -86,12 +88,15 @@ impl PlainReader<'_> {
 
     async fn read(&mut self, idx: u32, permit: OwnedSemaphorePermit) -> Result<ReadyPart, Stop> {
         let obj = self.obj;
+        let started = std::time::Instant::now();
         let offset = u64::from(idx - 1) * self.part_size;
         let len = self.part_size.min(obj.size - offset);
         let mut body = self.source.get(&obj.bucket, &obj.key, &obj.etag, offset, len, obj.size).await?;
         check_etag(body.etag.as_deref(), obj)?;
         let io = write_error(self.tmp_dir);
         let mut file = tempfile::Builder::new().prefix("part-").tempfile_in(self.tmp_dir).map_err(&io)?;
+        // S3 bodies arrive in small chunks: one write per MiB, not per chunk.
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
         let mut part_hash = Sha256::new();
         let mut received = 0u64;
         while let Some(chunk) = body.next_chunk().await? {
@@ -104,7 +109,7 @@ impl PlainReader<'_> {
             }
             part_hash.update(&chunk);
             self.whole.update(&chunk);
-            file.write_all(&chunk).map_err(&io)?;
+            out.write_all(&chunk).map_err(&io)?;
         }
         if received != len {
             return Err(Stop::Failed(format!(
@@ -112,7 +117,9 @@ impl PlainReader<'_> {
                 obj.bucket, obj.key
             )));
         }
-        file.flush().map_err(&io)?;
+        out.flush().map_err(&io)?;
+        drop(out);
+        tracing::debug!("{}/{}: read part {idx} ({len} bytes) in {:.2?}", obj.bucket, obj.key, started.elapsed());
         let last = idx == self.count;
         Ok(ReadyPart {
             idx,

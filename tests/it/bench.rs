@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use crate::harness::{World, data};
-use crate::support::telegram;
+use crate::support::{file_sha256, telegram};
 
 /// The binaries to measure: this build, and the baseline when one is named.
 fn binaries() -> Vec<(&'static str, PathBuf)> {
@@ -34,7 +34,10 @@ struct Timed {
     secs: f64,
     /// Peak RSS in KiB (from `/usr/bin/time -v`).
     rss: Option<u64>,
+    /// CPU seconds, user and system (from `/usr/bin/time -v`).
+    cpu: Option<f64>,
     stdout: String,
+    stderr: String,
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -57,11 +60,12 @@ fn timed(env: &BTreeMap<String, String>, bin: &Path, args: &[&str]) -> Timed {
     let secs = start.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{} {args:?}: {stderr}", bin.display());
-    let rss = stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
-        .and_then(|v| v.trim().parse().ok());
-    Timed { secs, rss, stdout: String::from_utf8_lossy(&out.stdout).into_owned() }
+    let field = |name: &str| {
+        stderr.lines().find_map(|l| l.trim().strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+    };
+    let rss = field("Maximum resident set size (kbytes): ").map(|k| k as u64);
+    let cpu = field("User time (seconds): ").zip(field("System time (seconds): ")).map(|(u, s)| u + s);
+    Timed { secs, rss, cpu, stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr }
 }
 
 /// [`timed`] off the async runtime, whose servers the binary talks to.
@@ -130,14 +134,6 @@ fn write_gib(path: &Path, gib: u64) {
     }
 }
 
-fn file_sha256(path: &Path) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut f = std::fs::File::open(path).unwrap();
-    std::io::copy(&mut f, &mut h).unwrap();
-    hex::encode(h.finalize())
-}
-
 fn source(w: &World) -> tgploy::source::S3Source {
     tgploy::source::S3Source::new(&tgploy::config::S3Settings {
         endpoint: w.s3.endpoint(),
@@ -147,15 +143,19 @@ fn source(w: &World) -> tgploy::source::S3Source {
     })
 }
 
-/// The raw S3 leg: one GET of the whole object with tgploy's S3 client, bytes dropped.
-async fn raw_get(w: &World, bucket: &str, key: &str, size: u64) -> f64 {
+/// The raw S3 leg: GETs of the whole object with tgploy's S3 client, bytes dropped: one
+/// GET of it all (`window` = size), or one ranged GET per part, one after the other.
+async fn raw_get(w: &World, bucket: &str, key: &str, size: u64, window: u64) -> f64 {
     let source = source(w);
     let etag = source.head(bucket, key).await.unwrap().etag;
     let start = Instant::now();
-    let mut body = source.get(bucket, key, &etag, 0, size, size).await.unwrap();
     let mut got = 0u64;
-    while let Some(chunk) = body.next_chunk().await.unwrap() {
-        got += chunk.len() as u64;
+    while got < size {
+        let len = window.min(size - got);
+        let mut body = source.get(bucket, key, &etag, got, len, size).await.unwrap();
+        while let Some(chunk) = body.next_chunk().await.unwrap() {
+            got += chunk.len() as u64;
+        }
     }
     assert_eq!(got, size);
     start.elapsed().as_secs_f64()
@@ -197,6 +197,10 @@ async fn bench_deliver_large_objects() {
     for gib in sizes {
         let mut w = World::with_listed_etags().await;
         w.set_env("TGPLOY_PART_SIZE", "19MiB");
+        // With BENCH_TRACE=1 the timing of each part is shown.
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            w.set_env("TGPLOY_LOG", "tgploy=debug");
+        }
         w.s3.create_bucket("bench").await;
         let file = w.dir.path().join("big.bin");
         write_gib(&file, gib);
@@ -205,12 +209,13 @@ async fn bench_deliver_large_objects() {
         let size = gib << 30;
         let parts = size.div_ceil(19 << 20);
 
-        let get = raw_get(&w, "bench", "big.bin", size).await;
+        let get = raw_get(&w, "bench", "big.bin", size, size).await;
+        let ranged = raw_get(&w, "bench", "big.bin", size, 19 << 20).await;
         let upload = raw_upload(&w, &file, 19 << 20).await;
         let slower = get.max(upload);
         println!(
-            "BENCH {gib} GiB raw legs: S3 GET {get:.2} s ({:.0} MiB/s), multipart upload of the {parts} parts \
-             {upload:.2} s ({:.0} MiB/s); one after the other {:.2} s",
+            "BENCH {gib} GiB raw legs: S3 GET {get:.2} s ({:.0} MiB/s; as {parts} ranged GETs {ranged:.2} s), \
+             multipart upload of the {parts} parts {upload:.2} s ({:.0} MiB/s); one after the other {:.2} s",
             (size >> 20) as f64 / get,
             (size >> 20) as f64 / upload,
             get + upload
@@ -221,6 +226,9 @@ async fn bench_deliver_large_objects() {
             let watch = PartFileWatch::start(w.dir.path().join("tmp"));
             let run = timed_async(&w, &bin, &["sync"]).await;
             let most = watch.finish();
+            if std::env::var_os("BENCH_TRACE").is_some() {
+                run.stderr.lines().filter(|l| l.contains("part")).for_each(|l| println!("BENCH trace {l}"));
+            }
             let docs = w.tg.documents();
             let manifest =
                 docs[before..].iter().rev().find(|d| d.file_name == "big.bin.tgploy.json").expect("manifest");
@@ -229,11 +237,12 @@ async fn bench_deliver_large_objects() {
             assert_eq!(m["parts"].as_array().unwrap().len() as u64, parts);
             println!(
                 "BENCH {label} delivers {gib} GiB: {:.2} s ({:.0} MiB/s) = {:.2} x the slower raw leg, \
-                 {:.2} x both legs in a row; peak RSS {}; at most {most} part files on disk",
+                 {:.2} x both legs in a row; {} CPU s; peak RSS {}; at most {most} part files on disk",
                 run.secs,
                 (size >> 20) as f64 / run.secs,
                 run.secs / slower,
                 run.secs / (get + upload),
+                run.cpu.map(|c| format!("{c:.1}")).unwrap_or_else(|| "?".into()),
                 mib(run.rss),
             );
         }

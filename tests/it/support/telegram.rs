@@ -90,11 +90,7 @@ impl Document {
 
     /// Hex SHA-256 of the stored bytes, computed without loading the whole file.
     pub fn sha256(&self) -> String {
-        let mut file = std::fs::File::open(&self.path)
-            .unwrap_or_else(|e| panic!("open stored document {}: {e}", self.path.display()));
-        let mut hasher = Sha256::new();
-        io::copy(&mut file, &mut hasher).expect("hash stored document");
-        hex::encode(hasher.finalize())
+        super::file_sha256(&self.path)
     }
 }
 
