@@ -291,8 +291,37 @@ pub async fn scan_bucket(
     record: Option<State>,
 ) -> Result<Scan, ScanError> {
     let mut scan = Scan::default();
-    let mut listing = source.list_pages(bucket);
-    while let Some(page) = listing.next_page().await? {
+    // The next page is fetched while this one is compared with the ledger: a no-op sync
+    // takes about as long as the listing.
+    let (pages, mut next) = tokio::sync::mpsc::channel(1);
+    let lister = async move {
+        let mut listing = source.list_pages(bucket);
+        loop {
+            let page = listing.next_page().await.transpose();
+            let end = !matches!(page, Some(Ok(_)));
+            if let Some(page) = page
+                && pages.send(page).await.is_err()
+            {
+                return;
+            }
+            if end {
+                return;
+            }
+        }
+    };
+    tokio::pin!(lister);
+    let mut listing = true;
+    loop {
+        let page = tokio::select! {
+            page = next.recv() => match page {
+                Some(page) => page?,
+                None => break,
+            },
+            _ = &mut lister, if listing => {
+                listing = false;
+                continue;
+            }
+        };
         scan.objects += page.len() as u64;
         // S3 lists keys in order; the range is taken from the page itself all the same.
         let (Some(first), Some(last)) =
@@ -306,7 +335,9 @@ pub async fn scan_bucket(
             let known = l.known_versions_between(&name, &first, &last)?;
             let new: Vec<ObjectVersion> =
                 versions.into_iter().filter(|v| !known.contains(&(v.key.clone(), v.etag.clone()))).collect();
-            if let Some(state) = record {
+            if let Some(state) = record
+                && !new.is_empty()
+            {
                 l.insert_versions(&new, state, now())?;
             }
             Ok(new)
