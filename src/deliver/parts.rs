@@ -59,6 +59,37 @@ pub fn check_etag(etag: Option<&str>, obj: &ObjectVersion) -> Result<(), Stop> {
     }
 }
 
+/// Reads the bytes `offset..offset+len` of the version being delivered with one ranged
+/// GET, handing each chunk to `chunk`; fails unless exactly `len` bytes came.
+async fn read_range(
+    source: &S3Source,
+    obj: &ObjectVersion,
+    offset: u64,
+    len: u64,
+    mut chunk: impl FnMut(&[u8]) -> Result<(), Stop>,
+) -> Result<(), Stop> {
+    let mut body = source.get(&obj.bucket, &obj.key, &obj.etag, offset, len, obj.size).await?;
+    check_etag(body.etag.as_deref(), obj)?;
+    let mut received = 0u64;
+    while let Some(bytes) = body.next_chunk().await? {
+        received += bytes.len() as u64;
+        if received > len {
+            return Err(Stop::Failed(format!(
+                "S3 sent more than the {len} bytes asked for at offset {offset} of {}/{}",
+                obj.bucket, obj.key
+            )));
+        }
+        chunk(&bytes)?;
+    }
+    if received != len {
+        return Err(Stop::Failed(format!(
+            "S3 sent {received} of {len} bytes at offset {offset} of {}/{}",
+            obj.bucket, obj.key
+        )));
+    }
+    Ok(())
+}
+
 /// Reads the parts of a plain object from `first` on, hashing the whole stream on.
 pub struct PlainReader<'a> {
     pub source: &'a S3Source,
@@ -91,32 +122,18 @@ impl PlainReader<'_> {
         let started = std::time::Instant::now();
         let offset = u64::from(idx - 1) * self.part_size;
         let len = self.part_size.min(obj.size - offset);
-        let mut body = self.source.get(&obj.bucket, &obj.key, &obj.etag, offset, len, obj.size).await?;
-        check_etag(body.etag.as_deref(), obj)?;
         let io = write_error(self.tmp_dir);
         let mut file = tempfile::Builder::new().prefix("part-").tempfile_in(self.tmp_dir).map_err(&io)?;
         // S3 bodies arrive in small chunks: one write per MiB, not per chunk.
         let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
         let mut part_hash = Sha256::new();
-        let mut received = 0u64;
-        while let Some(chunk) = body.next_chunk().await? {
-            received += chunk.len() as u64;
-            if received > len {
-                return Err(Stop::Failed(format!(
-                    "S3 sent more than the {len} bytes asked for at offset {offset} of {}/{}",
-                    obj.bucket, obj.key
-                )));
-            }
-            part_hash.update(&chunk);
-            self.whole.update(&chunk);
-            out.write_all(&chunk).map_err(&io)?;
-        }
-        if received != len {
-            return Err(Stop::Failed(format!(
-                "S3 sent {received} of {len} bytes at offset {offset} of {}/{}",
-                obj.bucket, obj.key
-            )));
-        }
+        let whole = &mut self.whole;
+        read_range(self.source, obj, offset, len, |chunk| {
+            part_hash.update(chunk);
+            whole.update(chunk);
+            out.write_all(chunk).map_err(&io)
+        })
+        .await?;
         out.flush().map_err(&io)?;
         drop(out);
         tracing::debug!("{}/{}: read part {idx} ({len} bytes) in {:.2?}", obj.bucket, obj.key, started.elapsed());
@@ -182,36 +199,20 @@ impl<'a> EncryptedReader<'a> {
         loop {
             let sealed = if next < obj.size {
                 let len = self.part_size.min(obj.size - next);
-                let mut body = self.source.get(&obj.bucket, &obj.key, &obj.etag, next, len, obj.size).await?;
-                check_etag(body.etag.as_deref(), obj)?;
-                let mut got = 0u64;
-                while let Some(chunk) = body.next_chunk().await? {
-                    got += chunk.len() as u64;
-                    if got > len {
-                        return Err(Stop::Failed(format!(
-                            "S3 sent more than asked for at offset {next} of {}/{}",
-                            obj.bucket, obj.key
-                        )));
-                    }
-                    plain.update(&chunk);
-                    let writer = self.writer.as_mut().ok_or_else(finished_twice)?;
-                    writer.write_all(&chunk).map_err(|e| self.splitter_error(e))?;
-                }
-                if got != len {
-                    return Err(Stop::Failed(format!(
-                        "S3 ended a response {} bytes short at offset {next} of {}/{}",
-                        len - got,
-                        obj.bucket,
-                        obj.key
-                    )));
-                }
-                received += got;
+                let writer = self.writer.as_mut().ok_or_else(finished_twice)?;
+                let splitter_error = |e| splitter_error(obj, e);
+                read_range(self.source, obj, next, len, |chunk| {
+                    plain.update(chunk);
+                    writer.write_all(chunk).map_err(splitter_error)
+                })
+                .await?;
+                received += len;
                 next += len;
                 take(&self.ready)
             } else {
                 let mut splitter =
-                    self.writer.take().ok_or_else(finished_twice)?.finish().map_err(|e| self.splitter_error(e))?;
-                let sealed = splitter.close().map_err(|e| self.splitter_error(e))?;
+                    self.writer.take().ok_or_else(finished_twice)?.finish().map_err(|e| splitter_error(obj, e))?;
+                let sealed = splitter.close().map_err(|e| splitter_error(obj, e))?;
                 if received != obj.size || splitter.total != self.stored_size {
                     return Err(Stop::Failed(format!(
                         "S3 sent {received} of {} bytes of {}/{} ({} of {} bytes encrypted)",
@@ -259,10 +260,10 @@ impl<'a> EncryptedReader<'a> {
             }
         }
     }
+}
 
-    fn splitter_error(&self, e: std::io::Error) -> Stop {
-        Stop::Failed(format!("cannot encrypt {}/{} into part files: {e}", self.obj.bucket, self.obj.key))
-    }
+fn splitter_error(obj: &ObjectVersion, e: std::io::Error) -> Stop {
+    Stop::Failed(format!("cannot encrypt {}/{} into part files: {e}", obj.bucket, obj.key))
 }
 
 fn finished_twice() -> Stop {

@@ -20,14 +20,20 @@ fn deliveries(w: &World) -> Vec<Vec<String>> {
     w.query("SELECT bucket, key, etag, state, attempts FROM deliveries ORDER BY id")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_dropped_connection_or_a_single_5xx_is_repeated_within_the_run() {
-    let w = World::new().await.with_admin();
+/// Puts `obj0` … `obj4` of two parts each into the bucket `bkt`; returns their bytes.
+async fn five_two_part_objects(w: &World) -> Vec<Vec<u8>> {
     w.s3.create_bucket("bkt").await;
     let bodies: Vec<Vec<u8>> = (0..5).map(|i| data(PART_SIZE as usize + 50, i)).collect();
     for (i, b) in bodies.iter().enumerate() {
         w.s3.put("bkt", &format!("obj{i}"), b.clone()).await;
     }
+    bodies
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_connection_or_a_single_5xx_is_repeated_within_the_run() {
+    let w = World::new().await.with_admin();
+    let bodies = five_two_part_objects(&w).await;
     w.tg.inject("sendDocument", Fault::Drop, 1);
     w.tg.inject("sendDocument", Fault::ServerError(502), 1);
     w.tg.inject("sendDocument", Fault::ProxyError(503), 1);
@@ -48,11 +54,7 @@ async fn a_dropped_connection_or_a_single_5xx_is_repeated_within_the_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_deliveries_wait_for_their_retry_then_go_out() {
     let w = World::new().await.with_admin();
-    w.s3.create_bucket("bkt").await;
-    let bodies: Vec<Vec<u8>> = (0..5).map(|i| data(PART_SIZE as usize + 50, i)).collect();
-    for (i, b) in bodies.iter().enumerate() {
-        w.s3.put("bkt", &format!("obj{i}"), b.clone()).await;
-    }
+    let bodies = five_two_part_objects(&w).await;
     w.tg.inject("sendDocument", Fault::BadRequest("wrong remote file identifier specified"), 2);
 
     let out = w.run(&["sync", "--json"]).await;
