@@ -257,31 +257,39 @@ pub async fn finish_run(
         Err(e) => (0, 0, 0, Some(e.to_string())),
     };
     let run = Run { kind: kind.into(), started_at: started, finished_at: now(), sent, failed, bytes, error };
-    let unreachable = match result {
+    if let Err(e) = Ledger::blocking(ledger, move |l| l.record_run(&run)).await {
+        tracing::warn!("cannot record the run in the ledger: {e}");
+    }
+    let down = outage(result);
+    if let Some((service, error)) = &down {
+        raise_outage(cfg, ledger, *service, error).await;
+    }
+    // With Telegram down the alerts wait for the next run that reaches it.
+    if !matches!(down, Some((Service::Telegram, _))) {
+        alert::flush_if_possible(ledger, cfg).await;
+    }
+}
+
+/// The service whose outage ended a batch, and what was said, if one did.
+pub fn outage(result: Result<&DeliveryReport, &Error>) -> Option<(Service, String)> {
+    match result {
         Err(Error::Unreachable { service, endpoint, reason }) => {
             Some((*service, format!("cannot reach {service} at {endpoint}: {reason}")))
         }
         Ok(r) => r.outage.zip(r.stopped.clone()),
         Err(_) => None,
-    };
-    // With Telegram down the alerts wait for the next run that reaches it.
-    let telegram_down = matches!(unreachable, Some((Service::Telegram, _)));
-    let cfg2 = cfg.clone();
-    let recorded = Ledger::blocking(ledger, move |l| {
-        if let Err(e) = l.record_run(&run) {
-            tracing::warn!("cannot record the run in the ledger: {e}");
-        }
-        if let Some((service, error)) = unreachable {
-            alert::raise(l, &cfg2, alert::Subject::Unreachable(&service.to_string()), &error)?;
-        }
-        Ok(())
+    }
+}
+
+/// Queues the "cannot reach" alert about `service` (rate-limited per service).
+pub async fn raise_outage(cfg: &Config, ledger: &Arc<Ledger>, service: Service, error: &str) {
+    let (cfg, error) = (cfg.clone(), error.to_string());
+    let raised = Ledger::blocking(ledger, move |l| {
+        alert::raise(l, &cfg, alert::Subject::Unreachable(&service.to_string()), &error)
     })
     .await;
-    if let Err(e) = recorded {
+    if let Err(e) = raised {
         tracing::warn!("cannot queue an alert: {e}");
-    }
-    if !telegram_down {
-        alert::flush_if_possible(ledger, cfg).await;
     }
 }
 

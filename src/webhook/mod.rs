@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::alert;
 use crate::config::{Config, Secret};
+use crate::deliver::engine::{outage, raise_outage};
 use crate::deliver::{DeliveryReport, Engine};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -348,28 +349,16 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
             continue;
         }
         let mut report = DeliveryReport::default();
-        let trouble = match server.engine.deliver(ids, false, &mut report).await {
-            Err(e) => {
-                let service = match &e {
-                    Error::Unreachable { service, .. } => Some(service.to_string()),
-                    _ => None,
-                };
-                Some((service, e.to_string()))
+        let result = server.engine.deliver(ids, false, &mut report).await;
+        if let Err(e) = &result {
+            tracing::error!("deliveries paused for {}s: {e}", IDLE_POLL.as_secs());
+            pause = IDLE_POLL;
+        }
+        if let Some((service, why)) = outage(result.as_ref().map(|()| &report)) {
+            if result.is_ok() {
+                tracing::error!("deliveries paused for {}s: {why}", IDLE_POLL.as_secs());
             }
-            Ok(()) => report.outage.zip(report.stopped.clone()).map(|(s, why)| (Some(s.to_string()), why)),
-        };
-        if let Some((service, why)) = trouble {
-            tracing::error!("deliveries paused for {}s: {why}", IDLE_POLL.as_secs());
-            if let Some(service) = service {
-                let cfg = server.cfg.clone();
-                let raised = Ledger::blocking(&server.ledger, move |l| {
-                    alert::raise(l, &cfg, alert::Subject::Unreachable(&service), &why)
-                })
-                .await;
-                if let Err(err) = raised {
-                    tracing::warn!("cannot queue an alert: {err}");
-                }
-            }
+            raise_outage(&server.cfg, &server.ledger, service, &why).await;
             pause = IDLE_POLL;
         }
         alert::flush_if_possible(&server.ledger, &server.cfg).await;
