@@ -59,35 +59,68 @@ pub fn check_etag(etag: Option<&str>, obj: &ObjectVersion) -> Result<(), Stop> {
     }
 }
 
-/// Reads the bytes `offset..offset+len` of the version being delivered with one ranged
-/// GET, handing each chunk to `chunk`; fails unless exactly `len` bytes came.
-async fn read_range(
-    source: &S3Source,
-    obj: &ObjectVersion,
+/// The bytes `offset..offset+len` of the version being delivered, from one ranged GET;
+/// fails unless exactly `len` bytes come.
+struct Range<'a> {
+    obj: &'a ObjectVersion,
+    body: crate::source::Body,
     offset: u64,
     len: u64,
-    mut chunk: impl FnMut(&[u8]) -> Result<(), Stop>,
-) -> Result<(), Stop> {
-    let mut body = source.get(&obj.bucket, &obj.key, &obj.etag, offset, len, obj.size).await?;
-    check_etag(body.etag.as_deref(), obj)?;
-    let mut received = 0u64;
-    while let Some(bytes) = body.next_chunk().await? {
-        received += bytes.len() as u64;
-        if received > len {
+    received: u64,
+}
+
+impl<'a> Range<'a> {
+    async fn open(source: &S3Source, obj: &'a ObjectVersion, offset: u64, len: u64) -> Result<Range<'a>, Stop> {
+        let body = source.get(&obj.bucket, &obj.key, &obj.etag, offset, len, obj.size).await?;
+        check_etag(body.etag.as_deref(), obj)?;
+        Ok(Range { obj, body, offset, len, received: 0 })
+    }
+
+    async fn next(&mut self) -> Result<Option<bytes::Bytes>, Stop> {
+        let (obj, offset, len) = (self.obj, self.offset, self.len);
+        let Some(bytes) = self.body.next_chunk().await? else {
+            if self.received != len {
+                return Err(Stop::Failed(format!(
+                    "S3 sent {} of {len} bytes at offset {offset} of {}/{}",
+                    self.received, obj.bucket, obj.key
+                )));
+            }
+            return Ok(None);
+        };
+        self.received += bytes.len() as u64;
+        if self.received > len {
             return Err(Stop::Failed(format!(
                 "S3 sent more than the {len} bytes asked for at offset {offset} of {}/{}",
                 obj.bucket, obj.key
             )));
         }
-        chunk(&bytes)?;
+        Ok(Some(bytes))
     }
-    if received != len {
-        return Err(Stop::Failed(format!(
-            "S3 sent {received} of {len} bytes at offset {offset} of {}/{}",
-            obj.bucket, obj.key
-        )));
+}
+
+/// What the blocking side of a plain part's read gives back: the part file, its SHA-256,
+/// and the whole stream's hash carried on.
+type Written = (tempfile::NamedTempFile, String, ResumableSha256);
+
+/// Hashes the chunks of one part (the part's and the whole stream's SHA-256) and writes
+/// them to a new part file, off the async runtime, while the next chunks arrive.
+fn hash_and_write(
+    dir: &Path,
+    mut chunks: mpsc::Receiver<bytes::Bytes>,
+    mut whole: ResumableSha256,
+) -> std::io::Result<Written> {
+    let mut file = tempfile::Builder::new().prefix("part-").tempfile_in(dir)?;
+    // S3 bodies arrive in small chunks: one write per MiB, not per chunk.
+    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
+    let mut part = Sha256::new();
+    while let Some(chunk) = chunks.blocking_recv() {
+        part.update(&chunk);
+        whole.update(&chunk);
+        out.write_all(&chunk)?;
     }
-    Ok(())
+    out.flush()?;
+    drop(out);
+    Ok((file, hex::encode(part.finalize()), whole))
 }
 
 /// Reads the parts of a plain object from `first` on, hashing the whole stream on.
@@ -122,27 +155,38 @@ impl PlainReader<'_> {
         let started = std::time::Instant::now();
         let offset = u64::from(idx - 1) * self.part_size;
         let len = self.part_size.min(obj.size - offset);
-        let io = write_error(self.tmp_dir);
-        let mut file = tempfile::Builder::new().prefix("part-").tempfile_in(self.tmp_dir).map_err(&io)?;
-        // S3 bodies arrive in small chunks: one write per MiB, not per chunk.
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut file);
-        let mut part_hash = Sha256::new();
-        let whole = &mut self.whole;
-        read_range(self.source, obj, offset, len, |chunk| {
-            part_hash.update(chunk);
-            whole.update(chunk);
-            out.write_all(chunk).map_err(&io)
-        })
-        .await?;
-        out.flush().map_err(&io)?;
-        drop(out);
+        let mut range = Range::open(self.source, obj, offset, len).await?;
+        let (chunks, received) = mpsc::channel(64);
+        let (dir, whole) = (self.tmp_dir.to_path_buf(), std::mem::take(&mut self.whole));
+        let writer = tokio::task::spawn_blocking(move || hash_and_write(&dir, received, whole));
+        let mut read = Ok(());
+        loop {
+            match range.next().await {
+                Ok(Some(chunk)) => {
+                    // A closed channel means the writer failed: its error says why.
+                    if chunks.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(stop) => {
+                    read = Err(stop);
+                    break;
+                }
+            }
+        }
+        drop(chunks);
+        let written = writer.await.map_err(|e| Stop::Failed(format!("the part writer failed: {e}")))?;
+        read?;
+        let (file, sha256, whole) = written.map_err(write_error(self.tmp_dir))?;
+        self.whole = whole;
         tracing::debug!("{}/{}: read part {idx} ({len} bytes) in {:.2?}", obj.bucket, obj.key, started.elapsed());
         let last = idx == self.count;
         Ok(ReadyPart {
             idx,
             file,
             len,
-            sha256: hex::encode(part_hash.finalize()),
+            sha256,
             hash_state: if last { None } else { self.whole.save() },
             last: last.then(|| (std::mem::take(&mut self.whole).finalize_hex(), None)),
             _permit: permit,
@@ -199,13 +243,12 @@ impl<'a> EncryptedReader<'a> {
         loop {
             let sealed = if next < obj.size {
                 let len = self.part_size.min(obj.size - next);
-                let writer = self.writer.as_mut().ok_or_else(finished_twice)?;
-                let splitter_error = |e| splitter_error(obj, e);
-                read_range(self.source, obj, next, len, |chunk| {
-                    plain.update(chunk);
-                    writer.write_all(chunk).map_err(splitter_error)
-                })
-                .await?;
+                let mut range = Range::open(self.source, obj, next, len).await?;
+                while let Some(chunk) = range.next().await? {
+                    plain.update(&chunk);
+                    let writer = self.writer.as_mut().ok_or_else(finished_twice)?;
+                    writer.write_all(&chunk).map_err(|e| splitter_error(obj, e))?;
+                }
                 received += len;
                 next += len;
                 take(&self.ready)

@@ -16,6 +16,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::*;
@@ -198,7 +199,24 @@ impl S3 for Wrapper {
                     ));
                 }
             }
-            self.inner.get_object(req).await
+            let mut resp = self.inner.get_object(req).await?;
+            // s3s-fs sends a range and then goes on reading the file to its end (its body
+            // stream does not stop at the range's length), so a ranged GET costs as much as
+            // the rest of the object. Real servers stop: end the body at its length.
+            if let (Some(body), Some(len)) = (resp.output.body.take(), resp.output.content_length) {
+                let mut remaining = len.max(0) as u64;
+                let limited = body
+                    .take_while(move |chunk| {
+                        let more = remaining > 0;
+                        if let Ok(bytes) = chunk {
+                            remaining = remaining.saturating_sub(bytes.len() as u64);
+                        }
+                        std::future::ready(more)
+                    })
+                    .map(|chunk| chunk.map_err(std::io::Error::other));
+                resp.output.body = Some(StreamingBlob::wrap(limited));
+            }
+            Ok(resp)
         })
     }
 

@@ -144,6 +144,8 @@ struct BotState {
     clock_offset: i64,
     /// An outage: every request (downloads included) gets this fault until it ends.
     outage: Option<Fault>,
+    /// Bytes a second each upload is taken in at, like a line to Telegram.
+    upload_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +206,7 @@ impl FakeTelegram {
                 updates: Vec::new(),
                 clock_offset: 0,
                 outage: None,
+                upload_rate: None,
             }),
             changed: Notify::new(),
             dir,
@@ -282,6 +285,11 @@ impl FakeTelegram {
     /// proxy in front of it) is down.
     pub fn set_outage(&self, fault: Fault) {
         self.shared.lock().outage = Some(fault);
+    }
+
+    /// Takes each upload in at `bytes_per_second` (none: as fast as it comes).
+    pub fn set_upload_rate(&self, bytes_per_second: Option<u64>) {
+        self.shared.lock().upload_rate = bytes_per_second;
     }
 
     pub fn set_upload_limit(&self, bytes: u64) {
@@ -733,7 +741,13 @@ async fn read_multipart(shared: &Shared, req: Request, params: &mut Params) -> R
         let mut upload = Upload { path, file_name, size: 0, keep: false };
         let file = tokio::fs::File::create(&upload.path).await.map_err(internal)?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        let (rate, started) = (shared.lock().upload_rate, tokio::time::Instant::now());
         while let Some(chunk) = field.chunk().await.map_err(broken)? {
+            // A line to Telegram of `rate` bytes a second: the upload takes as long.
+            if let Some(rate) = rate {
+                let due = Duration::from_secs_f64((upload.size + chunk.len() as u64) as f64 / rate as f64);
+                tokio::time::sleep_until(started + due).await;
+            }
             if over_limit {
                 continue;
             }
