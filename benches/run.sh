@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# Rerunnable benchmarks against the in-process S3 server (s3s-fs) and the fake Bot API:
-#   bench_deliver_1_gib_object          time and peak memory to deliver a 1 GiB object
-#   bench_restore_1_gib                 time and peak memory to restore a 1 GiB object, plain and
-#                                       age-encrypted (19 MiB parts, from the ledger)
-#   bench_no_op_sync_over_10000_...     a no-op sync over 10,000 delivered objects
+# Rerunnable benchmarks against the in-process S3 server (s3s-fs) and the fake Bot API.
+# Each prints its figures on lines starting with BENCH, with ratios against the raw work
+# measured in the same run (shared machines make absolute times move):
+#   bench_deliver_large_objects         P1/P2: 1 GiB and 4 GiB objects (BENCH_GIB=1,4) against an
+#                                       S3 GET and a plain multipart upload of the same parts;
+#                                       peak RSS, the most part files on disk at once
+#   bench_restore_1_gib                 restore of 1 GiB, plain and age-encrypted
+#   bench_sync_10000_small_objects      first sync of many small objects with pacing off, then
+#                                       no-op syncs against the listing alone (BENCH_SMALL_OBJECTS)
+#   bench_no_op_sync_over_a_million_... P5: peak RSS and time of a no-op sync over 1,000,000
+#                                       recorded objects against the listing alone (BENCH_OBJECTS)
 #   bench_retry_drains_500_...          retry draining 500 due failures
-#   bench_webhook_accepts_events        serve-webhook under load (BENCH_SECONDS, default 30)
+#   bench_webhook_accepts_events        P4: serve-webhook under 16 senders (BENCH_SECONDS, default 30)
 #   bench_dashboard_pages_with_...      every dashboard page over 100,000 deliveries, p50/p99
 #                                       (BENCH_REQUESTS per page, default 300)
 # Usage: benches/run.sh [NAME-FILTER...]   (all of them without a filter)
-# Figures are printed on lines starting with BENCH; peak memory comes from /usr/bin/time -v.
+#   BASELINE=<commit> benches/run.sh ...   also measures tgploy built at that commit, in the
+#                                          same run, for before/after figures
+# Peak memory comes from /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 filters=("$@")
 [ ${#filters[@]} -gt 0 ] || filters=(bench_)
+if [ -n "${BASELINE:-}" ]; then
+    dir="target/baseline/$BASELINE"
+    [ -d "$dir" ] || git worktree add --detach "$dir" "$BASELINE" >&2
+    (cd "$dir" && cargo build --release --locked >&2)
+    export TGPLOY_BASELINE_BIN="$PWD/$dir/target/release/tgploy"
+fi
 cargo test --locked --release --test it -- --ignored --nocapture --test-threads 1 "${filters[@]}" 2>&1 \
     | grep -E 'BENCH|test result|panicked' | sed -E 's/^.*(BENCH)/\1/'

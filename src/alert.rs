@@ -5,6 +5,8 @@
 //! `alert_interval`; what was held back is counted in the next alert. While Telegram is
 //! down, alerts wait in the ledger and go out with the next run that reaches it.
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::error::Result;
 use crate::ledger::{Delivery, Ledger};
@@ -57,17 +59,18 @@ pub fn raise(ledger: &Ledger, cfg: &Config, subject: Subject<'_>, error: &str) -
 
 /// Sends queued alerts to the admin chat, oldest first; stops at the first failure (they
 /// stay queued). Returns how many were sent.
-pub async fn flush(ledger: &Ledger, sink: &TelegramSink) -> Result<usize> {
+pub async fn flush(ledger: &Arc<Ledger>, sink: &TelegramSink) -> Result<usize> {
     let mut sent = 0;
-    for (id, text, created_at) in ledger.unsent_alerts()? {
+    for (id, text, created_at) in Ledger::blocking(ledger, |l| l.unsent_alerts()).await? {
         let html = format!("⚠️ {}\n<i>raised {}</i>", escape_html(&text), rfc3339(created_at));
         match sink.send_text(Chat::Admin, &html).await {
             Ok(_) => {
-                ledger.alert_sent(id, now())?;
+                Ledger::blocking(ledger, move |l| l.alert_sent(id, now())).await?;
                 sent += 1;
             }
             Err(e) => {
-                ledger.alert_failed(id, &e.to_string())?;
+                let error = e.to_string();
+                Ledger::blocking(ledger, move |l| l.alert_failed(id, &error)).await?;
                 tracing::warn!("cannot send alerts to the admin chat yet: {e}");
                 break;
             }
@@ -78,8 +81,8 @@ pub async fn flush(ledger: &Ledger, sink: &TelegramSink) -> Result<usize> {
 
 /// Flushes queued alerts if an admin chat is configured and Telegram settings are valid;
 /// never fails the run that calls it.
-pub async fn flush_if_possible(ledger: &Ledger, cfg: &Config) {
-    let pending = match ledger.unsent_alerts() {
+pub async fn flush_if_possible(ledger: &Arc<Ledger>, cfg: &Config) {
+    let pending = match Ledger::blocking(ledger, |l| l.unsent_alerts()).await {
         Ok(p) => p.len(),
         Err(_) => return,
     };

@@ -2,13 +2,14 @@
 //! off. `tgploy buckets` and the dashboard both call this.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::config::FilterConfig;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ledger::{Bucket, Counts, Ledger, State};
 use crate::source::S3Source;
-use crate::sync::resolve_etags;
+use crate::sync::scan_bucket;
 use crate::time::now;
 
 /// A known bucket with its deliveries counted by state.
@@ -34,13 +35,19 @@ pub fn summaries(ledger: &Ledger) -> Result<(Vec<Summary>, Counts)> {
 /// (through `source`) whether a bucket the ledger does not know exists, and for the
 /// objects to skip. Returns how many objects were skipped.
 pub async fn enable(
-    ledger: &Ledger,
+    ledger: &Arc<Ledger>,
     source: impl FnOnce() -> Result<S3Source>,
     name: &str,
     from_now: bool,
-) -> Result<usize> {
-    if !from_now && ledger.bucket(name)?.is_some() {
-        ledger.set_bucket_enabled(name, true, now())?;
+) -> Result<u64> {
+    let set_enabled =
+        |name: String| async move { Ledger::blocking(ledger, move |l| l.set_bucket_enabled(&name, true, now())).await };
+    let known = {
+        let name = name.to_string();
+        Ledger::blocking(ledger, move |l| l.bucket(&name)).await?.is_some()
+    };
+    if !from_now && known {
+        set_enabled(name.to_string()).await?;
         return Ok(0);
     }
     let source = source()?;
@@ -50,25 +57,27 @@ pub async fn enable(
     let mut skipped = 0;
     if from_now {
         // Recorded before the bucket is enabled, so a sync running meanwhile does not
-        // start on the objects being skipped.
-        let listed = source.list_objects(name).await?;
+        // start on the objects being skipped. Page by page, like a sync.
         let all = Filter::new(&FilterConfig::default())?;
-        let versions = resolve_etags(ledger, &source, name, listed, &all, false).await?;
-        skipped = versions.len();
-        ledger.insert_versions(&versions, State::Skipped, now())?;
+        skipped = scan_bucket(ledger, &source, name, &all, Some(State::Skipped)).await?.objects;
     }
-    ledger.set_bucket_enabled(name, true, now())?;
+    set_enabled(name.to_string()).await?;
     Ok(skipped)
 }
 
 /// Disables a bucket: `sync` no longer delivers its objects. A bucket the ledger does not
 /// know yet must exist on the server (asked through `source`, only then).
-pub async fn disable(ledger: &Ledger, source: impl FnOnce() -> Result<S3Source>, name: &str) -> Result<()> {
-    if ledger.bucket(name)?.is_none() {
+pub async fn disable(ledger: &Arc<Ledger>, source: impl FnOnce() -> Result<S3Source>, name: &str) -> Result<()> {
+    let known = {
+        let name = name.to_string();
+        Ledger::blocking(ledger, move |l| l.bucket(&name)).await?.is_some()
+    };
+    if !known {
         let source = source()?;
         if !source.list_buckets().await?.iter().any(|b| b == name) {
             return Err(Error::config(format!("no bucket named `{name}` at {}", source.endpoint())));
         }
     }
-    ledger.set_bucket_enabled(name, false, now())
+    let name = name.to_string();
+    Ledger::blocking(ledger, move |l| l.set_bucket_enabled(&name, false, now())).await
 }

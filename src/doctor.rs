@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::setup::explain_s3;
+use crate::shell::quote;
 use crate::sink::TelegramSink;
 use crate::source::S3Source;
 
@@ -146,7 +147,7 @@ async fn buckets(cfg: &Config, ledger: Option<&Ledger>, source: &S3Source, on_se
             Err(e) => checks.push(fail(
                 &format!("bucket {name}"),
                 e.to_string(),
-                format!("give the access key s3:ListBucket on {name}, or `tgploy buckets disable {name}`"),
+                format!("give the access key s3:ListBucket on {name}, or `tgploy buckets disable {}`", quote(name)),
             )),
         }
     }
@@ -154,7 +155,7 @@ async fn buckets(cfg: &Config, ledger: Option<&Ledger>, source: &S3Source, on_se
         checks.push(fail(
             &format!("bucket {name}"),
             "enabled, but the server no longer lists it",
-            format!("`tgploy buckets disable {name}` if it was deleted on purpose"),
+            format!("`tgploy buckets disable {}` if it was deleted on purpose", quote(&name)),
         ));
     }
     if enabled.is_empty() && checks.is_empty() {

@@ -6,7 +6,7 @@
 //! claims in the ledger in any case; the lock keeps overlapping timer runs from doing the
 //! same listing and planning twice.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -24,15 +24,12 @@ pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
     let mut name = ledger.as_os_str().to_owned();
     name.push(format!(".{kind}.lock"));
     let path = PathBuf::from(name);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::Ledger {
-            path: path.display().to_string(),
-            reason: format!("cannot create directory {}: {e}", parent.display()),
-        })?;
-    }
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
-        Error::Ledger { path: path.display().to_string(), reason: format!("cannot open the lock file: {e}") }
-    })?;
+    // Often the first file of a new machine's data directory: both are created private,
+    // like the ledger beside them.
+    let fail = |reason: String| Error::Ledger { path: path.display().to_string(), reason };
+    crate::private::create_parent(&path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+    let mut file =
+        crate::private::open_or_create(&path).map_err(|e| fail(format!("cannot open the lock file: {e}")))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

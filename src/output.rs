@@ -26,7 +26,8 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     print(&format!("{text}\n"))
 }
 
-/// A table with a header, laid out for the terminal (or 100 columns off one).
+/// A table with a header, laid out to the terminal's width (off a terminal, as wide as
+/// its content).
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)

@@ -1,13 +1,16 @@
 //! A `retry` run: deliver failed deliveries whose next attempt is due.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::deliver::engine::{EngineOptions, finish_run};
+use crate::deliver::{DeliveryReport, Engine};
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, State};
 use crate::shutdown::Shutdown;
 use crate::source::S3Source;
-use crate::sync::{Batch, DeliveryReport, finish_run, take_over_dead_runs};
 use crate::time::now;
 
 #[derive(Debug, Clone, Default)]
@@ -32,44 +35,67 @@ pub struct RetryReport {
 }
 
 /// Runs `retry`, records the run, raises alerts and sends queued ones.
-pub async fn run(cfg: &Config, ledger: &Ledger, opts: &RetryOptions, shutdown: &Shutdown) -> Result<RetryReport> {
+pub async fn run(
+    cfg: &Config,
+    ledger: &Arc<Ledger>,
+    opts: &RetryOptions,
+    shutdown: &Arc<Shutdown>,
+) -> Result<RetryReport> {
     let started = now();
     let result = run_inner(cfg, ledger, opts, shutdown).await;
     finish_run(cfg, ledger, "retry", started, result.as_ref().map(|r| &r.deliveries)).await;
     result
 }
 
-async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &RetryOptions, shutdown: &Shutdown) -> Result<RetryReport> {
+async fn run_inner(
+    cfg: &Config,
+    ledger: &Arc<Ledger>,
+    opts: &RetryOptions,
+    shutdown: &Arc<Shutdown>,
+) -> Result<RetryReport> {
     let source = S3Source::new(&cfg.require_s3()?);
     cfg.require_telegram()?;
     let mut report = RetryReport::default();
-    for &id in &opts.ids {
-        let d = ledger
-            .delivery(id)?
-            .ok_or_else(|| Error::config(format!("no delivery with id {id} (`tgploy status` lists failed ones)")))?;
-        let label = format!("delivery {id} ({}/{})", d.object.bucket, d.object.key);
-        match d.state {
-            State::Failed => {}
-            State::Dead if opts.revive_dead => {}
-            State::Dead => return Err(Error::config(format!("{label} is dead; add --dead to revive it"))),
-            State::Sent => return Err(Error::config(format!("{label} was already sent"))),
-            State::Pending => {
-                return Err(Error::config(format!("{label} has not been attempted yet; `tgploy sync` sends it")));
-            }
-            State::Sending => return Err(Error::config(format!("{label} is being sent by another run right now"))),
-            State::Skipped => {
-                return Err(Error::config(format!("{label} was skipped on purpose (bucket enabled --from-now)")));
-            }
+    let (ids, revive_dead) = (opts.ids.clone(), opts.revive_dead);
+    report.revived = Ledger::blocking(ledger, move |l| {
+        for &id in &ids {
+            check_retryable(l, id, revive_dead)?;
         }
-    }
-    if opts.revive_dead {
-        let only = (!opts.ids.is_empty()).then_some(opts.ids.as_slice());
-        report.revived = ledger.revive(only, now())?.len() as u64;
-    }
-    take_over_dead_runs(ledger)?;
-    let due = if opts.ids.is_empty() { ledger.due_failures(now(), opts.ignore_schedule)? } else { opts.ids.clone() };
+        if !revive_dead {
+            return Ok(0);
+        }
+        let only = (!ids.is_empty()).then_some(ids.as_slice());
+        Ok(l.revive(only, now())?.len() as u64)
+    })
+    .await?;
+    let options = EngineOptions { concurrency: cfg.concurrency, progress: opts.progress };
+    let engine = Engine::new(cfg, ledger.clone(), source, shutdown.clone(), options)?;
+    engine.take_over_dead_runs().await?;
+    let due = match opts.ids.is_empty() {
+        true => {
+            let ignore = opts.ignore_schedule;
+            Ledger::blocking(ledger, move |l| l.due_failures(now(), ignore)).await?
+        }
+        false => opts.ids.clone(),
+    };
     report.attempted = due.len() as u64;
-    let batch = Batch { cfg, ledger, source: &source, retrying: true, progress: opts.progress, shutdown };
-    batch.deliver(&due, &mut report.deliveries).await?;
+    engine.deliver(due, true, &mut report.deliveries).await?;
     Ok(report)
+}
+
+/// Refuses a delivery named with `--id` that `retry` cannot take, saying why.
+fn check_retryable(ledger: &Ledger, id: i64, revive_dead: bool) -> Result<()> {
+    let d = ledger
+        .delivery(id)?
+        .ok_or_else(|| Error::config(format!("no delivery with id {id} (`tgploy status` lists failed ones)")))?;
+    let label = format!("delivery {id} ({}/{})", d.object.bucket, d.object.key);
+    match d.state {
+        State::Failed => Ok(()),
+        State::Dead if revive_dead => Ok(()),
+        State::Dead => Err(Error::config(format!("{label} is dead; add --dead to revive it"))),
+        State::Sent => Err(Error::config(format!("{label} was already sent"))),
+        State::Pending => Err(Error::config(format!("{label} has not been attempted yet; `tgploy sync` sends it"))),
+        State::Sending => Err(Error::config(format!("{label} is being sent by another run right now"))),
+        State::Skipped => Err(Error::config(format!("{label} was skipped on purpose (bucket enabled --from-now)"))),
+    }
 }

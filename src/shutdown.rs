@@ -54,17 +54,18 @@ impl Shutdown {
     }
 
     /// Listens for SIGINT and SIGTERM for the rest of the process (needs a tokio runtime).
+    /// The handlers are in place when this returns: a signal that arrives right after
+    /// (a server that just said where it listens) is not lost to the default action.
     pub fn listen(self: &Arc<Self>) {
         let me = Arc::clone(self);
-        tokio::spawn(async move {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-                else {
-                    tracing::warn!("cannot listen for SIGINT/SIGTERM; a signal will end the run at once");
-                    return;
-                };
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                tracing::warn!("cannot listen for SIGINT/SIGTERM; a signal will end the run at once");
+                return;
+            };
+            tokio::spawn(async move {
                 loop {
                     let sig = tokio::select! {
                         _ = int.recv() => SIGINT,
@@ -80,12 +81,12 @@ impl Shutdown {
                     );
                     me.request(sig);
                 }
-            }
-            #[cfg(not(unix))]
-            {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    me.request(SIGINT);
-                }
+            });
+        }
+        #[cfg(not(unix))]
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                me.request(SIGINT);
             }
         });
     }

@@ -30,7 +30,7 @@ pub fn require_admin(cfg: &Config) -> Result<TelegramSettings> {
 /// Takes a consistent snapshot (`VACUUM INTO`), encrypts it when `[encryption]` is
 /// configured, and sends it to the admin chat.
 pub async fn send(ledger: &Ledger, cfg: &Config, sink: &TelegramSink) -> Result<SentSnapshot> {
-    let tmp = crate::sync::private_tmp_dir(cfg)?;
+    let tmp = crate::deliver::engine::private_tmp_dir(cfg)?;
     let plain = tmp.path().join("ledger.sqlite3");
     ledger.snapshot(&plain)?;
     let stamp = rfc3339(now()).replace(':', "");

@@ -1,31 +1,30 @@
-//! A `sync` run: discover buckets, list them, record new object versions, deliver every
-//! pending one.
+//! A `sync` run: discover buckets, list them page by page, record new object versions,
+//! hand every pending one to the delivery engine.
+//!
+//! A listing page (at most 1,000 keys, in the UTF-8 byte order S3 lists them in) is
+//! compared with the ledger's versions of the same key range and recorded in one
+//! transaction, so memory follows the page, not the bucket, however many objects the
+//! ledger holds.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::alert;
 use crate::config::Config;
-use crate::deliver::{Courier, Outcome};
+use crate::deliver::engine::{EngineOptions, finish_run};
+use crate::deliver::{DeliveryReport, Engine};
 use crate::error::{Error, Result, Service};
 use crate::filter::Filter;
-use crate::ledger::{Bucket, Ledger, ObjectVersion, Run, State};
-use crate::progress::Progress;
+use crate::ledger::{Bucket, Ledger, ObjectVersion, State};
 use crate::shutdown::Shutdown;
-use crate::sink::TelegramSink;
 use crate::source::{ListedObject, S3Source, SourceError};
 use crate::time::now;
 
-/// How long a claim lasts without renewal; renewed every third of it while sending.
-pub const LEASE: Duration = Duration::from_secs(10 * 60);
 /// HEAD requests in flight at once while learning ETags.
 const HEAD_CONCURRENCY: usize = 8;
-/// Deliveries in a row that could not reach Telegram before the run stops trying.
-const MAX_UNREACHABLE_IN_A_ROW: u32 = 3;
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
@@ -53,34 +52,10 @@ pub struct Item {
     pub size: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FailedItem {
-    pub id: i64,
-    pub bucket: String,
-    pub key: String,
-    pub error: String,
-    /// Failed for the last allowed time: no more automatic retries.
-    pub dead: bool,
-}
-
-/// What a run's deliveries came to (shared by `sync` and `retry`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DeliveryReport {
-    pub sent: u64,
-    pub sent_bytes: u64,
-    /// Documents sent (parts, whole objects, empty-object messages; not manifests).
-    pub parts: u64,
-    pub failed: Vec<FailedItem>,
-    /// Versions deleted or overwritten on S3 before they could be delivered (skipped).
-    pub vanished: u64,
-    /// Failed deliveries in the ledger waiting for `retry` after this run.
-    pub waiting_for_retry: u64,
-    /// Dead deliveries in the ledger after this run.
-    pub dead: u64,
-    /// Why the run stopped before delivering everything, if it did.
-    pub stopped: Option<String>,
-    /// The signal that stopped the run (SIGINT, SIGTERM), if one did.
-    pub interrupted: Option<String>,
+impl From<ObjectVersion> for Item {
+    fn from(v: ObjectVersion) -> Self {
+        Item { bucket: v.bucket, key: v.key, etag: v.etag, size: v.size }
+    }
 }
 
 /// What a `sync` did (or, with `--dry-run`, would do).
@@ -104,7 +79,12 @@ impl SyncReport {
 
 /// Runs `sync`, records the run in the ledger, raises alerts for what went wrong and
 /// sends queued alerts (none of that on a dry run).
-pub async fn run(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: &Shutdown) -> Result<SyncReport> {
+pub async fn run(
+    cfg: &Config,
+    ledger: &Arc<Ledger>,
+    opts: &SyncOptions,
+    shutdown: &Arc<Shutdown>,
+) -> Result<SyncReport> {
     let started = now();
     let result = run_inner(cfg, ledger, opts, shutdown).await;
     if opts.dry_run {
@@ -114,39 +94,12 @@ pub async fn run(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: &S
     result
 }
 
-/// Records a finished `sync` or `retry`, raises alerts for services it could not reach,
-/// and flushes the alert queue.
-pub async fn finish_run(
+async fn run_inner(
     cfg: &Config,
-    ledger: &Ledger,
-    kind: &str,
-    started: i64,
-    result: Result<&DeliveryReport, &Error>,
-) {
-    let (sent, failed, bytes, error) = match result {
-        Ok(r) => (r.sent, r.failed.len() as u64, r.sent_bytes, r.stopped.clone().or(r.interrupted.clone())),
-        Err(e) => (0, 0, 0, Some(e.to_string())),
-    };
-    let run = Run { kind: kind.into(), started_at: started, finished_at: now(), sent, failed, bytes, error };
-    if let Err(e) = ledger.record_run(&run) {
-        tracing::warn!("cannot record the run in the ledger: {e}");
-    }
-    let unreachable = match result {
-        Err(Error::Unreachable { service, endpoint, reason }) => {
-            Some((service.to_string(), format!("cannot reach {service} at {endpoint}: {reason}")))
-        }
-        Ok(r) => r.stopped.as_ref().map(|s| ("a service".to_string(), s.clone())),
-        Err(_) => None,
-    };
-    if let Some((service, error)) = unreachable
-        && let Err(e) = alert::raise(ledger, cfg, alert::Subject::Unreachable(&service), &error)
-    {
-        tracing::warn!("cannot queue an alert: {e}");
-    }
-    alert::flush_if_possible(ledger, cfg).await;
-}
-
-async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: &Shutdown) -> Result<SyncReport> {
+    ledger: &Arc<Ledger>,
+    opts: &SyncOptions,
+    shutdown: &Arc<Shutdown>,
+) -> Result<SyncReport> {
     let source = S3Source::new(&cfg.require_s3()?);
     if !opts.dry_run {
         // Fail on missing Telegram settings before any work, not after listing.
@@ -157,35 +110,32 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: 
 
     let mut would_send = Vec::new();
     for bucket in &selected {
-        match find_new_versions(cfg, ledger, &source, bucket, opts.dry_run).await {
-            Ok((objects, new)) => {
+        let filter = Filter::new(cfg.filter_for(bucket))?;
+        let record = (!opts.dry_run).then_some(State::Pending);
+        match scan_bucket(ledger, &source, bucket, &filter, record).await {
+            Ok(scan) => {
                 report.buckets.push(BucketReport {
                     name: bucket.clone(),
-                    objects,
-                    new_versions: new.len() as u64,
+                    objects: scan.objects,
+                    new_versions: scan.new,
                     error: None,
                 });
-                if opts.dry_run {
-                    would_send.extend(new.into_iter().map(|v| Item {
-                        bucket: v.bucket,
-                        key: v.key,
-                        etag: v.etag,
-                        size: v.size,
-                    }));
-                } else {
-                    ledger.insert_versions(&new, State::Pending, now())?;
-                    ledger.bucket_listed(bucket, now(), None)?;
-                }
+                would_send.extend(scan.unrecorded.into_iter().map(Item::from));
             }
-            Err(SourceError::Unreachable { endpoint, reason }) => {
+            Err(ScanError::Ledger(e)) => return Err(e),
+            Err(ScanError::Source(SourceError::Unreachable { endpoint, reason })) => {
                 return Err(Error::Unreachable { service: Service::S3, endpoint, reason });
             }
-            Err(e) => {
+            Err(ScanError::Source(e)) => {
                 let error = e.to_string();
                 tracing::error!("cannot list bucket {bucket}: {error}");
                 if !opts.dry_run {
-                    ledger.bucket_listed(bucket, now(), Some(&error))?;
-                    alert::raise(ledger, cfg, alert::Subject::Bucket(bucket), &error)?;
+                    let (name, cfg, why) = (bucket.clone(), cfg.clone(), error.clone());
+                    Ledger::blocking(ledger, move |l| {
+                        l.bucket_listed(&name, now(), Some(&why))?;
+                        alert::raise(l, &cfg, alert::Subject::Bucket(&name), &why)
+                    })
+                    .await?;
                 }
                 report.buckets.push(BucketReport {
                     name: bucket.clone(),
@@ -200,196 +150,70 @@ async fn run_inner(cfg: &Config, ledger: &Ledger, opts: &SyncOptions, shutdown: 
     if opts.dry_run {
         // Deliveries already waiting in the ledger (from an earlier run or a webhook)
         // would go out too.
+        let (waiting, counts) = Ledger::blocking(ledger, move |l| {
+            let mut waiting = Vec::new();
+            for id in l.claimable(&selected, now())? {
+                waiting.extend(l.delivery(id)?.map(|d| d.object));
+            }
+            Ok((waiting, l.counts()?.0))
+        })
+        .await?;
         let listed: HashSet<(String, String, String)> =
             would_send.iter().map(|i| (i.bucket.clone(), i.key.clone(), i.etag.clone())).collect();
-        for id in ledger.claimable(&selected, now())? {
-            if let Some(d) = ledger.delivery(id)? {
-                let o = d.object;
-                if !listed.contains(&(o.bucket.clone(), o.key.clone(), o.etag.clone())) {
-                    would_send.push(Item { bucket: o.bucket, key: o.key, etag: o.etag, size: o.size });
-                }
+        for o in waiting {
+            if !listed.contains(&(o.bucket.clone(), o.key.clone(), o.etag.clone())) {
+                would_send.push(Item::from(o));
             }
         }
         report.would_send = Some(would_send);
-        let (counts, _) = ledger.counts()?;
         report.deliveries.waiting_for_retry = counts.failed;
         report.deliveries.dead = counts.dead;
         return Ok(report);
     }
 
-    take_over_dead_runs(ledger)?;
-    let ids = ledger.claimable(&selected, now())?;
-    let batch = Batch { cfg, ledger, source: &source, retrying: false, progress: opts.progress, shutdown };
-    batch.deliver(&ids, &mut report.deliveries).await?;
+    let options = EngineOptions { concurrency: cfg.concurrency, progress: opts.progress };
+    let engine = Engine::new(cfg, ledger.clone(), source, shutdown.clone(), options)?;
+    engine.take_over_dead_runs().await?;
+    let ids = Ledger::blocking(ledger, move |l| l.claimable(&selected, now())).await?;
+    engine.deliver(ids, false, &mut report.deliveries).await?;
     Ok(report)
-}
-
-/// Resumes deliveries whose owner died on this host without waiting for the lease.
-pub fn take_over_dead_runs(ledger: &Ledger) -> Result<()> {
-    for (id, owner) in ledger.leases()? {
-        if crate::owner::is_dead(&owner) {
-            tracing::info!("delivery {id}: its run ({owner}) is gone; resuming it");
-            ledger.expire_lease(id, &owner)?;
-        }
-    }
-    Ok(())
-}
-
-/// A run's deliveries: the ids it works, one after another, with what they share.
-pub struct Batch<'a> {
-    pub cfg: &'a Config,
-    pub ledger: &'a Ledger,
-    pub source: &'a S3Source,
-    /// The ids are failed deliveries (`retry`), not pending ones (`sync`).
-    pub retrying: bool,
-    /// Draw a progress bar (on a terminal).
-    pub progress: bool,
-    pub shutdown: &'a Shutdown,
-}
-
-impl Batch<'_> {
-    /// Delivers `ids`, then counts what waits in the ledger.
-    pub async fn deliver(&self, ids: &[i64], report: &mut DeliveryReport) -> Result<()> {
-        if !ids.is_empty() {
-            self.deliver_ids(ids, report).await?;
-        }
-        let (counts, _) = self.ledger.counts()?;
-        report.waiting_for_retry = counts.failed;
-        report.dead = counts.dead;
-        Ok(())
-    }
-
-    async fn deliver_ids(&self, ids: &[i64], report: &mut DeliveryReport) -> Result<()> {
-        let Batch { cfg, ledger, source, retrying, progress, shutdown } = *self;
-        let sink = TelegramSink::new(&cfg.require_telegram()?)?;
-        sink.check().await?;
-        let tmp = private_tmp_dir(cfg)?;
-        let mut total = 0;
-        for id in ids {
-            if let Some(d) = ledger.delivery(*id)? {
-                total += d.object.size;
-            }
-        }
-        let progress = Progress::bytes(total, progress);
-        let courier = Courier {
-            cfg,
-            ledger,
-            source,
-            sink: &sink,
-            tmp_dir: tmp.path(),
-            owner: crate::owner::this_process(),
-            lease: LEASE,
-            progress: &progress,
-            retrying,
-            shutdown,
-        };
-        let mut unreachable_in_a_row = 0;
-        for &id in ids {
-            if let Some(sig) = shutdown.requested() {
-                report.interrupted = Some(signal_name(sig).to_string());
-                break;
-            }
-            let Some(outcome) = courier.deliver(id).await? else { continue };
-            match outcome {
-                Outcome::Sent { bytes, parts } => {
-                    unreachable_in_a_row = 0;
-                    report.sent += 1;
-                    report.sent_bytes += bytes;
-                    report.parts += u64::from(parts);
-                }
-                Outcome::Failed { error, unreachable, dead } => {
-                    if let Some(d) = ledger.delivery(id)? {
-                        report.failed.push(FailedItem {
-                            id,
-                            bucket: d.object.bucket,
-                            key: d.object.key,
-                            error: error.clone(),
-                            dead,
-                        });
-                    }
-                    if unreachable {
-                        unreachable_in_a_row += 1;
-                        if unreachable_in_a_row >= MAX_UNREACHABLE_IN_A_ROW {
-                            report.stopped = Some(format!(
-                                "stopped after {unreachable_in_a_row} deliveries in a row could not reach their service: {error}"
-                            ));
-                            break;
-                        }
-                    } else {
-                        unreachable_in_a_row = 0;
-                    }
-                }
-                Outcome::Interrupted => {
-                    report.interrupted = shutdown.requested().map(|s| signal_name(s).to_string());
-                    break;
-                }
-                Outcome::Gone { .. } => report.vanished += 1,
-                Outcome::Lost => {}
-            }
-        }
-        progress.finish();
-        Ok(())
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        crate::shutdown::SIGINT => "SIGINT",
-        crate::shutdown::SIGTERM => "SIGTERM",
-        _ => "a signal",
-    }
-}
-
-/// A private directory for part files, removed when dropped.
-pub fn private_tmp_dir(cfg: &Config) -> Result<tempfile::TempDir> {
-    let base: PathBuf = cfg.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("tgploy-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o700));
-    }
-    builder.tempdir_in(&base).map_err(|e| {
-        Error::config(format!(
-            "cannot create a temporary directory in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR) to a writable directory",
-            base.display()
-        ))
-    })
 }
 
 /// The buckets to sync: discovered ones recorded, then the enabled ones (or those named).
 async fn select_buckets(
     cfg: &Config,
-    ledger: &Ledger,
+    ledger: &Arc<Ledger>,
     source: &S3Source,
     wanted: &[String],
     dry_run: bool,
 ) -> Result<Vec<String>> {
     let names = source.list_buckets().await?;
-    let mut buckets: Vec<Bucket> = Vec::new();
-    for name in &names {
-        let bucket = if dry_run {
-            ledger.bucket(name)?.unwrap_or(Bucket {
-                name: name.clone(),
-                enabled: cfg.enable_new_buckets,
-                discovered_at: now(),
-                last_listed_at: None,
-                last_error: None,
-            })
-        } else {
-            let known = ledger.bucket(name)?.is_some();
-            let b = ledger.discover_bucket(name, cfg.enable_new_buckets, now())?;
-            if !known {
-                tracing::info!(
-                    "discovered bucket {name} ({})",
-                    if b.enabled { "enabled" } else { "disabled: enable it with `tgploy buckets enable`" }
-                );
-            }
-            b
-        };
-        buckets.push(bucket);
-    }
+    let (listed, enable_new) = (names.clone(), cfg.enable_new_buckets);
+    let buckets: Vec<Bucket> = Ledger::blocking(ledger, move |l| {
+        let mut buckets = Vec::new();
+        for name in listed {
+            let known = l.bucket(&name)?;
+            let bucket = match known {
+                Some(b) if dry_run => b,
+                None if dry_run => {
+                    Bucket { name, enabled: enable_new, discovered_at: now(), last_listed_at: None, last_error: None }
+                }
+                _ => {
+                    let b = l.discover_bucket(&name, enable_new, now())?;
+                    if known.is_none() {
+                        tracing::info!(
+                            "discovered bucket {name} ({})",
+                            if b.enabled { "enabled" } else { "disabled: enable it with `tgploy buckets enable`" }
+                        );
+                    }
+                    b
+                }
+            };
+            buckets.push(bucket);
+        }
+        Ok(buckets)
+    })
+    .await?;
     for w in wanted {
         match buckets.iter().find(|b| &b.name == w) {
             None => {
@@ -401,7 +225,8 @@ async fn select_buckets(
             }
             Some(b) if !b.enabled => {
                 return Err(Error::config(format!(
-                    "bucket `{w}` is disabled; enable it with `tgploy buckets enable {w}`"
+                    "bucket `{w}` is disabled; enable it with `tgploy buckets enable {}`",
+                    crate::shell::quote(w)
                 )));
             }
             Some(_) => {}
@@ -414,38 +239,136 @@ async fn select_buckets(
         .collect())
 }
 
-/// Lists a bucket and returns (objects listed, versions not yet in the ledger), learning
-/// missing ETags with HEAD (and remembering them unless `dry_run`).
-pub async fn find_new_versions(
-    cfg: &Config,
-    ledger: &Ledger,
-    source: &S3Source,
-    bucket: &str,
-    dry_run: bool,
-) -> Result<(u64, Vec<ObjectVersion>), SourceError> {
-    let ledger_error = |e: Error| SourceError::Other(e.to_string());
-    let filter = Filter::new(cfg.filter_for(bucket)).map_err(ledger_error)?;
-    let listed = source.list_objects(bucket).await?;
-    let count = listed.len() as u64;
-    let versions = resolve_etags(ledger, source, bucket, listed, &filter, dry_run).await?;
-    let known = ledger.known_versions(bucket).map_err(ledger_error)?;
-    let new = versions.into_iter().filter(|v| !known.contains(&(v.key.clone(), v.etag.clone()))).collect();
-    Ok((count, new))
+/// What listing one bucket found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Objects listed.
+    pub objects: u64,
+    /// Versions (passing the filter) not in the ledger before.
+    pub new: u64,
+    /// Those versions, when the scan recorded nothing (a dry run).
+    pub unrecorded: Vec<ObjectVersion>,
 }
 
-/// Turns listed objects that pass the filter into versions, with ETags from the
-/// listing, the cache, or HEAD.
-pub async fn resolve_etags(
-    ledger: &Ledger,
+/// Why a bucket could not be scanned.
+#[derive(Debug)]
+pub enum ScanError {
+    Source(SourceError),
+    Ledger(Error),
+}
+
+impl From<SourceError> for ScanError {
+    fn from(e: SourceError) -> Self {
+        ScanError::Source(e)
+    }
+}
+
+impl From<Error> for ScanError {
+    fn from(e: Error) -> Self {
+        ScanError::Ledger(e)
+    }
+}
+
+impl From<ScanError> for Error {
+    fn from(e: ScanError) -> Self {
+        match e {
+            ScanError::Source(e) => e.into(),
+            ScanError::Ledger(e) => e,
+        }
+    }
+}
+
+/// Lists a bucket page by page and records each page's versions that pass `filter` and
+/// are not in the ledger yet, as `record` (pending for `sync`, skipped for `buckets
+/// enable --from-now`), one transaction a page. With `record` `None` nothing is written
+/// (a dry run) and the new versions are returned instead. ETags missing from the
+/// listing are learned with HEAD and remembered.
+pub async fn scan_bucket(
+    ledger: &Arc<Ledger>,
+    source: &S3Source,
+    bucket: &str,
+    filter: &Filter,
+    record: Option<State>,
+) -> Result<Scan, ScanError> {
+    let mut scan = Scan::default();
+    // The next page is fetched while this one is compared with the ledger: a no-op sync
+    // takes about as long as the listing.
+    let (pages, mut next) = tokio::sync::mpsc::channel(1);
+    let lister = async move {
+        let mut listing = source.list_pages(bucket);
+        loop {
+            let page = listing.next_page().await.transpose();
+            let end = !matches!(page, Some(Ok(_)));
+            if let Some(page) = page
+                && pages.send(page).await.is_err()
+            {
+                return;
+            }
+            if end {
+                return;
+            }
+        }
+    };
+    tokio::pin!(lister);
+    let mut listing = true;
+    loop {
+        let page = tokio::select! {
+            page = next.recv() => match page {
+                Some(page) => page?,
+                None => break,
+            },
+            _ = &mut lister, if listing => {
+                listing = false;
+                continue;
+            }
+        };
+        scan.objects += page.len() as u64;
+        // S3 lists keys in order; the range is taken from the page itself all the same.
+        let (Some(first), Some(last)) =
+            (page.iter().map(|o| &o.key).min().cloned(), page.iter().map(|o| &o.key).max().cloned())
+        else {
+            continue;
+        };
+        let versions = resolve_etags(ledger, source, bucket, page, filter, record.is_some(), (&first, &last)).await?;
+        let name = bucket.to_string();
+        let new = Ledger::blocking(ledger, move |l| {
+            let known = l.known_versions_between(&name, &first, &last)?;
+            let new: Vec<ObjectVersion> =
+                versions.into_iter().filter(|v| !known.contains(&(v.key.clone(), v.etag.clone()))).collect();
+            if let Some(state) = record
+                && !new.is_empty()
+            {
+                l.insert_versions(&new, state, now())?;
+            }
+            Ok(new)
+        })
+        .await?;
+        scan.new += new.len() as u64;
+        if record.is_none() {
+            scan.unrecorded.extend(new);
+        }
+    }
+    if record.is_some() {
+        let name = bucket.to_string();
+        Ledger::blocking(ledger, move |l| l.bucket_listed(&name, now(), None)).await?;
+    }
+    Ok(scan)
+}
+
+/// Turns a listing page's objects that pass the filter into versions, with ETags from
+/// the listing, the cache (of the page's key range), or HEAD.
+async fn resolve_etags(
+    ledger: &Arc<Ledger>,
     source: &S3Source,
     bucket: &str,
     listed: Vec<ListedObject>,
     filter: &Filter,
-    dry_run: bool,
-) -> Result<Vec<ObjectVersion>, SourceError> {
-    let ledger_error = |e: Error| SourceError::Other(e.to_string());
+    remember: bool,
+    (first, last): (&str, &str),
+) -> Result<Vec<ObjectVersion>, ScanError> {
     let cache = if listed.iter().any(|o| o.etag.is_none()) {
-        ledger.etag_cache(bucket).map_err(ledger_error)?
+        let (name, first, last) = (bucket.to_string(), first.to_string(), last.to_string());
+        Ledger::blocking(ledger, move |l| l.etag_cache_between(&name, &first, &last)).await?
     } else {
         Default::default()
     };
@@ -508,30 +431,9 @@ pub async fn resolve_etags(
         .try_collect()
         .await?;
     let learned: Vec<ObjectVersion> = heads.iter().flatten().filter(|(_, ok)| *ok).map(|(v, _)| v.clone()).collect();
-    if !dry_run {
-        ledger.remember_etags(&learned).map_err(ledger_error)?;
+    if remember {
+        Ledger::blocking(ledger, move |l| l.remember_etags(&learned)).await?;
     }
     versions.extend(heads.into_iter().flatten().map(|(v, _)| v));
     Ok(versions)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(unix)]
-    #[test]
-    fn part_files_live_in_a_private_directory() {
-        use std::os::unix::fs::PermissionsExt;
-        let base = tempfile::tempdir().unwrap();
-        let base_path = base.path().display().to_string();
-        let cfg = Config::load_with(&crate::config::Overrides::default(), &|name| {
-            (name == crate::config::env::TMP_DIR).then(|| base_path.clone())
-        })
-        .unwrap();
-        let dir = private_tmp_dir(&cfg).unwrap();
-        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
-        let part = tempfile::Builder::new().prefix("part-").tempfile_in(dir.path()).unwrap();
-        assert_eq!(std::fs::metadata(part.path()).unwrap().permissions().mode() & 0o777, 0o600);
-    }
 }

@@ -31,7 +31,7 @@ struct BucketRow {
 }
 
 pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
-    let ledger = ctx.ledger()?;
+    let ledger = std::sync::Arc::new(ctx.ledger()?);
     match cmd {
         BucketsCommand::List { json } => list(ctx, &ledger, json).await,
         BucketsCommand::Enable { name, from_now } => {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 pub async fn run(ctx: &Context, _args: &DashboardArgs) -> Result<()> {
     let cfg = &ctx.config;
-    let ledger = ctx.ledger()?;
+    let ledger = std::sync::Arc::new(ctx.ledger()?);
     auth::ready(&ledger)?;
     let addr: SocketAddr = cfg.dashboard_listen;
     let listener = tokio::net::TcpListener::bind(addr)

@@ -77,10 +77,18 @@ pub fn run(ctx: &Context, args: &FilesArgs) -> Result<()> {
             v.sent_at.clone().unwrap_or_default(),
             v.parts.len().to_string(),
             message_ids(v),
-            v.sha256.clone().unwrap_or_default(),
+            v.sha256.as_deref().map(short_hash).unwrap_or_default().to_string(),
         ]);
     }
     output::print(&format!("{t}\n"))
+}
+
+/// How much of a SHA-256 the table shows: enough to tell objects apart and to compare
+/// by eye, short enough for a 100-column terminal. `--json` has the whole hash.
+const SHORT_HASH: usize = 12;
+
+fn short_hash(sha256: &str) -> &str {
+    sha256.get(..SHORT_HASH).unwrap_or(sha256)
 }
 
 /// Message ids as runs: `12-40, 42 (manifest 43)`.

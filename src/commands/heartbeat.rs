@@ -31,6 +31,7 @@ pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
     }
     let sink = TelegramSink::new(&settings)?;
     // Alerts that waited for Telegram go out before the summary that counts them.
+    let ledger = std::sync::Arc::new(ledger);
     alert::flush(&ledger, &sink).await?;
     sink.send_text(Chat::Admin, &heartbeat::gather(&ledger, now())?.html()).await?;
     // The daily copy of the ledger: file ids survive the loss of the server.

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{Ledger, State};
 use crate::progress::Progress;
 use crate::restore::{self, Options, Plan, Target};
+use crate::shell::quote_path;
 use crate::shutdown::Shutdown;
 use crate::sink::TelegramSink;
 
@@ -34,7 +35,7 @@ pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>) -> Result
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
     let target = Target::resolve(args.out.as_deref(), &name, args.write.force)?;
     let sink = TelegramSink::downloader(&ctx.config.require_bot_token()?, &ctx.config.api_url, 0)?;
-    let tmp = crate::sync::private_tmp_dir(&ctx.config)?;
+    let tmp = crate::deliver::engine::private_tmp_dir(&ctx.config)?;
     let progress = Progress::bytes(plan.size, true);
     progress.set_message(plan.label.clone());
     let shutdown = Shutdown::new();
@@ -43,11 +44,15 @@ pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>) -> Result
     let result = restore::restore(&sink, &plan, &target, &opts).await;
     progress.finish();
     let restored = result?;
-    if plan.encrypted && identity.is_none() {
+    if plan.encrypted
+        && identity.is_none()
+        && let Target::File { path, .. } = &target
+    {
         tracing::warn!(
-            "{} is encrypted: wrote the age file; decrypt it with `age -d -i KEY '{name}' > '{}'`, or restore with --identity",
+            "{} is encrypted: wrote the age file; decrypt it with `age -d -i KEY {} > {}`, or restore with --identity",
             plan.label,
-            plan.file_name
+            quote_path(&path.to_string_lossy()),
+            quote_path(&plan.file_name)
         );
     }
     super::join::report(&restored, args.write.json, &target)

@@ -12,6 +12,7 @@ use crate::shutdown::Shutdown;
 
 pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
     let (ledger, _lock) = ctx.locked_ledger("retry")?;
+    let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();
     shutdown.listen();
     let opts = RetryOptions {

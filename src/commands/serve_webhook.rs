@@ -1,14 +1,16 @@
 //! `serve-webhook` subcommand: receive bucket notifications, deliver in the background.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::ServeWebhookArgs;
 use crate::commands::Context;
 use crate::config::env;
+use crate::deliver::Engine;
+use crate::deliver::engine::EngineOptions;
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
-use crate::sink::{SinkError, TelegramSink};
 use crate::source::S3Source;
 use crate::webhook::{self, Server};
 
@@ -40,26 +42,26 @@ pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
         }
     };
     let source = S3Source::new(&cfg.require_s3()?);
-    let sink = TelegramSink::new(&cfg.require_telegram()?)?;
-    match sink.check().await {
+    let ledger = Arc::new(ctx.ledger()?);
+    let shutdown = Shutdown::new();
+    let options = EngineOptions { concurrency: cfg.webhook_concurrency, progress: false };
+    let engine = Engine::new(cfg, ledger.clone(), source.clone(), shutdown.clone(), options)?;
+    match engine.sink().check().await {
         Ok(_) => {}
-        Err(e @ SinkError::Unreachable { .. }) => {
+        Err(e) if e.is_outage() => {
             tracing::warn!("{e}; accepting events anyway, deliveries wait until it answers");
         }
         Err(e) => return Err(e.into()),
     }
-    let ledger = ctx.ledger()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::config(format!("cannot listen on {addr}: {e} (--listen or `webhook.listen`)")))?;
     let local = listener.local_addr().map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
-    let shutdown = Shutdown::new();
     shutdown.listen();
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.
     eprintln!("tgploy: serve-webhook listening on http://{local}");
-    let server =
-        Server { cfg: cfg.clone(), ledger, source, sink, token, concurrency: cfg.webhook_concurrency, drain: DRAIN };
+    let server = Server { cfg: cfg.clone(), ledger, source, engine, token, drain: DRAIN };
     webhook::serve(server, listener, shutdown).await?;
     eprintln!("tgploy: serve-webhook stopped");
     Ok(())

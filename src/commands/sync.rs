@@ -5,13 +5,15 @@ use std::io::IsTerminal;
 use crate::cli::SyncArgs;
 use crate::commands::Context;
 use crate::config::human_size;
+use crate::deliver::DeliveryReport;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::shutdown::Shutdown;
-use crate::sync::{self, DeliveryReport, SyncOptions, SyncReport};
+use crate::sync::{self, SyncOptions, SyncReport};
 
 pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     let (ledger, _lock) = if args.dry_run { (ctx.ledger_for_dry_run()?, None) } else { ctx.locked_ledger("sync")? };
+    let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();
     shutdown.listen();
     let opts =

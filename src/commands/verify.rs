@@ -30,7 +30,7 @@ struct Problem {
 }
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
-    let ledger = ctx.ledger()?;
+    let ledger = std::sync::Arc::new(ctx.ledger()?);
     let started = now();
     let files = ledger.sample_delivered(args.bucket.as_deref(), args.sample)?;
     let sink = TelegramSink::downloader(&ctx.config.require_bot_token()?, &ctx.config.api_url, 0)?;

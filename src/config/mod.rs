@@ -67,6 +67,7 @@ pub mod env {
     pub const EXCLUDE: &str = "TGPLOY_EXCLUDE";
     pub const MIN_SIZE: &str = "TGPLOY_MIN_SIZE";
     pub const MAX_SIZE: &str = "TGPLOY_MAX_SIZE";
+    pub const CONCURRENCY: &str = "TGPLOY_CONCURRENCY";
 }
 
 /// A secret value: never printed, not even by `{:?}`.
@@ -193,6 +194,8 @@ pub struct Config {
     pub bucket_filters: BTreeMap<String, FilterConfig>,
     pub max_attempts: u32,
     pub alert_interval: Duration,
+    /// Deliveries `sync` and `retry` run at once.
+    pub concurrency: usize,
     /// Where `serve-webhook` listens.
     pub webhook_listen: SocketAddr,
     /// Deliveries `serve-webhook` runs at once.
@@ -497,6 +500,7 @@ impl Config {
             0 => Err("at least one attempt is needed".to_string()),
             n => Ok(n),
         })?;
+        let concurrency: usize = r.value("concurrency", number("a whole number of at least 1"))?;
         let alert_interval = r.value("alert_interval", duration)?;
         let database_path = r.get("database_path", |g| text(g).map(PathBuf::from))?;
         let tmp_dir = r.get("tmp_dir", |g| text(g).map(PathBuf::from))?;
@@ -532,6 +536,7 @@ impl Config {
             bucket_filters,
             max_attempts,
             alert_interval,
+            concurrency: concurrency.max(1),
             webhook_listen,
             webhook_concurrency: webhook_concurrency.max(1),
             dashboard_listen,

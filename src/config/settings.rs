@@ -146,6 +146,12 @@ pub const SETTINGS: &[Setting] = &[
         "objects larger than this are split into parts of this size (bytes, or with a unit)",
     ),
     plain(
+        "concurrency",
+        env::CONCURRENCY,
+        Value("4"),
+        "deliveries `sync` and `retry` run at once (the pacing per chat is shared between them)",
+    ),
+    plain(
         "max_attempts",
         env::MAX_ATTEMPTS,
         Value("8"),

@@ -48,12 +48,12 @@ pub fn css_path() -> &'static str {
 /// What the server needs; built once by the command.
 pub struct Dashboard {
     pub cfg: Config,
-    pub ledger: Ledger,
+    pub ledger: Arc<Ledger>,
 }
 
 pub(crate) struct App {
     cfg: Config,
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
     /// Cookies get `Secure` when browsers reach the dashboard over HTTPS.
     secure_cookies: bool,
     /// `dashboard.public_url`'s origin, accepted by the origin check.

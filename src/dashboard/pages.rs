@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::views::{self, Frame, Nav, Notice};
 use super::{App, Authed, Fail, Shared, auth};
 use crate::buckets;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::ledger::{DeliveredFilter, State as DeliveryState};
 use crate::source::S3Source;
 use crate::time::{now, rfc3339};
@@ -239,17 +239,21 @@ pub async fn disable_bucket(State(app): State<Shared>, authed: Authed, Form(form
         return buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(text))).await;
     }
     let name = form.bucket.clone();
-    let outcome = app
+    let code = form.code.clone();
+    let checked = app
         .db(move |app| {
             let now = now();
-            let check = totp::check(&app.ledger, &form.code, now)?;
-            if !check.passed() {
-                return Ok(Err(refusal(check, now)));
-            }
-            let unknown = || Err(Error::config(format!("no bucket named `{}` is known", form.bucket)));
-            block_on(buckets::disable(&app.ledger, unknown, &form.bucket)).map(Ok)
+            let check = totp::check(&app.ledger, &code, now)?;
+            Ok(if check.passed() { Ok(()) } else { Err(refusal(check, now)) })
         })
         .await;
+    let outcome = match checked {
+        Ok(Ok(())) => {
+            let unknown = || Err(Error::config(format!("no bucket named `{}` is known", form.bucket)));
+            buckets::disable(&app.ledger, unknown, &form.bucket).await.map(Ok).map_err(Fail::from)
+        }
+        other => other,
+    };
     match outcome {
         Ok(Ok(())) => {
             tracing::info!("dashboard: disabled bucket {name}");
@@ -271,27 +275,17 @@ fn refusal(check: Check, now: i64) -> String {
     }
 }
 
-/// Runs async library work (S3 and the ledger together) from the blocking pool, so that
-/// its ledger calls stay off the runtime's workers.
-fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::runtime::Handle::current().block_on(fut)
-}
-
 pub async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
     authed.check(&form.csrf)?;
     let from_now = form.from_now.is_some();
     let name = form.bucket.clone();
-    let outcome = app
-        .db(move |app| {
-            let source = || Ok(S3Source::new(&app.cfg.require_s3()?));
-            block_on(buckets::enable(&app.ledger, source, &form.bucket, from_now))
-        })
-        .await;
+    let source = || Ok(S3Source::new(&app.cfg.require_s3()?));
+    let outcome = buckets::enable(&app.ledger, source, &form.bucket, from_now).await.map_err(Fail::from);
     match outcome {
         Ok(skipped) => {
             tracing::info!("dashboard: enabled bucket {name}{}", if from_now { " from now on" } else { "" });
             let done = if from_now { "enabled-from-now" } else { "enabled" };
-            Ok(see_other(&done_url("/buckets", done, Some(&name), skipped as u64)))
+            Ok(see_other(&done_url("/buckets", done, Some(&name), skipped)))
         }
         // S3's answer (unreachable, no such bucket, a missing setting) is the operator's
         // to read; it never holds a secret.

@@ -6,8 +6,7 @@
 //! the state is exactly eight 32-bit words plus the length, stored in the ledger with
 //! the part. `sha2::compress256` runs the standard compression function over it.
 
-use sha2::compress256;
-use sha2::digest::generic_array::GenericArray;
+use sha2::block_api::compress256;
 
 const INITIAL: [u32; 8] =
     [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
@@ -80,16 +79,15 @@ impl ResumableSha256 {
             if self.buf_len < 64 {
                 return;
             }
-            compress256(&mut self.state, std::slice::from_ref(GenericArray::from_slice(&self.buf)));
+            compress256(&mut self.state, std::slice::from_ref(&self.buf));
             self.len += 64;
             self.buf_len = 0;
         }
-        let whole = data.len() / 64 * 64;
-        for block in data[..whole].chunks_exact(64) {
-            compress256(&mut self.state, std::slice::from_ref(GenericArray::from_slice(block)));
-        }
-        self.len += whole as u64;
-        let rest = &data[whole..];
+        // Whole buffers go through the compression function in one call, so that its
+        // SHA-NI (or AVX) code path runs over all their blocks.
+        let (blocks, rest) = data.as_chunks::<64>();
+        compress256(&mut self.state, blocks);
+        self.len += 64 * blocks.len() as u64;
         self.buf[..rest.len()].copy_from_slice(rest);
         self.buf_len = rest.len();
     }
@@ -103,9 +101,7 @@ impl ResumableSha256 {
         tail[self.buf_len] = 0x80;
         let total = if self.buf_len < 56 { 64 } else { 128 };
         tail[total - 8..total].copy_from_slice(&bit_len.to_be_bytes());
-        for block in tail[..total].chunks_exact(64) {
-            compress256(&mut state, std::slice::from_ref(GenericArray::from_slice(block)));
-        }
+        compress256(&mut state, tail[..total].as_chunks::<64>().0);
         state.iter().map(|w| format!("{w:08x}")).collect()
     }
 }
@@ -141,6 +137,18 @@ mod tests {
         let mut resumed = ResumableSha256::resume(&saved).unwrap();
         resumed.update(&data[1024..]);
         assert_eq!(resumed.finalize_hex(), reference(&data));
+    }
+
+    #[test]
+    fn matches_sha2_over_large_buffers() {
+        let data: Vec<u8> = (0..(1 << 20) + 100).map(|i: u32| (i % 253) as u8).collect();
+        for chunk in [1, 63, 64, 4097, 1 << 16, (1 << 16) + 64, data.len()] {
+            let mut h = ResumableSha256::new();
+            for piece in data.chunks(chunk) {
+                h.update(piece);
+            }
+            assert_eq!(h.finalize_hex(), reference(&data), "chunks of {chunk}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod schema;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -284,13 +284,16 @@ impl Ledger {
     /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Ledger> {
         let fail = |reason: String| Error::Ledger { path: path.display().to_string(), reason };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-            && !parent.exists()
-        {
-            create_private_dir(parent)
-                .map_err(|e| fail(format!("cannot create directory {}: {e}", parent.display())))?;
+        crate::private::create_parent(path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+        // SQLite creates a database file with mode 0644 less the umask, and then its
+        // `-wal` and `-shm` files with the mode of the database file (os_unix.c gives
+        // them the database's st_mode and sets it with fchmod, whatever the umask). So
+        // the file is created here first, empty (which SQLite reads as an empty
+        // database) and private: all three are then 0600 from the first moment, with
+        // no window in which another user could open one.
+        if !path.exists() {
+            crate::private::open_or_create(path).map_err(|e| fail(format!("cannot create: {e}")))?;
         }
-        let created = !path.exists();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -298,9 +301,6 @@ impl Ledger {
         .map_err(|e| {
             fail(format!("cannot open: {e} (check the path and its permissions; set DATABASE_PATH or `database_path`)"))
         })?;
-        if created {
-            restrict_to_owner(path);
-        }
         let ledger = Ledger { conn: Mutex::new(conn), path: path.to_path_buf() };
         ledger.configure().map_err(|e| match e {
             Error::Busy(m) => Error::Busy(m),
@@ -321,6 +321,19 @@ impl Ledger {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `f` on tokio's blocking pool: SQLite blocks (a commit waits for the disk),
+    /// and the async runtime's worker threads must not.
+    pub async fn blocking<R, F>(ledger: &Arc<Ledger>, f: F) -> Result<R>
+    where
+        F: FnOnce(&Ledger) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let ledger = Arc::clone(ledger);
+        tokio::task::spawn_blocking(move || f(&ledger))
+            .await
+            .map_err(|e| Error::Other(anyhow::anyhow!("a ledger task failed: {e}")))?
     }
 
     fn configure(&self) -> Result<()> {
@@ -430,23 +443,34 @@ impl Ledger {
 
     // ----- object versions -----
 
-    /// Every (key, etag) of the bucket that has a delivery row, whatever its state.
-    pub fn known_versions(&self, bucket: &str) -> Result<HashSet<(String, String)>> {
+    /// Every (key, etag) with a delivery row, whatever its state, for the keys from
+    /// `first` to `last` (both included, in the UTF-8 byte order S3 lists keys in). A
+    /// listing page is compared against this, so memory follows the page, not the bucket.
+    pub fn known_versions_between(&self, bucket: &str, first: &str, last: &str) -> Result<HashSet<(String, String)>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1").map_err(|e| self.err(e))?;
-        stmt.query_map([bucket], |r| Ok((r.get(0)?, r.get(1)?)))
+        let mut stmt = conn
+            .prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1 AND key >= ?2 AND key <= ?3")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![bucket, first, last], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
 
-    /// What HEAD requests taught about a bucket: key → (size, last-modified, ETag).
-    pub fn etag_cache(&self, bucket: &str) -> Result<HashMap<String, (u64, i64, String)>> {
+    /// What HEAD requests taught about the keys from `first` to `last`: key → (size,
+    /// last-modified, ETag).
+    pub fn etag_cache_between(
+        &self,
+        bucket: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<HashMap<String, (u64, i64, String)>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached("SELECT key, size, last_modified_ms, etag FROM etag_cache WHERE bucket = ?1")
+            .prepare_cached(
+                "SELECT key, size, last_modified_ms, etag FROM etag_cache WHERE bucket = ?1 AND key >= ?2 AND key <= ?3",
+            )
             .map_err(|e| self.err(e))?;
-        stmt.query_map([bucket], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        stmt.query_map(params![bucket, first, last], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
@@ -612,34 +636,9 @@ impl Ledger {
     ) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let held = tx
-            .execute(
-                "UPDATE deliveries SET lease_until = ?3, updated_at = ?4, sha256 = COALESCE(?5, sha256)
-                 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                params![id, owner, lease_until, part.sent_at, whole_sha256],
-            )
-            .map_err(|e| self.err(e))?;
-        if held == 0 {
+        if !insert_part(&tx, id, owner, Some(lease_until), part, whole_sha256).map_err(|e| self.err(e))? {
             return Ok(false);
         }
-        tx.execute(
-            "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id, file_id,
-                file_unique_id, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                id,
-                part.idx,
-                part.offset,
-                part.size,
-                part.sha256,
-                part.hash_state,
-                part.file_name,
-                part.message_id,
-                part.file_id,
-                part.file_unique_id,
-                part.sent_at
-            ],
-        )
-        .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(true)
     }
@@ -885,6 +884,18 @@ impl Ledger {
         .map_err(|e| self.err(e))
     }
 
+    /// The bytes of the given deliveries, together.
+    pub fn total_size(&self, ids: &[i64]) -> Result<u64> {
+        let ids = serde_json::to_string(ids).map_err(|e| Error::Other(e.into()))?;
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
+            [ids],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
     /// The first `limit` deliveries in a state, the soonest due (then the oldest) first.
     pub fn deliveries_in_page(&self, state: State, limit: u32) -> Result<Vec<Delivery>> {
         let conn = self.conn();
@@ -896,6 +907,61 @@ impl Ledger {
         stmt.query_map(params![state.as_str(), limit], delivery_from_row)
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
+    }
+
+    /// Records the one document of a single-document delivery and marks the delivery
+    /// sent, in one transaction. False when the claim was lost.
+    pub fn finish_single(&self, id: i64, owner: &str, part: &Part, sha256: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        if !insert_part(&tx, id, owner, None, part, Some(sha256)).map_err(|e| self.err(e))? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE deliveries SET state = 'sent', sent_at = ?2, updated_at = ?2, owner = NULL, lease_until = NULL,
+                last_error = NULL, next_attempt_at = NULL, manifest_message_id = NULL, manifest_file_id = NULL
+             WHERE id = ?1",
+            params![id, part.sent_at],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Records object versions named by bucket notifications, in one transaction (one
+    /// disk sync for everything that arrived together): a bucket seen for the first time
+    /// is recorded, enabled as `enable_new` says; versions of enabled buckets become
+    /// pending. Returns, for each version, whether its bucket is enabled.
+    pub fn accept_events(&self, versions: &[ObjectVersion], enable_new: bool, now: i64) -> Result<Vec<bool>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut accepted = Vec::with_capacity(versions.len());
+        {
+            let mut discover = tx
+                .prepare_cached(
+                    "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET name = name RETURNING enabled",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6) ON CONFLICT (bucket, key, etag) DO NOTHING",
+                )
+                .map_err(|e| self.err(e))?;
+            for v in versions {
+                let enabled: bool =
+                    discover.query_row(params![v.bucket, enable_new, now], |r| r.get(0)).map_err(|e| self.err(e))?;
+                if enabled {
+                    insert
+                        .execute(params![v.bucket, v.key, v.etag, v.size, v.last_modified_ms, now])
+                        .map_err(|e| self.err(e))?;
+                }
+                accepted.push(enabled);
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(accepted)
     }
 
     // ----- alerts -----
@@ -1349,6 +1415,44 @@ impl Ledger {
     }
 }
 
+/// Inserts a part of a delivery `owner` holds, renewing the lease (when given) and
+/// recording the whole stream's SHA-256 (with the last part). False when not held.
+fn insert_part(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    owner: &str,
+    lease_until: Option<i64>,
+    part: &Part,
+    whole_sha256: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let held = tx.execute(
+        "UPDATE deliveries SET lease_until = COALESCE(?3, lease_until), updated_at = ?4, sha256 = COALESCE(?5, sha256)
+         WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
+        params![id, owner, lease_until, part.sent_at, whole_sha256],
+    )?;
+    if held == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id, file_id,
+            file_unique_id, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            id,
+            part.idx,
+            part.offset,
+            part.size,
+            part.sha256,
+            part.hash_state,
+            part.file_name,
+            part.message_id,
+            part.file_id,
+            part.file_unique_id,
+            part.sent_at
+        ],
+    )?;
+    Ok(true)
+}
+
 const DELIVERY_COLUMNS: &str = "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
     next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted";
 
@@ -1450,28 +1554,6 @@ fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
     Ok(())
 }
 
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        tracing::warn!("cannot make ledger {} private: {e}", path.display());
-    }
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1501,7 +1583,8 @@ mod tests {
         let l = Ledger::in_memory().unwrap();
         assert_eq!(l.insert_versions(&[version("k", "e"), version("k", "f")], State::Pending, 0).unwrap(), 2);
         assert_eq!(l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap(), 0);
-        assert_eq!(l.known_versions("b").unwrap().len(), 2);
+        assert_eq!(l.known_versions_between("b", "k", "k").unwrap().len(), 2);
+        assert!(l.known_versions_between("b", "a", "j").unwrap().is_empty());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::config::{human_size, is_cloud_api};
 use crate::crypt;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::shell::quote_path;
 use crate::shutdown::Shutdown;
 use crate::sink::{FileSource, RemoteFile, SinkError, TelegramSink};
 pub use plan::{Plan, PlanPart};
@@ -97,8 +98,10 @@ fn manual_route(plan: &Plan) -> String {
     let name = plan.stored_name();
     format!(
         "download the parts by hand in a Telegram client (documents `{name}.part…` in the backup chat), then run \
-         `tgploy join '{name}'.part* --manifest '{}.tgploy.json' --out '{}'`",
-        plan.file_name, plan.file_name
+         `tgploy join {}.part* --manifest {} --out {}`",
+        quote_path(&name),
+        quote_path(&format!("{}.tgploy.json", plan.file_name)),
+        quote_path(&plan.file_name)
     )
 }
 

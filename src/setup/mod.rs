@@ -169,15 +169,7 @@ pub fn explain_s3(e: &SourceError) -> String {
 pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
     let fail = |e: std::io::Error| Error::config(format!("cannot write {}: {e}", path.display()));
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !dir.exists() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
-        }
-        #[cfg(not(unix))]
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
+    crate::private::create_parent(path).map_err(fail)?;
     let backup = if path.exists() {
         let name = format!(
             "{}.bak-{}",
@@ -186,7 +178,7 @@ pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
         );
         let backup = path.with_file_name(name);
         std::fs::copy(path, &backup).map_err(fail)?;
-        restrict(&backup).map_err(fail)?;
+        crate::private::restrict(&backup).map_err(fail)?;
         Some(backup)
     } else {
         None
@@ -196,19 +188,8 @@ pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
     tmp.write_all(text.as_bytes()).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
-    restrict(path).map_err(fail)?;
+    crate::private::restrict(path).map_err(fail)?;
     Ok(backup)
-}
-
-#[cfg(unix)]
-fn restrict(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn restrict(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// The default place for the config file.
@@ -379,6 +360,15 @@ fn after_failure(p: &mut dyn Prompter) -> Result<Answer<bool>> {
     })
 }
 
+/// The prompt for a secret: Enter keeps the current one only where there is one.
+fn secret_prompt(label: &str, current: &Secret) -> String {
+    if current.expose().is_empty() {
+        format!("{label} (hidden)")
+    } else {
+        format!("{label} (hidden; Enter keeps the current one)")
+    }
+}
+
 async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
     loop {
         p.say("Step 1 of 5 — S3: the server that holds the backups (RustFS, MinIO, Garage, Ceph, AWS).");
@@ -396,7 +386,7 @@ async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
             Answer::Value(v) => v,
             Answer::Back => continue,
         };
-        match p.secret("Secret key")? {
+        match p.secret(&secret_prompt("Secret key", &a.s3_secret_key))? {
             Answer::Value(v) if !v.is_empty() => a.s3_secret_key = Secret::new(v),
             Answer::Value(_) if !a.s3_secret_key.expose().is_empty() => {}
             Answer::Value(_) => {
@@ -428,7 +418,7 @@ async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
 async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
     loop {
         p.say("Step 2 of 5 — Telegram bot: the token @BotFather gave you.");
-        match p.secret("Bot token")? {
+        match p.secret(&secret_prompt("Bot token", &a.bot_token))? {
             Answer::Value(v) if !v.trim().is_empty() => a.bot_token = Secret::new(v.trim()),
             Answer::Value(_) if !a.bot_token.expose().is_empty() => {}
             Answer::Value(_) => {

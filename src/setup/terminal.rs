@@ -28,11 +28,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn secret(&mut self, prompt: &str) -> Result<Answer<String>> {
-        let v = Password::new()
-            .with_prompt(format!("{prompt} (hidden; Enter keeps the current one)"))
-            .allow_empty_password(true)
-            .interact()
-            .map_err(failed)?;
+        let v = Password::new().with_prompt(prompt).allow_empty_password(true).interact().map_err(failed)?;
         Ok(if v.trim() == BACK { Answer::Back } else { Answer::Value(v) })
     }
 

@@ -5,6 +5,7 @@
 //! shortened here (never in the manifest) and `<`, `>`, `&` are escaped.
 
 use crate::config::human_size;
+use crate::shell::quote_path;
 
 /// Telegram's caption limit, in UTF-16 code units after entity parsing.
 pub const CAPTION_LIMIT: usize = 1024;
@@ -29,12 +30,42 @@ pub struct CaptionInfo<'a> {
     pub decrypts_to: Option<&'a str>,
 }
 
+/// A file name as a caption shows it: shortened to `max`, and quoted for the shell
+/// (see [`crate::shell`]) when whole. A command naming a shortened name would name a file
+/// that does not exist, so captions show commands only with `quoted` names.
+struct Name {
+    shown: String,
+    quoted: Option<String>,
+}
+
+impl Name {
+    fn new(name: &str, max: usize) -> Name {
+        let shown = shorten(name, max);
+        let quoted = (shown == name).then(|| quote_path(name));
+        Name { shown, quoted }
+    }
+}
+
 /// The line that tells how to decrypt an encrypted object with the stock age tool.
-fn decrypt_line(stored: &str, original: &str) -> Vec<Piece> {
-    vec![
-        Piece::Text("Encrypted with age: ".into()),
-        Piece::Code(format!("age -d -i key.txt '{stored}' > '{original}'")),
-    ]
+fn decrypt_line(stored: &Name, original: &Name) -> Vec<Piece> {
+    match (&stored.quoted, &original.quoted) {
+        (Some(stored), Some(original)) => vec![
+            Piece::Text("Encrypted with age: ".into()),
+            Piece::Code(format!("age -d -i key.txt {stored} > {original}")),
+        ],
+        _ => vec![
+            Piece::Text("Encrypted with age: decrypt ".into()),
+            Piece::Code(stored.shown.clone()),
+            Piece::Text(" with ".into()),
+            Piece::Code("age -d -i key.txt".into()),
+            Piece::Text(" (the name is too long to show the whole command)".into()),
+        ],
+    }
+}
+
+/// `cat 'name'.part* > 'name'`: the parts, joined in order into `name`.
+fn join_command(quoted: &str) -> String {
+    format!("cat {quoted}.part* > {quoted}")
 }
 
 /// Escapes text for Telegram's HTML parse mode.
@@ -92,6 +123,18 @@ enum Piece {
     Bold(String),
 }
 
+/// Renders `lines`; when they are over the caption limit (only pathological names get
+/// there: the name limits keep normal ones well inside it), drops the lines that start
+/// with one of `droppable` before anything that identifies the object.
+fn render_within_limit(mut lines: Vec<Vec<Piece>>, droppable: &[&str]) -> String {
+    let (html, visible) = render(&lines);
+    if visible <= CAPTION_LIMIT {
+        return html;
+    }
+    lines.retain(|l| !matches!(l.first(), Some(Piece::Text(t)) if droppable.iter().any(|d| t.starts_with(d))));
+    render(&lines).0
+}
+
 fn render(lines: &[Vec<Piece>]) -> (String, usize) {
     let mut html = String::new();
     let mut visible = 0;
@@ -119,7 +162,7 @@ fn render(lines: &[Vec<Piece>]) -> (String, usize) {
 /// The caption of a backup document (a whole object, or one part of it).
 pub fn document_caption(info: &CaptionInfo<'_>) -> String {
     let key = shorten(info.key, NAME_LIMIT);
-    let name = shorten(info.base_name, NAME_LIMIT / 2);
+    let name = Name::new(info.base_name, NAME_LIMIT / 2);
     let mut lines = vec![
         vec![Piece::Bold("tgploy backup".into())],
         vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(info.bucket, 64))],
@@ -138,10 +181,15 @@ pub fn document_caption(info: &CaptionInfo<'_>) -> String {
                 Piece::Text(format!(" (bytes {first}–{last})")),
             ]);
             lines.push(vec![Piece::Text("SHA-256 of this part: ".into()), Piece::Code(info.sha256.into())]);
-            lines.push(vec![
-                Piece::Text("Join all parts in order: ".into()),
-                Piece::Code(format!("cat '{name}'.part* > '{name}'")),
-            ]);
+            lines.push(match &name.quoted {
+                Some(quoted) => {
+                    vec![Piece::Text("Join all parts in order: ".into()), Piece::Code(join_command(quoted))]
+                }
+                None => vec![Piece::Text(
+                    "Join all parts in order, as the manifest lists them (the name is too long to show the command)."
+                        .into(),
+                )],
+            });
             lines.push(vec![Piece::Text(
                 "The manifest (.tgploy.json) after the last part lists every part and the SHA-256 of the whole.".into(),
             )]);
@@ -151,22 +199,13 @@ pub fn document_caption(info: &CaptionInfo<'_>) -> String {
         }
     }
     if let Some(original) = info.decrypts_to {
-        lines.push(decrypt_line(&name, &shorten(original, NAME_LIMIT / 2)));
+        lines.push(decrypt_line(&name, &Name::new(original, NAME_LIMIT / 2)));
     }
-    let (html, visible) = render(&lines);
-    if visible <= CAPTION_LIMIT {
-        return html;
-    }
-    // Only pathological names get here (NAME_LIMIT keeps normal ones well inside the
-    // limit): drop the explanatory lines before anything that identifies the object.
-    lines.retain(|l| {
-        !matches!(l.first(), Some(Piece::Text(t))
-                if t.starts_with("Join") || t.starts_with("The manifest") || t.starts_with("Encrypted"))
-    });
-    render(&lines).0
+    render_within_limit(lines, &["Join", "The manifest", "Encrypted"])
 }
 
-/// The caption of a manifest document.
+/// The caption of a manifest document. `base_name` is what the parts join to (`name.age`
+/// when encrypted, and `decrypts_to` is then `name`).
 pub fn manifest_caption(
     bucket: &str,
     key: &str,
@@ -176,25 +215,34 @@ pub fn manifest_caption(
     base_name: &str,
     decrypts_to: Option<&str>,
 ) -> String {
-    let name = shorten(base_name, NAME_LIMIT / 2);
+    let name = Name::new(base_name, NAME_LIMIT / 2);
+    let original = decrypts_to.map(|o| Name::new(o, NAME_LIMIT / 2));
     let mut lines = vec![
         vec![Piece::Bold("tgploy manifest".into())],
         vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(bucket, 64))],
         vec![Piece::Text("Key: ".into()), Piece::Code(shorten(key, NAME_LIMIT))],
         vec![Piece::Text(format!("{parts} parts, {} ({size} bytes)", human_size(size)))],
         vec![Piece::Text("SHA-256 of the whole: ".into()), Piece::Code(sha256.into())],
-        vec![
-            Piece::Text("Restore: ".into()),
-            Piece::Code(format!("cat '{name}'.part* > '{name}'")),
-            Piece::Text(", then compare ".into()),
-            Piece::Code(format!("sha256sum '{name}'")),
-        ],
     ];
-    if let Some(original) = decrypts_to {
-        lines.push(decrypt_line(&name, &shorten(original, NAME_LIMIT / 2)));
+    if let Some(quoted) = &name.quoted {
+        lines.push(vec![
+            Piece::Text("Restore: ".into()),
+            Piece::Code(format!("{} && sha256sum {quoted}", join_command(quoted))),
+            Piece::Text(", then compare with the SHA-256 of the whole".into()),
+        ]);
     }
-    lines.push(vec![Piece::Text("Or: ".into()), Piece::Code("tgploy restore --manifest THIS_FILE".into())]);
-    render(&lines).0
+    if let Some(original) = &original {
+        lines.push(decrypt_line(&name, original));
+    }
+    let suffix = ".tgploy.json";
+    let manifest_file =
+        Name::new(&format!("{}{suffix}", decrypts_to.unwrap_or(base_name)), NAME_LIMIT / 2 + suffix.len());
+    let restore = match &manifest_file.quoted {
+        Some(quoted) => format!("tgploy restore --manifest {quoted}"),
+        None => "tgploy restore --manifest THIS_FILE".into(),
+    };
+    lines.push(vec![Piece::Text("Or: ".into()), Piece::Code(restore)]);
+    render_within_limit(lines, &["Restore", "Encrypted"])
 }
 
 /// The message that stands in for an empty object (Telegram rejects empty documents).
@@ -283,6 +331,43 @@ mod tests {
         assert!(c.contains("age -d -i key.txt 'dump.sql.gz.age' &gt; 'dump.sql.gz'"), "{c}");
         let m = manifest_caption("b", "k", 3, 10, "00", "dump.sql.gz.age", Some("dump.sql.gz"));
         assert!(m.contains("age -d -i key.txt 'dump.sql.gz.age' &gt; 'dump.sql.gz'"), "{m}");
+    }
+
+    #[test]
+    fn commands_quote_names_for_the_shell() {
+        let c = document_caption(&info("k", "it's -x.tar", Some((1, 3, 0, 50))));
+        assert!(c.contains(r"cat 'it'\''s -x.tar'.part* &gt; 'it'\''s -x.tar'"), "{c}");
+        let c = document_caption(&info("k", "-rf .bin", Some((1, 3, 0, 50))));
+        assert!(c.contains("cat './-rf .bin'.part* &gt; './-rf .bin'"), "{c}");
+        let m = manifest_caption("b", "k", 3, 10, "00", "a&b.tar", None);
+        assert!(m.contains("cat 'a&amp;b.tar'.part* &gt; 'a&amp;b.tar' &amp;&amp; sha256sum 'a&amp;b.tar'"), "{m}");
+        assert!(m.contains("tgploy restore --manifest 'a&amp;b.tar.tgploy.json'"), "{m}");
+    }
+
+    #[test]
+    fn shortened_names_get_no_command() {
+        let long = format!("{}.tar", "n".repeat(150));
+        let mut i = info("k", &long, Some((1, 3, 0, 50)));
+        i.decrypts_to = Some(&long);
+        let c = document_caption(&i);
+        assert!(c.contains("…"), "{c}");
+        assert!(!c.contains("cat ") && !c.contains("age -d -i key.txt '"), "{c}");
+        assert!(c.contains("the name is too long to show the command"), "{c}");
+        let m = manifest_caption("b", "k", 3, 10, "00", &long, Some(&long));
+        assert!(!m.contains("cat ") && !m.contains("sha256sum") && !m.contains("key.txt '"), "{m}");
+        assert!(m.contains("tgploy restore --manifest THIS_FILE"), "{m}");
+    }
+
+    #[test]
+    fn names_full_of_quotes_still_fit() {
+        let name = "'".repeat(90);
+        let key = format!("{}/{name}", "'".repeat(900));
+        let mut i = info(&key, &name, Some((999, 999, 1 << 40, 19 << 20)));
+        i.decrypts_to = Some(&name);
+        assert!(visible(&document_caption(&i)) <= CAPTION_LIMIT);
+        let m = manifest_caption(&"b".repeat(64), &key, 999, 1 << 40, &"0".repeat(64), &name, Some(&name));
+        assert!(visible(&m) <= CAPTION_LIMIT, "{}", visible(&m));
+        assert!(m.contains("tgploy restore --manifest '"), "{m}");
     }
 
     #[test]

@@ -6,20 +6,20 @@
 //! plus a proactive per-chat throttle), and the bot token, which appears in every Bot API
 //! URL and so in reqwest's errors: it is redacted before any error leaves this module.
 
+pub mod api;
 pub mod caption;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use teloxide::payloads::GetUpdatesSetters;
-use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
-use teloxide::prelude::Requester;
-use teloxide::types::{ChatAction, ChatId, FileId, InputFile, Message, ParseMode, Recipient};
-use teloxide::{ApiError, Bot, RequestError};
-use tokio::sync::Mutex;
+use serde::de::DeserializeOwned;
+use teloxide::ApiError;
+use teloxide::types::{Me, Message, Update};
 
 use crate::config::{ChatRef, Secret, TelegramSettings, is_cloud_api};
+use api::{Attachment, BotApi, Document, Failure};
 
 /// How many times one request is repeated after 429 answers before giving up.
 const MAX_FLOOD_WAITS: u32 = 30;
@@ -43,7 +43,13 @@ pub enum SinkError {
          its limit is below the part size; lower `part_size` (TGPLOY_PART_SIZE){hint}"
     )]
     TooLarge { endpoint: String, size: u64, hint: &'static str },
-    #[error("Telegram kept asking to wait (flood control) after {0} attempts")]
+    /// Flood control asked for a wait longer than `telegram.max_flood_wait`.
+    #[error(
+        "Telegram's flood control asks to wait {secs}s, longer than `telegram.max_flood_wait` ({max}s); \
+         the next run resumes"
+    )]
+    FloodWait { secs: u64, max: u64 },
+    #[error("Telegram kept asking to wait (flood control) after {0} attempts; the next run resumes")]
     Flooded(u32),
     #[error("Telegram rejected the request: {0}")]
     Rejected(String),
@@ -65,8 +71,10 @@ impl SinkError {
         matches!(self, SinkError::Unauthorized { .. } | SinkError::Chat { .. })
     }
 
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, SinkError::Unreachable { .. })
+    /// Telegram is down, or will not take anything for longer than a run should wait:
+    /// the run stops, counts no attempt, and the next run resumes.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, SinkError::Unreachable { .. } | SinkError::FloodWait { .. } | SinkError::Flooded(_))
     }
 }
 
@@ -76,6 +84,7 @@ impl From<SinkError> for crate::Error {
             SinkError::Unreachable { endpoint, reason } => {
                 crate::Error::Unreachable { service: crate::error::Service::Telegram, endpoint, reason }
             }
+            e if e.is_outage() => crate::Error::ServiceLost(e.to_string()),
             e if e.is_config() => crate::Error::Config(e.to_string()),
             e => crate::Error::Other(anyhow::anyhow!(e.to_string())),
         }
@@ -97,36 +106,73 @@ pub enum Chat {
     Admin,
 }
 
+/// A chat as requests name it, with what error messages call it.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The `chat_id` parameter: a number, or `@channel`.
+    id: String,
+    setting: &'static str,
+}
+
+impl Target {
+    fn new(chat: &ChatRef, setting: &'static str) -> Target {
+        Target { id: chat.to_string(), setting }
+    }
+}
+
 /// The bot, bound to the backup chat (and the admin chat, when configured).
 pub struct TelegramSink {
-    bot: Bot,
+    api: BotApi,
     /// Absent for a sink that only downloads (a restore with nothing but the token).
-    backup: Option<(Recipient, String)>,
-    admin: Option<(Recipient, String)>,
-    endpoint: String,
+    backup: Option<Target>,
+    admin: Option<Target>,
     token: String,
     min_interval: Duration,
-    last_send: Mutex<Option<Instant>>,
+    /// The earliest moment each chat may receive its next message.
+    next_slot: std::sync::Mutex<HashMap<String, Instant>>,
+    max_flood_wait: Duration,
 }
 
 impl std::fmt::Debug for TelegramSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramSink").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("TelegramSink").field("endpoint", &self.api.endpoint()).finish_non_exhaustive()
     }
 }
 
-fn recipient(chat: &ChatRef) -> Recipient {
-    match chat {
-        ChatRef::Id(id) => Recipient::Id(ChatId(*id)),
-        ChatRef::Username(name) => Recipient::ChannelUsername(name.clone()),
+/// One outgoing request: the method, its parameters, and what its errors concern.
+struct Call<'a> {
+    method: &'static str,
+    params: Vec<(&'static str, String)>,
+    document: Option<&'a Document>,
+    /// The chat it posts to: paced, and named in errors.
+    chat: Option<&'a Target>,
+    /// Bytes uploaded, for the 413 message.
+    size: u64,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: &'static str) -> Self {
+        Call { method, params: Vec::new(), document: None, chat: None, size: 0 }
+    }
+
+    fn to(mut self, chat: &'a Target) -> Self {
+        self.params.push(("chat_id", chat.id.clone()));
+        self.chat = Some(chat);
+        self
+    }
+
+    fn param(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((name, value.into()));
+        self
     }
 }
 
 impl TelegramSink {
     pub fn new(settings: &TelegramSettings) -> Result<TelegramSink, SinkError> {
         let mut sink = TelegramSink::downloader(&settings.bot_token, &settings.api_url, settings.messages_per_minute)?;
-        sink.backup = Some((recipient(&settings.backup_chat), settings.backup_chat.to_string()));
-        sink.admin = settings.admin_chat.as_ref().map(|c| (recipient(c), c.to_string()));
+        sink.backup = Some(Target::new(&settings.backup_chat, "telegram.backup_chat_id"));
+        sink.admin = settings.admin_chat.as_ref().map(|c| Target::new(c, "telegram.admin_chat_id"));
+        sink.max_flood_wait = settings.max_flood_wait;
         Ok(sink)
     }
 
@@ -134,52 +180,36 @@ impl TelegramSink {
     /// restore after losing the server needs is the bot token.
     pub fn downloader(token: &Secret, api_url: &str, messages_per_minute: u32) -> Result<TelegramSink, SinkError> {
         let endpoint = api_url.trim_end_matches('/').to_string();
-        // teloxide's default client gives up on any request after 17 s, which kills the
-        // upload of a large part on a slow line: connect and read timeouts only.
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(300))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| SinkError::Io(format!("cannot build the HTTP client: {e}")))?;
-        let url = reqwest::Url::parse(api_url)
-            .map_err(|e| SinkError::Unreachable { endpoint: endpoint.clone(), reason: format!("invalid URL: {e}") })?;
-        let bot = Bot::with_client(token.expose(), client).set_api_url(url);
+        let api = BotApi::new(api_url, token.expose())
+            .map_err(|reason| SinkError::Unreachable { endpoint: endpoint.clone(), reason })?;
         let min_interval = match messages_per_minute {
             0 => Duration::ZERO,
             n => Duration::from_secs_f64(60.0 / f64::from(n)),
         };
         Ok(TelegramSink {
-            bot,
+            api,
             backup: None,
             admin: None,
-            endpoint,
             token: token.expose().to_string(),
             min_interval,
-            last_send: Mutex::new(None),
+            next_slot: std::sync::Mutex::new(HashMap::new()),
+            max_flood_wait: Duration::from_secs(600),
         })
     }
 
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.api.endpoint()
     }
 
     /// A sink for `setup`, before any chat is known: only the methods that name their
     /// chat (`send_text_to`, `check_chat`) and `check`/`recent_chats` may be used.
     pub fn for_setup(bot_token: &crate::config::Secret, api_url: &str) -> Result<TelegramSink, SinkError> {
-        TelegramSink::new(&TelegramSettings {
-            bot_token: bot_token.clone(),
-            backup_chat: ChatRef::Id(0),
-            admin_chat: None,
-            api_url: api_url.to_string(),
-            messages_per_minute: 0,
-            max_flood_wait: Duration::from_secs(60),
-        })
+        TelegramSink::downloader(bot_token, api_url, 0)
     }
 
     /// Chats that wrote to the bot lately (getUpdates), newest last, without repeats.
     pub async fn recent_chats(&self) -> Result<Vec<(ChatRef, String)>, SinkError> {
-        let updates = self.send_with_flood_control(|| self.bot.get_updates().timeout(1).into_future(), None, 0).await?;
+        let updates: Vec<Update> = self.request(Call::new("getUpdates").param("timeout", "1")).await?;
         let mut chats: Vec<(ChatRef, String)> = Vec::new();
         for u in &updates {
             let Some(chat) = u.chat() else { continue };
@@ -198,28 +228,14 @@ impl TelegramSink {
 
     /// Sends an HTML message to a chat named explicitly (setup's test message).
     pub async fn send_text_to(&self, chat: &ChatRef, html: &str) -> Result<i64, SinkError> {
-        let recipient = recipient(chat);
-        let label = chat.to_string();
-        let message = self
-            .send_with_flood_control(
-                || self.bot.send_message(recipient.clone(), html.to_string()).parse_mode(ParseMode::Html).into_future(),
-                Some((&label, "the chat id")),
-                0,
-            )
-            .await?;
-        Ok(i64::from(message.id.0))
+        let target = Target::new(chat, "the chat id");
+        self.send_html(&target, html).await
     }
 
     /// Checks that the bot may act in a chat, without posting anything (a chat action).
     pub async fn check_chat(&self, chat: &ChatRef, setting: &'static str) -> Result<(), SinkError> {
-        let recipient = recipient(chat);
-        let label = chat.to_string();
-        self.send_with_flood_control(
-            || self.bot.send_chat_action(recipient.clone(), ChatAction::UploadDocument).into_future(),
-            Some((&label, setting)),
-            0,
-        )
-        .await?;
+        let target = Target::new(chat, setting);
+        let _: bool = self.request(Call::new("sendChatAction").to(&target).param("action", "upload_document")).await?;
         Ok(())
     }
 
@@ -228,124 +244,146 @@ impl TelegramSink {
         redact_token(text, &self.token)
     }
 
-    fn chat(&self, chat: Chat) -> Result<(&Recipient, &str, &'static str), SinkError> {
+    fn chat(&self, chat: Chat) -> Result<&Target, SinkError> {
         match chat {
             Chat::Backup => self
                 .backup
                 .as_ref()
-                .map(|(r, l)| (r, l.as_str(), "telegram.backup_chat_id"))
                 .ok_or_else(|| SinkError::Rejected("no backup chat is configured (telegram.backup_chat_id)".into())),
             Chat::Admin => self
                 .admin
                 .as_ref()
-                .map(|(r, l)| (r, l.as_str(), "telegram.admin_chat_id"))
                 .ok_or_else(|| SinkError::Rejected("no admin chat is configured (telegram.admin_chat_id)".into())),
         }
     }
 
-    fn classify(&self, err: RequestError, chat: Option<(&str, &'static str)>, size: u64) -> SinkError {
-        let chat_error = |reason: String| match chat {
-            Some((label, setting)) => SinkError::Chat { chat: label.to_string(), setting, reason },
+    fn classify(&self, failure: Failure, call: &Call<'_>) -> SinkError {
+        let endpoint = || self.endpoint().to_string();
+        let chat_error = |reason: String| match call.chat {
+            Some(chat) => SinkError::Chat { chat: chat.id.clone(), setting: chat.setting, reason },
             None => SinkError::Rejected(reason),
         };
-        match err {
-            RequestError::Network(e) => {
-                SinkError::Unreachable { endpoint: self.endpoint.clone(), reason: self.redact(&error_chain(&*e)) }
+        let (code, description, migrate_to) = match failure {
+            Failure::Transient(reason) => return SinkError::Unreachable { endpoint: endpoint(), reason },
+            Failure::RetryAfter(wait) => {
+                return SinkError::FloodWait { secs: wait.as_secs(), max: self.max_flood_wait.as_secs() };
             }
-            RequestError::Api(api) => match api {
-                ApiError::InvalidToken => SinkError::Unauthorized { endpoint: self.endpoint.clone() },
-                ApiError::RequestEntityTooLarge => SinkError::TooLarge {
-                    endpoint: self.endpoint.clone(),
-                    size,
-                    hint: if is_cloud_api(&self.endpoint) {
+            Failure::Io(reason) => return SinkError::Io(self.redact(&reason)),
+            Failure::Garbled(reason) => return SinkError::Rejected(self.redact(&format!("{}: {reason}", endpoint()))),
+            Failure::Api { code, description, migrate_to } => (code, description, migrate_to),
+        };
+        if let Some(id) = migrate_to {
+            return chat_error(format!("the group became a supergroup with id {id}; set the chat id to {id}"));
+        }
+        match code {
+            401 => return SinkError::Unauthorized { endpoint: endpoint() },
+            // The cloud Bot API answers 404 to a token it does not know.
+            404 if call.method != "download" => return SinkError::Unauthorized { endpoint: endpoint() },
+            404 => return SinkError::UnknownFile(description),
+            413 => {
+                return SinkError::TooLarge {
+                    endpoint: endpoint(),
+                    size: call.size,
+                    hint: if is_cloud_api(self.endpoint()) {
                         " (the cloud Bot API takes up to 50 MB; a self-hosted Bot API server takes up to 2000 MB)"
                     } else {
                         ""
                     },
-                },
-                ApiError::ChatNotFound
-                | ApiError::BotBlocked
-                | ApiError::BotKicked
-                | ApiError::BotKickedFromSupergroup
-                | ApiError::BotKickedFromChannel
-                | ApiError::CantInitiateConversation
-                | ApiError::CantTalkWithBots
-                | ApiError::UserDeactivated => chat_error(api.to_string()),
-                ApiError::WrongFileId | ApiError::WrongFileIdOrUrl | ApiError::FileIdInvalid => {
-                    SinkError::UnknownFile(api.to_string())
-                }
-                other => {
-                    let text = other.to_string();
-                    if text.contains("file is too big") {
-                        return SinkError::TooBigToDownload { endpoint: self.endpoint.clone() };
-                    }
-                    if text.contains("not enough rights") || text.starts_with("Forbidden") {
-                        chat_error(text)
-                    } else {
-                        SinkError::Rejected(self.redact(&text))
-                    }
-                }
-            },
-            RequestError::MigrateToChatId(id) => {
-                chat_error(format!("the group became a supergroup with id {id}; set the chat id to {id}"))
+                };
             }
-            RequestError::RetryAfter(s) => SinkError::Rejected(format!("flood control: retry after {}s", s.seconds())),
-            RequestError::InvalidJson { raw, .. } => {
-                let raw: String = raw.chars().take(200).collect();
-                SinkError::Rejected(self.redact(&format!("unexpected answer from {}: {raw}", self.endpoint)))
+            _ => {}
+        }
+        // teloxide knows the Bot API's error descriptions.
+        let api: ApiError = serde_json::from_value(serde_json::Value::String(description.clone()))
+            .unwrap_or_else(|_| ApiError::Unknown(description.clone()));
+        match api {
+            ApiError::InvalidToken => SinkError::Unauthorized { endpoint: endpoint() },
+            ApiError::ChatNotFound
+            | ApiError::BotBlocked
+            | ApiError::BotKicked
+            | ApiError::BotKickedFromSupergroup
+            | ApiError::BotKickedFromChannel
+            | ApiError::CantInitiateConversation
+            | ApiError::CantTalkWithBots
+            | ApiError::UserDeactivated => chat_error(api.to_string()),
+            ApiError::WrongFileId | ApiError::WrongFileIdOrUrl | ApiError::FileIdInvalid => {
+                SinkError::UnknownFile(api.to_string())
             }
-            RequestError::Io(e) => SinkError::Io(self.redact(&format!("cannot read the part file: {e}"))),
+            _ if description.contains("file is too big") => SinkError::TooBigToDownload { endpoint: endpoint() },
+            _ if code == 403 || description.contains("not enough rights") || description.starts_with("Forbidden") => {
+                chat_error(description)
+            }
+            _ => SinkError::Rejected(self.redact(&description)),
         }
     }
 
-    /// Runs a request, waiting out flood control (429 with `retry_after`) and the
-    /// proactive throttle. The one place that reads `retry_after`.
-    async fn send_with_flood_control<T, F, Fut>(
-        &self,
-        mut request: F,
-        chat: Option<(&str, &'static str)>,
-        size: u64,
-    ) -> Result<T, SinkError>
+    /// Runs a request to completion: waits out flood control (429 with `retry_after`, the
+    /// one place that reads it) up to `telegram.max_flood_wait`, repeats it on the
+    /// in-run backoff schedule while Telegram does not answer or answers 5xx, and keeps
+    /// the proactive per-chat pacing.
+    async fn request<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, SinkError> {
+        self.retrying(&call, || self.api.call(call.method, &call.params, call.document)).await
+    }
+
+    async fn retrying<T, F, Fut>(&self, call: &Call<'_>, mut attempt: F) -> Result<T, SinkError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, RequestError>>,
+        Fut: Future<Output = Result<T, Failure>>,
     {
-        let mut waits = 0;
+        let mut flood_waits = 0;
+        let mut outage = crate::backoff::IN_RUN.iter();
         loop {
-            self.throttle().await;
-            match request().await {
+            if let Some(chat) = call.chat {
+                self.pace(&chat.id).await;
+            }
+            match attempt().await {
                 Ok(v) => return Ok(v),
-                Err(RequestError::RetryAfter(after)) if waits < MAX_FLOOD_WAITS => {
-                    waits += 1;
-                    let wait = after.duration().max(Duration::from_millis(100));
+                Err(Failure::RetryAfter(wait)) if wait <= self.max_flood_wait => {
+                    if flood_waits == MAX_FLOOD_WAITS {
+                        return Err(SinkError::Flooded(flood_waits));
+                    }
+                    flood_waits += 1;
+                    let wait = wait.max(Duration::from_millis(100));
                     tracing::info!("Telegram flood control: waiting {}s before sending again", wait.as_secs_f32());
                     tokio::time::sleep(wait).await;
                 }
-                Err(RequestError::RetryAfter(_)) => return Err(SinkError::Flooded(waits)),
-                Err(e) => return Err(self.classify(e, chat, size)),
+                Err(Failure::Transient(reason)) => match outage.next() {
+                    Some(wait) => {
+                        tracing::warn!(
+                            "the Telegram Bot API at {} did not answer {} ({reason}); trying again in {}s",
+                            self.endpoint(),
+                            call.method,
+                            wait.as_secs()
+                        );
+                        tokio::time::sleep(*wait).await;
+                    }
+                    None => return Err(self.classify(Failure::Transient(reason), call)),
+                },
+                Err(failure) => return Err(self.classify(failure, call)),
             }
         }
     }
 
-    async fn throttle(&self) {
+    /// Waits for the chat's next free slot and takes it: messages to one chat are spaced
+    /// by the configured interval, however many deliveries run at once.
+    async fn pace(&self, chat: &str) {
         if self.min_interval.is_zero() {
             return;
         }
-        let mut last = self.last_send.lock().await;
-        if let Some(prev) = *last {
-            let next = prev + self.min_interval;
+        let slot = {
+            let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            if next > now {
-                tokio::time::sleep(next - now).await;
-            }
-        }
-        *last = Some(Instant::now());
+            let slot = slots.get(chat).copied().filter(|s| *s > now).unwrap_or(now);
+            slots.insert(chat.to_string(), slot + self.min_interval);
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
     }
 
     /// Checks the token and that the API answers: `getMe`. Returns the bot's username.
     pub async fn check(&self) -> Result<String, SinkError> {
-        let me = self.send_with_flood_control(|| self.bot.get_me().into_future(), None, 0).await?;
-        Ok(me.username.clone().unwrap_or_else(|| me.first_name.clone()))
+        let me: Me = self.request(Call::new("getMe")).await?;
+        Ok(me.user.username.clone().unwrap_or_else(|| me.user.first_name.clone()))
     }
 
     /// Sends a file from disk as a document. The file is streamed, not buffered.
@@ -361,59 +399,50 @@ impl TelegramSink {
         file_name: &str,
         caption: &str,
     ) -> Result<SentDocument, SinkError> {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        self.send_document(chat, || InputFile::file(path.to_path_buf()).file_name(file_name.to_string()), caption, size)
+        let len = tokio::fs::metadata(path)
             .await
+            .map_err(|e| SinkError::Io(format!("cannot read the part file {}: {e}", path.display())))?
+            .len();
+        let document =
+            Document { name: file_name.to_string(), body: Attachment::File { path: path.to_path_buf(), len } };
+        self.send_document(chat, &document, caption, len).await
     }
 
     /// Sends a small in-memory document (a manifest).
     pub async fn send_bytes(&self, bytes: Vec<u8>, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
         let size = bytes.len() as u64;
-        let bytes = bytes::Bytes::from(bytes);
-        self.send_document(
-            Chat::Backup,
-            || InputFile::memory(bytes.clone()).file_name(file_name.to_string()),
-            caption,
-            size,
-        )
-        .await
+        let document = Document { name: file_name.to_string(), body: Attachment::Bytes(bytes.into()) };
+        self.send_document(Chat::Backup, &document, caption, size).await
     }
 
     async fn send_document(
         &self,
         chat: Chat,
-        input: impl Fn() -> InputFile,
+        document: &Document,
         caption: &str,
         size: u64,
     ) -> Result<SentDocument, SinkError> {
-        let (chat, label, setting) = self.chat(chat)?;
-        let message = self
-            .send_with_flood_control(
-                || {
-                    self.bot
-                        .send_document(chat.clone(), input())
-                        .caption(caption.to_string())
-                        .parse_mode(ParseMode::Html)
-                        .disable_content_type_detection(true)
-                        .into_future()
-                },
-                Some((label, setting)),
-                size,
-            )
-            .await?;
+        let target = self.chat(chat)?;
+        let mut call = Call::new("sendDocument")
+            .to(target)
+            .param("caption", caption)
+            .param("parse_mode", "HTML")
+            .param("disable_content_type_detection", "true");
+        call.document = Some(document);
+        call.size = size;
+        let message: Message = self.request(call).await?;
         document_of(&message)
     }
 
     /// Sends an HTML text message; returns its message id.
     pub async fn send_text(&self, chat: Chat, html: &str) -> Result<i64, SinkError> {
-        let (recipient, label, setting) = self.chat(chat)?;
-        let message = self
-            .send_with_flood_control(
-                || self.bot.send_message(recipient.clone(), html.to_string()).parse_mode(ParseMode::Html).into_future(),
-                Some((label, setting)),
-                0,
-            )
-            .await?;
+        let target = self.chat(chat)?.clone();
+        self.send_html(&target, html).await
+    }
+
+    async fn send_html(&self, target: &Target, html: &str) -> Result<i64, SinkError> {
+        let message: Message =
+            self.request(Call::new("sendMessage").to(target).param("text", html).param("parse_mode", "HTML")).await?;
         Ok(i64::from(message.id.0))
     }
 }
@@ -438,16 +467,14 @@ pub struct RemoteFile {
 impl TelegramSink {
     /// Asks Telegram where a file is (`getFile`).
     pub async fn locate(&self, file_id: &str) -> Result<RemoteFile, SinkError> {
-        let file = self
-            .send_with_flood_control(|| self.bot.get_file(FileId(file_id.to_string())).into_future(), None, 0)
-            .await?;
+        let file: teloxide::types::File = self.request(Call::new("getFile").param("file_id", file_id)).await?;
         let path = Path::new(&file.path);
         let source = if path.is_absolute() {
             if !path.exists() {
                 return Err(SinkError::Io(format!(
                     "the Bot API server at {} keeps this file at {}, which does not exist on this machine; \
                      run the restore on the server's host (or mount its files at the same path)",
-                    self.endpoint,
+                    self.endpoint(),
                     path.display()
                 )));
             }
@@ -486,28 +513,20 @@ impl TelegramSink {
                 }
             }
             FileSource::Remote(path) => {
-                use futures_util::StreamExt;
-                use teloxide::net::Download;
-                let mut stream = self.bot.download_file_stream(path);
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| self.download_error(&e))?;
+                let call = Call::new("download");
+                let mut response = self.retrying(&call, || self.api.download(path)).await?;
+                loop {
+                    let chunk = response.chunk().await.map_err(|e| SinkError::Unreachable {
+                        endpoint: self.endpoint().to_string(),
+                        reason: format!("the download broke off: {}", self.api.network_error(&e)),
+                    })?;
+                    let Some(chunk) = chunk else { break };
                     sink(&chunk).map_err(write_error)?;
                     total += chunk.len() as u64;
                 }
             }
         }
         Ok(total)
-    }
-
-    fn download_error(&self, e: &reqwest::Error) -> SinkError {
-        match e.status() {
-            Some(status) if status.as_u16() == 404 => {
-                SinkError::UnknownFile(format!("the download answered {status}; ask for the file again"))
-            }
-            Some(status) if status.as_u16() == 401 => SinkError::Unauthorized { endpoint: self.endpoint.clone() },
-            Some(status) => SinkError::Rejected(format!("the download answered {status}")),
-            None => SinkError::Unreachable { endpoint: self.endpoint.clone(), reason: self.redact(&error_chain(e)) },
-        }
     }
 }
 
@@ -520,18 +539,6 @@ fn document_of(message: &Message) -> Result<SentDocument, SinkError> {
         file_id: doc.file.id.0.clone(),
         file_unique_id: doc.file.unique_id.0.clone(),
     })
-}
-
-/// An error and its sources, as one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut reason = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        source = s.source();
-    }
-    reason
 }
 
 /// Replaces the bot token (and its secret half, in case a URL was split) with `***`.

@@ -26,8 +26,41 @@ pub enum SourceError {
     Denied { endpoint: String, reason: String },
     #[error("{0} not found on S3")]
     NotFound(String),
+    /// A bucket name or key that S3 refuses (or would refuse) as invalid: asking again
+    /// cannot help.
+    #[error("{what}: not a valid S3 name ({reason})")]
+    Invalid { what: String, reason: String },
+    /// A conditional request failed (HTTP 412): the object is not the version asked for.
+    #[error("{0} changed on S3 (it is no longer the version being delivered)")]
+    Changed(String),
     #[error("S3 error: {0}")]
     Other(String),
+}
+
+impl SourceError {
+    /// S3 could not be reached or could not serve (5xx): asking again later may work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SourceError::Unreachable { .. })
+    }
+}
+
+/// Refuses the bucket names and keys that no S3 server takes, before asking one. Lenient
+/// on purpose: buckets are checked against what any S3-compatible store allows (letters,
+/// digits, `.`, `-`, `_`, up to 255 bytes, as legacy AWS buckets and Ceph allow), keys
+/// against S3's limit of 1 to 1024 bytes; the server has the last word on the rest.
+pub fn check_names(bucket: &str, key: &str) -> Result<(), SourceError> {
+    let what = || format!("object {bucket}/{key}");
+    let invalid = |reason: &str| Err(SourceError::Invalid { what: what(), reason: reason.to_string() });
+    if bucket.is_empty() || bucket.len() > 255 || bucket == "." || bucket == ".." {
+        return invalid("a bucket name is 1 to 255 characters long");
+    }
+    if !bucket.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+        return invalid("a bucket name holds only letters, digits, `.`, `-` and `_`");
+    }
+    if key.is_empty() || key.len() > 1024 {
+        return invalid("a key is 1 to 1024 bytes long");
+    }
+    Ok(())
 }
 
 impl From<SourceError> for crate::Error {
@@ -37,6 +70,8 @@ impl From<SourceError> for crate::Error {
                 crate::Error::Unreachable { service: crate::error::Service::S3, endpoint, reason }
             }
             SourceError::Denied { .. } => crate::Error::Config(e.to_string()),
+            // A 5xx is reported like any other failure of one bucket or object: a single
+            // broken object must not stop every run.
             other => crate::Error::Other(anyhow::anyhow!(other.to_string())),
         }
     }
@@ -141,11 +176,17 @@ impl S3Source {
                 let message = service.err().message().unwrap_or("");
                 let reason = if code.is_empty() { format!("HTTP {status}") } else { format!("{code}: {message}") };
                 match (status, code) {
+                    (500..=599, _) => SourceError::Unreachable { endpoint, reason: format!("{what}: {reason}") },
+                    (412, _) | (_, "PreconditionFailed") => SourceError::Changed(what.to_string()),
                     (401 | 403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
                         SourceError::Denied { endpoint, reason }
                     }
                     (404, _) | (_, "NoSuchBucket" | "NoSuchKey" | "NotFound") => {
                         SourceError::NotFound(what.to_string())
+                    }
+                    // HEAD answers have no body, so a refused name is a bare 400 there.
+                    (_, "InvalidBucketName" | "InvalidArgument" | "KeyTooLongError" | "InvalidURI") | (400, "") => {
+                        SourceError::Invalid { what: what.to_string(), reason }
                     }
                     _ => SourceError::Other(format!("{what}: {reason}")),
                 }
@@ -162,26 +203,22 @@ impl S3Source {
         Ok(names)
     }
 
-    /// Every object of a bucket, page by page (ListObjectsV2 returns at most 1000 keys
-    /// a page). Keys ending in `/` with size 0 are folder markers, not objects.
+    /// A bucket's objects, page by page (ListObjectsV2 returns at most 1000 keys a page,
+    /// in UTF-8 byte order of the keys).
+    pub fn list_pages(&self, bucket: &str) -> Listing<'_> {
+        Listing {
+            source: self,
+            bucket: bucket.to_string(),
+            pages: self.client.list_objects_v2().bucket(bucket).into_paginator().send(),
+        }
+    }
+
+    /// Every object of a bucket, all pages together.
     pub async fn list_objects(&self, bucket: &str) -> Result<Vec<ListedObject>, SourceError> {
-        let mut pages = self.client.list_objects_v2().bucket(bucket).into_paginator().send();
+        let mut listing = self.list_pages(bucket);
         let mut objects = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(&format!("bucket {bucket}"), e))?;
-            for obj in page.contents() {
-                let Some(key) = obj.key() else { continue };
-                let size = obj.size().unwrap_or(0).max(0) as u64;
-                if key.ends_with('/') && size == 0 {
-                    continue;
-                }
-                objects.push(ListedObject {
-                    key: key.to_string(),
-                    size,
-                    last_modified_ms: obj.last_modified().and_then(|t| t.to_millis().ok()),
-                    etag: obj.e_tag().map(trim_etag).filter(|e| !e.is_empty()),
-                });
-            }
+        while let Some(page) = listing.next_page().await? {
+            objects.extend(page);
         }
         Ok(objects)
     }
@@ -200,6 +237,7 @@ impl S3Source {
 
     /// HEAD: the ETag (and size, last-modified) of one object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, SourceError> {
+        check_names(bucket, key)?;
         let what = format!("object {bucket}/{key}");
         let out =
             self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| self.classify(&what, e))?;
@@ -215,16 +253,64 @@ impl S3Source {
         })
     }
 
-    /// GET of the bytes `start..start+len` of an object (the whole object when `len` is
-    /// its size and `start` is 0), streamed.
-    pub async fn get(&self, bucket: &str, key: &str, start: u64, len: u64, size: u64) -> Result<Body, SourceError> {
+    /// GET of the bytes `start..start+len` of one version of an object (the whole object
+    /// when `len` is its size and `start` is 0), streamed. `If-Match` makes the server
+    /// refuse (412, [`SourceError::Changed`]) when the object is no longer that version.
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        start: u64,
+        len: u64,
+        size: u64,
+    ) -> Result<Body, SourceError> {
         let what = format!("object {bucket}/{key}");
-        let mut req = self.client.get_object().bucket(bucket).key(key);
+        let mut req = self.client.get_object().bucket(bucket).key(key).if_match(format!("\"{etag}\""));
         if (start, len) != (0, size) && len > 0 {
             req = req.range(format!("bytes={}-{}", start, start + len - 1));
         }
         let out = req.send().await.map_err(|e| self.classify(&what, e))?;
         Ok(Body { etag: out.e_tag().map(trim_etag), stream: out.body, endpoint: self.endpoint.clone() })
+    }
+}
+
+/// One bucket's listing, read a page at a time.
+pub struct Listing<'a> {
+    source: &'a S3Source,
+    bucket: String,
+    pages: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<
+            aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+            SdkError<
+                aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+                aws_sdk_s3::config::http::HttpResponse,
+            >,
+        >,
+    >,
+}
+
+impl Listing<'_> {
+    /// The next page, `None` after the last. Keys ending in `/` with size 0 are folder
+    /// markers, not objects.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<ListedObject>>, SourceError> {
+        let Some(page) = self.pages.next().await else { return Ok(None) };
+        let page = page.map_err(|e| self.source.classify(&format!("bucket {}", self.bucket), e))?;
+        let mut objects = Vec::with_capacity(page.contents().len());
+        for obj in page.contents() {
+            let Some(key) = obj.key() else { continue };
+            let size = obj.size().unwrap_or(0).max(0) as u64;
+            if key.ends_with('/') && size == 0 {
+                continue;
+            }
+            objects.push(ListedObject {
+                key: key.to_string(),
+                size,
+                last_modified_ms: obj.last_modified().and_then(|t| t.to_millis().ok()),
+                etag: obj.e_tag().map(trim_etag).filter(|e| !e.is_empty()),
+            });
+        }
+        Ok(Some(objects))
     }
 }
 
@@ -250,4 +336,20 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_no_server_takes_are_refused_before_asking() {
+        for (bucket, key) in [("../etc", "passwd"), ("", "k"), ("a b", "k"), ("..", "k"), ("bkt", "")] {
+            assert!(matches!(check_names(bucket, key), Err(SourceError::Invalid { .. })), "{bucket}/{key}");
+        }
+        assert!(check_names("bkt", &"k".repeat(1025)).is_err());
+        for (bucket, key) in [("backups", "db/dump 1.sql.gz"), ("Legacy_Bucket.1", "../x"), ("b", &"k".repeat(1024))] {
+            assert!(check_names(bucket, key).is_ok(), "{bucket}/{key}");
+        }
+    }
 }

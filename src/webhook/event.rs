@@ -120,7 +120,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/../shared/fixtures/rustfs-events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/tests/fixtures/rustfs-events/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         serde_json::to_vec(&v["body"]).unwrap()

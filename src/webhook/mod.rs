@@ -8,6 +8,7 @@
 
 pub mod event;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,52 +19,90 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::StreamExt;
 use serde_json::json;
 use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::alert;
 use crate::config::{Config, Secret};
-use crate::deliver::{Courier, Outcome};
+use crate::deliver::engine::{outage, raise_outage};
+use crate::deliver::{DeliveryReport, Engine};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::ledger::{Ledger, ObjectVersion, State as DeliveryState};
-use crate::progress::Progress;
+use crate::ledger::{Ledger, ObjectVersion};
 use crate::shutdown::Shutdown;
-use crate::sink::TelegramSink;
-use crate::source::S3Source;
-use crate::sync::{LEASE, private_tmp_dir, take_over_dead_runs};
+use crate::source::{S3Source, SourceError, check_names};
 use crate::time::{now, rfc3339};
 
 /// Bodies larger than this are refused with 413: real notifications are a few KiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// How often the worker looks for pending deliveries without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// Requests whose events are committed together in one transaction, at most.
+const GROUP_COMMIT: usize = 512;
 
 /// What the server needs; built once by the command.
 pub struct Server {
     pub cfg: Config,
-    pub ledger: Ledger,
+    pub ledger: Arc<Ledger>,
     pub source: S3Source,
-    pub sink: TelegramSink,
+    /// Delivers in the background, like `sync` (with `webhook.concurrency`).
+    pub engine: Engine,
     /// `None` only with `--insecure-no-token` on a loopback address.
     pub token: Option<Secret>,
-    pub concurrency: usize,
     /// How long a graceful shutdown waits for deliveries in flight.
     pub drain: Duration,
 }
 
+/// Events of one request, waiting for the group commit, and where its answer goes.
+type Commit = (Vec<ObjectVersion>, oneshot::Sender<Result<Vec<bool>>>);
+
 struct App {
     server: Server,
+    /// Filters by bucket, compiled once.
+    filters: Filters,
+    commits: mpsc::Sender<Commit>,
     wake: tokio::sync::Notify,
     accepted: AtomicU64,
+}
+
+/// The `[sync]` filter and the buckets' own ones.
+struct Filters {
+    default: Filter,
+    buckets: HashMap<String, Filter>,
+}
+
+impl Filters {
+    fn new(cfg: &Config) -> Result<Filters> {
+        let buckets = cfg
+            .bucket_filters
+            .iter()
+            .map(|(name, f)| Ok((name.clone(), Filter::new(f)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        Ok(Filters { default: Filter::new(&cfg.filter)?, buckets })
+    }
+
+    fn get(&self, bucket: &str) -> &Filter {
+        self.buckets.get(bucket).unwrap_or(&self.default)
+    }
 }
 
 /// Runs until `shutdown` is requested: stops accepting, lets the parts in flight finish
 /// (up to `drain`), releases claims, returns.
 pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: Arc<Shutdown>) -> Result<()> {
     let drain = server.drain;
-    let app = Arc::new(App { server, wake: tokio::sync::Notify::new(), accepted: AtomicU64::new(0) });
+    let filters = Filters::new(&server.cfg)?;
+    // The group commit runs on a thread of its own with a connection of its own: event
+    // commits never wait behind a delivery's ledger writes in this process, and never
+    // block the async runtime.
+    let writer = Ledger::open(server.ledger.path())?;
+    let (commits, queue) = mpsc::channel(4 * GROUP_COMMIT);
+    let enable_new = server.cfg.enable_new_buckets;
+    let committer = std::thread::Builder::new()
+        .name("tgploy-commit".into())
+        .spawn(move || group_commit(writer, queue, enable_new))
+        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the commit thread: {e}")))?;
+    let app = Arc::new(App { server, filters, commits, wake: tokio::sync::Notify::new(), accepted: AtomicU64::new(0) });
     let router = router(app.clone());
     let worker = tokio::spawn(worker(app.clone(), shutdown.clone()));
     let stop = {
@@ -84,7 +123,38 @@ pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: 
             drain.as_secs()
         ),
     }
+    drop(app);
+    let _ = tokio::task::spawn_blocking(move || committer.join()).await;
     Ok(())
+}
+
+/// Commits the events of every request waiting, in one transaction, then answers each:
+/// one disk sync for all the events that arrived together, every answer durable.
+fn group_commit(ledger: Ledger, mut queue: mpsc::Receiver<Commit>, enable_new: bool) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT {
+            match queue.try_recv() {
+                Ok(commit) => group.push(commit),
+                Err(_) => break,
+            }
+        }
+        let all: Vec<ObjectVersion> = group.iter().flat_map(|(versions, _)| versions.iter().cloned()).collect();
+        match ledger.accept_events(&all, enable_new, now()) {
+            Ok(accepted) => {
+                let mut accepted = accepted.into_iter();
+                for (versions, answer) in group {
+                    let _ = answer.send(Ok(accepted.by_ref().take(versions.len()).collect()));
+                }
+            }
+            Err(e) => {
+                for (_, answer) in group {
+                    let _ = answer
+                        .send(Err(Error::Ledger { path: ledger.path().display().to_string(), reason: e.to_string() }));
+                }
+            }
+        }
+    }
 }
 
 fn router(app: Arc<App>) -> Router {
@@ -135,80 +205,100 @@ async fn accept(app: &Arc<App>, token: Option<&str>, body: &[u8]) -> Response {
     };
     let mut versions = Vec::new();
     let mut ignored = 0;
+    let mut skipped = 0;
     for e in events {
         if !e.is_object_created() {
             ignored += 1;
             continue;
+        }
+        // A sender resends what is not answered 2xx: only an S3 that cannot answer now
+        // gets 503; an event that can never be delivered must not come back forever.
+        if let Err(err) = check_names(&e.bucket, &e.key) {
+            tracing::warn!("refused event {}: {err}", e.name);
+            return problem(StatusCode::BAD_REQUEST, err.to_string());
         }
         // Senders that leave out the ETag or size (some forwarders do) cost a HEAD.
         let (etag, size) = match (e.etag.clone(), e.size) {
             (Some(etag), Some(size)) => (etag, size),
             _ => match app.server.source.head(&e.bucket, &e.key).await {
                 Ok(head) => (head.etag, head.size),
-                Err(err) => {
+                Err(err) if err.is_unavailable() => {
                     tracing::warn!("event for {}/{} lacks ETag or size and HEAD failed: {err}", e.bucket, e.key);
                     return problem(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "the event lacks ETag or size and S3 cannot be asked now",
                     );
                 }
+                Err(err @ SourceError::Invalid { .. }) => {
+                    tracing::warn!("refused event {}: {err}", e.name);
+                    return problem(StatusCode::BAD_REQUEST, err.to_string());
+                }
+                Err(err @ SourceError::NotFound(_)) => {
+                    // Deleted since, or its bucket: nothing to deliver.
+                    tracing::info!("event {} for {}/{}: {err}; nothing to deliver", e.name, e.bucket, e.key);
+                    skipped += 1;
+                    continue;
+                }
+                Err(err) => {
+                    // S3 answers, but will not say (access denied, an unexpected answer):
+                    // resending the event cannot change that; the next sync lists it.
+                    tracing::error!("event {} for {}/{}: {err}; left to the next sync", e.name, e.bucket, e.key);
+                    skipped += 1;
+                    continue;
+                }
             },
         };
         versions.push((e, etag, size));
     }
-    let app2 = app.clone();
-    let committed = tokio::task::spawn_blocking(move || commit(&app2.server, versions)).await;
-    match committed {
-        Ok(Ok(n)) => {
+    let mut rows = Vec::new();
+    for (e, etag, size) in versions {
+        if !app.filters.get(&e.bucket).matches(&e.key, size) {
+            tracing::info!("event {} for {}/{}: filtered out", e.name, e.bucket, e.key);
+            continue;
+        }
+        rows.push((e.name, ObjectVersion { bucket: e.bucket, key: e.key, etag, size, last_modified_ms: e.time_ms }));
+    }
+    let (answer, committed) = oneshot::channel();
+    let versions: Vec<ObjectVersion> = rows.iter().map(|(_, v)| v.clone()).collect();
+    if app.commits.send((versions, answer)).await.is_err() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    }
+    match committed.await {
+        Ok(Ok(enabled)) => {
+            let mut n = 0;
+            for ((name, v), enabled) in rows.iter().zip(enabled) {
+                if enabled {
+                    n += 1;
+                    tracing::info!("accepted event {name} for {}/{} (ETag {})", v.bucket, v.key, v.etag);
+                } else {
+                    tracing::info!("event {name} for {}/{}: bucket disabled, ignored", v.bucket, v.key);
+                }
+            }
             if n > 0 {
-                app.accepted.fetch_add(n as u64, Ordering::Relaxed);
+                app.accepted.fetch_add(n, Ordering::Relaxed);
                 app.wake.notify_one();
             }
-            (StatusCode::OK, axum::Json(json!({ "ok": true, "accepted": n, "ignored": ignored }))).into_response()
+            let answer = json!({ "ok": true, "accepted": n, "ignored": ignored, "skipped": skipped });
+            (StatusCode::OK, axum::Json(answer)).into_response()
         }
         Ok(Err(e)) => {
             tracing::error!("cannot commit events to the ledger: {e}");
             problem(StatusCode::SERVICE_UNAVAILABLE, "the ledger cannot take events right now")
         }
-        Err(e) => {
-            tracing::error!("committing events failed: {e}");
-            problem(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
-}
-
-/// Records the versions of enabled buckets that pass the filters; returns how many
-/// events were accepted for delivery (duplicates included: they are harmless).
-fn commit(server: &Server, versions: Vec<(event::Event, String, u64)>) -> Result<usize> {
-    let mut rows = Vec::new();
-    for (e, etag, size) in versions {
-        let bucket = server.ledger.discover_bucket(&e.bucket, server.cfg.enable_new_buckets, now())?;
-        if !bucket.enabled {
-            tracing::info!("event {} for {}/{}: bucket disabled, ignored", e.name, e.bucket, e.key);
-            continue;
-        }
-        if !Filter::new(server.cfg.filter_for(&e.bucket))?.matches(&e.key, size) {
-            tracing::info!("event {} for {}/{}: filtered out", e.name, e.bucket, e.key);
-            continue;
-        }
-        tracing::info!("accepted event {} for {}/{} (ETag {etag})", e.name, e.bucket, e.key);
-        rows.push(ObjectVersion { bucket: e.bucket, key: e.key, etag, size, last_modified_ms: e.time_ms });
-    }
-    server.ledger.insert_versions(&rows, DeliveryState::Pending, now())?;
-    Ok(rows.len())
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let app2 = app.clone();
-    let probe = tokio::task::spawn_blocking(move || {
-        let (counts, _) = app2.server.ledger.counts()?;
-        let (_, _, last) = app2.server.ledger.sent_since(0)?;
-        Ok::<_, Error>((counts, last))
+    let probe = Ledger::blocking(&app.server.ledger, |l| {
+        let (counts, _) = l.counts()?;
+        let (_, _, last) = l.sent_since(0)?;
+        Ok((counts, last))
     })
     .await;
     let version = env!("CARGO_PKG_VERSION");
     match probe {
-        Ok(Ok((counts, last))) => axum::Json(json!({
+        Ok((counts, last)) => axum::Json(json!({
             "ok": true,
             "ledger": "ok",
             "queue_depth": counts.pending + counts.sending,
@@ -219,39 +309,20 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
             "version": version,
         }))
         .into_response(),
-        Ok(Err(e)) => (
+        Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({ "ok": false, "ledger": e.to_string(), "version": version })),
         )
             .into_response(),
-        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
 
-/// Delivers pending deliveries of enabled buckets, `concurrency` at a time, whenever an
-/// event wakes it (and every `IDLE_POLL`, to pick up what a crash or a sync left).
+/// Delivers pending deliveries of enabled buckets through the engine whenever an event
+/// wakes it (and every `IDLE_POLL`, to pick up what a crash or a sync left). An outage
+/// or a configuration problem pauses deliveries for `IDLE_POLL` (with an alert) rather
+/// than spinning on the same deliveries.
 async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
     let server = &app.server;
-    let tmp = match private_tmp_dir(&server.cfg) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!("cannot deliver: {e}");
-            return;
-        }
-    };
-    let progress = Progress::hidden();
-    let courier = Courier {
-        cfg: &server.cfg,
-        ledger: &server.ledger,
-        source: &server.source,
-        sink: &server.sink,
-        tmp_dir: tmp.path(),
-        owner: crate::owner::this_process(),
-        lease: LEASE,
-        progress: &progress,
-        retrying: false,
-        shutdown: &shutdown,
-    };
     let mut pause = Duration::ZERO;
     while shutdown.requested().is_none() {
         if !pause.is_zero() {
@@ -260,7 +331,8 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
                 _ = shutdown.wait() => break,
             }
         }
-        let ids = match pending(server) {
+        pause = Duration::ZERO;
+        let ids = match pending(server).await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::error!("cannot read the ledger: {e}");
@@ -274,62 +346,33 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = shutdown.wait() => break,
             }
-            pause = Duration::ZERO;
             continue;
         }
-        let trouble = std::sync::Mutex::new(None::<Error>);
-        futures_util::stream::iter(ids)
-            .for_each_concurrent(server.concurrency, |id| {
-                let courier = &courier;
-                let trouble = &trouble;
-                let shutdown = &shutdown;
-                async move {
-                    if shutdown.requested().is_some() {
-                        return;
-                    }
-                    match courier.deliver(id).await {
-                        Ok(Some(Outcome::Failed { unreachable: true, .. })) => {
-                            let mut t = trouble.lock().unwrap_or_else(|p| p.into_inner());
-                            t.get_or_insert(Error::Other(anyhow::anyhow!("Telegram could not be reached")));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            let mut t = trouble.lock().unwrap_or_else(|p| p.into_inner());
-                            t.get_or_insert(e);
-                        }
-                    }
-                }
-            })
-            .await;
-        // An outage or a configuration problem: say so, then wait before trying again
-        // rather than spinning on the same deliveries.
-        let trouble = trouble.into_inner().unwrap_or_else(|p| p.into_inner());
-        pause = match trouble {
-            Some(e) => {
-                tracing::error!("deliveries paused for {}s: {e}", IDLE_POLL.as_secs());
-                if let Error::Unreachable { service, .. } = &e
-                    && let Err(err) = alert::raise(
-                        &server.ledger,
-                        &server.cfg,
-                        alert::Subject::Unreachable(&service.to_string()),
-                        &e.to_string(),
-                    )
-                {
-                    tracing::warn!("cannot queue an alert: {err}");
-                }
-                IDLE_POLL
+        let mut report = DeliveryReport::default();
+        let result = server.engine.deliver(ids, false, &mut report).await;
+        if let Err(e) = &result {
+            tracing::error!("deliveries paused for {}s: {e}", IDLE_POLL.as_secs());
+            pause = IDLE_POLL;
+        }
+        if let Some((service, why)) = outage(result.as_ref().map(|()| &report)) {
+            if result.is_ok() {
+                tracing::error!("deliveries paused for {}s: {why}", IDLE_POLL.as_secs());
             }
-            None => Duration::ZERO,
-        };
+            raise_outage(&server.cfg, &server.ledger, service, &why).await;
+            pause = IDLE_POLL;
+        }
         alert::flush_if_possible(&server.ledger, &server.cfg).await;
     }
 }
 
 /// Pending deliveries of enabled buckets (including those a dead run left claimed).
-fn pending(server: &Server) -> Result<Vec<i64>> {
-    take_over_dead_runs(&server.ledger)?;
-    let enabled: Vec<String> = server.ledger.buckets()?.into_iter().filter(|b| b.enabled).map(|b| b.name).collect();
-    server.ledger.claimable(&enabled, now())
+async fn pending(server: &Server) -> Result<Vec<i64>> {
+    server.engine.take_over_dead_runs().await?;
+    Ledger::blocking(&server.ledger, |l| {
+        let enabled: Vec<String> = l.buckets()?.into_iter().filter(|b| b.enabled).map(|b| b.name).collect();
+        l.claimable(&enabled, now())
+    })
+    .await
 }
 
 /// Whether an address is loopback (where `--insecure-no-token` is allowed).

@@ -1,69 +1,266 @@
 //! Benchmarks, ignored by default: `benches/run.sh` (or
 //! `cargo test --release --test it -- --ignored --nocapture bench_`). They print figures;
 //! they assert only correctness, never timing.
+//!
+//! Shared 2-core machines make absolute times move from run to run, so each benchmark
+//! also measures the raw work in the same run (an S3 GET of the same bytes with the same
+//! client, a plain multipart upload of the same parts to the same fake, a listing alone)
+//! and prints ratios against it. With `TGPLOY_BASELINE_BIN` naming another build of
+//! tgploy, the same scenarios run with it too, for before/after figures.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use crate::harness::{World, data, sha256_hex};
+use crate::harness::{World, data};
+use crate::support::{file_sha256, telegram};
 
-/// Runs the binary under `/usr/bin/time -v` when it exists; returns (seconds, peak RSS KiB).
-fn timed(w: &World, args: &[&str]) -> (f64, Option<u64>, String) {
+/// The binaries to measure: this build, and the baseline when one is named.
+fn binaries() -> Vec<(&'static str, PathBuf)> {
+    let mut bins = vec![("tgploy", PathBuf::from(env!("CARGO_BIN_EXE_tgploy")))];
+    if let Some(base) = std::env::var_os("TGPLOY_BASELINE_BIN") {
+        bins.push(("baseline", PathBuf::from(base)));
+    }
+    bins
+}
+
+/// What a timed run took.
+struct Timed {
+    secs: f64,
+    /// Peak RSS in KiB (from `/usr/bin/time -v`).
+    rss: Option<u64>,
+    /// CPU seconds, user and system (from `/usr/bin/time -v`).
+    cpu: Option<f64>,
+    stdout: String,
+    stderr: String,
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
+}
+
+/// Runs `bin` under `/usr/bin/time -v` when it exists, with the environment `env`.
+fn timed(env: &BTreeMap<String, String>, bin: &Path, args: &[&str]) -> Timed {
     let time = Path::new("/usr/bin/time");
     let mut cmd = if time.exists() {
         let mut c = Command::new(time);
-        c.arg("-v").arg(env!("CARGO_BIN_EXE_tgploy"));
+        c.arg("-v").arg(bin);
         c
     } else {
-        Command::new(env!("CARGO_BIN_EXE_tgploy"))
+        Command::new(bin)
     };
-    cmd.args(args).env_clear().envs(&w.env);
+    cmd.args(args).env_clear().envs(env);
     let start = Instant::now();
     let out = cmd.output().expect("run");
     let secs = start.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    let rss = stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
-        .and_then(|v| v.trim().parse().ok());
-    (secs, rss, String::from_utf8_lossy(&out.stdout).into_owned())
+    assert!(out.status.success(), "{} {args:?}: {stderr}", bin.display());
+    let field = |name: &str| {
+        stderr.lines().find_map(|l| l.trim().strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+    };
+    let rss = field("Maximum resident set size (kbytes): ").map(|k| k as u64);
+    let cpu = field("User time (seconds): ").zip(field("System time (seconds): ")).map(|(u, s)| u + s);
+    Timed { secs, rss, cpu, stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr }
 }
 
-/// 1 GiB of pseudo-random bytes, written in 16 MiB pieces.
-fn write_gib(path: &Path) {
+/// [`timed`] off the async runtime, whose servers the binary talks to.
+async fn timed_async(w: &World, bin: &Path, args: &[&str]) -> Timed {
+    let (env, bin) = (w.env.clone(), bin.to_path_buf());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        timed(&env, &bin, &args)
+    })
+    .await
+    .expect("join")
+}
+
+/// Counts the part files under `dir` every few milliseconds until stopped; returns the
+/// most seen at once.
+struct PartFileWatch {
+    stop: Arc<AtomicBool>,
+    most: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl PartFileWatch {
+    fn start(dir: PathBuf) -> PartFileWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (s, m) = (stop.clone(), most.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let n = count_part_files(&dir);
+                m.fetch_max(n, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        PartFileWatch { stop, most, thread }
+    }
+
+    fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        self.most.load(Ordering::Relaxed)
+    }
+}
+
+fn count_part_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                count_part_files(&path)
+            } else {
+                usize::from(e.file_name().to_string_lossy().starts_with("part-"))
+            }
+        })
+        .sum()
+}
+
+/// `gib` GiB of pseudo-random bytes, written in 16 MiB pieces.
+fn write_gib(path: &Path, gib: u64) {
     use std::io::Write;
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in 0..64 {
+    for i in 0..64 * gib {
         f.write_all(&data(16 << 20, i)).unwrap();
     }
 }
 
+fn source(w: &World) -> tgploy::source::S3Source {
+    tgploy::source::S3Source::new(&tgploy::config::S3Settings {
+        endpoint: w.s3.endpoint(),
+        region: "us-east-1".into(),
+        access_key: crate::support::s3::ACCESS_KEY.into(),
+        secret_key: tgploy::config::Secret::new(crate::support::s3::SECRET_KEY),
+    })
+}
+
+/// The raw S3 leg: GETs of the whole object with tgploy's S3 client, bytes dropped: one
+/// GET of it all (`window` = size), or one ranged GET per part, one after the other.
+async fn raw_get(w: &World, bucket: &str, key: &str, size: u64, window: u64) -> f64 {
+    let source = source(w);
+    let etag = source.head(bucket, key).await.unwrap().etag;
+    let start = Instant::now();
+    let mut got = 0u64;
+    while got < size {
+        let len = window.min(size - got);
+        let mut body = source.get(bucket, key, &etag, got, len, size).await.unwrap();
+        while let Some(chunk) = body.next_chunk().await.unwrap() {
+            got += chunk.len() as u64;
+        }
+    }
+    assert_eq!(got, size);
+    start.elapsed().as_secs_f64()
+}
+
+/// The raw Telegram leg: the same parts, read from a file, uploaded one after another as
+/// plain multipart sendDocument requests to the same fake.
+async fn raw_upload(w: &World, file: &Path, part_size: u64) -> f64 {
+    let client = reqwest::Client::new();
+    let url = format!("{}/bot{}/sendDocument", w.tg.url(), telegram::TOKEN);
+    let size = std::fs::metadata(file).unwrap().len();
+    let start = Instant::now();
+    let mut offset = 0;
+    while offset < size {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let len = part_size.min(size - offset);
+        let mut f = tokio::fs::File::open(file).await.unwrap();
+        f.seek(std::io::SeekFrom::Start(offset)).await.unwrap();
+        let stream = tokio_util::io::ReaderStream::with_capacity(f.take(len), 1 << 20);
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)
+            .file_name(format!("raw.part{offset}"));
+        let form = reqwest::multipart::Form::new().text("chat_id", crate::harness::BACKUP_CHAT).part("document", part);
+        let resp = client.post(&url).multipart(form).send().await.unwrap();
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        offset += len;
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// P1 and P2: a 1 GiB and a 4 GiB object (19 MiB parts), against the slower raw leg of
+/// the same run; peak memory; the most part files on disk at once.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with benches/run.sh"]
-async fn bench_deliver_1_gib_object() {
-    let mut w = World::with_listed_etags().await;
-    w.set_env("TGPLOY_PART_SIZE", "19MiB");
-    w.s3.create_bucket("bench").await;
-    let file = w.dir.path().join("big.bin");
-    write_gib(&file);
-    let expected = file_sha256(&file);
-    w.s3.put_file("bench", "big.bin", &file).await;
+async fn bench_deliver_large_objects() {
+    let sizes: Vec<u64> = std::env::var("BENCH_GIB")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 4]);
+    for gib in sizes {
+        let mut w = World::with_listed_etags().await;
+        w.set_env("TGPLOY_PART_SIZE", "19MiB");
+        // With BENCH_TRACE=1 the timing of each part is shown.
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            w.set_env("TGPLOY_LOG", "tgploy=debug");
+        }
+        w.s3.create_bucket("bench").await;
+        let file = w.dir.path().join("big.bin");
+        write_gib(&file, gib);
+        let expected = file_sha256(&file);
+        w.s3.put_file("bench", "big.bin", &file).await;
+        let size = gib << 30;
+        let parts = size.div_ceil(19 << 20);
 
-    let w = std::sync::Arc::new(w);
-    let w2 = w.clone();
-    let (secs, rss, _) = tokio::task::spawn_blocking(move || timed(&w2, &["sync"])).await.unwrap();
-    let (manifest, joined) = w.join_from_manifest("big.bin.tgploy.json");
-    assert_eq!(sha256_hex(&joined), expected);
-    assert_eq!(manifest["parts"].as_array().unwrap().len(), 54);
-    println!(
-        "BENCH deliver 1 GiB (19 MiB parts, 54 parts + manifest): {secs:.2} s, {:.1} MiB/s, peak RSS {}",
-        1024.0 / secs,
-        rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
-    );
+        let get = raw_get(&w, "bench", "big.bin", size, size).await;
+        let ranged = raw_get(&w, "bench", "big.bin", size, 19 << 20).await;
+        // Two regimes: the fake takes uploads as fast as they come (the S3 leg is the
+        // slower one), or at 64 MiB/s, like a fast line to Telegram (the upload leg is).
+        for rate in [None, Some(64u64 << 20)] {
+            w.tg.set_upload_rate(rate);
+            let regime = match rate {
+                None => "uploads unthrottled".to_string(),
+                Some(r) => format!("uploads at {} MiB/s", r >> 20),
+            };
+            let upload = raw_upload(&w, &file, 19 << 20).await;
+            let slower = get.max(upload);
+            println!(
+                "BENCH {gib} GiB raw legs ({regime}): S3 GET {get:.2} s ({:.0} MiB/s; as {parts} ranged GETs \
+                 {ranged:.2} s), multipart upload of the {parts} parts {upload:.2} s ({:.0} MiB/s); one after the \
+                 other {:.2} s",
+                (size >> 20) as f64 / get,
+                (size >> 20) as f64 / upload,
+                get + upload
+            );
+            for (label, bin) in binaries() {
+                let ledger = w.dir.path().join(format!("{label}-{}.sqlite3", rate.unwrap_or(0)));
+                w.set_env("DATABASE_PATH", &ledger.display().to_string());
+                let before = w.tg.documents().len();
+                let watch = PartFileWatch::start(w.dir.path().join("tmp"));
+                let run = timed_async(&w, &bin, &["sync"]).await;
+                let most = watch.finish();
+                if std::env::var_os("BENCH_TRACE").is_some() {
+                    run.stderr.lines().filter(|l| l.contains("part")).for_each(|l| println!("BENCH trace {l}"));
+                }
+                let docs = w.tg.documents();
+                let manifest =
+                    docs[before..].iter().rev().find(|d| d.file_name == "big.bin.tgploy.json").expect("manifest");
+                let m: serde_json::Value = serde_json::from_slice(&manifest.bytes()).unwrap();
+                assert_eq!(m["sha256"], expected.as_str());
+                assert_eq!(m["parts"].as_array().unwrap().len() as u64, parts);
+                println!(
+                    "BENCH {label} delivers {gib} GiB ({regime}): {:.2} s ({:.0} MiB/s) = {:.2} x the slower raw leg \
+                     ({:.2} x the ranged GETs), {:.2} x both legs in a row; {} CPU s; peak RSS {}; at most {most} \
+                     part files on disk",
+                    run.secs,
+                    (size >> 20) as f64 / run.secs,
+                    run.secs / slower,
+                    run.secs / ranged.max(upload),
+                    run.secs / (get + upload),
+                    run.cpu.map(|c| format!("{c:.1}")).unwrap_or_else(|| "?".into()),
+                    mib(run.rss),
+                );
+            }
+        }
+        std::fs::remove_file(&file).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,42 +278,31 @@ async fn bench_restore_1_gib() {
         }
         w.s3.create_bucket("bench").await;
         let file = w.dir.path().join("big.bin");
-        write_gib(&file);
+        write_gib(&file, 1);
         let expected = file_sha256(&file);
         w.s3.put_file("bench", "big.bin", &file).await;
         std::fs::remove_file(&file).unwrap();
-        let w = std::sync::Arc::new(w);
-        let w2 = w.clone();
-        tokio::task::spawn_blocking(move || timed(&w2, &["sync"])).await.unwrap();
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_tgploy"));
+        let sent = timed_async(&w, &bin, &["sync"]).await;
 
         let out = w.dir.path().join("restored.bin");
         let mut args = vec!["restore".to_string(), "bench/big.bin".into(), "--out".into(), out.display().to_string()];
         if encrypted {
             args.extend(["--identity".into(), key.display().to_string()]);
         }
-        let w2 = w.clone();
-        let (secs, rss, _) = tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            timed(&w2, &args)
-        })
-        .await
-        .unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = timed_async(&w, &bin, &args).await;
         assert_eq!(file_sha256(&out), expected);
         println!(
-            "BENCH restore 1 GiB ({}, 19 MiB parts, from the ledger): {secs:.2} s, {:.1} MiB/s, peak RSS {}",
+            "BENCH restore 1 GiB ({}, 19 MiB parts, from the ledger): {:.2} s, {:.1} MiB/s, peak RSS {}; \
+             its delivery took {:.2} s",
             if encrypted { "age-encrypted, decrypted" } else { "plain" },
-            1024.0 / secs,
-            rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a (no /usr/bin/time)".into())
+            run.secs,
+            1024.0 / run.secs,
+            mib(run.rss),
+            sent.secs,
         );
     }
-}
-
-fn file_sha256(path: &Path) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut f = std::fs::File::open(path).unwrap();
-    std::io::copy(&mut f, &mut h).unwrap();
-    hex::encode(h.finalize())
 }
 
 async fn put_many(w: &World, bucket: &str, n: usize) {
@@ -138,51 +324,99 @@ async fn put_many(w: &World, bucket: &str, n: usize) {
     futures_util::stream::iter(puts).buffer_unordered(32).collect::<Vec<_>>().await;
 }
 
+/// Lists a bucket page by page with tgploy's S3 client, keeping only the count: what a
+/// no-op sync cannot do faster.
+async fn listing_alone(w: &World, bucket: &str) -> (f64, u64) {
+    let source = source(w);
+    let start = Instant::now();
+    let mut listing = source.list_pages(bucket);
+    let mut n = 0;
+    while let Some(page) = listing.next_page().await.unwrap() {
+        n += page.len() as u64;
+    }
+    (start.elapsed().as_secs_f64(), n)
+}
+
+/// The first sync of many small objects (pacing off), then no-op syncs over them,
+/// against the listing alone.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with benches/run.sh"]
-async fn bench_no_op_sync_over_10000_delivered_objects() {
-    for listed_etags in [false, true] {
-        let w = if listed_etags { World::with_listed_etags().await } else { World::new().await };
+async fn bench_sync_10000_small_objects() {
+    let n: usize = std::env::var("BENCH_SMALL_OBJECTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    for listed_etags in [true, false] {
+        let mut w = if listed_etags { World::with_listed_etags().await } else { World::new().await };
         w.s3.create_bucket("many").await;
-        let start = Instant::now();
-        put_many(&w, "many", 10_000).await;
-        let put_secs = start.elapsed().as_secs_f64();
-        let w = std::sync::Arc::new(w);
-
-        let w2 = w.clone();
-        let (first, _, _) = tokio::task::spawn_blocking(move || timed(&w2, &["sync"])).await.unwrap();
-        assert_eq!(w.tg.documents().len(), 10_000);
-        let heads = w.s3.head_count();
-
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            let w2 = w.clone();
-            let (secs, rss, out) = tokio::task::spawn_blocking(move || timed(&w2, &["sync", "--json"])).await.unwrap();
-            assert!(out.contains("\"sent\": 0"), "{out}");
-            runs.push((secs, rss));
+        put_many(&w, "many", n).await;
+        let mode = if listed_etags { "listing with ETags" } else { "listing without ETags, ETag cache" };
+        let bins = if listed_etags { binaries() } else { binaries().into_iter().take(1).collect() };
+        for (label, bin) in bins {
+            w.set_env("DATABASE_PATH", &w.dir.path().join(format!("{label}.sqlite3")).display().to_string());
+            let before = w.tg.documents().len();
+            let first = timed_async(&w, &bin, &["sync"]).await;
+            assert_eq!(w.tg.documents().len() - before, n);
+            let heads = w.s3.head_count();
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                let run = timed_async(&w, &bin, &["sync", "--json"]).await;
+                assert!(run.stdout.contains("\"sent\": 0"), "{}", run.stdout);
+                runs.push(run);
+            }
+            assert_eq!(w.s3.head_count(), heads, "no HEAD on a no-op sync");
+            let (list_secs, listed) = listing_alone(&w, "many").await;
+            assert_eq!(listed, n as u64);
+            let best = runs.iter().map(|r| r.secs).fold(f64::INFINITY, f64::min);
+            println!(
+                "BENCH {label} first sync of {n} small objects ({mode}, pacing off): {:.1} s, {:.0} objects/s, \
+                 peak RSS {}",
+                first.secs,
+                n as f64 / first.secs,
+                mib(first.rss)
+            );
+            println!(
+                "BENCH {label} no-op sync over {n} objects ({mode}): best {best:.2} s of {:?} = {:.2} x the listing \
+                 alone ({list_secs:.2} s); peak RSS {}",
+                runs.iter().map(|r| (r.secs * 100.0).round() / 100.0).collect::<Vec<_>>(),
+                best / list_secs,
+                mib(runs[0].rss),
+            );
         }
-        assert_eq!(w.s3.head_count(), heads, "no HEAD on a no-op sync");
-        assert_eq!(w.tg.documents().len(), 10_000);
+    }
+}
 
-        // What listing alone costs: the same pages through the same client code.
-        let source = tgploy::source::S3Source::new(&tgploy::config::S3Settings {
-            endpoint: w.s3.endpoint(),
-            region: "us-east-1".into(),
-            access_key: crate::support::s3::ACCESS_KEY.into(),
-            secret_key: tgploy::config::Secret::new(crate::support::s3::SECRET_KEY),
-        });
-        let start = Instant::now();
-        let listed = source.list_objects("many").await.unwrap();
-        let list_secs = start.elapsed().as_secs_f64();
-        assert_eq!(listed.len(), 10_000);
-
-        let best = runs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+/// P5: a no-op sync over a million recorded objects: peak memory and time against the
+/// listing alone, on a server that lists at the speed of the protocol.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with benches/run.sh"]
+async fn bench_no_op_sync_over_a_million_recorded_objects() {
+    let n: usize = std::env::var("BENCH_OBJECTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let mut w = World::with_synthetic_bucket("synth", n).await;
+    for (label, bin) in binaries() {
+        w.set_env("DATABASE_PATH", &w.dir.path().join(format!("{label}.sqlite3")).display().to_string());
+        // Recorded as skipped, the way an operator starts on a full bucket.
+        let record = timed_async(&w, &bin, &["buckets", "enable", "synth", "--from-now"]).await;
+        let (list_before, _) = listing_alone(&w, "synth").await;
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let run = timed_async(&w, &bin, &["sync", "--json"]).await;
+            assert!(run.stdout.contains("\"sent\": 0"), "{}", run.stdout);
+            runs.push(run);
+        }
+        let (list_after, listed) = listing_alone(&w, "synth").await;
+        assert_eq!(listed, n as u64);
+        let listing = list_before.min(list_after);
+        let best = runs.iter().map(|r| r.secs).fold(f64::INFINITY, f64::min);
+        let rss = runs.iter().filter_map(|r| r.rss).max();
         println!(
-            "BENCH no-op sync over 10,000 delivered objects ({}): best {best:.2} s of {:?} (listing alone {list_secs:.2} s; \
-             peak RSS {:?} KiB); first sync {first:.1} s; {put_secs:.1} s to upload",
-            if listed_etags { "listing with ETags" } else { "listing without ETags, ETag cache" },
-            runs.iter().map(|r| (r.0 * 100.0).round() / 100.0).collect::<Vec<_>>(),
-            runs[0].1,
+            "BENCH {label} records {n} objects (buckets enable --from-now): {:.1} s, peak RSS {}",
+            record.secs,
+            mib(record.rss)
+        );
+        println!(
+            "BENCH {label} no-op sync over {n} recorded objects: best {best:.2} s of {:?} = {:.2} x the listing alone \
+             ({listing:.2} s); peak RSS {}",
+            runs.iter().map(|r| (r.secs * 100.0).round() / 100.0).collect::<Vec<_>>(),
+            best / listing,
+            mib(rss),
         );
     }
 }
@@ -190,109 +424,113 @@ async fn bench_no_op_sync_over_10000_delivered_objects() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_retry_drains_500_due_failures() {
-    let w = World::with_listed_etags().await;
-    w.s3.create_bucket("fail").await;
-    put_many(&w, "fail", 500).await;
-    // Every upload is refused (413) so that all 500 deliveries fail once.
-    w.tg.set_upload_limit(1);
-    let w = std::sync::Arc::new(w);
-    let w2 = w.clone();
-    tokio::task::spawn_blocking(move || {
-        let out = w2.command(&["sync"]).output().unwrap();
+    for (label, bin) in binaries() {
+        let w = World::with_listed_etags().await;
+        w.s3.create_bucket("fail").await;
+        put_many(&w, "fail", 500).await;
+        // Every upload is refused (413) so that all 500 deliveries fail once.
+        w.tg.set_upload_limit(1);
+        let out = w.command(&["sync"]).output().unwrap();
         assert_eq!(out.status.code(), Some(1));
-    })
-    .await
-    .unwrap();
-    assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'"), [["500"]]);
+        assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'"), [["500"]]);
 
-    w.tg.set_upload_limit(50 * 1024 * 1024);
-    let w2 = w.clone();
-    let (secs, rss, out) =
-        tokio::task::spawn_blocking(move || timed(&w2, &["retry", "--now", "--json"])).await.unwrap();
-    assert!(out.contains("\"sent\": 500"), "{out}");
-    assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), [["500"]]);
-    println!(
-        "BENCH retry drains 500 due failures: {secs:.2} s ({:.0} deliveries/s), peak RSS {:?} KiB",
-        500.0 / secs,
-        rss
-    );
+        w.tg.set_upload_limit(50 * 1024 * 1024);
+        let run = timed_async(&w, &bin, &["retry", "--now", "--json"]).await;
+        assert!(run.stdout.contains("\"sent\": 500"), "{}", run.stdout);
+        assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"), [["500"]]);
+        println!(
+            "BENCH {label} retry drains 500 due failures: {:.2} s ({:.0} deliveries/s), peak RSS {}",
+            run.secs,
+            500.0 / run.secs,
+            mib(run.rss)
+        );
+    }
 }
 
+/// P4: `serve-webhook` under 16 concurrent senders while deliveries run; every 2xx
+/// durable (checked against the ledger afterwards).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_webhook_accepts_events() {
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let w = World::with_listed_etags().await;
-    w.s3.create_bucket("load").await;
-    let server = w.start_webhook_timed();
-    // The server runs under /usr/bin/time: signal tgploy itself, not the wrapper.
-    let url = format!("{}/webhook", server.url);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
-    let workers = 16;
-    let tasks: Vec<_> = (0..workers)
-        .map(|worker| {
-            let client = client.clone();
-            let url = url.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    n += 1;
-                    // Objects that do not exist: the background deliveries find them gone
-                    // and record them as skipped, which is work the server does meanwhile.
-                    let body = serde_json::json!({
-                        "EventName": "s3:ObjectCreated:Put",
-                        "Key": format!("load/w{worker}/{n}.sql.gz"),
-                        "Records": [{
-                            "eventName": "s3:ObjectCreated:Put",
-                            "eventTime": "2026-11-27T21:49:19.728737342Z",
-                            "s3": {"bucket": {"name": "load"},
-                                   "object": {"key": format!("w{worker}%2F{n}.sql.gz"), "size": 1024, "eTag": format!("{worker:08x}{n:024x}")}}
-                        }]
-                    });
-                    let start = Instant::now();
-                    let resp = client
-                        .post(&url)
-                        .bearer_auth(crate::harness::WEBHOOK_TOKEN)
-                        .json(&body)
-                        .send()
-                        .await
-                        .expect("POST");
-                    assert_eq!(resp.status().as_u16(), 200);
-                    latencies.push(start.elapsed());
-                }
-                latencies
+    for (label, bin) in binaries() {
+        let w = World::with_listed_etags().await;
+        w.s3.create_bucket("load").await;
+        let server = w.start_webhook_timed(&bin);
+        let url = format!("{}/webhook", server.url);
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let workers = 16;
+        let tasks: Vec<_> = (0..workers)
+            .map(|worker| {
+                let client = client.clone();
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        n += 1;
+                        // Objects that do not exist: the background deliveries find them
+                        // gone and record them as skipped, which is work the server does
+                        // meanwhile.
+                        let body = serde_json::json!({
+                            "EventName": "s3:ObjectCreated:Put",
+                            "Key": format!("load/w{worker}/{n}.sql.gz"),
+                            "Records": [{
+                                "eventName": "s3:ObjectCreated:Put",
+                                "eventTime": "2026-11-27T21:49:19.728737342Z",
+                                "s3": {"bucket": {"name": "load"},
+                                       "object": {"key": format!("w{worker}%2F{n}.sql.gz"), "size": 1024,
+                                                  "eTag": format!("{worker:08x}{n:024x}")}}
+                            }]
+                        });
+                        let start = Instant::now();
+                        let resp = client
+                            .post(&url)
+                            .bearer_auth(crate::harness::WEBHOOK_TOKEN)
+                            .json(&body)
+                            .send()
+                            .await
+                            .expect("POST");
+                        assert_eq!(resp.status().as_u16(), 200);
+                        latencies.push(start.elapsed());
+                    }
+                    latencies
+                })
             })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
+            .collect();
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        latencies.sort();
+        let total = latencies.len();
+        let committed: usize = w.query("SELECT COUNT(*) FROM deliveries")[0][0].parse().unwrap();
+        assert_eq!(committed, total, "every accepted event is in the ledger");
+        let deliveries_done: usize =
+            w.query("SELECT COUNT(*) FROM deliveries WHERE state != 'pending'")[0][0].parse().unwrap();
+        // The server runs under /usr/bin/time: signal tgploy itself, not the wrapper.
+        let pid = server.child.id();
+        let tgploy_pid = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let tgploy_pid = tgploy_pid.split_whitespace().next().expect("tgploy under time").to_string();
+        Command::new("kill").args(["-TERM", &tgploy_pid]).status().unwrap();
+        let (_, logs) = server.stop("CONT", Duration::from_secs(120)).await;
+        let rss = logs
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+            .and_then(|v| v.trim().parse().ok());
+        let pct = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
+        println!(
+            "BENCH {label} serve-webhook over {seconds} s, {workers} concurrent senders: {total} events committed, \
+             {:.0} events/s, latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; {deliveries_done} deliveries worked \
+             meanwhile; server peak RSS {}",
+            total as f64 / seconds as f64,
+            pct(0.50).as_secs_f64() * 1000.0,
+            pct(0.99).as_secs_f64() * 1000.0,
+            latencies[total - 1].as_secs_f64() * 1000.0,
+            mib(rss),
+        );
     }
-    latencies.sort();
-    let total = latencies.len();
-    let committed: usize = w.query("SELECT COUNT(*) FROM deliveries")[0][0].parse().unwrap();
-    assert_eq!(committed, total, "every accepted event is in the ledger");
-    let pid = server.child.id();
-    let tgploy_pid = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    let tgploy_pid = tgploy_pid.split_whitespace().next().expect("tgploy under time").to_string();
-    Command::new("kill").args(["-TERM", &tgploy_pid]).status().unwrap();
-    let (_, logs) = server.stop("CONT", std::time::Duration::from_secs(120)).await;
-    let rss = logs
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
-        .unwrap_or("?")
-        .to_string();
-    let pct = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
-    println!(
-        "BENCH serve-webhook over {seconds} s, {workers} concurrent senders: {total} events committed, {:.0} events/s, \
-         latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; server peak RSS {rss} KiB",
-        total as f64 / seconds as f64,
-        pct(0.50).as_secs_f64() * 1000.0,
-        pct(0.99).as_secs_f64() * 1000.0,
-        latencies[total - 1].as_secs_f64() * 1000.0,
-    );
 }
 
 /// Fills the ledger with `n` deliveries over five buckets (most sent, in one to three

@@ -1,7 +1,7 @@
 //! The binary's contract with operators and scripts: exit codes, one-line errors, JSON,
 //! the other commands, and the generated completions and man page.
 
-use crate::harness::{World, data};
+use crate::harness::{PART_SIZE, World, data, sha256_hex};
 
 /// The error line: exactly one, whatever log lines came before it.
 #[track_caller]
@@ -185,6 +185,48 @@ async fn status_and_files_read_the_ledger() {
     let table = w.run(&["files", "--bucket", "bkt"]).await;
     table.success();
     assert!(table.stdout.contains("dir/one.gz") && table.stdout.contains("other/two.gz"), "{}", table.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_files_table_shows_a_short_hash_and_fits_a_100_column_terminal() {
+    let w = World::new().await;
+    w.s3.create_bucket("backups").await;
+    let objects =
+        [("pg/base-2026-11-28.tar.zst", data(PART_SIZE as usize * 2 + 5, 1)), ("db/dump.sql.gz", data(900, 2))];
+    for (key, body) in &objects {
+        w.s3.put("backups", key, body.clone()).await;
+    }
+    w.sync().await.success();
+
+    // On a terminal 100 columns wide, as an operator sees it.
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("stty cols 100 rows 50 && exec '{}' files", env!("CARGO_BIN_EXE_tgploy")))
+        .env_clear()
+        .envs(&w.env)
+        .env("TERM", "xterm");
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+        s.exp_eof().unwrap()
+    })
+    .await
+    .unwrap();
+    // rexpect hands over the terminal's bytes one char each.
+    let bytes: Vec<u8> = raw.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
+    let shown = String::from_utf8(bytes).unwrap().replace('\r', "");
+    for line in shown.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line}\n{shown}", line.chars().count());
+    }
+    let json = w.run(&["files", "--json"]).await.json();
+    for (key, body) in &objects {
+        let sha = sha256_hex(body);
+        // The first 12 characters of the hash, whole on the object's line; all of it in JSON.
+        let row = shown.lines().find(|l| l.contains(&sha[..12])).unwrap_or_else(|| panic!("{key}:\n{shown}"));
+        assert!(row.contains(&format!(" {} ", &sha[..12])), "{key}: the hash is cut short, not wrapped:\n{shown}");
+        assert!(!shown.contains(&sha[12..20]), "{key}: only a prefix is shown:\n{shown}");
+        let listed = json.as_array().unwrap().iter().find(|f| f["key"] == *key).unwrap();
+        assert_eq!(listed["sha256"], sha.as_str());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

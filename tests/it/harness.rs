@@ -98,6 +98,11 @@ impl World {
         World::with(S3Server::start_with_listed_etags().await).await
     }
 
+    /// A world whose S3 server also has the generated bucket `name` of `objects` objects.
+    pub async fn with_synthetic_bucket(name: &str, objects: usize) -> World {
+        World::with(S3Server::start_with_synthetic_bucket(name, objects).await).await
+    }
+
     async fn with(s3: S3Server) -> World {
         let tg = FakeTelegram::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -296,11 +301,12 @@ impl World {
         self.start_server(self.command(&args))
     }
 
-    /// Starts `serve-webhook` under `/usr/bin/time -v` (its report ends the logs).
-    pub fn start_webhook_timed(&self) -> ServerProc {
+    /// Starts `serve-webhook` of the binary `bin` under `/usr/bin/time -v` (its report
+    /// ends the logs).
+    pub fn start_webhook_timed(&self, bin: &Path) -> ServerProc {
         let mut cmd = Command::new("/usr/bin/time");
         cmd.arg("-v")
-            .arg(env!("CARGO_BIN_EXE_tgploy"))
+            .arg(bin)
             .args(["serve-webhook", "--listen", "127.0.0.1:0"])
             .env_clear()
             .envs(&self.env)

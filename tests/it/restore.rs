@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::harness::{ADMIN_CHAT, PART_SIZE, World, data, sha256_hex, signal, wait_exit};
+use crate::support::telegram::Fault;
 
-/// Files in a directory other than `keep`: what a failed restore must not leave behind.
-fn leftovers(dir: &Path) -> Vec<String> {
+/// The names in a directory, sorted: what a failed restore must not leave behind.
+pub(crate) fn leftovers(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
@@ -32,7 +33,7 @@ fn download(w: &World, name: &str, dir: &Path) -> PathBuf {
 }
 
 /// An age identity file and its recipient.
-fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     use age::secrecy::ExposeSecret;
     let key = age::x25519::Identity::generate();
     let path = dir.join(name);
@@ -42,7 +43,7 @@ fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
 
 /// Decrypts with the `age` crate's own decryptor, independently of tgploy's code: what
 /// `age -d -i key.txt name.age` does.
-fn stock_age_decrypt(ciphertext: &[u8], key_file: &Path) -> Vec<u8> {
+pub(crate) fn stock_age_decrypt(ciphertext: &[u8], key_file: &Path) -> Vec<u8> {
     let text = std::fs::read_to_string(key_file).unwrap();
     let line = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
     let identity: age::x25519::Identity = line.parse().unwrap();
@@ -159,6 +160,33 @@ async fn restore_from_the_manifest_alone_after_losing_the_server_and_the_ledger(
     let from_ledger = w.run(&["restore", "bkt/pg/base.tar", "--out", dir.to_str().unwrap()]).await;
     from_ledger.code(2);
     assert!(from_ledger.stderr.contains("--manifest"), "{}", from_ledger.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_downloads_are_named_without_the_token() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    w.s3.put("bkt", "base.tar", data(PART_SIZE as usize * 2 + 1, 4)).await;
+    w.sync().await.success();
+    let dir = out_dir(&w);
+    // The download URL holds the token: a dropped connection or an error answer must
+    // not put it into the message.
+    // One failure is repeated within the run; four in a row are an outage (exit 4).
+    w.tg.inject("download", Fault::Drop, 4);
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    out.code(4).no_token();
+    assert!(out.stderr.contains("cannot reach the Telegram Bot API"), "{}", out.stderr);
+    w.tg.inject("download", Fault::ServerError(502), 4);
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    out.code(4).no_token();
+    assert!(out.stderr.contains("502"), "{}", out.stderr);
+    // A download the Bot API refuses outright (the file is gone) is named too.
+    w.tg.inject("download", Fault::BadRequest("wrong file_id or the file is temporarily unavailable"), 1);
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    out.code(1).no_token();
+    assert!(out.stderr.contains("the download answered 400"), "{}", out.stderr);
+    assert!(leftovers(&dir).is_empty());
+    w.run(&["restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await.success();
 }
 
 #[tokio::test(flavor = "multi_thread")]

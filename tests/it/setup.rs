@@ -134,6 +134,11 @@ async fn the_wizard_checks_each_answer_goes_back_and_writes_a_private_config() {
         .expect("written");
     let transcript = p.text();
     assert!(p.replies.is_empty(), "unused answers:\n{transcript}");
+    // Enter keeps the current secret: said only where there is one.
+    let asked = |label: &str| -> Vec<&str> { transcript.lines().filter_map(|l| l.strip_prefix(label)).collect() };
+    let keeps = " (hidden; Enter keeps the current one)";
+    assert_eq!(asked("? Secret key"), [" (hidden)", keeps, keeps], "{transcript}");
+    assert_eq!(asked("? Bot token"), [" (hidden)", " (hidden)"], "{transcript}");
     assert!(transcript.contains("✗ S3 check failed") && transcript.contains("secret key is wrong"), "{transcript}");
     assert!(transcript.contains("✓ S3 answers; 1 bucket(s): backups"), "{transcript}");
     assert!(transcript.contains("✓ The bot is @tgploy_test_bot"), "{transcript}");
@@ -209,10 +214,11 @@ async fn the_real_binary_in_a_terminal_from_first_question_to_second_factor() {
         s.send_line("")?;
         s.exp_string("Access key")?;
         s.send_line(s3::ACCESS_KEY)?;
-        s.exp_string("Secret key")?;
+        // Nothing to keep yet: the prompt does not offer Enter to keep it.
+        s.exp_string("Secret key (hidden):")?;
         s.send_line(s3::SECRET_KEY)?;
         s.exp_string("bucket(s): backups")?;
-        s.exp_string("Bot token")?;
+        s.exp_string("Bot token (hidden):")?;
         s.send_line(telegram::TOKEN)?;
         s.exp_string("Bot API server")?;
         s.send_line(&api)?;
@@ -405,7 +411,7 @@ async fn doctor_passes_then_names_each_failure_with_a_fix() {
     // A bucket enabled in the ledger that the server no longer lists.
     w.sync().await;
     w.s3.client().delete_bucket().bucket("bkt").send().await.unwrap();
-    failing(&w.run(&["doctor"]).await, "bucket bkt", "buckets disable bkt");
+    failing(&w.run(&["doctor"]).await, "bucket bkt", "buckets disable 'bkt'");
 
     w.s3.stop();
     let out = w.run(&["doctor", "--json"]).await;

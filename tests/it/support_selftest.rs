@@ -68,12 +68,21 @@ async fn support_selftest_telegram_speaks_teloxide() {
     assert_eq!(tg.calls("sendDocument"), 2);
     assert_eq!(tg.calls("SENDMESSAGE"), 2);
 
-    // getFile + download through teloxide (it sends the path as one %2F-encoded segment).
+    // getFile, then the download at the documented URL: the path's slashes as slashes.
     let file = bot.get_file(document.file.id.clone()).await.expect("getFile");
     assert_eq!(file.size, 3);
+    assert!(file.path.contains('/'), "{}", file.path);
+    let http = reqwest::Client::new();
+    let documented = http.get(format!("{}/file/bot{TOKEN}/{}", tg.url(), file.path)).send().await.expect("download");
+    assert_eq!(documented.status().as_u16(), 200);
+    assert_eq!(documented.bytes().await.expect("body").as_ref(), b"abc");
+    // teloxide's own download sends the path as one %2F-encoded segment, which a server
+    // or proxy that does not decode %2F answers with 404: so does the fake.
+    let encoded = file.path.replace('/', "%2F");
+    let refused = http.get(format!("{}/file/bot{TOKEN}/{encoded}", tg.url())).send().await.expect("download");
+    assert_eq!(refused.status().as_u16(), 404);
     let mut downloaded = Vec::new();
-    bot.download_file(&file.path, &mut downloaded).await.expect("download");
-    assert_eq!(downloaded, b"abc");
+    assert!(bot.download_file(&file.path, &mut downloaded).await.is_err());
     tg.set_download_limit(2);
     let err = bot.get_file(document.file.id.clone()).await.unwrap_err();
     assert!(err.to_string().contains("file is too big"), "{err}");

@@ -346,8 +346,8 @@ async fn a_failed_delivery_is_recorded_for_retry_and_not_lost() {
     w.s3.create_bucket("bkt").await;
     w.s3.put("bkt", "ok.bin", data(10, 1)).await;
     w.s3.put("bkt", "unlucky.bin", data(10, 2)).await;
-    // The first upload's connection drops without an answer.
-    w.tg.inject("sendDocument", Fault::Drop, 1);
+    // The first upload is refused: a failure no repetition within the run fixes.
+    w.tg.inject("sendDocument", Fault::BadRequest("wrong remote file identifier specified"), 1);
 
     let out = w.run(&["sync", "--json"]).await;
     out.code(1).no_token();
@@ -442,3 +442,33 @@ async fn only_the_named_buckets() {
 }
 
 use futures_util::StreamExt;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_overwritten_mid_delivery_is_skipped_not_failed() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let etag = w.s3.put("bkt", "big.bin", data(PART_SIZE as usize * 5, 1)).await;
+    w.tg.set_delay(Duration::from_millis(300));
+    let child = w.spawn(&["sync"]);
+    // The fake shows a document before its (slow) answer: the next part is read after it.
+    assert!(w.tg.wait_for_documents(1, Duration::from_secs(30)).await);
+    let newer = data(PART_SIZE as usize * 5, 2);
+    w.s3.put("bkt", "big.bin", newer.clone()).await;
+    let out = wait_exit(child, Duration::from_secs(60)).await;
+    out.success();
+
+    // Every GET asked for the listed version; S3's 412 made the delivery a skipped one.
+    let conditions = w.s3.get_conditions();
+    assert!(!conditions.is_empty());
+    assert!(conditions.iter().all(|c| c.as_deref() == Some(etag.as_str())), "{conditions:?} vs {etag}");
+    let rows = w.query(&format!("SELECT state, attempts, last_error FROM deliveries WHERE etag = '{etag}'"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][..2], ["skipped", "0"], "{rows:?}");
+    assert!(rows[0][2].contains("412"), "{rows:?}");
+
+    // The new version is delivered whole by the next run.
+    w.tg.set_delay(Duration::ZERO);
+    w.sync().await.success();
+    let (_, joined) = w.join_from_manifest("big.bin.tgploy.json");
+    assert_eq!(sha256_hex(&joined), sha256_hex(&newer));
+}

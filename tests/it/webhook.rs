@@ -12,7 +12,7 @@ use crate::support::telegram::Fault;
 
 /// The captured RustFS `01-Put.json` body, pointed at another object.
 fn rustfs_record(bucket: &str, key: &str, etag: &str, size: usize, event: &str) -> Value {
-    let path = format!("{}/../shared/fixtures/rustfs-events/01-Put.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/rustfs-events/01-Put.json", env!("CARGO_MANIFEST_DIR"));
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut record = fixture["body"]["Records"][0].clone();
     record["eventName"] = json!(event);
@@ -170,6 +170,80 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert!(w.query("SELECT * FROM deliveries").is_empty(), "nothing reached the ledger");
     let health = client.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200, "still serving");
+}
+
+/// A record as some forwarders send it: without ETag and size, which cost a HEAD.
+fn record_without_etag(bucket: &str, key: &str) -> Value {
+    let mut record = rustfs_record(bucket, key, "", 0, "s3:ObjectCreated:Put");
+    let object = record["s3"]["object"].as_object_mut().unwrap();
+    object.remove("eTag");
+    object.remove("size");
+    record
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_for_objects_or_buckets_that_do_not_exist_are_answered_2xx() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let bytes = data(700, 11);
+    w.s3.put("bkt", "here.bin", bytes.clone()).await;
+    let server = w.start_webhook(&[]);
+    let records = vec![
+        record_without_etag("bkt", "deleted-since.bin"),
+        record_without_etag("no-such-bucket", "x.bin"),
+        record_without_etag("bkt", "here.bin"),
+    ];
+    let (status, answer) = post_event(&server.url, &body(records)).await;
+    assert_eq!(status, 200, "nothing to resend: {answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((answer["accepted"].as_u64(), answer["skipped"].as_u64()), (Some(1), Some(2)), "{answer}");
+    // The rest of the body was committed and is delivered.
+    wait_docs(&w, 1).await;
+    assert_eq!(w.tg.documents()[0].bytes(), bytes);
+    assert_eq!(w.query("SELECT bucket, key FROM deliveries"), vec![vec!["bkt".to_string(), "here.bin".into()]]);
+    let logs = server.logs();
+    for what in ["bkt/deleted-since.bin", "no-such-bucket/x.bin"] {
+        assert!(logs.lines().any(|l| l.contains(what) && l.contains("nothing to deliver")), "{what}:\n{logs}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_naming_invalid_buckets_or_keys_are_refused_with_400() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    let server = w.start_webhook(&[]);
+    let long_key = "k".repeat(1025);
+    let cases = [
+        // tgploy can tell these before asking S3.
+        record_without_etag("../etc", "passwd"),
+        record_without_etag("bkt", &long_key),
+        rustfs_record("../etc", "passwd", "abc", 1, "s3:ObjectCreated:Put"),
+        // This one only the server refuses (s3s-fs answers HEAD with a bare 400).
+        record_without_etag("Not_A_Valid_Bucket", "x.bin"),
+    ];
+    for record in cases {
+        let what = format!("{}/{:.20}", record["s3"]["bucket"]["name"], record["s3"]["object"]["key"]);
+        let (status, answer) = post_event(&server.url, &body(vec![record])).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(answer.contains("not a valid S3 name"), "{what}: {answer}");
+    }
+    assert!(w.query("SELECT * FROM deliveries").is_empty(), "nothing reached the ledger");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_lacking_its_etag_while_s3_fails_or_is_down_is_answered_503() {
+    let w = World::new().await;
+    w.s3.create_bucket("bkt").await;
+    w.s3.put("bkt", "k.bin", data(10, 1)).await;
+    let server = w.start_webhook(&[]);
+    let event = body(vec![record_without_etag("bkt", "k.bin")]);
+    w.s3.fail_heads(true);
+    let (status, answer) = post_event(&server.url, &event).await;
+    assert_eq!(status, 503, "S3 answers 500: asked to resend: {answer}");
+    w.s3.stop();
+    let (status, answer) = post_event(&server.url, &event).await;
+    assert_eq!(status, 503, "S3 stopped: asked to resend: {answer}");
+    assert!(w.query("SELECT * FROM deliveries").is_empty(), "nothing reached the ledger");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::config::{
@@ -16,6 +16,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::*;
@@ -34,8 +35,12 @@ const PART_SIZE: u64 = 64 * 1024 * 1024;
 #[derive(Default)]
 struct Stats {
     head: AtomicUsize,
+    /// HeadObject answers 500 InternalError while set.
+    heads_fail: AtomicBool,
     list: AtomicUsize,
     gets: Mutex<Vec<(String, String, Option<String>)>>,
+    /// The `If-Match` of each GET, in order (`None` for an unconditional one).
+    get_conditions: Mutex<Vec<Option<String>>>,
 }
 
 /// `s3s::S3` implementation that forwards everything to s3s-fs.
@@ -43,6 +48,40 @@ struct Wrapper {
     inner: s3s_fs::FileSystem,
     stats: Arc<Stats>,
     listed_etags: bool,
+    /// A bucket whose listing is generated rather than read from disk: `(name, objects)`.
+    synthetic: Option<(String, usize)>,
+}
+
+/// The `i`-th key of a synthetic bucket (zero-padded: listed in order).
+pub fn synthetic_key(i: usize) -> String {
+    format!("dumps/{i:08}.sql.gz")
+}
+
+/// One page of a synthetic bucket's listing, as a real server would send it.
+fn synthetic_page(name: &str, objects: usize, input: &ListObjectsV2Input) -> ListObjectsV2Output {
+    let from: usize = input.continuation_token.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
+    let max = input.max_keys.unwrap_or(1000).clamp(1, 1000) as usize;
+    let to = (from + max).min(objects);
+    let modified = Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000));
+    let contents = (from..to)
+        .map(|i| Object {
+            key: Some(synthetic_key(i)),
+            size: Some(1024),
+            e_tag: Some(ETag::Strong(format!("{i:032x}"))),
+            last_modified: Some(modified.clone()),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+    ListObjectsV2Output {
+        name: Some(name.to_string()),
+        max_keys: Some(max as i32),
+        key_count: Some(contents.len() as i32),
+        continuation_token: input.continuation_token.clone(),
+        is_truncated: Some(to < objects),
+        next_continuation_token: (to < objects).then(|| to.to_string()),
+        contents: Some(contents),
+        ..Default::default()
+    }
 }
 
 impl Wrapper {
@@ -53,22 +92,27 @@ impl Wrapper {
                 continue;
             };
             let input = HeadObjectInput { bucket: bucket.to_owned(), key, ..Default::default() };
-            let head = S3Request {
-                input,
-                method: Default::default(),
-                uri: Default::default(),
-                headers: Default::default(),
-                extensions: Default::default(),
-                credentials: None,
-                region: None,
-                service: None,
-                trailing_headers: None,
-            };
+            let head = internal(input);
             // Deliberately bypasses `self.head_object` so head_count() only counts client requests.
             let out = self.inner.head_object(head).await?;
             object.e_tag = out.output.e_tag;
         }
         Ok(())
+    }
+}
+
+/// A request the wrapper makes of s3s-fs itself, on no client's behalf.
+fn internal<T>(input: T) -> S3Request<T> {
+    S3Request {
+        input,
+        method: Default::default(),
+        uri: Default::default(),
+        headers: Default::default(),
+        extensions: Default::default(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
     }
 }
 
@@ -117,6 +161,9 @@ impl S3 for Wrapper {
     {
         Box::pin(async move {
             self.stats.head.fetch_add(1, Ordering::SeqCst);
+            if self.stats.heads_fail.load(Ordering::SeqCst) {
+                return Err(s3s::s3_error!(InternalError, "injected fault"));
+            }
             self.inner.head_object(req).await
         })
     }
@@ -133,7 +180,43 @@ impl S3 for Wrapper {
             let range = req.headers.get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let entry = (req.input.bucket.clone(), req.input.key.clone(), range);
             self.stats.gets.lock().expect("stats lock poisoned").push(entry);
-            self.inner.get_object(req).await
+            let condition = req.input.if_match.as_ref().and_then(|c| c.as_etag()).map(|e| e.value().to_owned());
+            self.stats.get_conditions.lock().expect("stats lock poisoned").push(condition.clone());
+            // s3s-fs ignores If-Match on GET; RustFS, MinIO and AWS answer 412 when the
+            // object is no longer that version.
+            if let Some(expected) = condition {
+                let input = HeadObjectInput {
+                    bucket: req.input.bucket.clone(),
+                    key: req.input.key.clone(),
+                    ..Default::default()
+                };
+                let head = internal(input);
+                let current = self.inner.head_object(head).await?.output.e_tag;
+                if current.as_ref().map(|e| e.value()) != Some(expected.as_str()) {
+                    return Err(s3s::s3_error!(
+                        PreconditionFailed,
+                        "At least one of the pre-conditions you specified did not hold"
+                    ));
+                }
+            }
+            let mut resp = self.inner.get_object(req).await?;
+            // s3s-fs sends a range and then goes on reading the file to its end (its body
+            // stream does not stop at the range's length), so a ranged GET costs as much as
+            // the rest of the object. Real servers stop: end the body at its length.
+            if let (Some(body), Some(len)) = (resp.output.body.take(), resp.output.content_length) {
+                let mut remaining = len.max(0) as u64;
+                let limited = body
+                    .take_while(move |chunk| {
+                        let more = remaining > 0;
+                        if let Ok(bytes) = chunk {
+                            remaining = remaining.saturating_sub(bytes.len() as u64);
+                        }
+                        std::future::ready(more)
+                    })
+                    .map(|chunk| chunk.map_err(std::io::Error::other));
+                resp.output.body = Some(StreamingBlob::wrap(limited));
+            }
+            Ok(resp)
         })
     }
 
@@ -167,6 +250,11 @@ impl S3 for Wrapper {
     {
         Box::pin(async move {
             self.stats.list.fetch_add(1, Ordering::SeqCst);
+            if let Some((name, objects)) = &self.synthetic
+                && *name == req.input.bucket
+            {
+                return Ok(S3Response::new(synthetic_page(name, *objects, &req.input)));
+            }
             let bucket = req.input.bucket.clone();
             let mut resp = self.inner.list_objects_v2(req).await?;
             if self.listed_etags
@@ -190,19 +278,28 @@ pub struct S3Server {
 impl S3Server {
     /// s3s-fs as is: listings carry no ETag.
     pub async fn start() -> S3Server {
-        Self::start_inner(false).await
+        Self::start_inner(false, None).await
     }
 
     /// Listings carry quoted ETags, like RustFS, MinIO and AWS.
     pub async fn start_with_listed_etags() -> S3Server {
-        Self::start_inner(true).await
+        Self::start_inner(true, None).await
     }
 
-    async fn start_inner(listed_etags: bool) -> S3Server {
+    /// Also serves the bucket `name`, whose listing shows `objects` generated objects of
+    /// 1 KiB with ETags (`synthetic_key(i)`), at the speed of the protocol rather than of
+    /// a directory walk: for benchmarks over a million objects.
+    pub async fn start_with_synthetic_bucket(name: &str, objects: usize) -> S3Server {
+        let server = Self::start_inner(true, Some((name.to_string(), objects))).await;
+        server.create_bucket(name).await;
+        server
+    }
+
+    async fn start_inner(listed_etags: bool, synthetic: Option<(String, usize)>) -> S3Server {
         let root = tempfile::tempdir().expect("create S3 root dir");
         let inner = s3s_fs::FileSystem::new(root.path()).expect("create s3s-fs");
         let stats = Arc::new(Stats::default());
-        let wrapper = Wrapper { inner, stats: stats.clone(), listed_etags };
+        let wrapper = Wrapper { inner, stats: stats.clone(), listed_etags, synthetic };
         let service = {
             let mut builder = S3ServiceBuilder::new(wrapper);
             builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
@@ -349,6 +446,11 @@ impl S3Server {
         self.stats.head.load(Ordering::SeqCst)
     }
 
+    /// The `If-Match` ETag of every GetObject request, in arrival order.
+    pub fn get_conditions(&self) -> Vec<Option<String>> {
+        self.stats.get_conditions.lock().expect("stats lock poisoned").clone()
+    }
+
     /// `(bucket, key, Range header)` of every GetObject request, in arrival order.
     pub fn get_requests(&self) -> Vec<(String, String, Option<String>)> {
         self.stats.gets.lock().expect("stats lock poisoned").clone()
@@ -357,6 +459,11 @@ impl S3Server {
     /// ListObjectsV2 requests served so far.
     pub fn list_count(&self) -> usize {
         self.stats.list.load(Ordering::SeqCst)
+    }
+
+    /// Makes HeadObject answer 500 InternalError (or behave again).
+    pub fn fail_heads(&self, fail: bool) {
+        self.stats.heads_fail.store(fail, Ordering::SeqCst);
     }
 
     /// Closes the listener and every open connection: clients see connection refused/reset.

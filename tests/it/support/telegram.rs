@@ -50,6 +50,12 @@ pub enum Fault {
     RetryAfter(u32),
     /// That HTTP status with the matching Bot API description.
     ServerError(u16),
+    /// That HTTP status with the HTML error page nginx answers when the Bot API behind it
+    /// is down.
+    ProxyError(u16),
+    /// 400 with this Bot API description (`Bad Request: …`): a refusal no retry in the
+    /// same run fixes.
+    BadRequest(&'static str),
     /// The request body is read, then the TCP connection is closed without any response.
     Drop,
     /// The request body is read, then no response ever comes.
@@ -69,6 +75,9 @@ pub struct Document {
     pub parse_mode: Option<String>,
     /// The caption as Telegram displays it: markup removed, entities decoded, trimmed.
     pub rendered_caption: Option<String>,
+    /// The text of each `code` entity of the displayed caption, in order: what a person
+    /// copies by tapping it in a Telegram client.
+    pub caption_code: Vec<String>,
     pub size: u64,
     /// The uploaded bytes; the file lives as long as the `FakeTelegram`.
     pub path: PathBuf,
@@ -81,11 +90,7 @@ impl Document {
 
     /// Hex SHA-256 of the stored bytes, computed without loading the whole file.
     pub fn sha256(&self) -> String {
-        let mut file = std::fs::File::open(&self.path)
-            .unwrap_or_else(|e| panic!("open stored document {}: {e}", self.path.display()));
-        let mut hasher = Sha256::new();
-        io::copy(&mut file, &mut hasher).expect("hash stored document");
-        hex::encode(hasher.finalize())
+        super::file_sha256(&self.path)
     }
 }
 
@@ -137,6 +142,10 @@ struct BotState {
     updates: Vec<Value>,
     /// Seconds the server's clock is off (its `Date` header shows it).
     clock_offset: i64,
+    /// An outage: every request (downloads included) gets this fault until it ends.
+    outage: Option<Fault>,
+    /// Bytes a second each upload is taken in at, like a line to Telegram.
+    upload_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +174,8 @@ impl Shared {
         let fault = {
             let mut st = self.lock();
             *st.calls.entry(method.to_owned()).or_default() += 1;
-            st.faults.get_mut(method).and_then(VecDeque::pop_front)
+            let injected = st.faults.get_mut(method).and_then(VecDeque::pop_front);
+            injected.or(st.outage)
         };
         self.changed.notify_waiters();
         fault
@@ -195,6 +205,8 @@ impl FakeTelegram {
                 seq: 0,
                 updates: Vec::new(),
                 clock_offset: 0,
+                outage: None,
+                upload_rate: None,
             }),
             changed: Notify::new(),
             dir,
@@ -262,9 +274,22 @@ impl FakeTelegram {
         queue.extend(std::iter::repeat_n(fault, times));
     }
 
-    /// Removes all pending injected faults.
+    /// Removes all pending injected faults, and ends an outage.
     pub fn clear_faults(&self) {
-        self.shared.lock().faults.clear();
+        let mut st = self.shared.lock();
+        st.faults.clear();
+        st.outage = None;
+    }
+
+    /// Every request gets `fault` from now on, until `clear_faults`: Telegram (or the
+    /// proxy in front of it) is down.
+    pub fn set_outage(&self, fault: Fault) {
+        self.shared.lock().outage = Some(fault);
+    }
+
+    /// Takes each upload in at `bytes_per_second` (none: as fast as it comes).
+    pub fn set_upload_rate(&self, bytes_per_second: Option<u64>) {
+        self.shared.lock().upload_rate = bytes_per_second;
     }
 
     pub fn set_upload_limit(&self, bytes: u64) {
@@ -372,8 +397,13 @@ async fn serve_request(
     router: Router,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Response, io::Error> {
-    if let Some((_, method)) = parse_method_path(req.uri().path()) {
-        let method = method.to_ascii_lowercase();
+    // Downloads are counted, and take faults, as the pseudo-method `download`.
+    let method = if req.uri().path().starts_with("/file/") {
+        Some("download".to_owned())
+    } else {
+        parse_method_path(req.uri().path()).map(|(_, method)| method.to_ascii_lowercase())
+    };
+    if let Some(method) = method {
         match shared.record_call(&method) {
             None => {}
             Some(Fault::Drop) => {
@@ -393,6 +423,21 @@ async fn serve_request(
             Some(Fault::ServerError(code)) => {
                 drain(Body::new(req.into_body())).await;
                 return Ok(api_error(code, server_error_description(code)).into_response());
+            }
+            Some(Fault::ProxyError(code)) => {
+                drain(Body::new(req.into_body())).await;
+                let reason = server_error_description(code);
+                let page = format!(
+                    "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n\
+                     <center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n\
+                     </body>\r\n</html>\r\n"
+                );
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                return Ok((status, [(header::CONTENT_TYPE, "text/html")], page).into_response());
+            }
+            Some(Fault::BadRequest(description)) => {
+                drain(Body::new(req.into_body())).await;
+                return Ok(bad_request(description).into_response());
             }
         }
     }
@@ -510,8 +555,6 @@ fn percent_decode(s: &str) -> String {
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/file/") {
-        // Counted as the pseudo-method `download`, so tests can tell what was fetched.
-        shared.record_call("download");
         return download(&shared, rest, req).await;
     }
     let Some((token, method)) = parse_method_path(&path) else {
@@ -698,7 +741,13 @@ async fn read_multipart(shared: &Shared, req: Request, params: &mut Params) -> R
         let mut upload = Upload { path, file_name, size: 0, keep: false };
         let file = tokio::fs::File::create(&upload.path).await.map_err(internal)?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        let (rate, started) = (shared.lock().upload_rate, tokio::time::Instant::now());
         while let Some(chunk) = field.chunk().await.map_err(broken)? {
+            // A line to Telegram of `rate` bytes a second: the upload takes as long.
+            if let Some(rate) = rate {
+                let due = Duration::from_secs_f64((upload.size + chunk.len() as u64) as f64 / rate as f64);
+                tokio::time::sleep_until(started + due).await;
+            }
             if over_limit {
                 continue;
             }
@@ -840,6 +889,17 @@ fn format_text(raw: &str, parse_mode: Option<&str>) -> Result<Formatted, ApiFail
     Ok(trim(text, entities))
 }
 
+/// The displayed text of each `code` entity (offsets are in UTF-16 code units).
+fn code_texts(formatted: &Formatted) -> Vec<String> {
+    let units: Vec<u16> = formatted.text.encode_utf16().collect();
+    formatted
+        .entities
+        .iter()
+        .filter(|e| matches!(e.kind, EntityKind::Code(_)))
+        .map(|e| String::from_utf16_lossy(&units[e.offset..e.offset + e.length]))
+        .collect()
+}
+
 fn send_message(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     let Some(chat_id) = params.get("chat_id") else {
         return Err(bad_request("chat_id is empty"));
@@ -938,6 +998,7 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
         };
         let message_id = next_message_id(&mut st, &chat);
         let rendered = caption.as_ref().map(|c| c.text.clone());
+        let caption_code = caption.as_ref().map(code_texts).unwrap_or_default();
         st.documents.push(Document {
             chat_id: chat.key.clone(),
             message_id,
@@ -947,6 +1008,7 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
             caption: caption_raw.clone(),
             parse_mode: parse_mode.clone(),
             rendered_caption: rendered.clone(),
+            caption_code,
             size: stored.size,
             path: stored.path.clone(),
         });
@@ -1023,19 +1085,25 @@ fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     }))
 }
 
-/// `GET /file/bot<token>/<file_path>`; teloxide sends the path as one `%2F`-encoded segment.
+/// `GET /file/bot<token>/<file_path>`, only in the documented form: the path's slashes
+/// are slashes. A path sent as one `%2F`-encoded segment (what teloxide's `download_file*`
+/// does) is not found, as on a server or reverse proxy that does not decode `%2F`.
 async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
     drain(req.into_body()).await;
-    let rest = percent_decode(rest);
-    let Some((bot, file_path)) = rest.split_once('/') else {
+    let Some((bot, raw_path)) = rest.split_once('/') else {
         return not_found().into_response();
     };
-    if bot.strip_prefix("bot") != Some(TOKEN) {
+    if percent_decode(bot).strip_prefix("bot") != Some(TOKEN) {
         return unauthorized().into_response();
     }
+    let segments: Vec<String> = raw_path.split('/').map(percent_decode).collect();
+    if segments.iter().any(|s| s.contains('/')) {
+        return not_found().into_response();
+    }
+    let file_path = segments.join("/");
     let stored = {
         let st = shared.lock();
-        st.file_paths.get(file_path).and_then(|id| st.files.get(id)).cloned()
+        st.file_paths.get(&file_path).and_then(|id| st.files.get(id)).cloned()
     };
     let Some(stored) = stored else {
         return not_found().into_response();

@@ -1,0 +1,80 @@
+//! Files only their owner may read: the config file, and the data directory with the
+//! ledger, its WAL and shared-memory files and the run locks. Whichever command runs
+//! first on a new machine creates them private; nothing is ever loosened afterwards.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// Creates `dir` (and any missing parent) with mode 0700. An existing directory is left
+/// as it is: its mode is the operator's choice (systemd's `StateDirectory=`, say).
+pub fn create_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates the directory `path` goes in, private, unless it exists (see [`create_dir`]).
+pub fn create_parent(path: &Path) -> io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) if !parent.exists() => create_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+/// Opens `path` for reading and writing, creating it with mode 0600 if it does not
+/// exist: the mode is given to `open(2)`, so the file is never readable by others, not
+/// even for a moment. (The umask can only take permissions away, never add any.)
+pub fn open_or_create(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Sets mode 0600 on an existing file.
+pub fn restrict(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_directories_and_files_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("a/b/file");
+        create_parent(&file).unwrap();
+        assert_eq!(mode(&root.path().join("a")), 0o700);
+        assert_eq!(mode(&root.path().join("a/b")), 0o700);
+        open_or_create(&file).unwrap();
+        assert_eq!(mode(&file), 0o600);
+
+        std::fs::set_permissions(root.path().join("a/b"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        create_parent(&file).unwrap();
+        assert_eq!(mode(&root.path().join("a/b")), 0o750, "an existing directory keeps its mode");
+    }
+}

@@ -1,0 +1,242 @@
+//! The Bot API over HTTP: one request, one answer, nothing repeated here.
+//!
+//! tgploy speaks to the Bot API with its own reqwest client rather than teloxide's
+//! request layer, whose behaviour does not fit a backup courier: it sleeps 10 s inside
+//! every 5xx answer before reporting it, reads upload files in 8 KiB chunks through the
+//! blocking pool, and downloads `documents/file_1.pdf` as one `%2F`-encoded path
+//! segment. teloxide's types still describe what the Bot API answers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Upload bodies are read from disk in chunks of this size.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+/// What a request sends besides its plain parameters.
+pub(crate) enum Attachment {
+    /// A file on disk, streamed (reopened for every attempt).
+    File { path: PathBuf, len: u64 },
+    /// A small document held in memory.
+    Bytes(Bytes),
+}
+
+/// A document to attach as the `document` field.
+pub(crate) struct Document {
+    pub name: String,
+    pub body: Attachment,
+}
+
+/// Why one request did not succeed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// No answer (refused, dropped, timed out), or a 5xx: the service is in trouble, and
+    /// the same request may succeed shortly.
+    Transient(String),
+    /// Flood control: wait this long, then send the same request again.
+    RetryAfter(Duration),
+    /// The Bot API's own refusal.
+    Api { code: u16, description: String, migrate_to: Option<i64> },
+    /// The file to upload could not be read.
+    Io(String),
+    /// An answer that is not the Bot API's envelope.
+    Garbled(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    ok: bool,
+    result: Option<T>,
+    error_code: Option<u16>,
+    description: Option<String>,
+    parameters: Option<Parameters>,
+}
+
+#[derive(Deserialize)]
+struct Parameters {
+    retry_after: Option<u64>,
+    migrate_to_chat_id: Option<i64>,
+}
+
+/// A Bot API server (Telegram's cloud, a self-hosted `telegram-bot-api`, or a test one).
+pub(crate) struct BotApi {
+    client: reqwest::Client,
+    endpoint: String,
+    token: String,
+}
+
+impl BotApi {
+    pub fn new(endpoint: &str, token: &str) -> Result<BotApi, String> {
+        // No total timeout: a 1950 MiB part to a self-hosted server takes long. Connect
+        // and read timeouts catch a dead server.
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(300))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        reqwest::Url::parse(&endpoint).map_err(|e| format!("invalid URL: {e}"))?;
+        Ok(BotApi { client, endpoint, token: token.to_string() })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Calls `method` with `params` (and a document, for sendDocument).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &[(&str, String)],
+        document: Option<&Document>,
+    ) -> Result<T, Failure> {
+        let url = format!("{}/bot{}/{method}", self.endpoint, self.token);
+        let request = match document {
+            None => {
+                let body: serde_json::Map<String, serde_json::Value> =
+                    params.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
+                self.client.post(&url).json(&body)
+            }
+            Some(doc) => {
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in params {
+                    form = form.text(k.to_string(), v.clone());
+                }
+                let part = match &doc.body {
+                    Attachment::File { path, len } => {
+                        let file = tokio::fs::File::open(path)
+                            .await
+                            .map_err(|e| Failure::Io(format!("cannot read the part file {}: {e}", path.display())))?;
+                        let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK);
+                        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), *len)
+                    }
+                    Attachment::Bytes(bytes) => reqwest::multipart::Part::stream_with_length(
+                        reqwest::Body::from(bytes.clone()),
+                        bytes.len() as u64,
+                    ),
+                };
+                let part = part
+                    .file_name(doc.name.clone())
+                    .mime_str("application/octet-stream")
+                    .map_err(|e| Failure::Garbled(e.to_string()))?;
+                self.client.post(&url).multipart(form.part("document", part))
+            }
+        };
+        let response = request.send().await.map_err(|e| Failure::Transient(self.network_error(&e)))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| Failure::Transient(self.network_error(&e)))?;
+        if status.is_server_error() {
+            // Proxies in front of the Bot API answer outages with an HTML page: only the
+            // status matters.
+            return Err(Failure::Transient(format!("it answered HTTP {status}")));
+        }
+        let envelope: Envelope<T> = serde_json::from_str(&text).map_err(|_| {
+            let raw: String = text.chars().take(200).collect();
+            Failure::Garbled(format!("unexpected answer (HTTP {status}): {raw}"))
+        })?;
+        if envelope.ok
+            && let Some(result) = envelope.result
+        {
+            return Ok(result);
+        }
+        let parameters = envelope.parameters.unwrap_or(Parameters { retry_after: None, migrate_to_chat_id: None });
+        if let Some(secs) = parameters.retry_after {
+            return Err(Failure::RetryAfter(Duration::from_secs(secs)));
+        }
+        Err(Failure::Api {
+            code: envelope.error_code.unwrap_or(status.as_u16()),
+            description: envelope.description.unwrap_or_else(|| format!("HTTP {status}")),
+            migrate_to: parameters.migrate_to_chat_id,
+        })
+    }
+
+    /// Starts the download of a file `getFile` located: the documented URL
+    /// `/file/bot<token>/<file_path>`, with the path's slashes as slashes.
+    pub async fn download(&self, file_path: &str) -> Result<reqwest::Response, Failure> {
+        let response = self
+            .client
+            .get(self.file_url(file_path))
+            .send()
+            .await
+            .map_err(|e| Failure::Transient(self.network_error(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status.is_server_error() {
+            return Err(Failure::Transient(format!("it answered HTTP {status}")));
+        }
+        Err(Failure::Api {
+            code: status.as_u16(),
+            description: format!("the download answered {status}"),
+            migrate_to: None,
+        })
+    }
+
+    /// The documented download URL, `<api>/file/bot<token>/<file_path>`, each segment
+    /// percent-encoded and the slashes kept. It holds the token: never log it.
+    fn file_url(&self, file_path: &str) -> String {
+        use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+        // A path segment's reserved characters; `/` separates segments.
+        const SEGMENT: &AsciiSet = &CONTROLS
+            .add(b' ')
+            .add(b'"')
+            .add(b'#')
+            .add(b'%')
+            .add(b'<')
+            .add(b'>')
+            .add(b'?')
+            .add(b'`')
+            .add(b'{')
+            .add(b'}');
+        let path: Vec<String> = file_path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect();
+        format!("{}/file/bot{}/{}", self.endpoint, self.token, path.join("/"))
+    }
+
+    /// A network error as one line, without the token the URL carries.
+    pub fn network_error(&self, e: &reqwest::Error) -> String {
+        super::redact_token(&error_chain(e), &self.token)
+    }
+}
+
+/// An error and its sources, as one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !reason.ends_with(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        source = s.source();
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_urls_keep_the_slashes_of_the_file_path() {
+        let token = "123456:ABCdef-ghiJKL";
+        for (api, want) in [
+            ("https://api.telegram.org", "https://api.telegram.org/file/bot123456:ABCdef-ghiJKL/documents/file_12.pdf"),
+            (
+                "http://127.0.0.1:8081/tg/",
+                "http://127.0.0.1:8081/tg/file/bot123456:ABCdef-ghiJKL/documents/file_12.pdf",
+            ),
+        ] {
+            assert_eq!(BotApi::new(api, token).unwrap().file_url("documents/file_12.pdf"), want);
+        }
+        assert_eq!(
+            BotApi::new("https://api.telegram.org", token).unwrap().file_url("music/a b#?%.mp3"),
+            "https://api.telegram.org/file/bot123456:ABCdef-ghiJKL/music/a%20b%23%3F%25.mp3"
+        );
+    }
+}
