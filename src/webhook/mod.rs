@@ -92,10 +92,11 @@ impl Filters {
 pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: Arc<Shutdown>) -> Result<()> {
     let drain = server.drain;
     let filters = Filters::new(&server.cfg)?;
-    // The group commit runs on a thread of its own with a connection of its own: event
-    // commits never wait behind a delivery's ledger writes in this process, and never
-    // block the async runtime.
-    let writer = Ledger::open(server.ledger.path())?;
+    // The group commit runs on a thread of its own, off the async runtime. It shares the
+    // deliveries' connection: the two take turns on it, one short transaction each,
+    // rather than one backing off from the other's lock (SQLite's busy wait sleeps up to
+    // 100 ms, which starves the deliveries under a flood of events).
+    let writer = server.ledger.clone();
     let (commits, queue) = mpsc::channel(4 * GROUP_COMMIT);
     let enable_new = server.cfg.enable_new_buckets;
     let committer = std::thread::Builder::new()
@@ -130,7 +131,7 @@ pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: 
 
 /// Commits the events of every request waiting, in one transaction, then answers each:
 /// one disk sync for all the events that arrived together, every answer durable.
-fn group_commit(ledger: Ledger, mut queue: mpsc::Receiver<Commit>, enable_new: bool) {
+fn group_commit(ledger: Arc<Ledger>, mut queue: mpsc::Receiver<Commit>, enable_new: bool) {
     while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP_COMMIT {
