@@ -23,6 +23,9 @@ use api::{Attachment, BotApi, Document, Failure};
 
 /// How many times one request is repeated after 429 answers before giving up.
 const MAX_FLOOD_WAITS: u32 = 30;
+/// The longest flood wait a sink built without settings (setup, restore) sits out: the
+/// default of `telegram.max_flood_wait`.
+const DEFAULT_MAX_FLOOD_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// An error from the Telegram side, with the bot token already redacted.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -193,7 +196,7 @@ impl TelegramSink {
             token: token.expose().to_string(),
             min_interval,
             next_slot: std::sync::Mutex::new(HashMap::new()),
-            max_flood_wait: Duration::from_secs(600),
+            max_flood_wait: DEFAULT_MAX_FLOOD_WAIT,
         })
     }
 
@@ -558,6 +561,13 @@ pub fn redact_token(text: &str, token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_flood_wait_is_the_settings_default() {
+        let setting = crate::config::settings::find("telegram.max_flood_wait").unwrap();
+        let crate::config::Fallback::Value(default) = setting.fallback else { panic!("no default") };
+        assert_eq!(humantime::parse_duration(default).unwrap(), DEFAULT_MAX_FLOOD_WAIT);
+    }
 
     #[test]
     fn redacts_whole_token_and_secret_half() {
