@@ -239,7 +239,8 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
     let code = d.codes.next().await;
     form.find(Locator::Css("input[name=code]")).await.unwrap().send_keys(&code).await.unwrap();
     form.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    let notice = c.wait().for_element(Locator::Css(".notice")).await.unwrap().text().await.unwrap();
+    // The page that answers carries its own notice: wait for it, not for the one before.
+    let notice = notice_saying(&c, "disabled bucket db-dumps").await;
     assert!(notice.contains("disabled bucket db-dumps"), "{notice}");
     assert_eq!(d.enabled("db-dumps"), "0");
     let on = r#"form[action="/buckets/enable"]:has(input[name=bucket][value="db-dumps"])"#;
@@ -252,7 +253,7 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
         .click()
         .await
         .unwrap();
-    let notice = c.wait().for_element(Locator::Css(".notice")).await.unwrap().text().await.unwrap();
+    let notice = notice_saying(&c, "enabled bucket db-dumps").await;
     assert!(notice.contains("enabled bucket db-dumps"), "{notice}");
     assert_eq!(d.enabled("db-dumps"), "1");
 
@@ -263,4 +264,10 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     c.close().await.unwrap();
     eprintln!("screenshots in {}", screenshot_dir().display());
+}
+
+/// The text of the notice that says `text`, once the page showing it has loaded.
+async fn notice_saying(c: &Client, text: &str) -> String {
+    let xpath = format!("//*[contains(concat(' ', @class, ' '), ' notice ') and contains(., '{text}')]");
+    c.wait().for_element(Locator::XPath(&xpath)).await.unwrap().text().await.unwrap()
 }
