@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::alert;
 use crate::config::Config;
 use crate::deliver::engine::{EngineOptions, finish_run};
-use crate::deliver::{DeliveryReport, Engine};
+use crate::deliver::{DeliveryReport, Engine, alongside};
 use crate::error::{Error, Result, Service};
 use crate::filter::Filter;
 use crate::ledger::{Bucket, Ledger, ObjectVersion, State};
@@ -309,45 +309,39 @@ pub async fn scan_bucket(
             }
         }
     };
-    tokio::pin!(lister);
-    let mut listing = true;
-    loop {
-        let page = tokio::select! {
-            page = next.recv() => match page {
-                Some(page) => page?,
-                None => break,
-            },
-            _ = &mut lister, if listing => {
-                listing = false;
+    let compare = async {
+        while let Some(page) = next.recv().await {
+            let page = page?;
+            scan.objects += page.len() as u64;
+            // S3 lists keys in order; the range is taken from the page itself all the same.
+            let (Some(first), Some(last)) =
+                (page.iter().map(|o| &o.key).min().cloned(), page.iter().map(|o| &o.key).max().cloned())
+            else {
                 continue;
+            };
+            let versions =
+                resolve_etags(ledger, source, bucket, page, filter, record.is_some(), (&first, &last)).await?;
+            let name = bucket.to_string();
+            let new = Ledger::blocking(ledger, move |l| {
+                let known = l.known_versions_between(&name, &first, &last)?;
+                let new: Vec<ObjectVersion> =
+                    versions.into_iter().filter(|v| !known.contains(&(v.key.clone(), v.etag.clone()))).collect();
+                if let Some(state) = record
+                    && !new.is_empty()
+                {
+                    l.insert_versions(&new, state, now())?;
+                }
+                Ok(new)
+            })
+            .await?;
+            scan.new += new.len() as u64;
+            if record.is_none() {
+                scan.unrecorded.extend(new);
             }
-        };
-        scan.objects += page.len() as u64;
-        // S3 lists keys in order; the range is taken from the page itself all the same.
-        let (Some(first), Some(last)) =
-            (page.iter().map(|o| &o.key).min().cloned(), page.iter().map(|o| &o.key).max().cloned())
-        else {
-            continue;
-        };
-        let versions = resolve_etags(ledger, source, bucket, page, filter, record.is_some(), (&first, &last)).await?;
-        let name = bucket.to_string();
-        let new = Ledger::blocking(ledger, move |l| {
-            let known = l.known_versions_between(&name, &first, &last)?;
-            let new: Vec<ObjectVersion> =
-                versions.into_iter().filter(|v| !known.contains(&(v.key.clone(), v.etag.clone()))).collect();
-            if let Some(state) = record
-                && !new.is_empty()
-            {
-                l.insert_versions(&new, state, now())?;
-            }
-            Ok(new)
-        })
-        .await?;
-        scan.new += new.len() as u64;
-        if record.is_none() {
-            scan.unrecorded.extend(new);
         }
-    }
+        Ok::<_, ScanError>(())
+    };
+    alongside(compare, lister).await?;
     if record.is_some() {
         let name = bucket.to_string();
         Ledger::blocking(ledger, move |l| l.bucket_listed(&name, now(), None)).await?;

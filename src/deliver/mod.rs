@@ -128,6 +128,20 @@ pub fn part_file_name(name: &str, idx: u32, count: u32) -> String {
     format!("{name}.part{idx:0width$}")
 }
 
+/// Runs `work` to its end while `feeder` (which feeds it through a channel) makes
+/// progress beside it, in the same task; the feeder is dropped once `work` is done,
+/// finished or not.
+pub(crate) async fn alongside<T>(work: impl Future<Output = T>, feeder: impl Future<Output = ()>) -> T {
+    tokio::pin!(work, feeder);
+    let mut feeding = true;
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = &mut feeder, if feeding => feeding = false,
+        }
+    }
+}
+
 /// Delivers claimed object versions; shared by the deliveries of one run.
 struct Courier<'a> {
     cfg: &'a Config,
@@ -358,14 +372,7 @@ impl Courier<'_> {
             }
             last.ok_or_else(|| Stop::Failed(format!("the parts of {}/{} ended early", obj.bucket, obj.key)))
         };
-        tokio::pin!(uploads, reader);
-        let mut reading = true;
-        let (sha, encryption) = loop {
-            tokio::select! {
-                done = &mut uploads => break done?,
-                _ = &mut reader, if reading => reading = false,
-            }
-        };
+        let (sha, encryption) = alongside(uploads, reader).await?;
         if stored.is_some() {
             counted.fetch_add(obj.size, Ordering::Relaxed);
             self.progress.inc(obj.size);
@@ -532,7 +539,6 @@ fn build_manifest(
     }
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;
