@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::html::escape_html;
 use crate::ledger::{Delivery, Ledger};
-use crate::sink::caption::escape_html;
 use crate::sink::{Chat, TelegramSink};
 use crate::time::{now, rfc3339};
 

@@ -4,13 +4,67 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::FilterConfig;
+use serde::Serialize;
+
+use crate::config::{Config, FilterConfig};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ledger::{Bucket, Counts, Ledger, State};
+use crate::scan::scan_bucket;
 use crate::source::S3Source;
-use crate::sync::scan_bucket;
-use crate::time::now;
+use crate::time::{now, rfc3339};
+
+/// A bucket as `tgploy buckets list` shows it.
+#[derive(Debug, Serialize)]
+pub struct BucketRow {
+    pub name: String,
+    pub enabled: bool,
+    /// False for buckets in the ledger that the server no longer lists.
+    pub on_server: bool,
+    pub delivered: u64,
+    pub delivered_bytes: u64,
+    pub pending: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub skipped: u64,
+    pub last_listed_at: Option<String>,
+    #[serde(skip)]
+    pub listed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// `tgploy buckets list`: the buckets on the server (new ones recorded, as `sync` would)
+/// and those the ledger knows, with their counts. Also returns the endpoint asked.
+pub async fn list(cfg: &Config, ledger: &Arc<Ledger>) -> Result<(Vec<BucketRow>, String)> {
+    let source = S3Source::new(&cfg.require_s3()?);
+    let on_server = source.list_buckets().await?;
+    let (names, enable_new) = (on_server.clone(), cfg.enable_new_buckets);
+    let (summaries, _) = Ledger::blocking(ledger, move |l| {
+        for name in &names {
+            l.discover_bucket(name, enable_new, now())?;
+        }
+        summaries(l)
+    })
+    .await?;
+    let rows = summaries
+        .into_iter()
+        .map(|Summary { bucket: b, counts: c }| BucketRow {
+            on_server: on_server.contains(&b.name),
+            enabled: b.enabled,
+            delivered: c.sent,
+            delivered_bytes: c.sent_bytes,
+            pending: c.pending + c.sending,
+            failed: c.failed,
+            dead: c.dead,
+            skipped: c.skipped,
+            last_listed_at: b.last_listed_at.map(rfc3339),
+            listed_at: b.last_listed_at,
+            last_error: b.last_error,
+            name: b.name,
+        })
+        .collect();
+    Ok((rows, source.endpoint().to_string()))
+}
 
 /// A known bucket with its deliveries counted by state.
 #[derive(Debug, Clone)]
@@ -52,7 +106,7 @@ pub async fn enable(
     }
     let source = source()?;
     if !source.list_buckets().await?.iter().any(|b| b == name) {
-        return Err(Error::config(format!("no bucket named `{name}` at {}", source.endpoint())));
+        return Err(Error::usage(format!("no bucket named `{name}` at {}", source.endpoint())));
     }
     let mut skipped = 0;
     if from_now {
@@ -65,6 +119,14 @@ pub async fn enable(
     Ok(skipped)
 }
 
+/// `tgploy buckets disable`: disabling reduces protection, so once a second factor is
+/// enrolled it needs a code (`otp`, or asked on a terminal).
+pub async fn disable_with_code(cfg: &Config, ledger: &Arc<Ledger>, otp: Option<&str>, name: &str) -> Result<()> {
+    let (otp, action) = (otp.map(str::to_string), format!("disable bucket {name}"));
+    Ledger::blocking(ledger, move |l| crate::totp::require(l, otp.as_deref(), &action)).await?;
+    disable(ledger, || Ok(S3Source::new(&cfg.require_s3()?)), name).await
+}
+
 /// Disables a bucket: `sync` no longer delivers its objects. A bucket the ledger does not
 /// know yet must exist on the server (asked through `source`, only then).
 pub async fn disable(ledger: &Arc<Ledger>, source: impl FnOnce() -> Result<S3Source>, name: &str) -> Result<()> {
@@ -75,7 +137,7 @@ pub async fn disable(ledger: &Arc<Ledger>, source: impl FnOnce() -> Result<S3Sou
     if !known {
         let source = source()?;
         if !source.list_buckets().await?.iter().any(|b| b == name) {
-            return Err(Error::config(format!("no bucket named `{name}` at {}", source.endpoint())));
+            return Err(Error::usage(format!("no bucket named `{name}` at {}", source.endpoint())));
         }
     }
     let name = name.to_string();

@@ -1,11 +1,15 @@
 //! Errors that reach the operator, and the exit codes they map to.
 //!
 //! Policy: every error that leaves the library says what went wrong and, where the
-//! operator can do something about it, how to fix it. Each error knows its exit code
-//! (see [`ExitCode`]); `main` maps them in one place. Errors never carry the bot token:
-//! the sink redacts it before an error is built.
+//! operator can do something about it, how to fix it. Each class of failure has its own
+//! variant, and [`Error::exit_code`] is the one table that maps them to the documented
+//! exit codes. Errors never carry the bot token: the sink redacts it before an error is
+//! built. Whether retrying can help is in the class: `Busy` and `Unreachable`/`Outage`
+//! are temporary (the next run tries again); the others need the operator.
 
 use std::fmt;
+
+use crate::shutdown::Signal;
 
 /// The exit codes of `tgploy`, stable once published (documented in `--help` and the
 /// man page).
@@ -13,10 +17,11 @@ use std::fmt;
 pub enum ExitCode {
     /// Everything asked for was done.
     Success = 0,
-    /// Some deliveries failed; they are recorded in the ledger for `retry`.
-    DeliveryFailed = 1,
+    /// Some deliveries failed (recorded in the ledger for `retry`), a check failed, or
+    /// something could not be finished (named in the message).
+    Failed = 1,
     /// A usage or configuration error: nothing was done.
-    Config = 2,
+    Usage = 2,
     /// Another run holds the lock, or the ledger is busy.
     Busy = 3,
     /// An outside service (S3, Telegram) could not be reached.
@@ -52,11 +57,28 @@ impl fmt::Display for Service {
 /// An error that ends a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A missing or invalid setting, or a request that cannot be carried out as given.
+    /// A setting is missing or invalid; the message names it and where to set it.
     #[error("{0}")]
     Config(String),
 
-    /// Another process holds what this run needs.
+    /// The command asks for something that cannot be done as given: a bucket or a
+    /// delivery that does not exist or is in the wrong state, an output that exists, an
+    /// identity for an object that is not encrypted.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The second factor refused: no code where one is needed, a wrong or replayed code,
+    /// or the lock after too many wrong ones.
+    #[error("{0}")]
+    SecondFactor(String),
+
+    /// A file or directory of this machine could not be created or read up front (the
+    /// temporary directory, an output directory, a manifest, an identity): nothing was
+    /// done.
+    #[error("{0}")]
+    Local(String),
+
+    /// Another process holds what this run needs; the next run tries again.
     #[error("{0}")]
     Busy(String),
 
@@ -64,29 +86,36 @@ pub enum Error {
     #[error("cannot reach {service} at {endpoint}: {reason}")]
     Unreachable { service: Service, endpoint: String, reason: String },
 
-    /// The ledger could not be opened, read or written.
+    /// A run stopped because a service stopped answering part-way (an outage, a flood
+    /// wait longer than allowed); what it could not do is recorded for the next run.
+    #[error("{0}")]
+    Outage(String),
+
+    /// The ledger could not be opened, read or written. Nothing goes out without the
+    /// ledger, so nothing was done; the message names the file.
     #[error("ledger {path}: {reason}")]
     Ledger { path: String, reason: String },
-
-    /// A run stopped because a service stopped answering part-way; what it could not do
-    /// is recorded for retry.
-    #[error("{0}")]
-    ServiceLost(String),
-
-    /// A monitoring check found problems; they were printed.
-    #[error("{0}")]
-    CheckFailed(String),
-
-    /// A signal stopped the run after the part in flight.
-    #[error("stopped by {signal} after the part in flight; claims released; the next run resumes")]
-    Interrupted { signal: &'static str },
 
     /// Deliveries failed; they are recorded for retry. The run's report was printed.
     #[error("{0}")]
     DeliveriesFailed(String),
 
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    /// A monitoring check found problems; they were printed.
+    #[error("{0}")]
+    CheckFailed(String),
+
+    /// What was asked could not be finished: a part missing or corrupt, an object never
+    /// delivered whole, Telegram refusing a request, a write that failed half-way.
+    #[error("{0}")]
+    Failed(String),
+
+    /// A signal stopped the run after the part in flight.
+    #[error("stopped by {signal} after the part in flight; claims released; the next run resumes")]
+    Interrupted { signal: Signal },
+
+    /// Something that should not happen did (a task that panicked, the runtime failing).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -94,19 +123,52 @@ impl Error {
         Error::Config(msg.into())
     }
 
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+
+    pub fn local(msg: impl Into<String>) -> Self {
+        Error::Local(msg.into())
+    }
+
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Error::Failed(msg.into())
+    }
+
+    /// The one table from failure classes to exit codes.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) => ExitCode::Config,
+            Error::Config(_) | Error::Usage(_) | Error::SecondFactor(_) | Error::Local(_) => ExitCode::Usage,
+            // A ledger that cannot be opened or written is fixed by the operator (the
+            // path, its permissions, a newer tgploy); nothing was sent without it.
+            Error::Ledger { .. } => ExitCode::Usage,
             Error::Busy(_) => ExitCode::Busy,
-            Error::Unreachable { .. } => ExitCode::Unreachable,
-            Error::Ledger { .. } => ExitCode::Config,
-            Error::ServiceLost(_) => ExitCode::Unreachable,
-            Error::DeliveriesFailed(_) | Error::CheckFailed(_) => ExitCode::DeliveryFailed,
-            Error::Interrupted { signal: "SIGINT" } => ExitCode::Interrupted,
-            Error::Interrupted { .. } => ExitCode::Terminated,
-            Error::Other(_) => ExitCode::DeliveryFailed,
+            Error::Unreachable { .. } | Error::Outage(_) => ExitCode::Unreachable,
+            Error::DeliveriesFailed(_) | Error::CheckFailed(_) | Error::Failed(_) | Error::Internal(_) => {
+                ExitCode::Failed
+            }
+            Error::Interrupted { signal } => signal.exit_code(),
         }
+    }
+
+    /// Errors whose report was already printed on stdout: only a one-line summary
+    /// follows on stderr, without `error:`.
+    pub fn is_summary(&self) -> bool {
+        matches!(self, Error::DeliveriesFailed(_) | Error::CheckFailed(_))
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_exit_as_a_shell_reports_them() {
+        assert_eq!(Error::Interrupted { signal: Signal::Interrupt }.exit_code().code(), 130);
+        assert_eq!(Error::Interrupted { signal: Signal::Terminate }.exit_code().code(), 143);
+        assert_eq!(Error::usage("x").exit_code(), ExitCode::Usage);
+        assert_eq!(Error::Outage("x".into()).exit_code(), ExitCode::Unreachable);
+    }
+}

@@ -1,12 +1,20 @@
-//! The daily heartbeat: a summary for the admin chat, so that silence itself is noticed.
+//! The daily heartbeat: a summary for the admin chat, so that silence itself is noticed;
+//! with `heartbeat.ledger_backup`, a snapshot of the ledger goes with it.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::human_size;
+use crate::alert;
+use crate::config::Config;
 use crate::error::Result;
+use crate::html::escape_html;
 use crate::ledger::Ledger;
-use crate::sink::caption::escape_html;
-use crate::time::{ago, rfc3339};
+use crate::run::{Run, RunKind, Tallied, Tally};
+use crate::sink::{Chat, TelegramSink};
+use crate::snapshot::{self, SentSnapshot};
+use crate::time::{ago, now, rfc3339};
+use crate::units::human_size;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Heartbeat {
@@ -35,7 +43,7 @@ pub fn gather(ledger: &Ledger, now: i64) -> Result<Heartbeat> {
     let (delivered, bytes, last) = ledger.sent_since(since)?;
     let (counts, _) = ledger.counts()?;
     let buckets = ledger.buckets()?;
-    let (last_sync, _) = ledger.last_runs("sync")?;
+    let (last_sync, _) = ledger.last_runs(RunKind::Sync.as_str())?;
     Ok(Heartbeat {
         since: rfc3339(since),
         delivered_24h: delivered,
@@ -49,7 +57,7 @@ pub fn gather(ledger: &Ledger, now: i64) -> Result<Heartbeat> {
         last_backup: last.map(rfc3339),
         last_sync: last_sync.as_ref().map(|r| rfc3339(r.finished_at)),
         last_sync_error: last_sync.and_then(|r| r.error),
-        unsent_alerts: ledger.unsent_alerts()?.len() as u64,
+        unsent_alerts: ledger.unsent_alert_count()?,
         last_backup_at: last,
         now,
     })
@@ -99,4 +107,39 @@ impl Heartbeat {
             None => text,
         }
     }
+}
+
+/// What sending the heartbeat did.
+#[derive(Debug)]
+pub struct Sent {
+    /// The ledger snapshot sent with it, when `heartbeat.ledger_backup` is on.
+    pub snapshot: Option<SentSnapshot>,
+}
+
+impl Tallied for Sent {
+    fn tally(&self) -> Tally {
+        Tally { done: 1, ..Tally::default() }
+    }
+}
+
+/// Sends the heartbeat to the admin chat, as a run of its own: the alerts that waited
+/// for Telegram first, then the summary that counts them, then the ledger snapshot when
+/// configured.
+pub async fn send(cfg: &Config, ledger: &Arc<Ledger>) -> Result<Sent> {
+    let settings = cfg.require_admin_chat("the heartbeat")?;
+    let sink = TelegramSink::new(&settings)?;
+    let run = Run::begin(RunKind::Heartbeat, cfg, ledger);
+    let sent = async {
+        alert::flush(ledger, &sink).await?;
+        let beat = Ledger::blocking(ledger, |l| gather(l, now())).await?;
+        sink.send_text(Chat::Admin, &beat.html()).await?;
+        // The daily copy of the ledger: file ids survive the loss of the server.
+        let snapshot = match cfg.heartbeat_ledger_backup {
+            true => Some(snapshot::send(ledger, cfg, &sink).await?),
+            false => None,
+        };
+        Ok(Sent { snapshot })
+    }
+    .await;
+    run.end(sent).await
 }

@@ -2,7 +2,8 @@
 //!
 //! The library does the work; `src/main.rs` only parses arguments and maps the result
 //! to an exit code. Only [`ledger`] speaks SQL, only [`source`] speaks S3, only [`sink`]
-//! speaks Telegram; [`deliver`] and [`sync`] sit in between.
+//! speaks Telegram; [`run`], [`deliver`], [`sync`] and the other operations sit in
+//! between. `ARCHITECTURE.md` is the map.
 
 pub mod alert;
 pub mod backoff;
@@ -17,24 +18,31 @@ pub mod doctor;
 pub mod error;
 pub mod filter;
 pub mod heartbeat;
+pub mod html;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
 pub mod output;
 pub mod owner;
+pub mod pipeline;
 pub mod private;
 pub mod progress;
 pub mod restore;
 pub mod retry;
+pub mod run;
+pub mod scan;
 pub mod setup;
 pub mod shell;
 pub mod shutdown;
 pub mod sink;
 pub mod snapshot;
 pub mod source;
+pub mod status;
 pub mod sync;
 pub mod time;
 pub mod totp;
+pub mod units;
+pub mod verify;
 pub mod webhook;
 
 pub use error::{Error, ExitCode, Result};
@@ -46,11 +54,11 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         Ok(()) => ExitCode::Success,
         Err(e) => {
             let code = e.exit_code();
-            match &e {
-                // The report on stdout already said what failed.
-                Error::DeliveriesFailed(msg) | Error::CheckFailed(msg) => eprintln!("tgploy: {msg}"),
-                Error::Other(inner) => eprintln!("tgploy: error: {inner:#}"),
-                other => eprintln!("tgploy: error: {other}"),
+            // The report on stdout already said what failed: a summary follows.
+            if e.is_summary() {
+                eprintln!("tgploy: {e}");
+            } else {
+                eprintln!("tgploy: error: {e}");
             }
             code
         }

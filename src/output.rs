@@ -15,14 +15,23 @@ pub fn print(text: &str) -> Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::Other(anyhow::anyhow!("cannot write to stdout: {e}"))),
+        Err(e) => Err(Error::Failed(format!("cannot write to stdout: {e}"))),
     }
+}
+
+/// Writes a report on stdout, or on stderr when stdout carries something else (a
+/// restored object).
+pub fn print_to(text: &str, stderr: bool) -> Result<()> {
+    if stderr {
+        eprint!("{text}");
+        return Ok(());
+    }
+    print(text)
 }
 
 /// Writes a value as pretty JSON and a newline.
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| Error::Other(anyhow::anyhow!("cannot encode JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(format!("cannot encode JSON: {e}")))?;
     print(&format!("{text}\n"))
 }
 

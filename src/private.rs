@@ -4,7 +4,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
 
 /// Creates `dir` (and any missing parent) with mode 0700. An existing directory is left
 /// as it is: its mode is the operator's choice (systemd's `StateDirectory=`, say).
@@ -54,6 +56,26 @@ pub fn restrict(path: &Path) -> io::Result<()> {
     }
 }
 
+/// A private directory (mode 0700) for part files and downloads, inside `base` (the
+/// system's temporary directory when `None`: `tmp_dir`, TGPLOY_TMP_DIR), removed with
+/// everything in it when dropped.
+pub fn temp_dir(base: Option<&Path>) -> Result<tempfile::TempDir> {
+    let base: PathBuf = base.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("tgploy-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    builder.tempdir_in(&base).map_err(|e| {
+        Error::local(format!(
+            "cannot create a temporary directory in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR) to a writable directory",
+            base.display()
+        ))
+    })
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -76,5 +98,14 @@ mod tests {
         std::fs::set_permissions(root.path().join("a/b"), std::fs::Permissions::from_mode(0o750)).unwrap();
         create_parent(&file).unwrap();
         assert_eq!(mode(&root.path().join("a/b")), 0o750, "an existing directory keeps its mode");
+    }
+
+    #[test]
+    fn part_files_live_in_a_private_directory() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = temp_dir(Some(base.path())).unwrap();
+        assert_eq!(mode(dir.path()), 0o700);
+        let part = tempfile::Builder::new().prefix("part-").tempfile_in(dir.path()).unwrap();
+        assert_eq!(mode(part.path()), 0o600);
     }
 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::deliver::engine::{EngineOptions, finish_run};
-use crate::deliver::{DeliveryReport, Engine};
+use crate::deliver::{Batch, DeliveryReport, Engine, EngineOptions};
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, State};
+use crate::run::{Run, RunKind, Tallied, Tally};
 use crate::shutdown::Shutdown;
 use crate::source::S3Source;
 use crate::time::now;
@@ -34,17 +34,22 @@ pub struct RetryReport {
     pub deliveries: DeliveryReport,
 }
 
-/// Runs `retry`, records the run, raises alerts and sends queued ones.
+impl Tallied for RetryReport {
+    fn tally(&self) -> Tally {
+        self.deliveries.tally()
+    }
+}
+
+/// Runs `retry` as a run of its own: recorded, alerts raised and queued ones sent.
 pub async fn run(
     cfg: &Config,
     ledger: &Arc<Ledger>,
     opts: &RetryOptions,
     shutdown: &Arc<Shutdown>,
 ) -> Result<RetryReport> {
-    let started = now();
-    let result = run_inner(cfg, ledger, opts, shutdown).await;
-    finish_run(cfg, ledger, "retry", started, result.as_ref().map(|r| &r.deliveries)).await;
-    result
+    let run = Run::begin(RunKind::Retry, cfg, ledger);
+    let result = run_inner(cfg, ledger, opts, shutdown, &run).await;
+    run.end(result).await
 }
 
 async fn run_inner(
@@ -52,6 +57,7 @@ async fn run_inner(
     ledger: &Arc<Ledger>,
     opts: &RetryOptions,
     shutdown: &Arc<Shutdown>,
+    run: &Run,
 ) -> Result<RetryReport> {
     let source = S3Source::new(&cfg.require_s3()?);
     cfg.require_telegram()?;
@@ -70,16 +76,12 @@ async fn run_inner(
     .await?;
     let options = EngineOptions { concurrency: cfg.concurrency, progress: opts.progress };
     let engine = Engine::new(cfg, ledger.clone(), source, shutdown.clone(), options)?;
-    engine.take_over_dead_runs().await?;
-    let due = match opts.ids.is_empty() {
-        true => {
-            let ignore = opts.ignore_schedule;
-            Ledger::blocking(ledger, move |l| l.due_failures(now(), ignore)).await?
-        }
-        false => opts.ids.clone(),
+    let batch = match opts.ids.is_empty() {
+        true => Batch::Due { ignore_schedule: opts.ignore_schedule },
+        false => Batch::Ids(opts.ids.clone()),
     };
-    report.attempted = due.len() as u64;
-    engine.deliver(due, true, &mut report.deliveries).await?;
+    run.deliver(&engine, &batch, &mut report.deliveries).await?;
+    report.attempted = report.deliveries.picked;
     Ok(report)
 }
 
@@ -87,15 +89,15 @@ async fn run_inner(
 fn check_retryable(ledger: &Ledger, id: i64, revive_dead: bool) -> Result<()> {
     let d = ledger
         .delivery(id)?
-        .ok_or_else(|| Error::config(format!("no delivery with id {id} (`tgploy status` lists failed ones)")))?;
+        .ok_or_else(|| Error::usage(format!("no delivery with id {id} (`tgploy status` lists failed ones)")))?;
     let label = format!("delivery {id} ({}/{})", d.object.bucket, d.object.key);
     match d.state {
         State::Failed => Ok(()),
         State::Dead if revive_dead => Ok(()),
-        State::Dead => Err(Error::config(format!("{label} is dead; add --dead to revive it"))),
-        State::Sent => Err(Error::config(format!("{label} was already sent"))),
-        State::Pending => Err(Error::config(format!("{label} has not been attempted yet; `tgploy sync` sends it"))),
-        State::Sending => Err(Error::config(format!("{label} is being sent by another run right now"))),
-        State::Skipped => Err(Error::config(format!("{label} was skipped on purpose (bucket enabled --from-now)"))),
+        State::Dead => Err(Error::usage(format!("{label} is dead; add --dead to revive it"))),
+        State::Sent => Err(Error::usage(format!("{label} was already sent"))),
+        State::Pending => Err(Error::usage(format!("{label} has not been attempted yet; `tgploy sync` sends it"))),
+        State::Sending => Err(Error::usage(format!("{label} is being sent by another run right now"))),
+        State::Skipped => Err(Error::usage(format!("{label} was skipped on purpose (bucket enabled --from-now)"))),
     }
 }

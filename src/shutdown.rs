@@ -5,22 +5,71 @@
 //! part is already in the ledger and the claim's owner is then dead, so the next run
 //! resumes it.
 
+use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::error::ExitCode;
+
+/// A signal that asks a run to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (systemd stopping a unit, `kill`).
+    Terminate,
+}
+
+impl Signal {
+    /// Its name as the shell and the operator know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// The exit code a shell reports for a process this signal ended: 128 + its number.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Signal::Interrupt => ExitCode::Interrupted,
+            Signal::Terminate => ExitCode::Terminated,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            Signal::Interrupt => 1,
+            Signal::Terminate => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<Signal> {
+        match v {
+            1 => Some(Signal::Interrupt),
+            2 => Some(Signal::Terminate),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Signal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Shutdown {
-    signal: AtomicI32,
+    signal: AtomicU8,
     notify: tokio::sync::Notify,
 }
-
-/// The exit code a shell reports for a process ended by `signal`.
-pub fn exit_code_for(signal: i32) -> i32 {
-    128 + signal
-}
-
-pub const SIGINT: i32 = 2;
-pub const SIGTERM: i32 = 15;
 
 impl Shutdown {
     pub fn new() -> Arc<Shutdown> {
@@ -28,15 +77,12 @@ impl Shutdown {
     }
 
     /// The signal that asked the run to stop, if one did.
-    pub fn requested(&self) -> Option<i32> {
-        match self.signal.load(Ordering::SeqCst) {
-            0 => None,
-            s => Some(s),
-        }
+    pub fn requested(&self) -> Option<Signal> {
+        Signal::from_u8(self.signal.load(Ordering::SeqCst))
     }
 
-    pub fn request(&self, signal: i32) {
-        self.signal.store(signal, Ordering::SeqCst);
+    pub fn request(&self, signal: Signal) {
+        self.signal.store(signal.to_u8(), Ordering::SeqCst);
         self.notify.notify_waiters();
     }
 
@@ -68,17 +114,14 @@ impl Shutdown {
             tokio::spawn(async move {
                 loop {
                     let sig = tokio::select! {
-                        _ = int.recv() => SIGINT,
-                        _ = term.recv() => SIGTERM,
+                        _ = int.recv() => Signal::Interrupt,
+                        _ = term.recv() => Signal::Terminate,
                     };
                     if me.requested().is_some() {
                         eprintln!("tgploy: second signal: exiting now; the next run resumes where this one stopped");
-                        std::process::exit(exit_code_for(sig));
+                        std::process::exit(sig.exit_code().code());
                     }
-                    eprintln!(
-                        "tgploy: {}: stopping after the part in flight (send it again to exit at once)",
-                        if sig == SIGINT { "SIGINT" } else { "SIGTERM" }
-                    );
+                    eprintln!("tgploy: {sig}: stopping after the part in flight (send it again to exit at once)");
                     me.request(sig);
                 }
             });
@@ -86,7 +129,7 @@ impl Shutdown {
         #[cfg(not(unix))]
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                me.request(SIGINT);
+                me.request(Signal::Interrupt);
             }
         });
     }

@@ -1,10 +1,12 @@
 //! Ledger snapshots for the admin chat: the ledger holds every part's Telegram file id,
 //! so with a snapshot kept off the server, `restore` still works after losing it.
 
-use crate::config::{Config, TelegramSettings};
+use std::sync::Arc;
+
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::html::escape_html;
 use crate::ledger::Ledger;
-use crate::sink::caption::escape_html;
 use crate::sink::{Chat, TelegramSink};
 use crate::time::{now, rfc3339};
 
@@ -15,31 +17,27 @@ pub struct SentSnapshot {
     pub message_id: i64,
 }
 
-/// The Telegram settings, with the admin chat the snapshot goes to.
-pub fn require_admin(cfg: &Config) -> Result<TelegramSettings> {
-    let settings = cfg.require_telegram()?;
-    if settings.admin_chat.is_none() {
-        return Err(Error::config(
-            "missing Telegram admin chat for the ledger snapshot: set `telegram.admin_chat_id` in the config file or \
-             TELEGRAM_ADMIN_CHAT_ID",
-        ));
-    }
-    Ok(settings)
+/// `tgploy ledger backup`: a snapshot to the admin chat, now.
+pub async fn backup(cfg: &Config, ledger: &Arc<Ledger>) -> Result<SentSnapshot> {
+    let settings = cfg.require_admin_chat("the ledger snapshot")?;
+    let sink = TelegramSink::new(&settings)?;
+    send(ledger, cfg, &sink).await
 }
 
 /// Takes a consistent snapshot (`VACUUM INTO`), encrypts it when `[encryption]` is
 /// configured, and sends it to the admin chat.
-pub async fn send(ledger: &Ledger, cfg: &Config, sink: &TelegramSink) -> Result<SentSnapshot> {
-    let tmp = crate::deliver::engine::private_tmp_dir(cfg)?;
+pub async fn send(ledger: &Arc<Ledger>, cfg: &Config, sink: &TelegramSink) -> Result<SentSnapshot> {
+    let tmp = crate::private::temp_dir(cfg.tmp_dir.as_deref())?;
     let plain = tmp.path().join("ledger.sqlite3");
-    ledger.snapshot(&plain)?;
+    let dest = plain.clone();
+    Ledger::blocking(ledger, move |l| l.snapshot(&dest)).await?;
     let stamp = rfc3339(now()).replace(':', "");
     let (path, file_name) = match &cfg.encryption {
         None => (plain, format!("tgploy-ledger-{stamp}.sqlite3")),
         Some(enc) => {
             let sealed = tmp.path().join("ledger.sqlite3.age");
             encrypt_file(enc, &plain, &sealed)
-                .map_err(|e| Error::Other(anyhow::anyhow!("cannot encrypt the ledger snapshot: {e}")))?;
+                .map_err(|e| Error::failed(format!("cannot encrypt the ledger snapshot: {e}")))?;
             (sealed, format!("tgploy-ledger-{stamp}.sqlite3{}", crate::crypt::SUFFIX))
         }
     };

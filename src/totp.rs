@@ -31,7 +31,7 @@ pub struct Enrolment {
 
 fn totp(secret_base32: &str, account: &str) -> Result<Totp> {
     let secret = TotpSecret::try_from_base32(secret_base32)
-        .map_err(|e| Error::Other(anyhow::anyhow!("the stored TOTP secret is unreadable: {e:?}")))?;
+        .map_err(|e| Error::Failed(format!("the stored TOTP secret is unreadable: {e:?}")))?;
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
         .with_digits(DIGITS as u8)
@@ -41,12 +41,12 @@ fn totp(secret_base32: &str, account: &str) -> Result<Totp> {
         .with_issuer(Some("tgploy"))
         .with_account_name(account)
         .build()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot use the TOTP secret: {e:?}")))
+        .map_err(|e| Error::Failed(format!("cannot use the TOTP secret: {e:?}")))
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| Error::Other(anyhow::anyhow!("no randomness from the OS: {e}")))?;
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("no randomness from the OS: {e}")))?;
     Ok(buf)
 }
 
@@ -69,7 +69,7 @@ pub fn new_enrolment(account: &str) -> Result<Enrolment> {
     let secret = TotpSecret::from(random_bytes::<20>()?).to_base32();
     let url = totp(&secret, account)?
         .to_url()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot build the otpauth URL: {e:?}")))?;
+        .map_err(|e| Error::Internal(format!("cannot build the otpauth URL: {e:?}")))?;
     let mut recovery_codes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
         let raw = base32_lower(&random_bytes::<8>()?);

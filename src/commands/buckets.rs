@@ -1,41 +1,23 @@
 //! `buckets` subcommand: list, enable (optionally from now on) and disable buckets.
 
-use serde::Serialize;
+use std::sync::Arc;
 
-use crate::buckets::{self, Summary};
+use crate::buckets;
 use crate::cli::BucketsCommand;
 use crate::commands::Context;
-use crate::config::human_size;
 use crate::error::Result;
-use crate::ledger::Ledger;
 use crate::output;
 use crate::source::S3Source;
-use crate::time::{ago, now, rfc3339};
-
-#[derive(Serialize)]
-struct BucketRow {
-    name: String,
-    enabled: bool,
-    /// False for buckets in the ledger that the server no longer lists.
-    on_server: bool,
-    delivered: u64,
-    delivered_bytes: u64,
-    pending: u64,
-    failed: u64,
-    dead: u64,
-    skipped: u64,
-    last_listed_at: Option<String>,
-    #[serde(skip)]
-    listed_at: Option<i64>,
-    last_error: Option<String>,
-}
+use crate::time::{ago, now};
+use crate::units::human_size;
 
 pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
-    let ledger = std::sync::Arc::new(ctx.ledger()?);
+    let ledger = Arc::new(ctx.ledger()?);
     match cmd {
         BucketsCommand::List { json } => list(ctx, &ledger, json).await,
         BucketsCommand::Enable { name, from_now } => {
-            let skipped = buckets::enable(&ledger, || source(ctx), &name, from_now).await?;
+            let source = || Ok(S3Source::new(&ctx.config.require_s3()?));
+            let skipped = buckets::enable(&ledger, source, &name, from_now).await?;
             output::print(&if from_now {
                 format!(
                     "enabled bucket {name}: its {skipped} current objects are recorded as skipped; only new ones will be delivered\n"
@@ -45,9 +27,7 @@ pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Resul
             })
         }
         BucketsCommand::Disable { name } => {
-            // Disabling reduces protection: it needs the second factor once enrolled.
-            crate::totp::require(&ledger, otp, &format!("disable bucket {name}"))?;
-            buckets::disable(&ledger, || source(ctx), &name).await?;
+            buckets::disable_with_code(&ctx.config, &ledger, otp, &name).await?;
             output::print(&format!(
                 "disabled bucket {name}: `tgploy sync` no longer delivers its objects (what was delivered stays in Telegram)\n"
             ))
@@ -55,39 +35,13 @@ pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Resul
     }
 }
 
-fn source(ctx: &Context) -> Result<S3Source> {
-    Ok(S3Source::new(&ctx.config.require_s3()?))
-}
-
-async fn list(ctx: &Context, ledger: &Ledger, json: bool) -> Result<()> {
-    let source = source(ctx)?;
-    let on_server = source.list_buckets().await?;
-    for name in &on_server {
-        ledger.discover_bucket(name, ctx.config.enable_new_buckets, now())?;
-    }
-    let (summaries, _) = buckets::summaries(ledger)?;
-    let rows: Vec<BucketRow> = summaries
-        .into_iter()
-        .map(|Summary { bucket: b, counts: c }| BucketRow {
-            on_server: on_server.contains(&b.name),
-            enabled: b.enabled,
-            delivered: c.sent,
-            delivered_bytes: c.sent_bytes,
-            pending: c.pending + c.sending,
-            failed: c.failed,
-            dead: c.dead,
-            skipped: c.skipped,
-            last_listed_at: b.last_listed_at.map(rfc3339),
-            listed_at: b.last_listed_at,
-            last_error: b.last_error,
-            name: b.name,
-        })
-        .collect();
+async fn list(ctx: &Context, ledger: &Arc<crate::ledger::Ledger>, json: bool) -> Result<()> {
+    let (rows, endpoint) = buckets::list(&ctx.config, ledger).await?;
     if json {
         return output::print_json(&rows);
     }
     if rows.is_empty() {
-        return output::print(&format!("no buckets at {}\n", source.endpoint()));
+        return output::print(&format!("no buckets at {endpoint}\n"));
     }
     let now = now();
     let mut t = output::table(&["Bucket", "Enabled", "Delivered", "Bytes", "Pending", "Failed", "Dead", "Last listed"]);

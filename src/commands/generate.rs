@@ -17,6 +17,6 @@ pub fn man() -> Result<()> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buf)
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot render the man page: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot render the man page: {e}")))?;
     output::print(&String::from_utf8_lossy(&buf))
 }

@@ -22,6 +22,7 @@ use crate::cli::{Cli, Command};
 use crate::config::{Config, Overrides};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
+use crate::run::RunKind;
 
 /// What every command gets: the settings, read once.
 pub struct Context {
@@ -39,9 +40,9 @@ impl Context {
     }
 
     /// Takes the run lock of `kind`, then opens the ledger.
-    pub fn locked_ledger(&self, kind: &str) -> Result<(Ledger, Option<crate::lock::RunLock>)> {
+    pub fn locked_ledger(&self, kind: RunKind) -> Result<(Ledger, Option<crate::lock::RunLock>)> {
         let path = self.config.database_path()?;
-        let lock = crate::lock::acquire(&path, kind)?;
+        let lock = crate::lock::acquire(&path, kind.as_str())?;
         Ok((Ledger::open(&path)?, Some(lock)))
     }
 
@@ -71,7 +72,7 @@ fn block_on<F: Future<Output = Result<()>>>(fut: F) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(fut)
 }
 

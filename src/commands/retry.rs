@@ -4,14 +4,13 @@ use std::io::IsTerminal;
 
 use crate::cli::RetryArgs;
 use crate::commands::Context;
-use crate::commands::sync::{outcome, render_deliveries};
 use crate::error::Result;
 use crate::output;
 use crate::retry::{self, RetryOptions};
 use crate::shutdown::Shutdown;
 
 pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
-    let (ledger, _lock) = ctx.locked_ledger("retry")?;
+    let (ledger, _lock) = ctx.locked_ledger(crate::run::RunKind::Retry)?;
     let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();
     shutdown.listen();
@@ -32,8 +31,8 @@ pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
         if report.attempted == 0 {
             text.push_str("no failed delivery is due\n");
         }
-        text.push_str(&render_deliveries(&report.deliveries));
+        text.push_str(&report.deliveries.render());
         output::print(&text)?;
     }
-    outcome(&report.deliveries, 0)
+    report.deliveries.verdict(0)
 }

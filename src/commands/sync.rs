@@ -4,15 +4,15 @@ use std::io::IsTerminal;
 
 use crate::cli::SyncArgs;
 use crate::commands::Context;
-use crate::config::human_size;
-use crate::deliver::DeliveryReport;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output;
 use crate::shutdown::Shutdown;
 use crate::sync::{self, SyncOptions, SyncReport};
+use crate::units::human_size;
 
 pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
-    let (ledger, _lock) = if args.dry_run { (ctx.ledger_for_dry_run()?, None) } else { ctx.locked_ledger("sync")? };
+    let (ledger, _lock) =
+        if args.dry_run { (ctx.ledger_for_dry_run()?, None) } else { ctx.locked_ledger(crate::run::RunKind::Sync)? };
     let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();
     shutdown.listen();
@@ -24,66 +24,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     } else {
         output::print(&render(&report))?;
     }
-    let listing_errors = report.buckets.iter().filter(|b| b.error.is_some()).count();
-    outcome(&report.deliveries, listing_errors)
-}
-
-/// The exit status a report calls for: interrupted, stopped (a service went away),
-/// failures, or success.
-pub(super) fn outcome(r: &DeliveryReport, listing_errors: usize) -> Result<()> {
-    if let Some(signal) = &r.interrupted {
-        return Err(Error::Interrupted { signal: if signal == "SIGINT" { "SIGINT" } else { "SIGTERM" } });
-    }
-    if let Some(stopped) = &r.stopped {
-        return Err(Error::ServiceLost(stopped.clone()));
-    }
-    let failed = r.failed.len();
-    if failed == 0 && listing_errors == 0 {
-        return Ok(());
-    }
-    let dead = r.failed.iter().filter(|f| f.dead).count();
-    let mut parts = Vec::new();
-    if failed > 0 {
-        parts.push(format!("{failed} deliveries failed (recorded for `tgploy retry`)"));
-    }
-    if dead > 0 {
-        parts.push(format!("{dead} of them are now dead (see `tgploy status`)"));
-    }
-    if listing_errors > 0 {
-        parts.push(format!("{listing_errors} bucket(s) could not be listed"));
-    }
-    Err(Error::DeliveriesFailed(parts.join("; ")))
-}
-
-/// The text summary of deliveries, shared with `retry`.
-pub(super) fn render_deliveries(r: &DeliveryReport) -> String {
-    let mut out = format!("sent {} objects ({} in {} documents)\n", r.sent, human_size(r.sent_bytes), r.parts);
-    if !r.failed.is_empty() {
-        out.push_str(&format!("{} failed (recorded for `tgploy retry`):\n", r.failed.len()));
-        for f in &r.failed {
-            let dead = if f.dead { " [dead: no more automatic retries]" } else { "" };
-            out.push_str(&format!("  #{} {}/{}: {}{dead}\n", f.id, f.bucket, f.key, f.error));
-        }
-    }
-    if r.vanished > 0 {
-        out.push_str(&format!(
-            "{} object versions vanished from S3 before delivery (recorded as skipped)\n",
-            r.vanished
-        ));
-    }
-    if r.waiting_for_retry > 0 {
-        out.push_str(&format!("{} failed deliveries are waiting for `tgploy retry`\n", r.waiting_for_retry));
-    }
-    if r.dead > 0 {
-        out.push_str(&format!("{} dead deliveries need attention (`tgploy status`, `tgploy retry --dead`)\n", r.dead));
-    }
-    if let Some(s) = &r.stopped {
-        out.push_str(&format!("{s}\n"));
-    }
-    if let Some(s) = &r.interrupted {
-        out.push_str(&format!("stopped by {s}; the next run resumes\n"));
-    }
-    out
+    report.verdict()
 }
 
 fn render(r: &SyncReport) -> String {
@@ -109,6 +50,6 @@ fn render(r: &SyncReport) -> String {
         out.push_str(&format!("dry run: would send {} objects ({})\n", items.len(), human_size(bytes)));
         return out;
     }
-    out.push_str(&render_deliveries(&r.deliveries));
+    out.push_str(&r.deliveries.render());
     out
 }

@@ -2,18 +2,21 @@
 //!
 //! Settings are read once, leniently: a command checks only what it needs (`status`
 //! needs no bot token), through the `require_*` accessors, whose errors name the setting
-//! and every place it can be set.
+//! and every place it can be set. The settings table ([`settings`]) names every
+//! setting; [`load`] resolves them through it; [`file`] reads and writes the config
+//! file; [`env`] names the environment variables.
 
+pub mod env;
+pub mod file;
+mod load;
 pub mod settings;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
-
-use bytesize::ByteSize;
 
 use crate::error::{Error, Result};
 pub use settings::{Effective, Fallback, SETTINGS, Setting, Source};
@@ -29,46 +32,6 @@ pub const LOCAL_MAX_PART_SIZE: u64 = 1950 * 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 4 * 1024;
 /// The Bot API of Telegram's cloud.
 pub const CLOUD_API_URL: &str = "https://api.telegram.org";
-
-/// Environment variables, kept stable: operators' unit files depend on them.
-pub mod env {
-    pub const CONFIG: &str = "TGPLOY_CONFIG";
-    pub const S3_ENDPOINT: &str = "RUSTFS_ENDPOINT";
-    pub const S3_ACCESS_KEY: &str = "RUSTFS_ACCESS_KEY";
-    pub const S3_SECRET_KEY: &str = "RUSTFS_SECRET_KEY";
-    pub const S3_SECRET_KEY_FILE: &str = "RUSTFS_SECRET_KEY_FILE";
-    pub const S3_REGION: &str = "RUSTFS_REGION";
-    pub const BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
-    pub const BOT_TOKEN_FILE: &str = "TELEGRAM_BOT_TOKEN_FILE";
-    pub const BACKUP_CHAT_ID: &str = "TELEGRAM_BACKUP_CHAT_ID";
-    pub const ADMIN_CHAT_ID: &str = "TELEGRAM_ADMIN_CHAT_ID";
-    pub const API_URL: &str = "TELEGRAM_API_URL";
-    pub const WEBHOOK_SECRET_TOKEN: &str = "WEBHOOK_SECRET_TOKEN";
-    pub const DATABASE_PATH: &str = "DATABASE_PATH";
-    pub const PART_SIZE: &str = "TGPLOY_PART_SIZE";
-    pub const LOG: &str = "TGPLOY_LOG";
-    pub const MESSAGES_PER_MINUTE: &str = "TGPLOY_MESSAGES_PER_MINUTE";
-    pub const TMP_DIR: &str = "TGPLOY_TMP_DIR";
-    pub const MAX_ATTEMPTS: &str = "TGPLOY_MAX_ATTEMPTS";
-    pub const ALERT_INTERVAL: &str = "TGPLOY_ALERT_INTERVAL";
-    pub const ENCRYPTION_RECIPIENTS: &str = "TGPLOY_ENCRYPTION_RECIPIENTS";
-    pub const HEARTBEAT_LEDGER_BACKUP: &str = "TGPLOY_HEARTBEAT_LEDGER_BACKUP";
-    pub const MAX_FLOOD_WAIT: &str = "TGPLOY_MAX_FLOOD_WAIT";
-    pub const WEBHOOK_SECRET_TOKEN_FILE: &str = "WEBHOOK_SECRET_TOKEN_FILE";
-    pub const WEBHOOK_LISTEN: &str = "TGPLOY_WEBHOOK_LISTEN";
-    pub const WEBHOOK_CONCURRENCY: &str = "TGPLOY_WEBHOOK_CONCURRENCY";
-    pub const DASHBOARD_LISTEN: &str = "TGPLOY_DASHBOARD_LISTEN";
-    pub const DASHBOARD_PUBLIC_URL: &str = "TGPLOY_DASHBOARD_PUBLIC_URL";
-    /// For `setup dashboard --non-interactive` only: the password itself is not a setting.
-    pub const DASHBOARD_PASSWORD: &str = "TGPLOY_DASHBOARD_PASSWORD";
-    pub const DASHBOARD_PASSWORD_FILE: &str = "TGPLOY_DASHBOARD_PASSWORD_FILE";
-    pub const ENABLE_NEW_BUCKETS: &str = "TGPLOY_ENABLE_NEW_BUCKETS";
-    pub const INCLUDE: &str = "TGPLOY_INCLUDE";
-    pub const EXCLUDE: &str = "TGPLOY_EXCLUDE";
-    pub const MIN_SIZE: &str = "TGPLOY_MIN_SIZE";
-    pub const MAX_SIZE: &str = "TGPLOY_MAX_SIZE";
-    pub const CONCURRENCY: &str = "TGPLOY_CONCURRENCY";
-}
 
 /// A secret value: never printed, not even by `{:?}`.
 #[derive(Clone, PartialEq, Eq)]
@@ -136,19 +99,6 @@ pub struct FilterConfig {
     /// Objects larger than this are not delivered.
     pub max_size: Option<u64>,
 }
-
-/// Parses a byte count: `20000000`, `19MiB`, `19 MiB`, `1.5GiB`, `64KB`.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    ByteSize::from_str(s.trim())
-        .map(|b| b.as_u64())
-        .map_err(|_| format!("`{s}` is not a size (write bytes, or a number with a unit like 19MiB)"))
-}
-
-/// Formats a byte count for people: `19.0 MiB`.
-pub fn human_size(bytes: u64) -> String {
-    ByteSize(bytes).display().iec().to_string()
-}
-
 /// S3 connection settings.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
@@ -230,323 +180,7 @@ impl Overrides {
     }
 }
 
-/// A value as given: one text, or a list (a TOML array; a comma-separated variable).
-/// Not `Debug`: it may hold a secret.
-#[derive(Clone)]
-enum Given {
-    Text(String),
-    List(Vec<String>),
-}
-
-impl Given {
-    fn text(&self) -> std::result::Result<&str, String> {
-        match self {
-            Given::Text(t) => Ok(t),
-            Given::List(_) => Err("expected a single value, not a list".into()),
-        }
-    }
-
-    /// A list; a text is split at commas outside `{…}` (globs use braces for choices).
-    fn list(&self) -> Vec<String> {
-        match self {
-            Given::List(items) => items.clone(),
-            Given::Text(t) => {
-                let mut items = Vec::new();
-                let (mut depth, mut item) = (0usize, String::new());
-                for c in t.chars() {
-                    match c {
-                        '{' => depth += 1,
-                        '}' => depth = depth.saturating_sub(1),
-                        ',' | '\n' if depth == 0 => {
-                            items.push(std::mem::take(&mut item));
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    item.push(c);
-                }
-                items.push(item);
-                items.into_iter().map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect()
-            }
-        }
-    }
-
-    fn shown(&self, secret: bool) -> String {
-        match self {
-            _ if secret => "***".into(),
-            Given::Text(t) => t.clone(),
-            Given::List(items) => items.join(", "),
-        }
-    }
-}
-
-/// The config file's values, by dotted key, with the line each is on.
-#[derive(Default)]
-struct FileValues {
-    path: Option<PathBuf>,
-    values: BTreeMap<String, (Given, usize)>,
-    buckets: BTreeMap<String, FilterConfig>,
-}
-
-/// Resolves settings through the table: flag, environment, file, default.
-struct Resolver<'a> {
-    file: FileValues,
-    env: &'a dyn Fn(&str) -> Option<String>,
-    flags: &'a [(&'static str, String)],
-    effective: Vec<Effective>,
-}
-
-impl Resolver<'_> {
-    fn raw(&self, s: &Setting) -> Result<Option<(Given, Source)>> {
-        if let Some((_, v)) = self.flags.iter().rev().find(|(k, _)| *k == s.key) {
-            return Ok(Some((Given::Text(v.clone()), Source::Flag { name: s.flag.unwrap_or("a flag") })));
-        }
-        if let Some(v) = (self.env)(s.env) {
-            return Ok(Some((Given::Text(v), Source::Env { name: s.env })));
-        }
-        if let Some(file_env) = s.file_env
-            && let Some(path) = (self.env)(file_env)
-        {
-            let value = read_secret_file(Path::new(&path), file_env)?;
-            return Ok(Some((Given::Text(value.expose().to_string()), Source::Env { name: file_env })));
-        }
-        let file_path = || self.file.path.clone().unwrap_or_default();
-        if s.secret
-            && let Some((given, line)) = self.file.values.get(&format!("{}_file", s.key))
-        {
-            let key = format!("{}_file", s.key);
-            let value = read_secret_file(Path::new(given.text().map_err(Error::config)?), &key)?;
-            return Ok(Some((
-                Given::Text(value.expose().to_string()),
-                Source::File { path: file_path(), line: *line },
-            )));
-        }
-        Ok(self
-            .file
-            .values
-            .get(s.key)
-            .map(|(given, line)| (given.clone(), Source::File { path: file_path(), line: *line })))
-    }
-
-    /// The value of the setting `key` (its default when nothing sets it), parsed; the
-    /// error names the value and where it came from.
-    fn get<T>(
-        &mut self,
-        key: &'static str,
-        parse: impl Fn(&Given) -> std::result::Result<T, String>,
-    ) -> Result<Option<T>> {
-        let s = settings::find(key)
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("internal: `{key}` is not in the settings table")))?;
-        let raw = match self.raw(s)? {
-            Some(raw) => Some(raw),
-            None => match s.fallback {
-                Fallback::Value(v) => Some((Given::Text(v.to_string()), Source::Default)),
-                Fallback::Unset(_) | Fallback::Computed(_) => None,
-            },
-        };
-        self.effective.push(Effective {
-            key,
-            value: raw.as_ref().map(|(g, _)| if s.secret { "set".to_string() } else { g.shown(false) }),
-            source: raw.as_ref().map(|(_, source)| source.clone()),
-            secret: s.secret,
-        });
-        // A file value that the environment or a flag overrides is still checked: the
-        // file must stay valid for the day the override goes away.
-        if let Some((shadowed, line)) = self.file.values.get(key)
-            && !matches!(raw, Some((_, Source::File { .. })))
-            && let Err(why) = parse(shadowed)
-        {
-            let source = Source::File { path: self.file.path.clone().unwrap_or_default(), line: *line };
-            return Err(invalid(s, &shadowed.shown(s.secret), &source, &why));
-        }
-        let Some((given, source)) = raw else { return Ok(None) };
-        parse(&given).map(Some).map_err(|why| invalid(s, &given.shown(s.secret), &source, &why))
-    }
-
-    /// Like [`get`](Self::get) for a setting whose table entry has a default.
-    fn value<T>(&mut self, key: &'static str, parse: impl Fn(&Given) -> std::result::Result<T, String>) -> Result<T> {
-        self.get(key, parse)?
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("internal: `{key}` has no default in the settings table")))
-    }
-}
-
-fn invalid(s: &Setting, shown: &str, source: &Source, why: &str) -> Error {
-    let fix = match source {
-        Source::Default => format!("set `{}` or {}", s.key, s.env),
-        _ => format!("from {source}"),
-    };
-    Error::config(format!("invalid {} `{shown}` ({fix}): {why}", s.key))
-}
-
-// Parsers, one per kind of value.
-
-fn text(g: &Given) -> std::result::Result<String, String> {
-    g.text().map(|t| t.trim().to_string())
-}
-
-fn number<T: FromStr>(what: &'static str) -> impl Fn(&Given) -> std::result::Result<T, String> {
-    move |g| g.text()?.trim().parse::<T>().map_err(|_| format!("expected {what}"))
-}
-
-fn boolean(g: &Given) -> std::result::Result<bool, String> {
-    parse_bool(g.text()?).ok_or_else(|| "expected true or false".to_string())
-}
-
-fn size(g: &Given) -> std::result::Result<u64, String> {
-    parse_size(g.text()?)
-}
-
-fn duration(g: &Given) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(g.text()?.trim()).map_err(|e| format!("{e} (write a duration like 1h or 30m)"))
-}
-
-fn http_url(example: &'static str) -> impl Fn(&Given) -> std::result::Result<String, String> {
-    move |g| {
-        let url = g.text()?.trim().to_string();
-        match reqwest::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
-            _ => Err(format!("expected an http(s) URL like {example}")),
-        }
-    }
-}
-
-fn socket_addr(g: &Given) -> std::result::Result<SocketAddr, String> {
-    g.text()?.trim().parse().map_err(|_| "expected IP:PORT like 127.0.0.1:8080".to_string())
-}
-
-fn chat(g: &Given) -> std::result::Result<ChatRef, String> {
-    g.text()?.parse()
-}
-
-fn globs(g: &Given) -> std::result::Result<Vec<String>, String> {
-    let globs = g.list();
-    for glob in &globs {
-        globset::Glob::new(glob).map_err(|e| format!("`{glob}` is not a glob: {e}"))?;
-    }
-    Ok(globs)
-}
-
-fn secret(g: &Given) -> std::result::Result<Secret, String> {
-    g.text().map(|t| Secret::new(t.trim()))
-}
-
 impl Config {
-    /// Loads settings from the process environment.
-    pub fn load(overrides: &Overrides) -> Result<Config> {
-        Config::load_with(overrides, &|name| std::env::var(name).ok())
-    }
-
-    /// Loads settings, reading environment variables through `env` (for tests).
-    pub fn load_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
-        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let path = match overrides.config.clone().or_else(|| env(env::CONFIG).map(PathBuf::from)) {
-            Some(path) => {
-                if !path.exists() {
-                    return Err(Error::config(format!(
-                        "config file {} does not exist (given by --config or {}); create it or point to another one",
-                        path.display(),
-                        env::CONFIG
-                    )));
-                }
-                Some(path)
-            }
-            None => default_config_paths().into_iter().find(|p| p.is_file()),
-        };
-        let file = match &path {
-            Some(path) => read_config_file(path)?,
-            None => FileValues::default(),
-        };
-        let bucket_filters = file.buckets.clone();
-        let mut r = Resolver { file, env: &env, flags: &overrides.flags, effective: Vec::new() };
-
-        let s3_endpoint = r.get("s3.endpoint", http_url("http://127.0.0.1:9000"))?;
-        let s3_region = r.value("s3.region", text)?;
-        let s3_access_key = r.get("s3.access_key", text)?;
-        let s3_secret_key = r.get("s3.secret_key", secret)?;
-        let bot_token = r.get("telegram.bot_token", secret)?;
-        let backup_chat = r.get("telegram.backup_chat_id", chat)?;
-        let admin_chat = r.get("telegram.admin_chat_id", chat)?;
-        let api_url = r.value("telegram.api_url", http_url("https://api.telegram.org"))?;
-        let messages_per_minute =
-            r.value("telegram.messages_per_minute", number("a whole number (0 turns throttling off)"))?;
-        let max_flood_wait = r.value("telegram.max_flood_wait", duration)?;
-        let webhook_token = r.get("webhook.secret_token", secret)?;
-        let webhook_listen = r.value("webhook.listen", socket_addr)?;
-        let webhook_concurrency: usize = r.value("webhook.concurrency", number("a whole number of at least 1"))?;
-        let dashboard_listen = r.value("dashboard.listen", socket_addr)?;
-        let dashboard_public_url = r.get("dashboard.public_url", http_url("https://backups.example.org"))?;
-        let is_cloud = is_cloud_api(&api_url);
-        let part_size = r.value("part_size", |g| {
-            let part_size = size(g)?;
-            let max = if is_cloud { CLOUD_MAX_PART_SIZE } else { LOCAL_MAX_PART_SIZE };
-            if part_size > max && is_cloud {
-                return Err(format!(
-                    "the cloud Bot API takes uploads of at most 50 MB, so parts may be at most {}; \
-                     a self-hosted Bot API server (telegram.api_url) takes up to {}",
-                    human_size(CLOUD_MAX_PART_SIZE),
-                    human_size(LOCAL_MAX_PART_SIZE)
-                ));
-            }
-            if part_size < MIN_PART_SIZE || part_size > max || part_size % 1024 != 0 {
-                return Err(format!(
-                    "must be a whole number of KiB between {} and {}",
-                    human_size(MIN_PART_SIZE),
-                    human_size(max)
-                ));
-            }
-            Ok(part_size)
-        })?;
-        let max_attempts = r.value("max_attempts", |g| match number::<u32>("a whole number")(g)? {
-            0 => Err("at least one attempt is needed".to_string()),
-            n => Ok(n),
-        })?;
-        let concurrency: usize = r.value("concurrency", number("a whole number of at least 1"))?;
-        let alert_interval = r.value("alert_interval", duration)?;
-        let database_path = r.get("database_path", |g| text(g).map(PathBuf::from))?;
-        let tmp_dir = r.get("tmp_dir", |g| text(g).map(PathBuf::from))?;
-        let enable_new_buckets = r.value("sync.enable_new_buckets", boolean)?;
-        let filter = FilterConfig {
-            include: r.get("sync.include", globs)?.unwrap_or_default(),
-            exclude: r.get("sync.exclude", globs)?.unwrap_or_default(),
-            min_size: r.get("sync.min_size", size)?,
-            max_size: r.get("sync.max_size", size)?,
-        };
-        validate_filter(&filter, "sync")?;
-        let encryption = r.get("encryption.recipients", |g| crate::crypt::Encryption::new(&g.list()))?;
-        let heartbeat_ledger_backup = r.value("heartbeat.ledger_backup", boolean)?;
-
-        Ok(Config {
-            file: path,
-            s3_endpoint,
-            s3_region,
-            s3_access_key,
-            s3_secret_key,
-            bot_token,
-            backup_chat,
-            admin_chat,
-            api_url,
-            messages_per_minute,
-            max_flood_wait,
-            webhook_token,
-            part_size,
-            database_path,
-            tmp_dir,
-            enable_new_buckets,
-            filter,
-            bucket_filters,
-            max_attempts,
-            alert_interval,
-            concurrency: concurrency.max(1),
-            webhook_listen,
-            webhook_concurrency: webhook_concurrency.max(1),
-            dashboard_listen,
-            dashboard_public_url,
-            encryption,
-            heartbeat_ledger_backup,
-            effective: r.effective,
-        })
-    }
-
     /// Every setting's effective value (secrets only as "set") and where it came from,
     /// in the order of the settings table.
     pub fn effective(&self) -> &[Effective] {
@@ -584,6 +218,19 @@ impl Config {
             messages_per_minute: self.messages_per_minute,
             max_flood_wait: self.max_flood_wait,
         })
+    }
+
+    /// The Telegram settings with the admin chat, which `purpose` (the heartbeat, the
+    /// ledger snapshot) goes to.
+    pub fn require_admin_chat(&self, purpose: &str) -> Result<TelegramSettings> {
+        let settings = self.require_telegram()?;
+        if settings.admin_chat.is_none() {
+            return Err(Error::config(format!(
+                "missing Telegram admin chat for {purpose}: set `telegram.admin_chat_id` in the config file or {}",
+                env::ADMIN_CHAT_ID
+            )));
+        }
+        Ok(settings)
     }
 
     /// The bot token alone: all a restore from a manifest needs.
@@ -624,14 +271,6 @@ pub fn is_cloud_api(api_url: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 fn looks_like_bot_token(token: &str) -> bool {
     match token.split_once(':') {
         Some((id, secret)) => {
@@ -642,164 +281,6 @@ fn looks_like_bot_token(token: &str) -> bool {
         }
         None => false,
     }
-}
-
-fn default_config_paths() -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(dirs) = directories::ProjectDirs::from("", "", "tgploy") {
-        paths.push(dirs.config_dir().join("config.toml"));
-    }
-    paths.push(PathBuf::from("/etc/tgploy/config.toml"));
-    paths
-}
-
-fn read_config_file(path: &Path) -> Result<FileValues> {
-    use toml::de::{DeTable, DeValue};
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::config(format!("cannot read config file {}: {e}", path.display())))?;
-    warn_if_readable_by_others(path);
-    // Errors stay on one line: the file, the line, what is wrong.
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let invalid = |offset: usize, msg: &str| {
-        Error::config(format!("invalid config file {} (line {}): {msg}", path.display(), line_of(offset)))
-    };
-    let root =
-        DeTable::parse(&text).map_err(|e| invalid(e.span().map(|s| s.start).unwrap_or(0), e.message().trim()))?;
-    let mut file = FileValues { path: Some(path.to_path_buf()), ..FileValues::default() };
-    let mut add = |key: String, value: &toml::Spanned<DeValue<'_>>| {
-        let offset = value.span().start;
-        let given = given(value.get_ref()).map_err(|why| invalid(offset, &format!("`{key}`: {why}")))?;
-        if !is_known_key(&key) {
-            return Err(invalid(offset, &unknown_key(&key)));
-        }
-        file.values.insert(key, (given, line_of(offset)));
-        Ok(())
-    };
-    for (name, value) in root.get_ref() {
-        let name: &str = name.get_ref();
-        match value.get_ref() {
-            DeValue::Table(section) if name == "buckets" => {
-                for (bucket, table) in section {
-                    let bucket: &str = bucket.get_ref();
-                    let DeValue::Table(table) = table.get_ref() else {
-                        return Err(invalid(table.span().start, &format!("`buckets.{bucket}` must be a section")));
-                    };
-                    let filter = bucket_filter(table).map_err(|(offset, why)| invalid(offset, &why))?;
-                    validate_filter(&filter, &format!("buckets.{bucket}"))?;
-                    file.buckets.insert(bucket.to_string(), filter);
-                }
-            }
-            DeValue::Table(section) => {
-                for (key, value) in section {
-                    add(format!("{name}.{}", key.get_ref()), value)?;
-                }
-            }
-            _ => add(name.to_string(), value)?,
-        }
-    }
-    Ok(file)
-}
-
-/// A TOML value as given; tables are sections, not values.
-fn given(value: &toml::de::DeValue<'_>) -> std::result::Result<Given, String> {
-    use toml::de::DeValue;
-    Ok(match value {
-        DeValue::String(s) => Given::Text(s.to_string()),
-        DeValue::Integer(i) => {
-            let digits = i.as_str().replace('_', "");
-            let digits = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
-            Given::Text(i64::from_str_radix(digits, i.radix()).map(|n| n.to_string()).unwrap_or(digits.to_string()))
-        }
-        DeValue::Float(f) => Given::Text(f.as_str().to_string()),
-        DeValue::Boolean(b) => Given::Text(b.to_string()),
-        DeValue::Datetime(d) => Given::Text(d.to_string()),
-        DeValue::Array(items) => Given::List(
-            items
-                .iter()
-                .map(|v| {
-                    v.get_ref().as_str().map(str::to_string).ok_or_else(|| "expected a list of strings".to_string())
-                })
-                .collect::<std::result::Result<_, _>>()?,
-        ),
-        DeValue::Table(_) => return Err("expected a value, not a section".into()),
-    })
-}
-
-fn is_known_key(key: &str) -> bool {
-    SETTINGS.iter().any(|s| s.key == key || (s.secret && key.strip_suffix("_file") == Some(s.key)))
-}
-
-/// "unknown setting `x`", with the closest known key when there is a close one.
-fn unknown_key(key: &str) -> String {
-    let closest = SETTINGS
-        .iter()
-        .map(|s| (strsim::jaro_winkler(key, s.key), s.key))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .filter(|(score, _)| *score > 0.85);
-    match closest {
-        Some((_, known)) => format!("unknown setting `{key}`; did you mean `{known}`?"),
-        None => format!("unknown setting `{key}` (the README lists every setting)"),
-    }
-}
-
-/// A `[buckets.NAME]` section: the four filter keys.
-fn bucket_filter(table: &toml::de::DeTable<'_>) -> std::result::Result<FilterConfig, (usize, String)> {
-    let mut filter = FilterConfig::default();
-    for (key, value) in table {
-        let offset = value.span().start;
-        let key: &str = key.get_ref();
-        let fail = |why: String| (offset, format!("`{key}`: {why}"));
-        let given = given(value.get_ref()).map_err(fail)?;
-        match key {
-            "include" => filter.include = globs(&given).map_err(fail)?,
-            "exclude" => filter.exclude = globs(&given).map_err(fail)?,
-            "min_size" => filter.min_size = Some(size(&given).map_err(fail)?),
-            "max_size" => filter.max_size = Some(size(&given).map_err(fail)?),
-            other => {
-                return Err((
-                    offset,
-                    format!("unknown key `{other}` in a bucket's filter (include, exclude, min_size, max_size)"),
-                ));
-            }
-        }
-    }
-    Ok(filter)
-}
-
-fn read_secret_file(path: &Path, key: &str) -> Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::config(format!("cannot read {key} {}: {e}", path.display())))?;
-    Ok(Secret::new(text.trim()))
-}
-
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "config file {} is readable by other users; it holds secrets: run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
-
-fn validate_filter(filter: &FilterConfig, section: &str) -> Result<()> {
-    if let (Some(min), Some(max)) = (filter.min_size, filter.max_size)
-        && min > max
-    {
-        return Err(Error::config(format!(
-            "[{section}] min_size ({}) is larger than max_size ({}) in the config file",
-            human_size(min),
-            human_size(max)
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

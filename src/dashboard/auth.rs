@@ -39,7 +39,7 @@ pub fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot hash the password: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot hash the password: {e}")))
 }
 
 /// Whether `password` matches a stored hash. An unreadable hash matches nothing.
@@ -115,7 +115,7 @@ pub fn check_answer(ledger: &Ledger, password: &str, code: &str, now: i64) -> Re
 /// A random id, 256 bits, hex.
 pub fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Other(anyhow::anyhow!("no randomness from the OS: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no randomness from the OS: {e}")))?;
     Ok(hex::encode(bytes))
 }
 

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Session};
+use crate::shutdown::Shutdown;
 use crate::time::now;
 
 /// The stylesheet, compiled into the binary.
@@ -65,6 +66,31 @@ pub(crate) struct App {
 
 type Shared = Arc<App>;
 
+/// Starts the dashboard from the settings: it needs a password and the second factor;
+/// binds `dashboard.listen`, calls `listening` with the bound address, and serves until
+/// SIGTERM or SIGINT.
+pub async fn run(cfg: &Config, ledger: Arc<Ledger>, listening: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+    Ledger::blocking(&ledger, auth::ready).await?;
+    let addr = cfg.dashboard_listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::config(format!("cannot listen on {addr}: {e} (--listen or `dashboard.listen`)")))?;
+    let local = listener.local_addr().map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
+    if !addr.ip().is_loopback() && !cfg.dashboard_public_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
+        tracing::warn!(
+            "the dashboard listens on {addr}, beyond this machine, over plain HTTP: put it behind a TLS reverse proxy \
+             and set `dashboard.public_url` to its https:// address"
+        );
+    }
+    // The handlers are in place before the address is told: a signal sent as soon as
+    // the server says it listens is caught.
+    let shutdown = Shutdown::new();
+    shutdown.listen();
+    listening(local);
+    let stop = async move { shutdown.wait().await };
+    serve(Dashboard { cfg: cfg.clone(), ledger }, listener, stop).await
+}
+
 /// Serves the dashboard on `listener` until `shutdown` resolves, then lets requests in
 /// flight finish.
 pub async fn serve(
@@ -83,7 +109,7 @@ pub async fn serve(
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Other(anyhow::anyhow!("the HTTP server failed: {e}")))
+        .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))
 }
 
 fn router(app: Shared) -> Router {

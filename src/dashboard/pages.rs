@@ -14,6 +14,7 @@ use super::{App, Authed, Fail, Shared, auth};
 use crate::buckets;
 use crate::error::Error;
 use crate::ledger::{DeliveredFilter, State as DeliveryState};
+use crate::run::RunKind;
 use crate::source::S3Source;
 use crate::time::{now, rfc3339};
 use crate::totp::{self, Check};
@@ -176,14 +177,14 @@ pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
         .db(|app| {
             let l = &app.ledger;
             let (buckets, totals) = buckets::summaries(l)?;
-            let (last_sync, last_ok_sync) = l.last_runs("sync")?;
+            let (last_sync, last_ok_sync) = l.last_runs(RunKind::Sync.as_str())?;
             Ok(views::Overview {
                 now: now(),
                 totals,
                 buckets,
                 last_sync,
                 last_ok_sync,
-                last_heartbeat: l.last_runs("heartbeat")?.0,
+                last_heartbeat: l.last_runs(RunKind::Heartbeat.as_str())?.0,
                 alerts_waiting: l.unsent_alert_count()?,
                 latest: l.delivered_page(&DeliveredFilter::default(), LATEST_ROWS)?,
                 runs: l.recent_runs(None, LATEST_ROWS)?,
@@ -249,7 +250,7 @@ pub async fn disable_bucket(State(app): State<Shared>, authed: Authed, Form(form
         .await;
     let outcome = match checked {
         Ok(Ok(())) => {
-            let unknown = || Err(Error::config(format!("no bucket named `{}` is known", form.bucket)));
+            let unknown = || Err(Error::usage(format!("no bucket named `{}` is known", form.bucket)));
             buckets::disable(&app.ledger, unknown, &form.bucket).await.map(Ok).map_err(Fail::from)
         }
         other => other,
@@ -260,7 +261,7 @@ pub async fn disable_bucket(State(app): State<Shared>, authed: Authed, Form(form
             Ok(see_other(&done_url("/buckets", "disabled", Some(&name), 0)))
         }
         Ok(Err(why)) => buckets_page(&app, &authed, StatusCode::FORBIDDEN, Ok(Notice::error(why))).await,
-        Err(Fail::Ledger(Error::Config(why))) => {
+        Err(Fail::Ledger(Error::Config(why) | Error::Usage(why))) => {
             buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(why))).await
         }
         Err(fail) => Err(fail),
@@ -289,8 +290,11 @@ pub async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form)
         }
         // S3's answer (unreachable, no such bucket, a missing setting) is the operator's
         // to read; it never holds a secret.
-        Err(Fail::Ledger(e @ (Error::Config(_) | Error::Unreachable { .. } | Error::Other(_)))) => {
-            let status = if matches!(e, Error::Config(_)) { StatusCode::BAD_REQUEST } else { StatusCode::BAD_GATEWAY };
+        Err(Fail::Ledger(e @ (Error::Config(_) | Error::Usage(_) | Error::Unreachable { .. } | Error::Failed(_)))) => {
+            let status = match e {
+                Error::Config(_) | Error::Usage(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::BAD_GATEWAY,
+            };
             buckets_page(&app, &authed, status, Ok(Notice::error(format!("{e:#}")))).await
         }
         Err(fail) => Err(fail),

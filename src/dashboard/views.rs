@@ -6,9 +6,10 @@ use std::time::Duration;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::buckets::Summary;
-use crate::config::{ChatRef, Effective, SETTINGS, Source, human_size};
-use crate::ledger::{Alert, Counts, DeliveredSummary, Delivery, Run, Session, State, TotpSummary};
+use crate::config::{ChatRef, Effective, SETTINGS, Source};
+use crate::ledger::{Alert, Counts, DeliveredSummary, Delivery, RunRecord, Session, State, TotpSummary};
 use crate::time::{ago, rfc3339};
+use crate::units::human_size;
 
 use super::css_path;
 
@@ -273,7 +274,7 @@ pub fn message_link(chat: &ChatRef, message_id: i64) -> Option<String> {
     }
 }
 
-fn run_status(run: &Run) -> Markup {
+fn run_status(run: &RunRecord) -> Markup {
     html! {
         @match &run.error {
             None => (badge("ok", "ok")),
@@ -282,7 +283,7 @@ fn run_status(run: &Run) -> Markup {
     }
 }
 
-fn duration(run: &Run) -> String {
+fn duration(run: &RunRecord) -> String {
     humantime::format_duration(Duration::from_secs((run.finished_at - run.started_at).max(0) as u64)).to_string()
 }
 
@@ -292,12 +293,12 @@ pub struct Overview {
     pub now: i64,
     pub totals: Counts,
     pub buckets: Vec<Summary>,
-    pub last_sync: Option<Run>,
-    pub last_ok_sync: Option<Run>,
-    pub last_heartbeat: Option<Run>,
+    pub last_sync: Option<RunRecord>,
+    pub last_ok_sync: Option<RunRecord>,
+    pub last_heartbeat: Option<RunRecord>,
     pub alerts_waiting: u64,
     pub latest: Vec<DeliveredSummary>,
-    pub runs: Vec<(i64, Run)>,
+    pub runs: Vec<(i64, RunRecord)>,
 }
 
 pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
@@ -333,7 +334,7 @@ pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
                         span.big { (ago(run.finished_at, o.now)) }
                         p { time datetime=(rfc3339(run.finished_at)) { (stamp(run.finished_at)) } }
                     }
-                    None => { span.big { "never" } p.muted { (prose("Run `tgploy heartbeat` daily from a timer.")) } }
+                    None => { span.big { "never" } p.muted { (prose("RunRecord `tgploy heartbeat` daily from a timer.")) } }
                 }
             }
             div.card.accent-magenta {
@@ -376,7 +377,7 @@ pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
     page(frame, "Overview", body)
 }
 
-fn runs_table(runs: &[(i64, Run)], now: i64) -> Markup {
+fn runs_table(runs: &[(i64, RunRecord)], now: i64) -> Markup {
     html! {
         @if runs.is_empty() { (empty("No run recorded yet.")) } @else {
             (table("Runs", &["Kind", "Started", "Duration", "#Sent", "#Failed", "#Bytes", "Result"], html! {
@@ -634,7 +635,7 @@ fn failures_table(label: &str, rows: &[Delivery], total: u64, now: i64) -> Marku
 
 pub struct Logs {
     pub now: i64,
-    pub runs: Vec<(i64, Run)>,
+    pub runs: Vec<(i64, RunRecord)>,
     pub older: Option<i64>,
     pub first_page: bool,
     pub alerts: Vec<Alert>,

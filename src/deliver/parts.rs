@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::Stop;
 use super::hash::ResumableSha256;
 use super::manifest::ManifestEncryption;
+use super::stop::Stop;
 use crate::ledger::ObjectVersion;
 use crate::source::S3Source;
 
@@ -223,7 +223,7 @@ impl<'a> EncryptedReader<'a> {
         let writer = enc.wrap(splitter).map_err(|e| Stop::Failed(format!("cannot start the age encryption: {e}")))?;
         // The header is written now; its size varies, the payload's does not.
         let stored_size = written.load(Ordering::SeqCst) + crate::crypt::Encryption::payload_size(obj.size);
-        let count = super::part_count(stored_size, part_size);
+        let count = super::layout::part_count(stored_size, part_size);
         Ok(EncryptedReader { source, obj, part_size, enc, writer: Some(writer), ready, count, stored_size })
     }
 

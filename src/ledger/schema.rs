@@ -3,6 +3,33 @@
 //! Never edit a published migration; add a new one. A ledger whose `user_version` is
 //! higher than the length of this list was written by a newer tgploy and is refused.
 
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Where a ledger's schema stands after [`migrate`].
+pub enum Version {
+    /// Up to date (migrated now, or already).
+    Current,
+    /// Written by a newer tgploy: left untouched.
+    TooNew(usize),
+}
+
+/// Applies the migrations this ledger lacks, in one exclusive transaction.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Version> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Ok(Version::TooNew(version));
+    }
+    for migration in &MIGRATIONS[version..] {
+        tx.execute_batch(migration)?;
+    }
+    if version < MIGRATIONS.len() {
+        tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    }
+    tx.commit()?;
+    Ok(Version::Current)
+}
+
 pub const MIGRATIONS: &[&str] = &[
     // 1: buckets, deliveries and their parts, the ETag cache, runs.
     r#"

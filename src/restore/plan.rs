@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::deliver::layout::{EMPTY_SHA256, base_name};
 use crate::deliver::manifest::{self, Manifest};
-use crate::deliver::{EMPTY_SHA256, base_name};
 use crate::error::{Error, Result};
 use crate::ledger::{Delivery, Part};
 
@@ -53,7 +53,7 @@ impl Plan {
     pub fn from_delivery(d: &Delivery, parts: &[Part]) -> Result<Plan> {
         let label = format!("{}/{}", d.object.bucket, d.object.key);
         let sha256 = d.sha256.clone().ok_or_else(|| {
-            Error::Other(anyhow::anyhow!("the ledger has no SHA-256 for {label}; restore it from its manifest"))
+            Error::Failed(format!("the ledger has no SHA-256 for {label}; restore it from its manifest"))
         })?;
         let empty = d.object.size == 0;
         let plan = Plan {
@@ -78,15 +78,14 @@ impl Plan {
                     .collect()
             },
         };
-        plan.check_shape()
-            .map_err(|why| Error::Other(anyhow::anyhow!("the ledger's record of {}: {why}", plan.label)))?;
+        plan.check_shape().map_err(|why| Error::Failed(format!("the ledger's record of {}: {why}", plan.label)))?;
         Ok(plan)
     }
 
     /// A manifest (`NAME.tgploy.json`) as downloaded from the chat.
     pub fn from_manifest_file(path: &Path) -> Result<Plan> {
         let bad = |why: String| {
-            Error::config(format!(
+            Error::usage(format!(
                 "manifest {}: {why}; download the `.tgploy.json` document sent after the last part again",
                 path.display()
             ))

@@ -5,22 +5,24 @@
 //! on a terminal (dialoguer, [`terminal::TerminalPrompter`]) and in tests (scripted
 //! answers). Every question has a way back: `<` at a text prompt, "← Back" in a menu.
 
+pub mod start;
 pub mod terminal;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::file::{self, write_private};
 use crate::config::{
     CLOUD_API_URL, CLOUD_MAX_PART_SIZE, ChatRef, DEFAULT_PART_SIZE, LOCAL_MAX_PART_SIZE, MIN_PART_SIZE, S3Settings,
-    Secret, human_size, is_cloud_api, parse_size,
+    Secret, is_cloud_api,
 };
 use crate::error::{Error, Result};
+use crate::html::escape_html;
 use crate::ledger::Ledger;
 use crate::sink::TelegramSink;
-use crate::sink::caption::escape_html;
 use crate::source::{S3Source, SourceError};
 use crate::totp;
+use crate::units::{human_size, parse_size};
 
 /// An answer, or the wish to go back one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,49 +79,19 @@ impl Default for Answers {
     }
 }
 
-fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-fn toml_chat(c: &ChatRef) -> String {
-    match c {
-        ChatRef::Id(id) => id.to_string(),
-        ChatRef::Username(name) => toml_str(name),
-    }
-}
-
 impl Answers {
-    /// The config file, commented.
+    /// The config file these answers make.
     pub fn to_toml(&self) -> String {
-        let mut out = String::from(
-            "# Written by `tgploy setup`. Keep it private (chmod 600): it holds secrets.\n\
-             # Every key is explained in the README and in examples/config.toml.\n\n",
-        );
-        out.push_str(&format!("part_size = {}\n", toml_str(&human_size_exact(self.part_size))));
-        if let Some(db) = &self.database_path {
-            out.push_str(&format!("database_path = {}\n", toml_str(&db.display().to_string())));
-        }
-        out.push_str("\n[s3]\n");
-        out.push_str(&format!("endpoint = {}\n", toml_str(&self.s3_endpoint)));
-        out.push_str(&format!("region = {}\n", toml_str(&self.s3_region)));
-        out.push_str(&format!("access_key = {}\n", toml_str(&self.s3_access_key)));
-        out.push_str(&format!("secret_key = {}\n", toml_str(self.s3_secret_key.expose())));
-        out.push_str("\n[telegram]\n");
-        out.push_str(&format!("bot_token = {}\n", toml_str(self.bot_token.expose())));
-        if let Some(c) = &self.backup_chat {
-            out.push_str(&format!("backup_chat_id = {}\n", toml_chat(c)));
-        }
-        if let Some(c) = &self.admin_chat {
-            out.push_str(&format!("admin_chat_id = {}\n", toml_chat(c)));
-        }
-        if self.api_url != CLOUD_API_URL {
-            out.push_str(&format!("api_url = {}\n", toml_str(&self.api_url)));
-        }
-        if let Some(t) = &self.webhook_token {
-            out.push_str("\n[webhook]\n");
-            out.push_str(&format!("secret_token = {}\n", toml_str(t.expose())));
-        }
-        out
+        file::render(&file::NewFile {
+            part_size: self.part_size,
+            database_path: self.database_path.as_deref(),
+            s3: &self.s3(),
+            bot_token: &self.bot_token,
+            api_url: &self.api_url,
+            backup_chat: self.backup_chat.as_ref(),
+            admin_chat: self.admin_chat.as_ref(),
+            webhook_token: self.webhook_token.as_ref(),
+        })
     }
 
     fn s3(&self) -> S3Settings {
@@ -130,16 +102,6 @@ impl Answers {
             secret_key: self.s3_secret_key.clone(),
         }
     }
-}
-
-/// `19MiB` rather than `19.0 MiB`, so the file reads back to the same number.
-fn human_size_exact(bytes: u64) -> String {
-    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes.is_multiple_of(size) {
-            return format!("{}{unit}", bytes / size);
-        }
-    }
-    bytes.to_string()
 }
 
 /// What an S3 failure most likely means, for people.
@@ -162,34 +124,6 @@ pub fn explain_s3(e: &SourceError) -> String {
         "see the error above"
     };
     format!("{text}\n  → {hint}")
-}
-
-/// Writes `text` to `path` with mode 0600 (its directory 0700 when created), atomically.
-/// An existing file is kept beside it as `NAME.bak-UNIXTIME`; returns that path.
-pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
-    let fail = |e: std::io::Error| Error::config(format!("cannot write {}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    crate::private::create_parent(path).map_err(fail)?;
-    let backup = if path.exists() {
-        let name = format!(
-            "{}.bak-{}",
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "config.toml".into()),
-            crate::time::now()
-        );
-        let backup = path.with_file_name(name);
-        std::fs::copy(path, &backup).map_err(fail)?;
-        crate::private::restrict(&backup).map_err(fail)?;
-        Some(backup)
-    } else {
-        None
-    };
-    // tempfile creates the file with mode 0600.
-    let mut tmp = tempfile::Builder::new().prefix(".tgploy-config").tempfile_in(dir).map_err(fail)?;
-    tmp.write_all(text.as_bytes()).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    crate::private::restrict(path).map_err(fail)?;
-    Ok(backup)
 }
 
 /// The default place for the config file.
@@ -675,13 +609,5 @@ mod tests {
         }
         let backup = write_private(&path, "part_size = \"4MiB\"\n").unwrap().unwrap();
         assert!(std::fs::read_to_string(&backup).unwrap().contains("s3cr3t"), "the old file is kept");
-    }
-
-    #[test]
-    fn sizes_are_written_exactly() {
-        assert_eq!(human_size_exact(19 << 20), "19MiB");
-        assert_eq!(human_size_exact(1950 << 20), "1950MiB");
-        assert_eq!(human_size_exact(4096), "4KiB");
-        assert_eq!(human_size_exact(1 << 30), "1GiB");
     }
 }

@@ -4,8 +4,9 @@
 //! code units. Keys may be 1024 bytes long and contain anything, so long names are
 //! shortened here (never in the manifest) and `<`, `>`, `&` are escaped.
 
-use crate::config::human_size;
+use crate::html::escape_html;
 use crate::shell::quote_path;
+use crate::units::human_size;
 
 /// Telegram's caption limit, in UTF-16 code units after entity parsing.
 pub const CAPTION_LIMIT: usize = 1024;
@@ -66,21 +67,6 @@ fn decrypt_line(stored: &Name, original: &Name) -> Vec<Piece> {
 /// `cat 'name'.part* > 'name'`: the parts, joined in order into `name`.
 fn join_command(quoted: &str) -> String {
     format!("cat {quoted}.part* > {quoted}")
-}
-
-/// Escapes text for Telegram's HTML parse mode.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Length as Telegram counts it.

@@ -87,9 +87,9 @@ impl From<SinkError> for crate::Error {
             SinkError::Unreachable { endpoint, reason } => {
                 crate::Error::Unreachable { service: crate::error::Service::Telegram, endpoint, reason }
             }
-            e if e.is_outage() => crate::Error::ServiceLost(e.to_string()),
+            e if e.is_outage() => crate::Error::Outage(e.to_string()),
             e if e.is_config() => crate::Error::Config(e.to_string()),
-            e => crate::Error::Other(anyhow::anyhow!(e.to_string())),
+            e => crate::Error::Failed(e.to_string()),
         }
     }
 }

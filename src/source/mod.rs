@@ -72,7 +72,7 @@ impl From<SourceError> for crate::Error {
             SourceError::Denied { .. } => crate::Error::Config(e.to_string()),
             // A 5xx is reported like any other failure of one bucket or object: a single
             // broken object must not stop every run.
-            other => crate::Error::Other(anyhow::anyhow!(other.to_string())),
+            other => crate::Error::Failed(other.to_string()),
         }
     }
 }

@@ -23,13 +23,12 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::alert;
-use crate::config::{Config, Secret};
-use crate::deliver::engine::{outage, raise_outage};
-use crate::deliver::{DeliveryReport, Engine};
+use crate::config::{Config, Secret, env};
+use crate::deliver::{Batch, DeliveryReport, Engine, EngineOptions};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ledger::{Ledger, ObjectVersion};
+use crate::run::{Run, RunKind};
 use crate::shutdown::Shutdown;
 use crate::source::{S3Source, SourceError, check_names};
 use crate::time::{now, rfc3339};
@@ -40,6 +39,63 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 const IDLE_POLL: Duration = Duration::from_secs(30);
 /// Requests whose events are committed together in one transaction, at most.
 const GROUP_COMMIT: usize = 512;
+/// How long a graceful stop waits for the parts in flight.
+const DRAIN: Duration = Duration::from_secs(60);
+
+/// Starts the receiver from the settings: checks the token policy, the bot, binds
+/// `webhook.listen`, calls `listening` with the bound address, and serves until SIGTERM
+/// or SIGINT. `insecure_no_token` allows running without a token, on loopback only.
+pub async fn run(
+    cfg: &Config,
+    ledger: Arc<Ledger>,
+    insecure_no_token: bool,
+    listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
+    let addr = cfg.webhook_listen;
+    let token = token_policy(cfg, insecure_no_token)?;
+    let source = S3Source::new(&cfg.require_s3()?);
+    let shutdown = Shutdown::new();
+    let options = EngineOptions { concurrency: cfg.webhook_concurrency, progress: false };
+    let engine = Engine::new(cfg, ledger.clone(), source.clone(), shutdown.clone(), options)?;
+    match engine.sink().check().await {
+        Ok(_) => {}
+        Err(e) if e.is_outage() => {
+            tracing::warn!("{e}; accepting events anyway, deliveries wait until it answers");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::config(format!("cannot listen on {addr}: {e} (--listen or `webhook.listen`)")))?;
+    let local = listener.local_addr().map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
+    shutdown.listen();
+    listening(local);
+    let server = Server { cfg: cfg.clone(), ledger, source, engine, token, drain: DRAIN };
+    serve(server, listener, shutdown).await
+}
+
+/// The token events must carry: the configured one; none only with
+/// `--insecure-no-token` on a loopback address.
+fn token_policy(cfg: &Config, insecure_no_token: bool) -> Result<Option<Secret>> {
+    let addr = cfg.webhook_listen;
+    match (&cfg.webhook_token, insecure_no_token) {
+        (Some(token), _) => Ok(Some(token.clone())),
+        (None, true) if is_loopback(&addr) => {
+            tracing::warn!("serving without a token on {addr}: any local process can queue deliveries");
+            Ok(None)
+        }
+        (None, true) => Err(Error::config(format!(
+            "--insecure-no-token is only allowed on a loopback address, not {addr}; set a token instead \
+             (`webhook.secret_token` or {})",
+            env::WEBHOOK_SECRET_TOKEN
+        ))),
+        (None, false) => Err(Error::config(format!(
+            "missing webhook token: set `webhook.secret_token` in the config file or {} \
+             (the same token goes into the S3 server's notification target)",
+            env::WEBHOOK_SECRET_TOKEN
+        ))),
+    }
+}
 
 /// What the server needs; built once by the command.
 pub struct Server {
@@ -102,7 +158,7 @@ pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: 
     let committer = std::thread::Builder::new()
         .name("tgploy-commit".into())
         .spawn(move || group_commit(writer, queue, enable_new))
-        .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the commit thread: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the commit thread: {e}")))?;
     let app = Arc::new(App { server, filters, commits, wake: tokio::sync::Notify::new(), accepted: AtomicU64::new(0) });
     let router = router(app.clone());
     let worker = tokio::spawn(worker(app.clone(), shutdown.clone()));
@@ -113,7 +169,7 @@ pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: 
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await
-        .map_err(|e| Error::Other(anyhow::anyhow!("the HTTP server failed: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))?;
     tracing::info!("no longer accepting events; waiting up to {}s for deliveries in flight", drain.as_secs());
     app.wake.notify_waiters();
     match tokio::time::timeout(drain, worker).await {
@@ -319,9 +375,9 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Delivers pending deliveries of enabled buckets through the engine whenever an event
-/// wakes it (and every `IDLE_POLL`, to pick up what a crash or a sync left). An outage
-/// or a configuration problem pauses deliveries for `IDLE_POLL` (with an alert) rather
-/// than spinning on the same deliveries.
+/// wakes it (and every `IDLE_POLL`, to pick up what a crash or a sync left), one run
+/// per batch. An outage or a configuration problem pauses deliveries for `IDLE_POLL`
+/// (the run raised the alert) rather than spinning on the same deliveries.
 async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
     let server = &app.server;
     let mut pause = Duration::ZERO;
@@ -333,15 +389,12 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
             }
         }
         pause = Duration::ZERO;
-        let ids = match pending(server).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::error!("cannot read the ledger: {e}");
-                pause = IDLE_POLL;
-                continue;
-            }
-        };
-        if ids.is_empty() {
+        let run = Run::begin(RunKind::Webhook, &server.cfg, &server.ledger);
+        let mut report = DeliveryReport::default();
+        let delivered = run.deliver(&server.engine, &Batch::PendingOfEnabled, &mut report).await;
+        if delivered.is_ok() && report.picked == 0 {
+            // Nothing was waiting: not a run worth a record.
+            drop(run);
             tokio::select! {
                 _ = app.wake.notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -349,31 +402,22 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
             }
             continue;
         }
-        let mut report = DeliveryReport::default();
-        let result = server.engine.deliver(ids, false, &mut report).await;
-        if let Err(e) = &result {
-            tracing::error!("deliveries paused for {}s: {e}", IDLE_POLL.as_secs());
-            pause = IDLE_POLL;
-        }
-        if let Some((service, why)) = outage(result.as_ref().map(|()| &report)) {
-            if result.is_ok() {
-                tracing::error!("deliveries paused for {}s: {why}", IDLE_POLL.as_secs());
+        match run.end(delivered.map(|()| report)).await {
+            Err(e) => {
+                tracing::error!("deliveries paused for {}s: {e}", IDLE_POLL.as_secs());
+                pause = IDLE_POLL;
             }
-            raise_outage(&server.cfg, &server.ledger, service, &why).await;
-            pause = IDLE_POLL;
+            Ok(report) if report.outage.is_some() => {
+                tracing::error!(
+                    "deliveries paused for {}s: {}",
+                    IDLE_POLL.as_secs(),
+                    report.stopped.as_deref().unwrap_or("an outage")
+                );
+                pause = IDLE_POLL;
+            }
+            Ok(_) => {}
         }
-        alert::flush_if_possible(&server.ledger, &server.cfg).await;
     }
-}
-
-/// Pending deliveries of enabled buckets (including those a dead run left claimed).
-async fn pending(server: &Server) -> Result<Vec<i64>> {
-    server.engine.take_over_dead_runs().await?;
-    Ledger::blocking(&server.ledger, |l| {
-        let enabled: Vec<String> = l.buckets()?.into_iter().filter(|b| b.enabled).map(|b| b.name).collect();
-        l.claimable(&enabled, now())
-    })
-    .await
 }
 
 /// Whether an address is loopback (where `--insecure-no-token` is allowed).

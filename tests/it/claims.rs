@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tgploy::config::{Config, Overrides};
-use tgploy::deliver::engine::EngineOptions;
-use tgploy::deliver::{DeliveryReport, Engine};
+use tgploy::deliver::{DeliveryReport, Engine, EngineOptions};
 use tgploy::filter::Filter;
 use tgploy::ledger::{Ledger, State};
+use tgploy::scan::scan_bucket;
 use tgploy::shutdown::Shutdown;
 use tgploy::source::S3Source;
-use tgploy::sync::scan_bucket;
 
 use crate::harness::{PART_SIZE, World, data};
 

@@ -1,0 +1,38 @@
+//! Environment variables, kept stable: operators' unit files depend on them.
+
+pub const CONFIG: &str = "TGPLOY_CONFIG";
+pub const S3_ENDPOINT: &str = "RUSTFS_ENDPOINT";
+pub const S3_ACCESS_KEY: &str = "RUSTFS_ACCESS_KEY";
+pub const S3_SECRET_KEY: &str = "RUSTFS_SECRET_KEY";
+pub const S3_SECRET_KEY_FILE: &str = "RUSTFS_SECRET_KEY_FILE";
+pub const S3_REGION: &str = "RUSTFS_REGION";
+pub const BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
+pub const BOT_TOKEN_FILE: &str = "TELEGRAM_BOT_TOKEN_FILE";
+pub const BACKUP_CHAT_ID: &str = "TELEGRAM_BACKUP_CHAT_ID";
+pub const ADMIN_CHAT_ID: &str = "TELEGRAM_ADMIN_CHAT_ID";
+pub const API_URL: &str = "TELEGRAM_API_URL";
+pub const WEBHOOK_SECRET_TOKEN: &str = "WEBHOOK_SECRET_TOKEN";
+pub const DATABASE_PATH: &str = "DATABASE_PATH";
+pub const PART_SIZE: &str = "TGPLOY_PART_SIZE";
+pub const LOG: &str = "TGPLOY_LOG";
+pub const MESSAGES_PER_MINUTE: &str = "TGPLOY_MESSAGES_PER_MINUTE";
+pub const TMP_DIR: &str = "TGPLOY_TMP_DIR";
+pub const MAX_ATTEMPTS: &str = "TGPLOY_MAX_ATTEMPTS";
+pub const ALERT_INTERVAL: &str = "TGPLOY_ALERT_INTERVAL";
+pub const ENCRYPTION_RECIPIENTS: &str = "TGPLOY_ENCRYPTION_RECIPIENTS";
+pub const HEARTBEAT_LEDGER_BACKUP: &str = "TGPLOY_HEARTBEAT_LEDGER_BACKUP";
+pub const MAX_FLOOD_WAIT: &str = "TGPLOY_MAX_FLOOD_WAIT";
+pub const WEBHOOK_SECRET_TOKEN_FILE: &str = "WEBHOOK_SECRET_TOKEN_FILE";
+pub const WEBHOOK_LISTEN: &str = "TGPLOY_WEBHOOK_LISTEN";
+pub const WEBHOOK_CONCURRENCY: &str = "TGPLOY_WEBHOOK_CONCURRENCY";
+pub const DASHBOARD_LISTEN: &str = "TGPLOY_DASHBOARD_LISTEN";
+pub const DASHBOARD_PUBLIC_URL: &str = "TGPLOY_DASHBOARD_PUBLIC_URL";
+/// For `setup dashboard --non-interactive` only: the password itself is not a setting.
+pub const DASHBOARD_PASSWORD: &str = "TGPLOY_DASHBOARD_PASSWORD";
+pub const DASHBOARD_PASSWORD_FILE: &str = "TGPLOY_DASHBOARD_PASSWORD_FILE";
+pub const ENABLE_NEW_BUCKETS: &str = "TGPLOY_ENABLE_NEW_BUCKETS";
+pub const INCLUDE: &str = "TGPLOY_INCLUDE";
+pub const EXCLUDE: &str = "TGPLOY_EXCLUDE";
+pub const MIN_SIZE: &str = "TGPLOY_MIN_SIZE";
+pub const MAX_SIZE: &str = "TGPLOY_MAX_SIZE";
+pub const CONCURRENCY: &str = "TGPLOY_CONCURRENCY";

@@ -1,0 +1,341 @@
+//! Resolving settings: flag, environment, config file, default, each through the
+//! settings table, with errors that name the value and where it came from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::file::{FileValues, read_config_file, read_secret_file, validate_filter};
+use super::settings::{self, Effective, Fallback, Setting, Source};
+use super::{
+    CLOUD_MAX_PART_SIZE, ChatRef, Config, FilterConfig, LOCAL_MAX_PART_SIZE, MIN_PART_SIZE, Overrides, Secret, env,
+    is_cloud_api,
+};
+use crate::error::{Error, Result};
+use crate::units::{human_size, parse_size};
+
+/// A value as given: one text, or a list (a TOML array; a comma-separated variable).
+/// Not `Debug`: it may hold a secret.
+#[derive(Clone)]
+pub(super) enum Given {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl Given {
+    pub(super) fn text(&self) -> std::result::Result<&str, String> {
+        match self {
+            Given::Text(t) => Ok(t),
+            Given::List(_) => Err("expected a single value, not a list".into()),
+        }
+    }
+
+    /// A list; a text is split at commas outside `{…}` (globs use braces for choices).
+    pub(super) fn list(&self) -> Vec<String> {
+        match self {
+            Given::List(items) => items.clone(),
+            Given::Text(t) => {
+                let mut items = Vec::new();
+                let (mut depth, mut item) = (0usize, String::new());
+                for c in t.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth = depth.saturating_sub(1),
+                        ',' | '\n' if depth == 0 => {
+                            items.push(std::mem::take(&mut item));
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    item.push(c);
+                }
+                items.push(item);
+                items.into_iter().map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect()
+            }
+        }
+    }
+
+    pub(super) fn shown(&self, secret: bool) -> String {
+        match self {
+            _ if secret => "***".into(),
+            Given::Text(t) => t.clone(),
+            Given::List(items) => items.join(", "),
+        }
+    }
+}
+
+/// Resolves settings through the table: flag, environment, file, default.
+struct Resolver<'a> {
+    file: FileValues,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    flags: &'a [(&'static str, String)],
+    effective: Vec<Effective>,
+}
+
+impl Resolver<'_> {
+    fn raw(&self, s: &Setting) -> Result<Option<(Given, Source)>> {
+        if let Some((_, v)) = self.flags.iter().rev().find(|(k, _)| *k == s.key) {
+            return Ok(Some((Given::Text(v.clone()), Source::Flag { name: s.flag.unwrap_or("a flag") })));
+        }
+        if let Some(v) = (self.env)(s.env) {
+            return Ok(Some((Given::Text(v), Source::Env { name: s.env })));
+        }
+        if let Some(file_env) = s.file_env
+            && let Some(path) = (self.env)(file_env)
+        {
+            let value = read_secret_file(Path::new(&path), file_env)?;
+            return Ok(Some((Given::Text(value.expose().to_string()), Source::Env { name: file_env })));
+        }
+        let file_path = || self.file.path.clone().unwrap_or_default();
+        if s.secret
+            && let Some((given, line)) = self.file.values.get(&format!("{}_file", s.key))
+        {
+            let key = format!("{}_file", s.key);
+            let value = read_secret_file(Path::new(given.text().map_err(Error::config)?), &key)?;
+            return Ok(Some((
+                Given::Text(value.expose().to_string()),
+                Source::File { path: file_path(), line: *line },
+            )));
+        }
+        Ok(self
+            .file
+            .values
+            .get(s.key)
+            .map(|(given, line)| (given.clone(), Source::File { path: file_path(), line: *line })))
+    }
+
+    /// The value of the setting `key` (its default when nothing sets it), parsed; the
+    /// error names the value and where it came from.
+    fn get<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl Fn(&Given) -> std::result::Result<T, String>,
+    ) -> Result<Option<T>> {
+        let s = settings::find(key).ok_or_else(|| Error::Internal(format!("`{key}` is not in the settings table")))?;
+        let raw = match self.raw(s)? {
+            Some(raw) => Some(raw),
+            None => match s.fallback {
+                Fallback::Value(v) => Some((Given::Text(v.to_string()), Source::Default)),
+                Fallback::Unset(_) | Fallback::Computed(_) => None,
+            },
+        };
+        self.effective.push(Effective {
+            key,
+            value: raw.as_ref().map(|(g, _)| if s.secret { "set".to_string() } else { g.shown(false) }),
+            source: raw.as_ref().map(|(_, source)| source.clone()),
+            secret: s.secret,
+        });
+        // A file value that the environment or a flag overrides is still checked: the
+        // file must stay valid for the day the override goes away.
+        if let Some((shadowed, line)) = self.file.values.get(key)
+            && !matches!(raw, Some((_, Source::File { .. })))
+            && let Err(why) = parse(shadowed)
+        {
+            let source = Source::File { path: self.file.path.clone().unwrap_or_default(), line: *line };
+            return Err(invalid(s, &shadowed.shown(s.secret), &source, &why));
+        }
+        let Some((given, source)) = raw else { return Ok(None) };
+        parse(&given).map(Some).map_err(|why| invalid(s, &given.shown(s.secret), &source, &why))
+    }
+
+    /// Like [`get`](Self::get) for a setting whose table entry has a default.
+    fn value<T>(&mut self, key: &'static str, parse: impl Fn(&Given) -> std::result::Result<T, String>) -> Result<T> {
+        self.get(key, parse)?.ok_or_else(|| Error::Internal(format!("`{key}` has no default in the settings table")))
+    }
+}
+
+fn invalid(s: &Setting, shown: &str, source: &Source, why: &str) -> Error {
+    let fix = match source {
+        Source::Default => format!("set `{}` or {}", s.key, s.env),
+        _ => format!("from {source}"),
+    };
+    Error::config(format!("invalid {} `{shown}` ({fix}): {why}", s.key))
+}
+
+// Parsers, one per kind of value.
+
+fn text(g: &Given) -> std::result::Result<String, String> {
+    g.text().map(|t| t.trim().to_string())
+}
+
+fn number<T: FromStr>(what: &'static str) -> impl Fn(&Given) -> std::result::Result<T, String> {
+    move |g| g.text()?.trim().parse::<T>().map_err(|_| format!("expected {what}"))
+}
+
+fn boolean(g: &Given) -> std::result::Result<bool, String> {
+    parse_bool(g.text()?).ok_or_else(|| "expected true or false".to_string())
+}
+
+pub(super) fn size(g: &Given) -> std::result::Result<u64, String> {
+    parse_size(g.text()?)
+}
+
+fn duration(g: &Given) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(g.text()?.trim()).map_err(|e| format!("{e} (write a duration like 1h or 30m)"))
+}
+
+fn http_url(example: &'static str) -> impl Fn(&Given) -> std::result::Result<String, String> {
+    move |g| {
+        let url = g.text()?.trim().to_string();
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
+            _ => Err(format!("expected an http(s) URL like {example}")),
+        }
+    }
+}
+
+fn socket_addr(g: &Given) -> std::result::Result<SocketAddr, String> {
+    g.text()?.trim().parse().map_err(|_| "expected IP:PORT like 127.0.0.1:8080".to_string())
+}
+
+fn chat(g: &Given) -> std::result::Result<ChatRef, String> {
+    g.text()?.parse()
+}
+
+pub(super) fn globs(g: &Given) -> std::result::Result<Vec<String>, String> {
+    let globs = g.list();
+    for glob in &globs {
+        globset::Glob::new(glob).map_err(|e| format!("`{glob}` is not a glob: {e}"))?;
+    }
+    Ok(globs)
+}
+
+fn secret(g: &Given) -> std::result::Result<Secret, String> {
+    g.text().map(|t| Secret::new(t.trim()))
+}
+
+impl Config {
+    /// Loads settings from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Config> {
+        Config::load_with(overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// Loads settings, reading environment variables through `env` (for tests).
+    pub fn load_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let path = match overrides.config.clone().or_else(|| env(env::CONFIG).map(PathBuf::from)) {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(Error::config(format!(
+                        "config file {} does not exist (given by --config or {}); create it or point to another one",
+                        path.display(),
+                        env::CONFIG
+                    )));
+                }
+                Some(path)
+            }
+            None => default_config_paths().into_iter().find(|p| p.is_file()),
+        };
+        let file = match &path {
+            Some(path) => read_config_file(path)?,
+            None => FileValues::default(),
+        };
+        let bucket_filters = file.buckets.clone();
+        let mut r = Resolver { file, env: &env, flags: &overrides.flags, effective: Vec::new() };
+
+        let s3_endpoint = r.get("s3.endpoint", http_url("http://127.0.0.1:9000"))?;
+        let s3_region = r.value("s3.region", text)?;
+        let s3_access_key = r.get("s3.access_key", text)?;
+        let s3_secret_key = r.get("s3.secret_key", secret)?;
+        let bot_token = r.get("telegram.bot_token", secret)?;
+        let backup_chat = r.get("telegram.backup_chat_id", chat)?;
+        let admin_chat = r.get("telegram.admin_chat_id", chat)?;
+        let api_url = r.value("telegram.api_url", http_url("https://api.telegram.org"))?;
+        let messages_per_minute =
+            r.value("telegram.messages_per_minute", number("a whole number (0 turns throttling off)"))?;
+        let max_flood_wait = r.value("telegram.max_flood_wait", duration)?;
+        let webhook_token = r.get("webhook.secret_token", secret)?;
+        let webhook_listen = r.value("webhook.listen", socket_addr)?;
+        let webhook_concurrency: usize = r.value("webhook.concurrency", number("a whole number of at least 1"))?;
+        let dashboard_listen = r.value("dashboard.listen", socket_addr)?;
+        let dashboard_public_url = r.get("dashboard.public_url", http_url("https://backups.example.org"))?;
+        let is_cloud = is_cloud_api(&api_url);
+        let part_size = r.value("part_size", |g| {
+            let part_size = size(g)?;
+            let max = if is_cloud { CLOUD_MAX_PART_SIZE } else { LOCAL_MAX_PART_SIZE };
+            if part_size > max && is_cloud {
+                return Err(format!(
+                    "the cloud Bot API takes uploads of at most 50 MB, so parts may be at most {}; \
+                     a self-hosted Bot API server (telegram.api_url) takes up to {}",
+                    human_size(CLOUD_MAX_PART_SIZE),
+                    human_size(LOCAL_MAX_PART_SIZE)
+                ));
+            }
+            if part_size < MIN_PART_SIZE || part_size > max || part_size % 1024 != 0 {
+                return Err(format!(
+                    "must be a whole number of KiB between {} and {}",
+                    human_size(MIN_PART_SIZE),
+                    human_size(max)
+                ));
+            }
+            Ok(part_size)
+        })?;
+        let max_attempts = r.value("max_attempts", |g| match number::<u32>("a whole number")(g)? {
+            0 => Err("at least one attempt is needed".to_string()),
+            n => Ok(n),
+        })?;
+        let concurrency: usize = r.value("concurrency", number("a whole number of at least 1"))?;
+        let alert_interval = r.value("alert_interval", duration)?;
+        let database_path = r.get("database_path", |g| text(g).map(PathBuf::from))?;
+        let tmp_dir = r.get("tmp_dir", |g| text(g).map(PathBuf::from))?;
+        let enable_new_buckets = r.value("sync.enable_new_buckets", boolean)?;
+        let filter = FilterConfig {
+            include: r.get("sync.include", globs)?.unwrap_or_default(),
+            exclude: r.get("sync.exclude", globs)?.unwrap_or_default(),
+            min_size: r.get("sync.min_size", size)?,
+            max_size: r.get("sync.max_size", size)?,
+        };
+        validate_filter(&filter, "sync")?;
+        let encryption = r.get("encryption.recipients", |g| crate::crypt::Encryption::new(&g.list()))?;
+        let heartbeat_ledger_backup = r.value("heartbeat.ledger_backup", boolean)?;
+
+        Ok(Config {
+            file: path,
+            s3_endpoint,
+            s3_region,
+            s3_access_key,
+            s3_secret_key,
+            bot_token,
+            backup_chat,
+            admin_chat,
+            api_url,
+            messages_per_minute,
+            max_flood_wait,
+            webhook_token,
+            part_size,
+            database_path,
+            tmp_dir,
+            enable_new_buckets,
+            filter,
+            bucket_filters,
+            max_attempts,
+            alert_interval,
+            concurrency: concurrency.max(1),
+            webhook_listen,
+            webhook_concurrency: webhook_concurrency.max(1),
+            dashboard_listen,
+            dashboard_public_url,
+            encryption,
+            heartbeat_ledger_backup,
+            effective: r.effective,
+        })
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn default_config_paths() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(dirs) = directories::ProjectDirs::from("", "", "tgploy") {
+        paths.push(dirs.config_dir().join("config.toml"));
+    }
+    paths.push(PathBuf::from("/etc/tgploy/config.toml"));
+    paths
+}

@@ -1,0 +1,448 @@
+//! One delivery: claim, attempt, record. An object version goes out as parts (or one
+//! document, or a text message for an empty object) and a manifest, under a claim in the
+//! ledger that a lease keeps alive.
+//!
+//! Each part is fetched with a ranged GET (`If-Match` its ETag), streamed through two
+//! SHA-256 hashers (the part's and the whole stream's) into a private temporary file of
+//! at most `part_size` bytes ([`super::parts`]), uploaded from that file, recorded in the
+//! ledger as soon as Telegram accepts it, then deleted. A delivery that died after part
+//! k resumes at part k+1 with the hash state stored beside part k.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::hash::ResumableSha256;
+use super::layout::{EMPTY_SHA256, base_name, part_count, part_file_name};
+use super::manifest::{self, Manifest, ManifestEncryption, ManifestPart};
+use super::parts::{EncryptedReader, PlainReader, ReadyPart};
+use super::stop::Stop;
+use crate::alert;
+use crate::config::Config;
+use crate::error::{Result, Service};
+use crate::ledger::{Delivery, Ledger, ObjectVersion, Part, State};
+use crate::pipeline::alongside;
+use crate::progress::Progress;
+use crate::shutdown::Shutdown;
+use crate::sink::caption::{CaptionInfo, document_caption, empty_object_message, manifest_caption};
+use crate::sink::{Chat, TelegramSink};
+use crate::source::{S3Source, SourceError};
+use crate::time::{now, rfc3339, rfc3339_ms};
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every part (and the manifest) accepted.
+    Sent { bytes: u64, parts: u32 },
+    /// Recorded as failed, to be retried on the backoff schedule, or `dead` after the
+    /// last allowed attempt (an alert is queued).
+    Failed { error: String, dead: bool },
+    /// S3 or Telegram is down (no answer, 5xx, or a flood wait longer than the run
+    /// waits): the claim was released, no attempt counted; the run stops.
+    Outage { service: Service, error: String },
+    /// Another run took the delivery over (our lease ran out); it carries on.
+    Lost,
+    /// A signal asked the run to stop; the claim was released, accepted parts kept.
+    Interrupted,
+    /// The version vanished from S3 before it was delivered; recorded as skipped.
+    Gone { reason: String },
+}
+
+/// Delivers claimed object versions; shared by the deliveries of one run.
+pub(super) struct Courier<'a> {
+    pub cfg: &'a Config,
+    pub ledger: &'a Arc<Ledger>,
+    pub source: &'a S3Source,
+    pub sink: &'a TelegramSink,
+    /// A private directory for part files.
+    pub tmp_dir: &'a Path,
+    pub owner: &'a str,
+    pub lease: Duration,
+    pub progress: &'a Progress,
+    pub shutdown: &'a Shutdown,
+}
+
+impl Courier<'_> {
+    fn lease_until(&self) -> i64 {
+        now() + self.lease.as_secs() as i64
+    }
+
+    /// Runs a ledger call on the blocking pool with this run's owner name.
+    async fn ledger<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Ledger, &str) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let owner = self.owner.to_string();
+        Ledger::blocking(self.ledger, move |l| f(l, &owner)).await
+    }
+
+    /// Claims and delivers one delivery. `None` when another run holds it. An `Err` is
+    /// for what ends the whole run (the ledger failing, a configuration error); the claim
+    /// is released first.
+    pub async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
+        let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
+        let claimed = self.ledger(move |l, owner| l.claim(id, owner, lease_until, part_size, now(), retrying)).await?;
+        let Some(delivery) = claimed else { return Ok(None) };
+        let obj = delivery.object.clone();
+        let label = format!("{}/{}", obj.bucket, obj.key);
+        let counted = AtomicU64::new(0);
+        let result = self.holding(id, self.attempt(&delivery, &counted)).await;
+        if !matches!(result, Ok(Outcome::Sent { .. })) {
+            // What this attempt did not deliver leaves the progress bar's total.
+            self.progress.forget(obj.size.saturating_sub(counted.load(Ordering::Relaxed)));
+        }
+        let release = || self.ledger(move |l, owner| l.release(id, owner, now()));
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(Stop::Lost) => {
+                tracing::warn!("{label}: another run took this delivery over; leaving it to that run");
+                Outcome::Lost
+            }
+            Err(Stop::Interrupted) => {
+                release().await?;
+                tracing::info!("{label}: stopped on request; the next run resumes it");
+                Outcome::Interrupted
+            }
+            Err(Stop::Ledger(e)) => {
+                let _ = release().await;
+                return Err(e);
+            }
+            Err(Stop::Sink(e)) if e.is_config() => {
+                release().await?;
+                return Err(e.into());
+            }
+            // An outage is not this delivery's fault: no attempt is counted, and the run
+            // stops rather than failing every delivery after it.
+            Err(Stop::Sink(e)) if e.is_outage() => {
+                release().await?;
+                Outcome::Outage { service: Service::Telegram, error: e.to_string() }
+            }
+            Err(Stop::Source(e @ SourceError::Unreachable { .. })) => {
+                release().await?;
+                Outcome::Outage { service: Service::S3, error: e.to_string() }
+            }
+            Err(Stop::Gone(reason)) => {
+                tracing::warn!("{label}: {reason}; recorded as skipped");
+                let why = reason.clone();
+                if !self.ledger(move |l, owner| l.mark_skipped(id, owner, &why, now())).await? {
+                    Outcome::Lost
+                } else {
+                    Outcome::Gone { reason }
+                }
+            }
+            Err(stop) => self.failed(id, &label, stop).await?,
+        };
+        Ok(Some((obj, outcome)))
+    }
+
+    /// Records a failed attempt (or a dead delivery, with an alert).
+    async fn failed(&self, id: i64, label: &str, stop: Stop) -> Result<Outcome> {
+        let error = match stop {
+            Stop::Source(e) => e.to_string(),
+            Stop::Sink(e) => e.to_string(),
+            Stop::Failed(e) => e,
+            Stop::Gone(e) => e,
+            Stop::Lost | Stop::Interrupted => "stopped".to_string(),
+            Stop::Ledger(e) => e.to_string(),
+        };
+        let error = self.sink.redact(&error);
+        let (why, cfg) = (error.clone(), self.cfg.clone());
+        let max_attempts = cfg.max_attempts;
+        let marked = self
+            .ledger(move |l, owner| {
+                let Some(d) = l.mark_failed(id, owner, &why, max_attempts, now())? else { return Ok(None) };
+                if d.state == State::Dead {
+                    alert::raise(l, &cfg, alert::Subject::Dead(&d), &why)?;
+                }
+                Ok(Some(d))
+            })
+            .await?;
+        let Some(d) = marked else { return Ok(Outcome::Lost) };
+        let dead = d.state == State::Dead;
+        if dead {
+            tracing::error!("{label}: delivery is dead after {} attempts: {error}", d.attempts);
+        } else {
+            tracing::warn!(
+                "{label}: delivery failed (attempt {}), next attempt at {}: {error}",
+                d.attempts,
+                d.next_attempt_at.map(rfc3339).unwrap_or_default()
+            );
+        }
+        Ok(Outcome::Failed { error, dead })
+    }
+
+    /// Runs `fut` while keeping the lease alive; stops if the claim is lost.
+    async fn holding<T>(&self, id: i64, fut: impl Future<Output = Result<T, Stop>>) -> Result<T, Stop> {
+        tokio::pin!(fut);
+        let mut tick = tokio::time::interval((self.lease / 3).max(Duration::from_secs(1)));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                v = &mut fut => return v,
+                _ = tick.tick() => {
+                    let until = self.lease_until();
+                    if !self.ledger(move |l, owner| l.renew_lease(id, owner, until)).await? {
+                        return Err(Stop::Lost);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, d: &Delivery, counted: &AtomicU64) -> Result<Outcome, Stop> {
+        let obj = &d.object;
+        let id = d.id;
+        let part_size = d.part_size.unwrap_or(self.cfg.part_size);
+        let name = base_name(&obj.key);
+        let encryption = self.cfg.encryption.as_ref().filter(|_| obj.size > 0);
+        let mut done = self.ledger(move |l, _| l.parts(id)).await?;
+        // An encrypted stream cannot resume (its header is random), and a stream must not
+        // switch between plain and encrypted half-way: start again from the first part.
+        if d.encrypted != encryption.is_some() || (d.encrypted && !done.is_empty()) {
+            if !done.is_empty() {
+                tracing::info!(
+                    "{}/{}: restarting from the first part; the {} part(s) sent before are superseded",
+                    obj.bucket,
+                    obj.key,
+                    done.len()
+                );
+            }
+            let encrypted = encryption.is_some();
+            if !self.ledger(move |l, owner| l.restart_parts(id, owner, encrypted, now())).await? {
+                return Err(Stop::Lost);
+            }
+            done.clear();
+        }
+        for (i, p) in done.iter().enumerate() {
+            if p.idx as usize != i + 1 {
+                return Err(Stop::Failed(format!("ledger has a gap in the parts of delivery {id} at part {}", i + 1)));
+            }
+        }
+
+        if obj.size == 0 {
+            return self.send_empty(d, &name).await;
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let (count, stored, reader) = match encryption {
+            Some(enc) => {
+                let reader = EncryptedReader::new(self.source, obj, self.tmp_dir, part_size, enc)?;
+                let stored = format!("{name}{}", crate::crypt::SUFFIX);
+                let count = reader.count;
+                (count, Some(stored), futures_util::future::Either::Left(reader.run(tx)))
+            }
+            None => {
+                let count = part_count(obj.size, part_size);
+                let whole = match done.last() {
+                    None => ResumableSha256::new(),
+                    Some(last) => {
+                        let saved = last.hash_state.as_deref().and_then(ResumableSha256::resume);
+                        match saved {
+                            Some(h) if h.len() == last.offset + last.size && last.idx < count => h,
+                            _ => {
+                                return Err(Stop::Failed(format!(
+                                    "cannot resume delivery {id} after part {}: its hash state is missing",
+                                    last.idx
+                                )));
+                            }
+                        }
+                    }
+                };
+                if !done.is_empty() {
+                    tracing::info!("{}/{}: resuming at part {} of {count}", obj.bucket, obj.key, done.len() + 1);
+                    let resumed: u64 = done.iter().map(|p| p.size).sum();
+                    counted.fetch_add(resumed, Ordering::Relaxed);
+                    self.progress.inc(resumed);
+                }
+                let first = done.len() as u32 + 1;
+                let reader =
+                    PlainReader { source: self.source, obj, tmp_dir: self.tmp_dir, part_size, count, first, whole };
+                (count, None, futures_util::future::Either::Right(reader.run(tx)))
+            }
+        };
+        // Part k+1 is read while part k uploads; the reader ends when the uploads stop
+        // taking its parts (this future returns, dropping the receiver).
+        let uploads = async {
+            let mut last = None;
+            while let Some(part) = rx.recv().await {
+                let part = part?;
+                if self.shutdown.requested().is_some() {
+                    return Err(Stop::Interrupted);
+                }
+                let len = part.len;
+                last = self.send_part(d, &name, stored.as_deref(), count, part).await?;
+                if stored.is_none() {
+                    counted.fetch_add(len, Ordering::Relaxed);
+                    self.progress.inc(len);
+                }
+            }
+            last.ok_or_else(|| Stop::Failed(format!("the parts of {}/{} ended early", obj.bucket, obj.key)))
+        };
+        let (sha, encryption) = alongside(uploads, reader).await?;
+        if stored.is_some() {
+            counted.fetch_add(obj.size, Ordering::Relaxed);
+            self.progress.inc(obj.size);
+        }
+        if count == 1 {
+            return Ok(self.sent(d, 1));
+        }
+        let manifest = self.send_manifest(d, part_size, &name, &sha, encryption).await?;
+        let manifest = (manifest.message_id, manifest.file_id);
+        if !self.ledger(move |l, owner| l.mark_sent(id, owner, &sha, Some((manifest.0, &manifest.1)), now())).await? {
+            return Err(Stop::Lost);
+        }
+        Ok(self.sent(d, count))
+    }
+
+    fn sent(&self, d: &Delivery, parts: u32) -> Outcome {
+        tracing::info!(
+            "sent {}/{} ({} bytes, {parts} part{})",
+            d.object.bucket,
+            d.object.key,
+            d.object.size,
+            if parts == 1 { "" } else { "s" }
+        );
+        Outcome::Sent { bytes: d.object.size, parts }
+    }
+
+    /// An empty object: Telegram takes no empty documents, so a text message stands in.
+    async fn send_empty(&self, d: &Delivery, name: &str) -> Result<Outcome, Stop> {
+        let obj = &d.object;
+        let modified = obj.last_modified_ms.map(rfc3339_ms);
+        let text = empty_object_message(&obj.bucket, &obj.key, &obj.etag, modified.as_deref());
+        let message_id = self.sink.send_text(Chat::Backup, &text).await?;
+        let part = Part {
+            idx: 1,
+            offset: 0,
+            size: 0,
+            sha256: EMPTY_SHA256.into(),
+            hash_state: None,
+            file_name: name.to_string(),
+            message_id,
+            file_id: None,
+            file_unique_id: None,
+            sent_at: now(),
+        };
+        let id = d.id;
+        if !self.ledger(move |l, owner| l.finish_single(id, owner, &part, EMPTY_SHA256)).await? {
+            return Err(Stop::Lost);
+        }
+        Ok(self.sent(d, 1))
+    }
+
+    /// Sends one part from its file and records it (a single part finishes the delivery
+    /// in the same transaction). Returns the whole stream's digest with the last part.
+    async fn send_part(
+        &self,
+        d: &Delivery,
+        name: &str,
+        encrypted: Option<&str>,
+        count: u32,
+        ready: ReadyPart,
+    ) -> Result<Option<(String, Option<ManifestEncryption>)>, Stop> {
+        let obj = &d.object;
+        let idx = ready.idx;
+        let offset = u64::from(idx - 1) * d.part_size.unwrap_or(self.cfg.part_size);
+        let stored = encrypted.unwrap_or(name);
+        let file_name = if count == 1 { stored.to_string() } else { part_file_name(stored, idx, count) };
+        let caption = document_caption(&CaptionInfo {
+            bucket: &obj.bucket,
+            key: &obj.key,
+            etag: &obj.etag,
+            size: obj.size,
+            last_modified: obj.last_modified_ms.map(rfc3339_ms),
+            part: (count > 1).then_some((idx, count, offset, ready.len)),
+            base_name: stored,
+            sha256: &ready.sha256,
+            decrypts_to: encrypted.map(|_| name),
+        });
+        let started = std::time::Instant::now();
+        let sent = self.sink.send_file(ready.file.path(), &file_name, &caption).await?;
+        tracing::debug!("{}/{}: uploaded part {idx} in {:.2?}", obj.bucket, obj.key, started.elapsed());
+        let whole = ready.last.as_ref().map(|(sha, _)| sha.clone());
+        let part = Part {
+            idx,
+            offset,
+            size: ready.len,
+            sha256: ready.sha256.clone(),
+            hash_state: ready.hash_state.clone(),
+            file_name,
+            message_id: sent.message_id,
+            file_id: Some(sent.file_id),
+            file_unique_id: Some(sent.file_unique_id),
+            sent_at: now(),
+        };
+        let (id, until) = (d.id, self.lease_until());
+        let held = match (count, whole) {
+            (1, Some(sha)) => self.ledger(move |l, owner| l.finish_single(id, owner, &part, &sha)).await?,
+            (_, whole) => self.ledger(move |l, owner| l.record_part(id, owner, until, &part, whole.as_deref())).await?,
+        };
+        if !held {
+            return Err(Stop::Lost);
+        }
+        Ok(ready.last)
+    }
+
+    /// Sends the manifest of a multi-part delivery.
+    async fn send_manifest(
+        &self,
+        d: &Delivery,
+        part_size: u64,
+        name: &str,
+        sha: &str,
+        encryption: Option<ManifestEncryption>,
+    ) -> Result<crate::sink::SentDocument, Stop> {
+        let obj = &d.object;
+        let id = d.id;
+        let parts = self.ledger(move |l, _| l.parts(id)).await?;
+        let stored = if encryption.is_some() { format!("{name}{}", crate::crypt::SUFFIX) } else { name.to_string() };
+        let decrypts_to = encryption.is_some().then_some(name);
+        let manifest = build_manifest(d, part_size, name, sha, &parts, encryption);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Stop::Failed(format!("cannot encode the manifest: {e}")))?;
+        let caption =
+            manifest_caption(&obj.bucket, &obj.key, parts.len() as u32, manifest.size, sha, &stored, decrypts_to);
+        Ok(self.sink.send_bytes(json, &format!("{name}.tgploy.json"), &caption).await?)
+    }
+}
+
+fn build_manifest(
+    d: &Delivery,
+    part_size: u64,
+    name: &str,
+    sha: &str,
+    parts: &[Part],
+    encryption: Option<ManifestEncryption>,
+) -> Manifest {
+    let obj = &d.object;
+    Manifest {
+        format: manifest::FORMAT.into(),
+        version: manifest::VERSION,
+        bucket: obj.bucket.clone(),
+        key: obj.key.clone(),
+        etag: obj.etag.clone(),
+        size: parts.iter().map(|p| p.size).sum(),
+        last_modified: obj.last_modified_ms.map(rfc3339_ms),
+        sha256: sha.into(),
+        part_size,
+        file_name: name.into(),
+        parts: parts
+            .iter()
+            .map(|p| ManifestPart {
+                index: p.idx,
+                file_name: p.file_name.clone(),
+                offset: p.offset,
+                size: p.size,
+                sha256: p.sha256.clone(),
+                message_id: p.message_id,
+                file_id: p.file_id.clone().unwrap_or_default(),
+                file_unique_id: p.file_unique_id.clone(),
+            })
+            .collect(),
+        created_at: rfc3339(now()),
+        tgploy_version: env!("CARGO_PKG_VERSION").into(),
+        encryption,
+    }
+}

@@ -1,0 +1,264 @@
+//! The rows the ledger hands out, and how each is read from a result row. Types only:
+//! which table keeps what, and who writes it, is in the sibling files.
+
+use rusqlite::Row;
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Known, not yet attempted.
+    Pending,
+    /// Claimed by a run (`owner`) until `lease_until`.
+    Sending,
+    /// Every part and the manifest were accepted by Telegram.
+    Sent,
+    /// The last attempt failed; `next_attempt_at` says when to try again.
+    Failed,
+    /// Failed too often; needs an operator.
+    Dead,
+    /// Deliberately not sent (the bucket was enabled "from now on").
+    Skipped,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Dead => "dead",
+            State::Skipped => "skipped",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> rusqlite::Result<State> {
+        Ok(match s {
+            "pending" => State::Pending,
+            "sending" => State::Sending,
+            "sent" => State::Sent,
+            "failed" => State::Failed,
+            "dead" => State::Dead,
+            "skipped" => State::Skipped,
+            other => {
+                return Err(rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    format!("unknown delivery state `{other}`").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// A bucket tgploy knows about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Bucket {
+    pub name: String,
+    pub enabled: bool,
+    pub discovered_at: i64,
+    pub last_listed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// An object version found in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub last_modified_ms: Option<i64>,
+}
+
+/// One delivery row.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub object: ObjectVersion,
+    pub state: State,
+    pub part_size: Option<u64>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub sha256: Option<String>,
+    pub manifest_message_id: Option<i64>,
+    pub manifest_file_id: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    /// The stored stream is an age file of the object (parts and `sha256` describe it).
+    pub encrypted: bool,
+}
+
+/// A part Telegram accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// 1-based.
+    pub idx: u32,
+    pub offset: u64,
+    pub size: u64,
+    pub sha256: String,
+    /// SHA-256 midstate of the whole stream after this part (absent after the last).
+    pub hash_state: Option<Vec<u8>>,
+    pub file_name: String,
+    pub message_id: i64,
+    /// Absent for the text message that stands in for an empty object.
+    pub file_id: Option<String>,
+    pub file_unique_id: Option<String>,
+    pub sent_at: i64,
+}
+
+/// Counts of deliveries by state, with bytes delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub sent: u64,
+    pub sent_bytes: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub skipped: u64,
+}
+
+/// The enrolled second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpState {
+    pub secret: String,
+    pub last_step: i64,
+    pub failures: u32,
+    pub locked_until: i64,
+}
+
+/// A finished run, as the `runs` table keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub kind: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub sent: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+/// A delivered object with its parts, for `files`.
+#[derive(Debug, Clone)]
+pub struct DeliveredFile {
+    pub delivery: Delivery,
+    pub parts: Vec<Part>,
+}
+
+/// A delivered object in a listing: its delivery, how many parts, its first message.
+#[derive(Debug, Clone)]
+pub struct DeliveredSummary {
+    pub delivery: Delivery,
+    pub parts: u32,
+    pub first_message_id: Option<i64>,
+}
+
+/// An alert in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub id: i64,
+    pub subject: String,
+    pub text: String,
+    pub created_at: i64,
+    /// `None` while it waits for Telegram.
+    pub sent_at: Option<i64>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// The second factor without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpSummary {
+    pub enrolled_at: i64,
+    /// Wrong codes in a row.
+    pub failures: u32,
+    pub locked_until: i64,
+    pub recovery_codes_left: u64,
+}
+
+/// A dashboard session. Only the SHA-256 of its id is stored: the ledger alone cannot
+/// be used to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub user_agent: Option<String>,
+}
+
+pub(super) const DELIVERY_COLUMNS: &str =
+    "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
+    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted";
+
+pub(super) const PART_COLUMNS: &str =
+    "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at";
+
+pub(super) fn bucket_from_row(r: &Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        name: r.get(0)?,
+        enabled: r.get(1)?,
+        discovered_at: r.get(2)?,
+        last_listed_at: r.get(3)?,
+        last_error: r.get(4)?,
+    })
+}
+
+pub(super) fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let state: String = r.get(6)?;
+    Ok(Delivery {
+        id: r.get(0)?,
+        object: ObjectVersion {
+            bucket: r.get(1)?,
+            key: r.get(2)?,
+            etag: r.get(3)?,
+            size: r.get(4)?,
+            last_modified_ms: r.get(5)?,
+        },
+        state: State::parse(&state)?,
+        part_size: r.get(7)?,
+        attempts: r.get(8)?,
+        last_error: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        sha256: r.get(11)?,
+        manifest_message_id: r.get(12)?,
+        manifest_file_id: r.get(13)?,
+        created_at: r.get(14)?,
+        sent_at: r.get(15)?,
+        encrypted: r.get(16)?,
+    })
+}
+
+/// A run from `kind, started_at, finished_at, sent, failed, bytes, error` at column `at`.
+pub(super) fn run_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        kind: r.get(at)?,
+        started_at: r.get(at + 1)?,
+        finished_at: r.get(at + 2)?,
+        sent: r.get(at + 3)?,
+        failed: r.get(at + 4)?,
+        bytes: r.get(at + 5)?,
+        error: r.get(at + 6)?,
+    })
+}
+
+pub(super) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session { id_hash: r.get(0)?, created_at: r.get(1)?, last_seen_at: r.get(2)?, user_agent: r.get(3)? })
+}
+
+pub(super) fn part_from_row(r: &Row<'_>) -> rusqlite::Result<Part> {
+    Ok(Part {
+        idx: r.get(0)?,
+        offset: r.get(1)?,
+        size: r.get(2)?,
+        sha256: r.get(3)?,
+        hash_state: r.get(4)?,
+        file_name: r.get(5)?,
+        message_id: r.get(6)?,
+        file_id: r.get(7)?,
+        file_unique_id: r.get(8)?,
+        sent_at: r.get(9)?,
+    })
+}

@@ -1,0 +1,322 @@
+//! What readers read: `restore` and `verify` (a delivery with its parts), `files` and
+//! the dashboard (delivered objects a page at a time), `status` and the heartbeat
+//! (counts). Nothing here writes.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::Ledger;
+use super::model::{
+    Counts, DELIVERY_COLUMNS, DeliveredFile, DeliveredSummary, Delivery, PART_COLUMNS, Part, State, delivery_from_row,
+    part_from_row,
+};
+use crate::error::{Error, Result};
+
+/// Up to this many delivered objects under a prefix are found by key and sorted by date;
+/// more are found by walking all of them by date.
+const FEW_KEYS: u64 = 5000;
+
+/// Which delivered objects a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveredFilter {
+    pub bucket: Option<String>,
+    /// Keys starting with this.
+    pub prefix: Option<String>,
+    /// Only those sent before this `(sent_at, id)`: the last row of the previous page.
+    pub before: Option<(i64, i64)>,
+}
+
+impl DeliveredFilter {
+    /// `WHERE …` for the bucket and prefix, with its values. Built rather than written
+    /// with `?1 IS NULL OR …`, which keeps SQLite from using an index. A prefix is a
+    /// range of keys, which the `(bucket, key, etag)` index finds bucket by bucket.
+    ///
+    /// `by_key` keeps SQLite from walking the state's index in date order, which is the
+    /// quick way when many keys match and the slow one when few do.
+    fn sql(&self, by_key: bool) -> (String, Vec<rusqlite::types::Value>) {
+        let mut sql = String::from(if by_key { "WHERE +state = 'sent'" } else { "WHERE state = 'sent'" });
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        match &self.bucket {
+            Some(bucket) => {
+                sql.push_str(" AND bucket = ?");
+                values.push(bucket.clone().into());
+            }
+            None if self.prefix.is_some() => sql.push_str(" AND bucket IN (SELECT name FROM buckets)"),
+            None => {}
+        }
+        if let Some(prefix) = &self.prefix {
+            match key_after_prefix(prefix) {
+                Some(end) => {
+                    sql.push_str(" AND key >= ? AND key < ?");
+                    values.extend([prefix.clone().into(), end.into()]);
+                }
+                None => {
+                    sql.push_str(" AND substr(key, 1, length(?)) = ?");
+                    values.extend([prefix.clone().into(), prefix.clone().into()]);
+                }
+            }
+        }
+        (sql, values)
+    }
+}
+
+/// The first string after every string that starts with `prefix`, in SQLite's binary
+/// (UTF-8, so code point) order: the prefix with its last character moved one up.
+fn key_after_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = match last {
+        '\u{D7FF}' => '\u{E000}',
+        c => char::from_u32(c as u32 + 1)?,
+    };
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
+/// A delivered object in a listing: its delivery, how many parts, its first message.
+impl Ledger {
+    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        self.read(|conn| {
+            conn.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
+                .optional()
+        })
+    }
+
+    pub fn parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE delivery_id = ?1 ORDER BY idx"))?;
+            stmt.query_map([delivery_id], part_from_row)?.collect()
+        })
+    }
+
+    /// Parts set aside by restarted attempts, oldest first.
+    pub fn superseded_parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at
+                 FROM superseded_parts WHERE delivery_id = ?1 ORDER BY superseded_at, idx",
+            )?;
+            stmt.query_map([delivery_id], part_from_row)?.collect()
+        })
+    }
+
+    /// Every delivery of a key (or of one version of it), the newest version first.
+    pub fn versions_of(&self, bucket: &str, key: &str, etag: Option<&str>) -> Result<Vec<Delivery>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE bucket = ?1 AND key = ?2 AND (?3 IS NULL OR etag = ?3)
+                 ORDER BY state = 'sent' DESC, COALESCE(last_modified_ms, 0) DESC, sent_at DESC, id DESC"
+            ))?;
+            stmt.query_map(params![bucket, key, etag], delivery_from_row)?.collect()
+        })
+    }
+
+    /// Delivered objects to check: `n` picked at random (all of them when `n` is 0),
+    /// optionally of one bucket.
+    pub fn sample_delivered(&self, bucket: Option<&str>, n: u64) -> Result<Vec<DeliveredFile>> {
+        let deliveries: Vec<Delivery> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent' AND (?1 IS NULL OR bucket = ?1)
+                 ORDER BY CASE WHEN ?2 = 0 THEN id ELSE random() END LIMIT CASE WHEN ?2 = 0 THEN -1 ELSE ?2 END"
+            ))?;
+            stmt.query_map(params![bucket, n], delivery_from_row)?.collect()
+        })?;
+        self.with_parts(deliveries)
+    }
+
+    /// Delivered objects, newest first, optionally of one bucket and under a prefix.
+    pub fn delivered(&self, bucket: Option<&str>, prefix: Option<&str>) -> Result<Vec<DeliveredFile>> {
+        let deliveries: Vec<Delivery> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent'
+                   AND (?1 IS NULL OR bucket = ?1)
+                   AND (?2 IS NULL OR substr(key, 1, length(?2)) = ?2)
+                 ORDER BY sent_at DESC, id DESC"
+            ))?;
+            stmt.query_map(params![bucket, prefix], delivery_from_row)?.collect()
+        })?;
+        self.with_parts(deliveries)
+    }
+
+    fn with_parts(&self, deliveries: Vec<Delivery>) -> Result<Vec<DeliveredFile>> {
+        deliveries
+            .into_iter()
+            .map(|delivery| {
+                let parts = self.parts(delivery.id)?;
+                Ok(DeliveredFile { delivery, parts })
+            })
+            .collect()
+    }
+
+    /// Deliveries in a state, oldest first (for reports and alerts).
+    pub fn deliveries_in(&self, state: State) -> Result<Vec<Delivery>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY id"))?;
+            stmt.query_map([state.as_str()], delivery_from_row)?.collect()
+        })
+    }
+
+    /// The first `limit` deliveries in a state, the soonest due (then the oldest) first.
+    pub fn deliveries_in_page(&self, state: State, limit: u32) -> Result<Vec<Delivery>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![state.as_str(), limit], delivery_from_row)?.collect()
+        })
+    }
+
+    /// The bytes of the given deliveries, together.
+    pub fn total_size(&self, ids: &[i64]) -> Result<u64> {
+        let ids =
+            serde_json::to_string(ids).map_err(|e| Error::Internal(format!("cannot encode delivery ids: {e}")))?;
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
+                [ids],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Deliveries by state, over all buckets and per bucket.
+    pub fn counts(&self) -> Result<(Counts, HashMap<String, Counts>)> {
+        let rows: Vec<(String, State, u64, u64)> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT bucket, state, COUNT(*), COALESCE(SUM(size), 0) FROM deliveries GROUP BY bucket, state",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, State::parse(&r.get::<_, String>(1)?)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })?;
+        let mut total = Counts::default();
+        let mut per_bucket: HashMap<String, Counts> = HashMap::new();
+        for (bucket, state, n, bytes) in rows {
+            for c in [&mut total, per_bucket.entry(bucket).or_default()] {
+                match state {
+                    State::Sent => {
+                        c.sent += n;
+                        c.sent_bytes += bytes;
+                    }
+                    State::Pending => c.pending += n,
+                    State::Sending => c.sending += n,
+                    State::Failed => c.failed += n,
+                    State::Dead => c.dead += n,
+                    State::Skipped => c.skipped += n,
+                }
+            }
+        }
+        Ok((total, per_bucket))
+    }
+
+    /// Activity since a time, for the heartbeat: (deliveries sent, bytes, last sent_at).
+    pub fn sent_since(&self, since: i64) -> Result<(u64, u64, Option<i64>)> {
+        self.read(|conn| {
+            let (n, bytes): (u64, u64) = conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state = 'sent' AND sent_at >= ?1",
+                [since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let last: Option<i64> =
+                conn.query_row("SELECT MAX(sent_at) FROM deliveries WHERE state = 'sent'", [], |r| r.get(0))?;
+            Ok((n, bytes, last))
+        })
+    }
+
+    /// Deliveries that failed (or died) since a time.
+    pub fn failures_since(&self, since: i64) -> Result<u64> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'dead') AND updated_at >= ?1",
+                [since],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// One page of delivered objects, newest first: those sent before `before` (a
+    /// `(sent_at, id)` from the previous page), of one bucket and under a prefix when
+    /// given, each with its number of parts and its first message.
+    pub fn delivered_page(&self, filter: &DeliveredFilter, limit: u32) -> Result<Vec<DeliveredSummary>> {
+        // Few matching keys: find them by key and sort them; many: walk by date.
+        let by_key = filter.prefix.is_some() && self.count_delivered(filter, Some(FEW_KEYS + 1))? <= FEW_KEYS;
+        let (mut sql, mut values) = filter.sql(by_key);
+        sql.insert_str(
+            0,
+            &format!(
+                "SELECT {DELIVERY_COLUMNS},
+                    (SELECT COUNT(*) FROM parts p WHERE p.delivery_id = deliveries.id),
+                    (SELECT p.message_id FROM parts p WHERE p.delivery_id = deliveries.id ORDER BY p.idx LIMIT 1)
+                 FROM deliveries "
+            ),
+        );
+        if let Some((sent_at, id)) = filter.before {
+            sql.push_str(" AND (sent_at, id) < (?, ?)");
+            values.extend([sent_at.into(), id.into()]);
+        }
+        sql.push_str(" ORDER BY sent_at DESC, id DESC LIMIT ?");
+        values.push(i64::from(limit).into());
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(DeliveredSummary {
+                    delivery: delivery_from_row(r)?,
+                    parts: r.get(17)?,
+                    first_message_id: r.get(18)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// How many delivered objects match a filter (its `before` aside), counting no
+    /// further than `at_most`: a prefix's keys are counted one by one.
+    pub fn count_delivered(&self, filter: &DeliveredFilter, at_most: Option<u64>) -> Result<u64> {
+        let (mut sql, mut values) = filter.sql(false);
+        sql.insert_str(0, "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries ");
+        sql.push_str(" LIMIT ?)");
+        values.push(at_most.map_or(-1, |n| n.min(i64::MAX as u64) as i64).into());
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_row(rusqlite::params_from_iter(values), |r| r.get(0))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::version;
+    use super::*;
+
+    #[test]
+    fn delivered_pages_filter_by_bucket_and_prefix_and_go_on_where_the_last_stopped() {
+        let l = Ledger::in_memory().unwrap();
+        let keys = ["a/1", "a/2", "a0", "a", "ab/\u{10FFFF}", "b/1"];
+        for (i, key) in keys.iter().enumerate() {
+            l.discover_bucket("b", true, 0).unwrap();
+            l.insert_versions(&[version(key, "e")], State::Pending, 0).unwrap();
+            let id = l.claimable(&["b".into()], 0).unwrap()[0];
+            l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+            assert!(l.mark_sent(id, "o", "sha", None, 100 + i as i64 / 2).unwrap());
+        }
+        let page = |prefix: Option<&str>, before| {
+            let f = DeliveredFilter { bucket: None, prefix: prefix.map(String::from), before };
+            let keys: Vec<String> =
+                l.delivered_page(&f, 3).unwrap().into_iter().map(|d| d.delivery.object.key).collect();
+            (keys, l.count_delivered(&f, None).unwrap())
+        };
+        assert_eq!(page(Some("a/"), None), (vec!["a/2".to_string(), "a/1".to_string()], 2));
+        assert_eq!(page(Some("a"), None).1, 5);
+        let all = DeliveredFilter { prefix: Some("a".into()), ..DeliveredFilter::default() };
+        assert_eq!(l.count_delivered(&all, Some(3)).unwrap(), 3, "counted no further");
+        assert_eq!(page(Some("ab/\u{10FFFF}"), None).1, 1, "no character after the last one");
+        let first = page(None, None).0;
+        assert_eq!(first, ["b/1", "ab/\u{10FFFF}", "a"]);
+        let last = l.versions_of("b", "a", None).unwrap()[0].clone();
+        assert_eq!(page(None, Some((last.sent_at.unwrap(), last.id))).0, ["a0", "a/2", "a/1"]);
+        assert_eq!(key_after_prefix("a/"), Some("a0".into()));
+        assert_eq!(key_after_prefix(""), None);
+    }
+}

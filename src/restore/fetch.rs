@@ -1,0 +1,165 @@
+//! Fetching parts from Telegram: every part located (`getFile`) before any download,
+//! the cloud Bot API's download limit checked up front, each part checked against its
+//! size and SHA-256 as it streams past.
+
+use std::io;
+
+use sha2::{Digest, Sha256};
+
+use super::ObjectError;
+use super::plan::{Plan, PlanPart};
+use crate::config::is_cloud_api;
+use crate::progress::Progress;
+use crate::shell::quote_path;
+use crate::sink::{RemoteFile, SinkError, TelegramSink};
+use crate::units::human_size;
+
+/// The cloud Bot API hands out files of up to 20 MB through `getFile`.
+pub const CLOUD_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
+
+/// The manual route, for parts the bot cannot download.
+pub(super) fn manual_route(plan: &Plan) -> String {
+    let name = plan.stored_name();
+    format!(
+        "download the parts by hand in a Telegram client (documents `{name}.part…` in the backup chat), then run \
+         `tgploy join {}.part* --manifest {} --out {}`",
+        quote_path(&name),
+        quote_path(&format!("{}.tgploy.json", plan.file_name)),
+        quote_path(&plan.file_name)
+    )
+}
+
+/// Refuses up front when the Bot API is Telegram's cloud and a part is over its 20 MB
+/// download limit.
+pub fn check_download_limit(plan: &Plan, api_url: &str) -> Result<(), ObjectError> {
+    if !is_cloud_api(api_url) {
+        return Ok(());
+    }
+    let count = plan.parts.len();
+    match plan.parts.iter().find(|p| p.size > CLOUD_DOWNLOAD_LIMIT) {
+        Some(p) => Err(ObjectError::Object(format!(
+            "{} of {} is {}, over the cloud Bot API's 20 MB download limit, so the bot cannot fetch it; {}",
+            p.label(count),
+            plan.label,
+            human_size(p.size),
+            manual_route(plan)
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn part_failure(plan: &Plan, part: &PlanPart, e: SinkError) -> ObjectError {
+    let label = format!("{} of {}", part.label(plan.parts.len()), plan.label);
+    match e {
+        SinkError::Unreachable { .. } | SinkError::Unauthorized { .. } => ObjectError::Run(e.into()),
+        SinkError::TooBigToDownload { .. } => ObjectError::Object(format!("{label}: {e}; {}", manual_route(plan))),
+        SinkError::UnknownFile(_) => {
+            ObjectError::Object(format!("{label} cannot be fetched: {e}; {}", manual_route(plan)))
+        }
+        e => ObjectError::Object(format!("{label}: {e}")),
+    }
+}
+
+/// Locates every part (`getFile`) before anything is downloaded.
+pub async fn locate_all(sink: &TelegramSink, plan: &Plan) -> Result<Vec<RemoteFile>, ObjectError> {
+    check_download_limit(plan, sink.endpoint())?;
+    let count = plan.parts.len();
+    let mut located = Vec::with_capacity(count);
+    for part in &plan.parts {
+        let Some(file_id) = &part.file_id else {
+            return Err(ObjectError::Object(format!(
+                "{} of {} has no Telegram file id; {}",
+                part.label(count),
+                plan.label,
+                manual_route(plan)
+            )));
+        };
+        let file = sink.locate(file_id).await.map_err(|e| part_failure(plan, part, e))?;
+        if file.size != 0 && file.size != part.size {
+            return Err(ObjectError::Object(format!(
+                "{} of {} is {} bytes in Telegram, not the {} recorded; it is not the part that was sent",
+                part.label(count),
+                plan.label,
+                file.size,
+                part.size
+            )));
+        }
+        located.push(file);
+    }
+    Ok(located)
+}
+
+/// Checks a part's bytes as they stream past: size and SHA-256.
+pub(super) struct PartCheck {
+    pub(super) hasher: Sha256,
+    pub(super) len: u64,
+}
+
+impl PartCheck {
+    pub(super) fn new() -> Self {
+        PartCheck { hasher: Sha256::new(), len: 0 }
+    }
+
+    pub(super) fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+    }
+
+    /// `None` when the part is what the plan says, else what is wrong with it.
+    pub(super) fn verdict(self, part: &PlanPart) -> Option<String> {
+        if self.len != part.size {
+            return Some(format!("is {} bytes, expected {}", self.len, part.size));
+        }
+        let sha = hex::encode(self.hasher.finalize());
+        (sha != part.sha256).then(|| format!("is corrupt: its SHA-256 is {sha}, expected {}", part.sha256))
+    }
+}
+
+/// Downloads one located part, checking it, and hands every chunk to `each`.
+pub(super) async fn fetch_checked(
+    sink: &TelegramSink,
+    plan: &Plan,
+    part: &PlanPart,
+    file: &RemoteFile,
+    progress: &Progress,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(), ObjectError> {
+    let mut check = PartCheck::new();
+    sink.fetch(file, |chunk| {
+        check.update(chunk);
+        progress.inc(chunk.len() as u64);
+        each(chunk)
+    })
+    .await
+    .map_err(|e| part_failure(plan, part, e))?;
+    match check.verdict(part) {
+        None => Ok(()),
+        Some(why) => Err(ObjectError::Object(format!(
+            "{} of {} {why} (downloaded from Telegram); {}",
+            part.label(plan.parts.len()),
+            plan.label,
+            manual_route(plan)
+        ))),
+    }
+}
+
+/// Downloads every part and checks it and the whole stream, writing nothing: the restore
+/// drill of `verify`.
+pub async fn check(sink: &TelegramSink, plan: &Plan, progress: &Progress) -> Result<(), ObjectError> {
+    let located = locate_all(sink, plan).await?;
+    let mut whole = PartCheck::new();
+    for (part, file) in plan.parts.iter().zip(&located) {
+        fetch_checked(sink, plan, part, file, progress, |chunk| {
+            whole.update(chunk);
+            Ok(())
+        })
+        .await?;
+    }
+    whole
+        .verdict(&whole_as_part(plan))
+        .map_or(Ok(()), |why| Err(ObjectError::Object(format!("{}: the whole {why}", plan.label))))
+}
+
+pub(super) fn whole_as_part(plan: &Plan) -> PlanPart {
+    PlanPart { index: 0, file_name: plan.stored_name(), size: plan.size, sha256: plan.sha256.clone(), file_id: None }
+}

@@ -1,0 +1,321 @@
+//! Joining checked parts into the original: in order, hashed as they pass, decrypted
+//! when encrypted, into a temporary file beside the requested name that is renamed into
+//! place only once everything checked out (or to stdout). Also the manual route: parts
+//! downloaded by hand, checked against their manifest.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::fetch::{PartCheck, whole_as_part};
+use super::plan::Plan;
+use super::{Restored, Target};
+use sha2::Digest;
+
+use crate::crypt;
+use crate::error::{Error, Result};
+
+/// A part ready to join: a checked download (deleted once read) or a file on disk.
+pub(super) enum Piece {
+    Temp(tempfile::NamedTempFile),
+    Path(PathBuf),
+}
+
+/// The stored stream: the pieces read in order, hashed as they pass.
+struct Chain<I> {
+    pieces: I,
+    current: Option<(File, Piece)>,
+    whole: PartCheck,
+}
+
+impl<I: Iterator<Item = Piece>> Read for Chain<I> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.current.is_none() {
+                let Some(piece) = self.pieces.next() else { return Ok(0) };
+                let file = match &piece {
+                    Piece::Temp(t) => t.reopen()?,
+                    Piece::Path(p) => File::open(p)?,
+                };
+                self.current = Some((file, piece));
+            }
+            let Some((file, _)) = self.current.as_mut() else { continue };
+            let n = file.read(buf)?;
+            if n == 0 {
+                // Dropping a downloaded piece deletes it.
+                self.current = None;
+                continue;
+            }
+            self.whole.update(&buf[..n]);
+            return Ok(n);
+        }
+    }
+}
+
+/// Counts and hashes what is written, and remembers whether writing failed.
+struct Out<'a> {
+    inner: &'a mut dyn Write,
+    check: PartCheck,
+    failed: bool,
+}
+
+impl Write for Out<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf).inspect_err(|_| self.failed = true)?;
+        self.check.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|_| self.failed = true)
+    }
+}
+
+/// Why joining stopped: a wrong identity is the operator's to fix (exit 2); anything
+/// else is about the data (exit 1).
+#[derive(Debug)]
+pub(super) enum JoinError {
+    WrongIdentity(String),
+    Data(String),
+}
+
+impl From<String> for JoinError {
+    fn from(msg: String) -> Self {
+        JoinError::Data(msg)
+    }
+}
+
+impl From<JoinError> for Error {
+    fn from(e: JoinError) -> Self {
+        match e {
+            JoinError::WrongIdentity(msg) => Error::usage(msg),
+            JoinError::Data(msg) => Error::Failed(msg),
+        }
+    }
+}
+
+/// Joins the pieces into `dest`, decrypting with the identities in `identity` when given,
+/// and checks the whole stored stream (and the original, where the plan knows it).
+fn write_stream(
+    pieces: impl Iterator<Item = Piece>,
+    dest: &mut dyn Write,
+    plan: &Plan,
+    identity: Option<&Path>,
+) -> std::result::Result<(u64, String), JoinError> {
+    let mut chain = Chain { pieces, current: None, whole: PartCheck::new() };
+    let mut out = Out { inner: dest, check: PartCheck::new(), failed: false };
+    let stored = plan.stored_name();
+    let copied = match identity {
+        None => io::copy(&mut chain, &mut out).map(|_| ()),
+        Some(path) => {
+            let identities = crypt::read_identities(path)?;
+            let mut plain = crypt::decrypt(&mut chain, &identities).map_err(|e| match e {
+                crypt::DecryptError::WrongIdentity(m) => JoinError::WrongIdentity(format!("{stored}: {m}")),
+                crypt::DecryptError::Invalid(m) => JoinError::Data(format!("{stored}: {m}")),
+            })?;
+            io::copy(&mut plain, &mut out).map(|_| ())
+        }
+    };
+    if let Err(e) = copied.and_then(|()| out.flush()) {
+        return Err(JoinError::Data(if out.failed {
+            format!("cannot write the output: {e}")
+        } else if identity.is_some() {
+            format!("cannot decrypt {stored}: {e} (the parts checked out, so the identity or the file is wrong)")
+        } else {
+            format!("cannot read a part: {e}")
+        }));
+    }
+    // age stops at its final chunk: anything after it is not part of the file.
+    let mut rest = [0u8; 1];
+    if chain.read(&mut rest).map_err(|e| JoinError::Data(format!("cannot read a part: {e}")))? > 0 {
+        return Err(format!("{stored} has data after the end of its age stream").into());
+    }
+    if let Some(why) = chain.whole.verdict(&whole_as_part(plan)) {
+        return Err(format!("{}: the joined parts {why}", plan.label).into());
+    }
+    let (len, sha) = (out.check.len, hex::encode(out.check.hasher.finalize()));
+    if identity.is_some()
+        && let Some((size, expected)) = &plan.plaintext
+        && (len != *size || &sha != expected)
+    {
+        return Err(format!(
+            "{}: the decrypted object is {len} bytes with SHA-256 {sha}, the manifest says {size} bytes, {expected}",
+            plan.label
+        )
+        .into());
+    }
+    Ok((len, sha))
+}
+
+/// Where the joined stream is written until it has checked out.
+pub(super) enum Output {
+    Stdout,
+    Temp { file: tempfile::NamedTempFile, path: PathBuf, overwrite: bool },
+}
+
+impl Output {
+    pub(super) fn open(target: &Target) -> Result<Output> {
+        match target {
+            Target::Stdout => Ok(Output::Stdout),
+            Target::File { path, overwrite } => {
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let file = tempfile::Builder::new()
+                    .prefix(&format!(".{name}."))
+                    .suffix(".tgploy-partial")
+                    .tempfile_in(&dir)
+                    .map_err(|e| {
+                        Error::local(format!("cannot create a file in {}: {e}; choose another --out", dir.display()))
+                    })?;
+                Ok(Output::Temp { file, path: path.clone(), overwrite: *overwrite })
+            }
+        }
+    }
+
+    pub(super) fn write(
+        &mut self,
+        pieces: impl Iterator<Item = Piece>,
+        plan: &Plan,
+        identity: Option<&Path>,
+    ) -> std::result::Result<(u64, String), JoinError> {
+        match self {
+            Output::Stdout => write_stream(pieces, &mut BufWriter::new(io::stdout().lock()), plan, identity),
+            Output::Temp { file, .. } => write_stream(pieces, &mut BufWriter::new(file.as_file_mut()), plan, identity),
+        }
+    }
+
+    /// Makes the output durable and gives it its name.
+    pub(super) fn commit(self) -> Result<()> {
+        let Output::Temp { file, path, overwrite } = self else { return Ok(()) };
+        let fail = |e: &dyn std::fmt::Display| Error::Failed(format!("cannot write {}: {e}", path.display()));
+        file.as_file().sync_all().map_err(|e| fail(&e))?;
+        if overwrite { file.persist(&path) } else { file.persist_noclobber(&path) }.map_err(|e| fail(&e.error))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// Joins parts downloaded by hand. With a plan, every part is matched by its file name
+/// and checked first; all missing and corrupt parts are named at once, and nothing is
+/// written unless every part checks out. Without one, the files are joined in the
+/// order given.
+pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &Target, identity: Option<&Path>) -> Result<Restored> {
+    let (plan, pieces) = match plan {
+        Some(plan) => (plan.clone(), checked_pieces(files, plan)?),
+        None => {
+            let size = files
+                .iter()
+                .map(|f| std::fs::metadata(f).map(|m| m.len()).map_err(|e| missing_file(f, &e)))
+                .sum::<Result<u64>>()?;
+            // Without a manifest only the chain's own hash is known: check against it.
+            let plan = Plan {
+                label: "the given parts".into(),
+                file_name: target.describe(),
+                size,
+                sha256: String::new(),
+                encrypted: identity.is_some(),
+                plaintext: None,
+                parts: Vec::new(),
+            };
+            (plan, files.to_vec())
+        }
+    };
+    let mut out = Output::open(target)?;
+    let pieces = pieces.into_iter().map(Piece::Path);
+    let result = if plan.sha256.is_empty() {
+        write_unchecked(&mut out, pieces, &plan, identity)
+    } else {
+        out.write(pieces, &plan, identity)
+    };
+    let (bytes, sha256) = result?;
+    out.commit()?;
+    Ok(Restored {
+        object: plan.label.clone(),
+        output: target.describe(),
+        bytes,
+        sha256,
+        parts: files.len(),
+        decrypted: identity.is_some(),
+    })
+}
+
+fn missing_file(f: &Path, e: &io::Error) -> Error {
+    Error::local(format!("cannot read part file {}: {e}", f.display()))
+}
+
+/// Joins without a manifest: whatever the parts hash to is accepted.
+fn write_unchecked(
+    out: &mut Output,
+    pieces: impl Iterator<Item = Piece>,
+    plan: &Plan,
+    identity: Option<&Path>,
+) -> std::result::Result<(u64, String), JoinError> {
+    tracing::warn!("no manifest given: joining the parts in the order given, without checking them (pass --manifest)");
+    let pieces: Vec<Piece> = pieces.collect();
+    let mut whole = PartCheck::new();
+    for piece in &pieces {
+        if let Piece::Path(p) = piece {
+            hash_file(p, &mut whole)
+                .map_err(|e| JoinError::Data(format!("cannot read part file {}: {e}", p.display())))?;
+        }
+    }
+    let plan = Plan { sha256: hex::encode(whole.hasher.finalize()), ..plan.clone() };
+    out.write(pieces.into_iter(), &plan, identity)
+}
+
+fn hash_file(path: &Path, check: &mut PartCheck) -> io::Result<()> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        check.update(&buf[..n]);
+    }
+}
+
+/// Matches the given files to the plan's parts by name and checks each; names every
+/// missing or corrupt part.
+fn checked_pieces(files: &[PathBuf], plan: &Plan) -> Result<Vec<PathBuf>> {
+    let count = plan.parts.len();
+    let mut problems = Vec::new();
+    let mut pieces = Vec::new();
+    for part in &plan.parts {
+        let Some(file) = files.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == part.file_name))
+        else {
+            problems.push(format!("{} is missing", part.label(count)));
+            continue;
+        };
+        let mut check = PartCheck::new();
+        match hash_file(file, &mut check) {
+            Err(e) => problems.push(format!("{} cannot be read ({}: {e})", part.label(count), file.display())),
+            Ok(()) => match check.verdict(part) {
+                Some(why) => problems.push(format!("{} {why}", part.label(count))),
+                None => pieces.push(file.clone()),
+            },
+        }
+    }
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !plan.parts.iter().any(|p| p.file_name == name) {
+            tracing::warn!("{} is not a part of {} (by its name); ignored", f.display(), plan.label);
+        }
+    }
+    if problems.is_empty() {
+        return Ok(pieces);
+    }
+    Err(Error::Failed(format!(
+        "{} of {count} parts of {} are unusable: {}; download them again from the chat (nothing was written)",
+        problems.len(),
+        plan.label,
+        problems.join("; ")
+    )))
+}

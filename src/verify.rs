@@ -1,0 +1,104 @@
+//! `verify`, the restore drill: the parts of delivered objects downloaded through the
+//! Bot API and checked against their SHA-256, nothing written. A mismatch is alerted to
+//! the admin chat; the drill is a run of its own.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::alert;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::progress::Progress;
+use crate::restore::{self, ObjectError, Plan};
+use crate::run::{Run, RunKind, Tallied, Tally};
+use crate::sink::TelegramSink;
+
+/// What a drill found.
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub checked: u64,
+    pub parts: u64,
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    pub object: String,
+    pub etag: String,
+    pub error: String,
+}
+
+impl VerifyReport {
+    /// Exit 1 when an object failed its check.
+    pub fn verdict(&self) -> Result<()> {
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::CheckFailed(format!(
+            "verify: {} of {} objects failed their check (alerted to the admin chat); see above",
+            self.problems.len(),
+            self.checked
+        )))
+    }
+}
+
+impl Tallied for VerifyReport {
+    fn tally(&self) -> Tally {
+        Tally {
+            done: self.checked,
+            failed: self.problems.len() as u64,
+            bytes: self.bytes,
+            error: (!self.problems.is_empty()).then(|| format!("{} objects failed their check", self.problems.len())),
+            outage: None,
+        }
+    }
+}
+
+/// Checks `sample` delivered objects picked at random (all with 0), of one bucket or
+/// all.
+pub async fn run(cfg: &Config, ledger: &Arc<Ledger>, bucket: Option<&str>, sample: u64) -> Result<VerifyReport> {
+    let run = Run::begin(RunKind::Verify, cfg, ledger);
+    let result = drill(cfg, ledger, bucket, sample).await;
+    run.end(result).await
+}
+
+async fn drill(cfg: &Config, ledger: &Arc<Ledger>, bucket: Option<&str>, sample: u64) -> Result<VerifyReport> {
+    let bucket = bucket.map(str::to_string);
+    let files = Ledger::blocking(ledger, move |l| l.sample_delivered(bucket.as_deref(), sample)).await?;
+    let sink = TelegramSink::downloader(&cfg.require_bot_token()?, &cfg.api_url, 0)?;
+    let total: u64 = files.iter().flat_map(|f| &f.parts).map(|p| p.size).sum();
+    let progress = Progress::bytes(total, true);
+    let mut report = VerifyReport::default();
+    for f in &files {
+        let label = format!("{}/{}", f.delivery.object.bucket, f.delivery.object.key);
+        progress.set_message(label.clone());
+        let checked = match Plan::from_delivery(&f.delivery, &f.parts) {
+            Ok(plan) => restore::check(&sink, &plan, &progress).await,
+            Err(e) => Err(ObjectError::Object(e.to_string())),
+        };
+        report.checked += 1;
+        match checked {
+            Ok(()) => {
+                report.parts += f.parts.len() as u64;
+                report.bytes += f.parts.iter().map(|p| p.size).sum::<u64>();
+            }
+            Err(ObjectError::Object(error)) => {
+                let error = sink.redact(&error);
+                progress.println(&format!("tgploy: verify: {error}"));
+                let (cfg, subject, why) = (cfg.clone(), label.clone(), error.clone());
+                Ledger::blocking(ledger, move |l| alert::raise(l, &cfg, alert::Subject::Verify(&subject), &why))
+                    .await?;
+                report.problems.push(Problem { object: label, etag: f.delivery.object.etag.clone(), error });
+            }
+            Err(ObjectError::Run(e)) => {
+                progress.finish();
+                return Err(e);
+            }
+        }
+    }
+    progress.finish();
+    Ok(report)
+}
