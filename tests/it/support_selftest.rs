@@ -2,16 +2,43 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use teloxide::net::Download;
 use teloxide::prelude::*;
-use teloxide::types::{ChatId, InputFile, Message, MessageEntityKind, ParseMode};
+use teloxide::types::{
+    ChatAction, ChatId, ChatKind, ChatPublic, InputFile, Message, MessageEntityKind, MessageId, ParseMode,
+    PublicChatKind, PublicChatSupergroup, ThreadId,
+};
 use teloxide::{ApiError, RequestError};
 
 use crate::support::s3::S3Server;
-use crate::support::telegram::{FakeTelegram, Fault, TOKEN, render_html};
+use crate::support::telegram::{
+    BOT_ID, BOT_ID_2, BOT_ID_3, BOT_USERNAME, BOT_USERNAME_2, BOT_USERNAME_3, FakeTelegram, Fault, TOKEN, TOKEN_2,
+    TOKEN_3, render_html,
+};
 
 fn document_file(bytes: &[u8], name: &'static str) -> InputFile {
     InputFile::memory(bytes.to_vec()).file_name(name)
+}
+
+/// POSTs `body` as JSON to `method` of the bot with `token`: the HTTP status and the envelope.
+async fn call(tg: &FakeTelegram, token: &str, method: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/bot{token}/{method}", tg.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_else(|e| panic!("{method} answer: {e}")))
+}
+
+/// The description of an API error teloxide has no variant for.
+fn unknown_api_error<T: std::fmt::Debug>(result: Result<T, RequestError>) -> String {
+    match result {
+        Err(RequestError::Api(ApiError::Unknown(description))) => description,
+        other => panic!("expected an API error teloxide does not know, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -378,4 +405,286 @@ async fn support_selftest_big_transfers() {
     let etag = s3.put_file("big", "big.bin", &path).await;
     println!("70 MiB multipart put: {etag} in {:?}", started.elapsed());
     assert!(etag.ends_with("-2"), "{etag}");
+}
+
+/// Flood control: a sliding window per (bot, chat), refusals with the real 429 envelope, nothing
+/// stored for a refused message.
+#[tokio::test]
+async fn support_selftest_telegram_flood_control() {
+    let tg = FakeTelegram::start_with_bots(&[(TOKEN_2, BOT_USERNAME_2)]).await;
+    let text = |chat: i64| json!({"chat_id": chat, "text": "x"});
+    // Off by default: any number of messages goes through.
+    for _ in 0..5 {
+        assert_eq!(call(&tg, TOKEN, "sendMessage", text(1)).await.0, 200);
+    }
+
+    tg.set_flood_limit(2, Duration::from_secs(3));
+    let first = Instant::now();
+    assert_eq!(call(&tg, TOKEN, "sendMessage", text(1)).await.0, 200, "earlier messages do not count");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(call(&tg, TOKEN, "sendMessage", text(1)).await.0, 200);
+    let (status, body) = call(&tg, TOKEN, "sendMessage", text(1)).await;
+    assert_eq!(status, 429, "{body}");
+    let secs = body["parameters"]["retry_after"].as_u64().expect("retry_after");
+    // The first message leaves the window 3 s after it was sent, at least 1.5 s from now.
+    let left = Duration::from_secs(3).saturating_sub(first.elapsed());
+    assert!((1..=2).contains(&secs) && Duration::from_secs(secs) >= left, "{secs} s, {left:?} left");
+    assert_eq!(
+        body,
+        json!({
+            "ok": false,
+            "error_code": 429,
+            "description": format!("Too Many Requests: retry after {secs}"),
+            "parameters": {"retry_after": secs},
+        })
+    );
+    // Documents count against the same window, and a refused one is not stored.
+    match tg.bot().send_document(ChatId(1), document_file(b"doc", "d.bin")).await {
+        Err(RequestError::RetryAfter(after)) => assert_eq!(u64::from(after.seconds()), secs),
+        other => panic!("expected RetryAfter, got {other:?}"),
+    }
+    assert!(tg.documents().is_empty());
+    // Other chats, and other bots in the same chat, have windows of their own.
+    assert_eq!(call(&tg, TOKEN, "sendMessage", text(2)).await.0, 200);
+    assert_eq!(call(&tg, TOKEN_2, "sendMessage", text(1)).await.0, 200);
+    assert_eq!(call(&tg, TOKEN_2, "sendMessage", text(1)).await.0, 200);
+    assert_eq!((tg.flood_refusals(), tg.flood_refusals_for(TOKEN), tg.flood_refusals_for(TOKEN_2)), (2, 2, 0));
+
+    // After retry_after the first message has left the window, the second has not: one more
+    // message fits, the next is refused again (a window that restarted would take two).
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    assert_eq!(call(&tg, TOKEN, "sendMessage", text(1)).await.0, 200);
+    assert_eq!(call(&tg, TOKEN, "sendMessage", text(1)).await.0, 429);
+    assert_eq!(tg.flood_refusals_for(TOKEN), 3);
+
+    tg.clear_flood_limit();
+    assert_eq!(call(&tg, TOKEN, "sendMessage", text(1)).await.0, 200);
+    assert_eq!(tg.flood_refusals(), 3);
+    assert_eq!(tg.messages().len(), 5 + 2 + 1 + 2 + 1 + 1, "refused messages are not stored");
+}
+
+/// A lost answer: the message is sent and stored, the client gets no answer, and sending it
+/// again stores a second copy. `Fault::Drop` still sends nothing.
+#[tokio::test]
+async fn support_selftest_telegram_lost_answer() {
+    let tg = FakeTelegram::start().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/bot{TOKEN}/sendDocument", tg.url());
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("chat_id", "42")
+            .part("document", reqwest::multipart::Part::bytes(b"sent twice".to_vec()).file_name("twice.bin"))
+    };
+
+    tg.inject("sendDocument", Fault::Drop, 1);
+    let err = http.post(&url).multipart(form()).send().await.expect_err("dropped connection");
+    assert!(!err.is_timeout(), "{err:?}");
+    assert!(tg.documents().is_empty(), "a dropped request sends nothing");
+    assert_eq!(tg.lost_answers(), 0);
+
+    tg.inject("sendDocument", Fault::LoseAnswer, 1);
+    let err = http.post(&url).multipart(form()).send().await.expect_err("lost answer");
+    assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
+    assert_eq!(tg.lost_answers(), 1);
+    let docs = tg.documents();
+    assert_eq!(docs.len(), 1, "the document went out although no answer came");
+    assert_eq!(docs[0].bytes(), b"sent twice");
+    assert_eq!(tg.calls("sendDocument"), 2);
+
+    // The client cannot tell, retries, and Telegram keeps both.
+    let resp = http.post(&url).multipart(form()).send().await.expect("answered retry");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["result"]["message_id"], 2);
+    let docs = tg.documents();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[1].bytes(), b"sent twice");
+    assert_ne!(docs[0].file_id, docs[1].file_id);
+
+    tg.inject("sendMessage", Fault::LoseAnswer, 1);
+    match tg.bot().send_message(ChatId(42), "answer lost").await {
+        Err(RequestError::Network(_)) => {}
+        other => panic!("expected a network error, got {other:?}"),
+    }
+    assert_eq!(tg.messages().last().and_then(|m| m.text.clone()).as_deref(), Some("answer lost"));
+    assert_eq!(tg.lost_answers(), 2);
+}
+
+/// Several bots: each known token answers as its own bot, files belong to the bot that received
+/// them, and one bot can be kept out of a chat the others may use.
+#[tokio::test]
+async fn support_selftest_telegram_several_bots() {
+    let tg = FakeTelegram::start_with_bots(&[(TOKEN_2, BOT_USERNAME_2)]).await;
+    let (one, two, three) = (tg.bot(), tg.bot_for(TOKEN_2), tg.bot_for(TOKEN_3));
+    match three.get_me().await {
+        Err(RequestError::Api(ApiError::InvalidToken)) => {}
+        other => panic!("a token not added yet must be refused, got {other:?}"),
+    }
+    tg.add_bot(TOKEN_3, BOT_USERNAME_3);
+    for (bot, id, username) in
+        [(&one, BOT_ID, BOT_USERNAME), (&two, BOT_ID_2, BOT_USERNAME_2), (&three, BOT_ID_3, BOT_USERNAME_3)]
+    {
+        let me = bot.get_me().await.expect("getMe");
+        assert_eq!((me.user.id.0, me.username()), (id as u64, username));
+    }
+
+    // The same bytes from two bots: two files, each with an id of its own bot.
+    let a = one.send_document(ChatId(42), document_file(b"same", "a.bin")).await.expect("bot 1 sends");
+    let b = two.send_document(ChatId(42), document_file(b"same", "b.bin")).await.expect("bot 2 sends");
+    assert_eq!((a.id.0, b.id.0), (1, 1), "each bot has its own private chat with the user");
+    assert_eq!(b.from.as_ref().map(|u| u.id.0), Some(BOT_ID_2 as u64));
+    let (file_a, file_b) = (a.document().expect("doc").file.id.clone(), b.document().expect("doc").file.id.clone());
+    assert_ne!(file_a, file_b);
+    let owners: Vec<_> = tg.documents().iter().map(|d| (d.bot_id, d.file_id.clone())).collect();
+    assert_eq!(owners, [(BOT_ID, file_a.0.clone()), (BOT_ID_2, file_b.0.clone())]);
+
+    // A supergroup is one chat for all bots: one numbering.
+    let group = ChatId(-1_001_000_000_001);
+    assert_eq!(one.send_message(group, "one").await.expect("bot 1").id.0, 1);
+    assert_eq!(two.send_message(group, "two").await.expect("bot 2").id.0, 2);
+    let senders: Vec<_> = tg.messages().iter().map(|m| m.bot_id).collect();
+    assert_eq!(senders, [BOT_ID, BOT_ID_2, BOT_ID, BOT_ID_2]);
+
+    // Another bot's file id: getFile refuses it, resending refuses it, its path is not found.
+    assert_eq!(
+        unknown_api_error(one.get_file(file_b.clone()).await),
+        "Bad Request: wrong file_id or the file is temporarily unavailable"
+    );
+    match one.send_document(ChatId(7), InputFile::file_id(file_b.clone())).await {
+        Err(RequestError::Api(ApiError::WrongFileIdOrUrl)) => {}
+        other => panic!("expected WrongFileIdOrUrl, got {other:?}"),
+    }
+    let path = two.get_file(file_b.clone()).await.expect("own file").path;
+    let http = reqwest::Client::new();
+    let download = |token: &str| http.get(format!("{}/file/bot{token}/{path}", tg.url())).send();
+    let own = download(TOKEN_2).await.expect("download");
+    assert_eq!(own.status().as_u16(), 200);
+    assert_eq!(own.bytes().await.expect("body").as_ref(), b"same");
+    assert_eq!(download(TOKEN).await.expect("download").status().as_u16(), 404);
+    assert_eq!(download(TOKEN_3).await.expect("download").status().as_u16(), 404);
+    assert_eq!(download("423456789:unknown").await.expect("download").status().as_u16(), 401);
+
+    // One bot outside a chat, the others still in it.
+    tg.forbid_chat_for_bot(TOKEN_2, "-1001000000001");
+    let (status, body) = call(&tg, TOKEN_2, "sendMessage", json!({"chat_id": group.0, "text": "x"})).await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"ok": false, "error_code": 403, "description": "Forbidden: bot is not a member of the supergroup chat"})
+        )
+    );
+    assert!(one.send_message(group, "still in").await.is_ok());
+    assert!(three.send_message(group, "also in").await.is_ok());
+    tg.forbid_chat_for_bot(TOKEN_2, "@tgploy_chan");
+    let channel = teloxide::types::Recipient::ChannelUsername("@TGPLOY_chan".into());
+    assert_eq!(
+        unknown_api_error(two.send_chat_action(channel.clone(), ChatAction::UploadDocument).await),
+        "Forbidden: bot is not a member of the channel chat"
+    );
+    assert!(one.send_message(channel, "channel").await.is_ok());
+    tg.forbid_chat_for_bot(TOKEN_3, "42");
+    match three.send_message(ChatId(42), "x").await {
+        Err(RequestError::Api(ApiError::ChatNotFound)) => {}
+        other => panic!("expected ChatNotFound, got {other:?}"),
+    }
+    assert!(one.send_message(ChatId(42), "x").await.is_ok());
+    // forbid_chat keeps every bot out.
+    tg.forbid_chat("-1001000000002");
+    for bot in [&one, &two, &three] {
+        match bot.send_message(ChatId(-1_001_000_000_002), "x").await {
+            Err(RequestError::Api(ApiError::ChatNotFound)) => {}
+            other => panic!("expected ChatNotFound, got {other:?}"),
+        }
+    }
+}
+
+/// Forum topics: messages, documents and chat actions go to a topic the forum has, and are
+/// refused for any other topic or outside a forum.
+#[tokio::test]
+async fn support_selftest_telegram_forum_topics() {
+    let tg = FakeTelegram::start().await;
+    let bot = tg.bot();
+    let forum = ChatId(-1_001_000_000_010);
+    let plain = ChatId(-1_001_000_000_011);
+    tg.set_forum("-1001000000010", &[5, 7]);
+    let topic = |id: i32| ThreadId(MessageId(id));
+
+    let text = bot.send_message(forum, "in topic 5").message_thread_id(topic(5)).await.expect("topic 5");
+    assert_eq!(text.thread_id, Some(topic(5)));
+    assert!(text.is_topic_message);
+    assert!(matches!(
+        text.chat.kind,
+        ChatKind::Public(ChatPublic {
+            kind: PublicChatKind::Supergroup(PublicChatSupergroup { is_forum: true, .. }),
+            ..
+        })
+    ));
+    let created = text.reply_to_message().and_then(Message::forum_topic_created).expect("topic creation");
+    assert_eq!(created.name, "Topic 5");
+    let doc = bot
+        .send_document(forum, document_file(b"t", "t.bin"))
+        .message_thread_id(topic(7))
+        .await
+        .expect("document to topic 7");
+    assert_eq!(doc.thread_id, Some(topic(7)));
+    let general = bot.send_message(forum, "general").await.expect("general topic");
+    assert_eq!(general.thread_id, None);
+    assert!(!general.is_topic_message);
+
+    // A topic the forum lacks, the General topic by id, or a chat that is no forum.
+    for (chat, thread) in [(forum, 9), (forum, 1), (plain, 5), (ChatId(42), 5)] {
+        let e = unknown_api_error(bot.send_message(chat, "x").message_thread_id(topic(thread)).await);
+        assert_eq!(e, "Bad Request: message thread not found", "{chat} {thread}");
+        let e = unknown_api_error(
+            bot.send_document(chat, document_file(b"x", "x.bin")).message_thread_id(topic(thread)).await,
+        );
+        assert_eq!(e, "Bad Request: message thread not found", "{chat} {thread}");
+    }
+    let threads: Vec<_> = tg.messages().iter().map(|m| m.thread_id).collect();
+    assert_eq!(threads, [Some(5), Some(7), None], "refused messages are not stored");
+    let docs = tg.documents();
+    assert_eq!((docs.len(), docs[0].thread_id), (1, Some(7)));
+
+    // sendChatAction checks the topic the same way, and takes the General topic.
+    for thread in [5, 1] {
+        let ok = bot.send_chat_action(forum, ChatAction::UploadDocument).message_thread_id(topic(thread)).await;
+        assert!(ok.is_ok(), "{thread}: {ok:?}");
+    }
+    for (chat, thread) in [(forum, 9), (plain, 5)] {
+        let e = unknown_api_error(
+            bot.send_chat_action(chat, ChatAction::UploadDocument).message_thread_id(topic(thread)).await,
+        );
+        assert_eq!(e, "Bad Request: message thread not found", "{chat} {thread}");
+    }
+
+    // The raw answer, as the real API writes it.
+    let (status, body) =
+        call(&tg, TOKEN, "sendMessage", json!({"chat_id": forum.0, "text": "raw", "message_thread_id": 7})).await;
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert_eq!((&result["message_thread_id"], &result["is_topic_message"]), (&json!(7), &json!(true)));
+    assert_eq!(result["chat"]["is_forum"], true);
+    assert_eq!(result["reply_to_message"]["message_id"], 7);
+    let msg: Message = serde_json::from_value(result.clone()).expect("Message");
+    assert_eq!(msg.thread_id, Some(topic(7)));
+}
+
+/// A throttled download takes as long as its size at the rate.
+#[tokio::test]
+async fn support_selftest_telegram_download_rate() {
+    let tg = FakeTelegram::start().await;
+    let bot = tg.bot();
+    let bytes = vec![0x5Au8; 1 << 20];
+    let sent = bot.send_document(ChatId(1), InputFile::memory(bytes.clone()).file_name("mib.bin")).await.expect("send");
+    let path = bot.get_file(sent.document().expect("doc").file.id.clone()).await.expect("getFile").path;
+    let url = format!("{}/file/bot{TOKEN}/{path}", tg.url());
+
+    tg.set_download_rate(Some(4 << 20));
+    let started = Instant::now();
+    let body = reqwest::get(&url).await.expect("download").bytes().await.expect("body");
+    let elapsed = started.elapsed();
+    assert!(body == bytes, "the body arrives whole");
+    // 1 MiB at 4 MiB/s takes 250 ms; only a lower bound holds on a busy machine.
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
 }

@@ -6,13 +6,17 @@
 //!
 //! Uploaded documents are streamed to a temporary directory owned by the fake, so multi-GiB
 //! benchmarks do not need the bytes in memory.
+//!
+//! Beyond single calls it models what the cloud Bot API does across calls: several bots, each
+//! with its own file ids; forum topics; a flood limit per bot and chat; answers lost after the
+//! message was sent; and file servers that hand out each download at a limited rate.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -36,6 +40,20 @@ pub const TOKEN: &str = "123456789:AAtest-SECRET-token_xyz";
 pub const BOT_ID: i64 = 123_456_789;
 pub const BOT_USERNAME: &str = "tgploy_test_bot";
 
+/// A second bot's token; the fake knows it only after `add_bot(TOKEN_2, BOT_USERNAME_2)`
+/// (or `start_with_bots`), until then it answers 401 like any unknown token.
+pub const TOKEN_2: &str = "223456789:BBtest-SECRET-token_two";
+/// The user id of the bot of `TOKEN_2`.
+pub const BOT_ID_2: i64 = 223_456_789;
+/// The username of the bot of `TOKEN_2`.
+pub const BOT_USERNAME_2: &str = "tgploy_test2_bot";
+/// A third bot's token; known only after `add_bot(TOKEN_3, BOT_USERNAME_3)`.
+pub const TOKEN_3: &str = "323456789:CCtest-SECRET-token_three";
+/// The user id of the bot of `TOKEN_3`.
+pub const BOT_ID_3: i64 = 323_456_789;
+/// The username of the bot of `TOKEN_3`.
+pub const BOT_USERNAME_3: &str = "tgploy_test3_bot";
+
 const DEFAULT_UPLOAD_LIMIT: u64 = 50 * 1000 * 1000;
 const DEFAULT_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
 const MAX_TEXT_UTF16: usize = 4096;
@@ -43,6 +61,8 @@ const MAX_CAPTION_UTF16: usize = 1024;
 /// Non-file parameters are held in memory; this keeps a misbehaving client from exhausting it.
 const MAX_PARAM_BYTES: usize = 1 << 20;
 const MAX_JSON_BODY: usize = 16 << 20;
+/// Every forum has its General topic, with this id.
+const GENERAL_TOPIC_ID: i64 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -57,15 +77,24 @@ pub enum Fault {
     /// same run fixes.
     BadRequest(&'static str),
     /// The request body is read, then the TCP connection is closed without any response.
+    /// Nothing is carried out: no message is sent.
     Drop,
     /// The request body is read, then no response ever comes.
     Hang,
+    /// The request is carried out in full (a message is sent and stored, as on success), then
+    /// the TCP connection is closed without any response: the answer was lost on the way back,
+    /// and the client cannot tell whether the message went out.
+    LoseAnswer,
 }
 
 /// A document the fake accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
+    /// The user id of the bot that sent it.
+    pub bot_id: i64,
     pub chat_id: String,
+    /// The forum topic (`message_thread_id`) it was sent to; `None` outside topics.
+    pub thread_id: Option<i64>,
     pub message_id: i64,
     pub file_id: String,
     pub file_unique_id: String,
@@ -97,7 +126,11 @@ impl Document {
 /// A message the fake accepted (text or document).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
+    /// The user id of the bot that sent it.
+    pub bot_id: i64,
     pub chat_id: String,
+    /// The forum topic (`message_thread_id`) it was sent to; `None` outside topics.
+    pub thread_id: Option<i64>,
     pub message_id: i64,
     /// Message text exactly as sent; `None` for documents.
     pub text: Option<String>,
@@ -131,7 +164,20 @@ struct BotState {
     faults: HashMap<String, VecDeque<Fault>>,
     calls: HashMap<String, usize>,
     next_message_id: HashMap<String, i64>,
+    /// Chats no bot may send to.
     forbidden: HashSet<String>,
+    /// Bots known to the fake, by token.
+    bots: HashMap<String, BotAccount>,
+    /// `(bot id, chat)` pairs: chats one bot is not a member of.
+    forbidden_for_bot: HashSet<(i64, String)>,
+    /// Forum supergroups and the ids of their topics.
+    forums: HashMap<String, HashSet<i64>>,
+    flood_limit: Option<FloodLimit>,
+    /// When each `(bot id, chat)` pair had messages accepted, oldest first, within the window.
+    flood_windows: HashMap<(i64, String), VecDeque<Instant>>,
+    /// 429 answers of the flood model, by bot id.
+    flood_refusals: HashMap<i64, usize>,
+    lost_answers: usize,
     upload_limit: u64,
     download_limit: u64,
     /// Answer `getFile` like `telegram-bot-api --local`: absolute paths on disk.
@@ -146,10 +192,62 @@ struct BotState {
     outage: Option<Fault>,
     /// Bytes a second each upload is taken in at, like a line to Telegram.
     upload_rate: Option<u64>,
+    /// Bytes a second each download is handed out at, per request.
+    download_rate: Option<u64>,
+}
+
+/// A bot the fake knows: its token is accepted, and it owns the files it received.
+#[derive(Debug, Clone)]
+struct BotAccount {
+    id: i64,
+    username: String,
+}
+
+/// At most `messages` accepted messages per `(bot, chat)` pair in any `window`.
+#[derive(Debug, Clone, Copy)]
+struct FloodLimit {
+    messages: u32,
+    window: Duration,
+}
+
+impl BotState {
+    /// Takes a place in the flood window of `(bot, chat)`, or refuses like Telegram's flood
+    /// control: 429 with the whole seconds until the oldest message leaves the window.
+    fn admit(&mut self, bot_id: i64, chat_key: &str) -> Result<(), ApiFailure> {
+        let Some(limit) = self.flood_limit else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let window = self.flood_windows.entry((bot_id, chat_match_key(chat_key))).or_default();
+        while window.front().is_some_and(|&at| now.duration_since(at) >= limit.window) {
+            window.pop_front();
+        }
+        if window.len() < limit.messages as usize {
+            window.push_back(now);
+            return Ok(());
+        }
+        let oldest = window.front().copied().unwrap_or(now);
+        let wait = (oldest + limit.window).saturating_duration_since(now);
+        // Whole seconds, rounded up: retrying after that many seconds always succeeds.
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        *self.flood_refusals.entry(bot_id).or_default() += 1;
+        Err(too_many_requests(u32::try_from(secs).unwrap_or(u32::MAX)))
+    }
+}
+
+/// The bot id of a token: the digits before the colon.
+fn bot_id_of(token: &str) -> Option<i64> {
+    let (digits, secret) = token.split_once(':')?;
+    if digits.is_empty() || secret.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&id| id > 0)
 }
 
 #[derive(Debug, Clone)]
 struct StoredFile {
+    /// The bot that received the file; file ids and paths are valid for it only.
+    bot_id: i64,
     file_id: String,
     file_unique_id: String,
     file_name: String,
@@ -183,6 +281,7 @@ impl Shared {
 }
 
 impl FakeTelegram {
+    /// Starts the fake knowing one bot, `TOKEN`.
     pub async fn start() -> FakeTelegram {
         let dir = tempfile::tempdir().expect("create fake telegram dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake telegram listener");
@@ -198,6 +297,13 @@ impl FakeTelegram {
                 calls: HashMap::new(),
                 next_message_id: HashMap::new(),
                 forbidden: HashSet::new(),
+                bots: HashMap::from([(TOKEN.to_owned(), BotAccount { id: BOT_ID, username: BOT_USERNAME.to_owned() })]),
+                forbidden_for_bot: HashSet::new(),
+                forums: HashMap::new(),
+                flood_limit: None,
+                flood_windows: HashMap::new(),
+                flood_refusals: HashMap::new(),
+                lost_answers: 0,
                 upload_limit: DEFAULT_UPLOAD_LIMIT,
                 download_limit: DEFAULT_DOWNLOAD_LIMIT,
                 local_paths: false,
@@ -207,6 +313,7 @@ impl FakeTelegram {
                 clock_offset: 0,
                 outage: None,
                 upload_rate: None,
+                download_rate: None,
             }),
             changed: Notify::new(),
             dir,
@@ -248,6 +355,27 @@ impl FakeTelegram {
         FakeTelegram { url: format!("http://{addr}"), shared, task }
     }
 
+    /// Starts the fake knowing `TOKEN` and these `(token, username)` bots too.
+    pub async fn start_with_bots(bots: &[(&str, &str)]) -> FakeTelegram {
+        let tg = FakeTelegram::start().await;
+        for (token, username) in bots {
+            tg.add_bot(token, username);
+        }
+        tg
+    }
+
+    /// The fake knows one more bot: its token is accepted from now on, and its id is the
+    /// digits before the colon, as with real tokens. Panics on a malformed token, or on a
+    /// second token for a bot id already known (Telegram has one valid token per bot).
+    pub fn add_bot(&self, token: &str, username: &str) {
+        let id = bot_id_of(token).unwrap_or_else(|| panic!("not a bot token: {token:?}"));
+        let mut st = self.shared.lock();
+        if let Some((other, _)) = st.bots.iter().find(|(other, bot)| bot.id == id && *other != token) {
+            panic!("bot {id} already has the token {other:?}");
+        }
+        st.bots.insert(token.to_owned(), BotAccount { id, username: username.to_owned() });
+    }
+
     /// Base URL without trailing slash, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.url.clone()
@@ -255,8 +383,13 @@ impl FakeTelegram {
 
     /// A teloxide bot pointed at this fake.
     pub fn bot(&self) -> teloxide::Bot {
+        self.bot_for(TOKEN)
+    }
+
+    /// A teloxide bot with this token pointed at this fake (see `add_bot`).
+    pub fn bot_for(&self, token: &str) -> teloxide::Bot {
         let url = self.url.parse().expect("fake telegram url");
-        teloxide::Bot::new(TOKEN).set_api_url(url)
+        teloxide::Bot::new(token).set_api_url(url)
     }
 
     pub fn documents(&self) -> Vec<Document> {
@@ -292,6 +425,48 @@ impl FakeTelegram {
         self.shared.lock().upload_rate = bytes_per_second;
     }
 
+    /// Hands out each download (`/file/bot<token>/…`) at `bytes_per_second` (none: as fast as
+    /// it goes). The rate is per request, like Telegram's file servers: N downloads in
+    /// parallel get N times the throughput.
+    pub fn set_download_rate(&self, bytes_per_second: Option<u64>) {
+        assert_ne!(bytes_per_second, Some(0), "a download rate of 0 never finishes");
+        self.shared.lock().download_rate = bytes_per_second;
+    }
+
+    /// Turns on flood control: a sendMessage or sendDocument is refused with 429 (`Too Many
+    /// Requests: retry after N`, `parameters.retry_after`) when its bot already had `messages`
+    /// messages accepted in that chat within the last `window` (a sliding window). Each
+    /// `(bot, chat)` pair has its own window; a refused message is not stored and does not
+    /// count. Messages accepted while flood control was off do not count either.
+    pub fn set_flood_limit(&self, messages: u32, window: Duration) {
+        assert!(messages > 0 && !window.is_zero(), "a flood limit that refuses everything");
+        self.shared.lock().flood_limit = Some(FloodLimit { messages, window });
+    }
+
+    /// Turns flood control off and forgets the windows.
+    pub fn clear_flood_limit(&self) {
+        let mut st = self.shared.lock();
+        st.flood_limit = None;
+        st.flood_windows.clear();
+    }
+
+    /// 429 answers flood control gave, all bots together (injected `RetryAfter` faults not
+    /// included).
+    pub fn flood_refusals(&self) -> usize {
+        self.shared.lock().flood_refusals.values().sum()
+    }
+
+    /// 429 answers flood control gave to the bot of this token.
+    pub fn flood_refusals_for(&self, token: &str) -> usize {
+        let id = bot_id_of(token).unwrap_or_else(|| panic!("not a bot token: {token:?}"));
+        self.shared.lock().flood_refusals.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Answers lost by `Fault::LoseAnswer`: requests carried out whose answer never left.
+    pub fn lost_answers(&self) -> usize {
+        self.shared.lock().lost_answers
+    }
+
     pub fn set_upload_limit(&self, bytes: u64) {
         self.shared.lock().upload_limit = bytes;
     }
@@ -319,9 +494,32 @@ impl FakeTelegram {
         self.shared.lock().clock_offset = secs;
     }
 
-    /// Sending to this chat fails with 400 "Bad Request: chat not found".
+    /// Sending to this chat fails with 400 "Bad Request: chat not found", for every bot.
     pub fn forbid_chat(&self, chat_id: &str) {
         self.shared.lock().forbidden.insert(chat_match_key(chat_id));
+    }
+
+    /// The bot of `token` is not a member of this chat, other bots still are. It gets what
+    /// the Bot API answers a bot outside the chat (`check_chat_access` in telegram-bot-api's
+    /// Client.cpp): for a supergroup or channel, which bots can look up by id, 403 "Forbidden:
+    /// bot is not a member of the supergroup chat" (or "… of the channel chat"); for a basic
+    /// group or a private chat, which the bot cannot see at all, 400 "Bad Request: chat not found".
+    pub fn forbid_chat_for_bot(&self, token: &str, chat_id: &str) {
+        let id = bot_id_of(token).unwrap_or_else(|| panic!("not a bot token: {token:?}"));
+        self.shared.lock().forbidden_for_bot.insert((id, chat_match_key(chat_id)));
+    }
+
+    /// Makes a supergroup (`-100…`) a forum with these topics (`message_thread_id` values),
+    /// replacing any earlier ones. Messages without `message_thread_id` go to the General topic,
+    /// which every forum has; like the real Bot API, sendMessage and sendDocument refuse its id
+    /// (1) as `message_thread_id`, while sendChatAction accepts it.
+    pub fn set_forum(&self, chat_id: &str, topics: &[i64]) {
+        let key = chat_match_key(chat_id);
+        assert!(
+            key.parse::<i64>().is_ok_and(|id| id <= -1_000_000_000_000),
+            "only supergroups (-100…) can be forums: {chat_id:?}"
+        );
+        self.shared.lock().forums.insert(key, topics.iter().copied().collect());
     }
 
     /// Requests received for `method` (case-insensitive), including failed and faulted ones.
@@ -416,9 +614,18 @@ async fn serve_request(
                 let never: Infallible = std::future::pending().await;
                 match never {}
             }
+            Some(Fault::LoseAnswer) => {
+                // Handlers store what they accept before they answer, so by now the message
+                // is sent; only the answer (never polled, so a download's body is not read) is lost.
+                let answer = router.oneshot(req).await;
+                drop(answer);
+                shared.lock().lost_answers += 1;
+                shared.changed.notify_waiters();
+                return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "injected fault: lose the answer"));
+            }
             Some(Fault::RetryAfter(secs)) => {
                 drain(Body::new(req.into_body())).await;
-                return Ok(retry_after(secs));
+                return Ok(too_many_requests(secs).into_response());
             }
             Some(Fault::ServerError(code)) => {
                 drain(Body::new(req.into_body())).await;
@@ -469,37 +676,36 @@ fn api_ok(result: Value) -> Response {
     (StatusCode::OK, axum::Json(json!({"ok": true, "result": result}))).into_response()
 }
 
-/// A Bot API error answer: `{"ok":false,"error_code":N,"description":"..."}` with HTTP status N.
+/// A Bot API error answer: `{"ok":false,"error_code":N,"description":"..."}` with HTTP status N,
+/// and `"parameters":{"retry_after":S}` for flood waits.
 #[derive(Debug)]
 struct ApiFailure {
     code: u16,
     description: String,
+    retry_after: Option<u32>,
 }
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({"ok": false, "error_code": self.code, "description": self.description});
+        let mut body = json!({"ok": false, "error_code": self.code, "description": self.description});
+        if let Some(secs) = self.retry_after {
+            body["parameters"] = json!({"retry_after": secs});
+        }
         (status, axum::Json(body)).into_response()
     }
 }
 
 fn api_error(code: u16, description: &str) -> ApiFailure {
-    ApiFailure { code, description: description.to_owned() }
+    ApiFailure { code, description: description.to_owned(), retry_after: None }
 }
 
 fn bad_request(description: &str) -> ApiFailure {
     api_error(400, &format!("Bad Request: {description}"))
 }
 
-fn retry_after(secs: u32) -> Response {
-    let body = json!({
-        "ok": false,
-        "error_code": 429,
-        "description": format!("Too Many Requests: retry after {secs}"),
-        "parameters": {"retry_after": secs},
-    });
-    (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+fn too_many_requests(secs: u32) -> ApiFailure {
+    ApiFailure { code: 429, description: format!("Too Many Requests: retry after {secs}"), retry_after: Some(secs) }
 }
 
 fn not_found() -> ApiFailure {
@@ -561,10 +767,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         drain(req.into_body()).await;
         return not_found().into_response();
     };
-    if token != TOKEN {
+    let Some(bot) = shared.lock().bots.get(&token).cloned() else {
         drain(req.into_body()).await;
         return unauthorized().into_response();
-    }
+    };
     let method = method.to_ascii_lowercase();
     if !matches!(
         method.as_str(),
@@ -578,20 +784,20 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Err(failure) => return failure.into_response(),
     };
     let result = match method.as_str() {
-        "getme" => Ok(me_json()),
+        "getme" => Ok(me_json(&bot)),
         "sendmessage" => {
-            let result = send_message(&shared, &params);
+            let result = send_message(&shared, &bot, &params);
             apply_delay(&shared).await;
             result
         }
         "senddocument" => {
-            let result = send_document(&shared, params);
+            let result = send_document(&shared, &bot, params);
             apply_delay(&shared).await;
             result
         }
         "getupdates" => Ok(get_updates(&shared, &params)),
-        "sendchataction" => resolve_chat(&shared, params.get("chat_id").unwrap_or("")).map(|_| json!(true)),
-        _ => get_file(&shared, &params),
+        "sendchataction" => send_chat_action(&shared, &bot, &params),
+        _ => get_file(&shared, &bot, &params),
     };
     match result {
         Ok(value) => api_ok(value),
@@ -787,7 +993,15 @@ struct Chat {
     /// The chat id as reported back to tests: the canonical number or `@username`.
     key: String,
     json: Value,
-    is_channel: bool,
+    kind: ChatKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChatKind {
+    Private,
+    Group,
+    Supergroup,
+    Channel,
 }
 
 fn chat_match_key(chat_id: &str) -> String {
@@ -798,11 +1012,26 @@ fn chat_match_key(chat_id: &str) -> String {
     }
 }
 
-fn resolve_chat(shared: &Shared, raw: &str) -> Result<Chat, ApiFailure> {
+/// The chat `raw` names, as `bot` may send to it.
+fn resolve_chat(shared: &Shared, bot: &BotAccount, raw: &str) -> Result<Chat, ApiFailure> {
     let raw = raw.trim();
     if shared.lock().forbidden.contains(&chat_match_key(raw)) {
         return Err(bad_request("chat not found"));
     }
+    let chat = chat_for(shared, raw)?;
+    if shared.lock().forbidden_for_bot.contains(&(bot.id, chat_match_key(&chat.key))) {
+        // What telegram-bot-api answers a bot outside the chat: supergroups and channels can be
+        // looked up by id, so it says the bot is no member; other chats it cannot see at all.
+        return Err(match chat.kind {
+            ChatKind::Supergroup => api_error(403, "Forbidden: bot is not a member of the supergroup chat"),
+            ChatKind::Channel => api_error(403, "Forbidden: bot is not a member of the channel chat"),
+            ChatKind::Private | ChatKind::Group => bad_request("chat not found"),
+        });
+    }
+    Ok(chat)
+}
+
+fn chat_for(shared: &Shared, raw: &str) -> Result<Chat, ApiFailure> {
     if let Some(username) = raw.strip_prefix('@') {
         let valid =
             (4..=32).contains(&username.len()) && username.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
@@ -817,30 +1046,54 @@ fn resolve_chat(shared: &Shared, raw: &str) -> Result<Chat, ApiFailure> {
         return Ok(Chat {
             key: raw.to_owned(),
             json: json!({"id": id, "title": username, "username": username, "type": "channel"}),
-            is_channel: true,
+            kind: ChatKind::Channel,
         });
     }
     let Ok(id) = raw.parse::<i64>() else {
         return Err(bad_request("chat not found"));
     };
-    let json = if id > 0 {
-        json!({"id": id, "first_name": "Test", "last_name": "User", "username": "tgploy_test_user", "type": "private"})
+    let (json, kind) = if id > 0 {
+        let json = json!({
+            "id": id, "first_name": "Test", "last_name": "User", "username": "tgploy_test_user", "type": "private",
+        });
+        (json, ChatKind::Private)
     } else if id <= -1_000_000_000_000 {
-        json!({"id": id, "title": "tgploy test supergroup", "type": "supergroup"})
+        let mut json = json!({"id": id, "title": "tgploy test supergroup", "type": "supergroup"});
+        if shared.lock().forums.contains_key(&id.to_string()) {
+            json["is_forum"] = json!(true);
+        }
+        (json, ChatKind::Supergroup)
     } else if id < 0 {
-        json!({"id": id, "title": "tgploy test group", "type": "group"})
+        (json!({"id": id, "title": "tgploy test group", "type": "group"}), ChatKind::Group)
     } else {
         return Err(bad_request("chat not found"));
     };
-    Ok(Chat { key: id.to_string(), json, is_channel: false })
+    Ok(Chat { key: id.to_string(), json, kind })
 }
 
-fn bot_user_json() -> Value {
-    json!({"id": BOT_ID, "is_bot": true, "first_name": "tgploy test", "username": BOT_USERNAME})
+/// The forum topic a message or chat action goes to (`message_thread_id`), checked like the
+/// Bot API does: absent, zero, negative or not a number means none (telegram-bot-api's
+/// `get_forum_topic_id`); any other value must be a topic of a forum. The General topic is
+/// refused for messages (`check_message_topic`) but taken by sendChatAction.
+fn topic_of(shared: &Shared, chat: &Chat, params: &Params, general_allowed: bool) -> Result<Option<i64>, ApiFailure> {
+    let Some(topic) = params.get("message_thread_id").and_then(|v| v.parse::<i32>().ok()).filter(|&t| t > 0) else {
+        return Ok(None);
+    };
+    let topic = i64::from(topic);
+    let st = shared.lock();
+    let known = st
+        .forums
+        .get(&chat_match_key(&chat.key))
+        .is_some_and(|topics| if topic == GENERAL_TOPIC_ID { general_allowed } else { topics.contains(&topic) });
+    if known { Ok(Some(topic)) } else { Err(bad_request("message thread not found")) }
 }
 
-fn me_json() -> Value {
-    let mut me = bot_user_json();
+fn bot_user_json(bot: &BotAccount) -> Value {
+    json!({"id": bot.id, "is_bot": true, "first_name": "tgploy test", "username": bot.username})
+}
+
+fn me_json(bot: &BotAccount) -> Value {
+    let mut me = bot_user_json(bot);
     if let Value::Object(m) = &mut me {
         m.insert("can_join_groups".into(), json!(true));
         m.insert("can_read_all_group_messages".into(), json!(false));
@@ -851,24 +1104,56 @@ fn me_json() -> Value {
     me
 }
 
-fn message_base(chat: &Chat, message_id: i64) -> Map<String, Value> {
+fn message_base(bot: &BotAccount, chat: &Chat, message_id: i64, topic: Option<i64>) -> Map<String, Value> {
     let date = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     let mut m = Map::new();
     m.insert("message_id".into(), json!(message_id));
-    if chat.is_channel {
+    if chat.kind == ChatKind::Channel {
         m.insert("sender_chat".into(), chat.json.clone());
     } else {
-        m.insert("from".into(), bot_user_json());
+        m.insert("from".into(), bot_user_json(bot));
     }
     m.insert("chat".into(), chat.json.clone());
     m.insert("date".into(), json!(date));
+    if let Some(topic) = topic {
+        m.insert("message_thread_id".into(), json!(topic));
+        m.insert("is_topic_message".into(), json!(true));
+        // Like the real answer, a message in a topic replies to the message that created it.
+        m.insert(
+            "reply_to_message".into(),
+            json!({
+                "message_id": topic,
+                "from": {"id": 777, "is_bot": false, "first_name": "Operator"},
+                "chat": chat.json,
+                "date": date,
+                "message_thread_id": topic,
+                "is_topic_message": true,
+                "forum_topic_created": {"name": format!("Topic {topic}"), "icon_color": 7_322_096},
+            }),
+        );
+    }
     m
 }
 
-fn next_message_id(st: &mut BotState, chat: &Chat) -> i64 {
-    let counter = st.next_message_id.entry(chat_match_key(&chat.key)).or_insert(0);
+/// Message ids count per chat in supergroups and channels, which all bots share; private chats
+/// and basic groups are numbered per bot, as each bot has its own message box for them.
+fn next_message_id(st: &mut BotState, bot: &BotAccount, chat: &Chat) -> i64 {
+    let key = match chat.kind {
+        ChatKind::Supergroup | ChatKind::Channel => chat_match_key(&chat.key),
+        ChatKind::Private | ChatKind::Group => format!("{}/{}", bot.id, chat_match_key(&chat.key)),
+    };
+    let counter = st.next_message_id.entry(key).or_insert(0);
     *counter += 1;
     *counter
+}
+
+fn send_chat_action(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
+    let Some(chat_id) = params.get("chat_id") else {
+        return Err(bad_request("chat_id is empty"));
+    };
+    let chat = resolve_chat(shared, bot, chat_id)?;
+    topic_of(shared, &chat, params, true)?;
+    Ok(json!(true))
 }
 
 /// Text after `parse_mode` handling, as Telegram stores it.
@@ -900,7 +1185,7 @@ fn code_texts(formatted: &Formatted) -> Vec<String> {
         .collect()
 }
 
-fn send_message(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
+fn send_message(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
     let Some(chat_id) = params.get("chat_id") else {
         return Err(bad_request("chat_id is empty"));
     };
@@ -913,13 +1198,17 @@ fn send_message(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     if utf16_len(&formatted.text) > MAX_TEXT_UTF16 {
         return Err(bad_request("message is too long"));
     }
-    let chat = resolve_chat(shared, chat_id)?;
+    let chat = resolve_chat(shared, bot, chat_id)?;
+    let topic = topic_of(shared, &chat, params, false)?;
 
     let message_id = {
         let mut st = shared.lock();
-        let message_id = next_message_id(&mut st, &chat);
+        st.admit(bot.id, &chat.key)?;
+        let message_id = next_message_id(&mut st, bot, &chat);
         st.messages.push(Sent {
+            bot_id: bot.id,
             chat_id: chat.key.clone(),
+            thread_id: topic,
             message_id,
             text: Some(raw.to_owned()),
             document: None,
@@ -931,7 +1220,7 @@ fn send_message(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     };
     shared.changed.notify_waiters();
 
-    let mut m = message_base(&chat, message_id);
+    let mut m = message_base(bot, &chat, message_id, topic);
     m.insert("text".into(), json!(formatted.text));
     if !formatted.entities.is_empty() {
         m.insert("entities".into(), entities_json(&formatted.entities));
@@ -944,7 +1233,7 @@ enum DocumentSource {
     Existing(StoredFile),
 }
 
-fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailure> {
+fn send_document(shared: &Shared, bot: &BotAccount, mut params: Params) -> Result<Value, ApiFailure> {
     let Some(chat_id) = params.get("chat_id").map(str::to_owned) else {
         return Err(bad_request("chat_id is empty"));
     };
@@ -957,7 +1246,8 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
                 None => return Err(bad_request("there is no document in the request")),
             }
         } else {
-            match shared.lock().files.get(&value) {
+            // A file id is valid only for the bot it was issued to.
+            match shared.lock().files.get(&value).filter(|stored| stored.bot_id == bot.id) {
                 Some(stored) => DocumentSource::Existing(stored.clone()),
                 None => return Err(bad_request("wrong file identifier/HTTP URL specified")),
             }
@@ -980,27 +1270,32 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
     {
         return Err(bad_request("file must be non-empty"));
     }
-    let chat = resolve_chat(shared, &chat_id)?;
+    let chat = resolve_chat(shared, bot, &chat_id)?;
+    let topic = topic_of(shared, &chat, &params, false)?;
     let caption = caption.filter(|c| !c.text.is_empty());
 
     let (stored, message_id) = {
         let mut st = shared.lock();
+        // Refused before the upload becomes a file, so its bytes are deleted with it.
+        st.admit(bot.id, &chat.key)?;
         let stored = match source {
             DocumentSource::Existing(stored) => stored,
             DocumentSource::Upload(mut upload) => {
                 st.seq += 1;
                 let seq = st.seq;
-                let stored = new_stored_file(shared.seed, seq, &mut upload);
+                let stored = new_stored_file(shared.seed, bot.id, seq, &mut upload);
                 st.file_paths.insert(stored.file_path.clone(), stored.file_id.clone());
                 st.files.insert(stored.file_id.clone(), stored.clone());
                 stored
             }
         };
-        let message_id = next_message_id(&mut st, &chat);
+        let message_id = next_message_id(&mut st, bot, &chat);
         let rendered = caption.as_ref().map(|c| c.text.clone());
         let caption_code = caption.as_ref().map(code_texts).unwrap_or_default();
         st.documents.push(Document {
+            bot_id: bot.id,
             chat_id: chat.key.clone(),
+            thread_id: topic,
             message_id,
             file_id: stored.file_id.clone(),
             file_unique_id: stored.file_unique_id.clone(),
@@ -1013,7 +1308,9 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
             path: stored.path.clone(),
         });
         st.messages.push(Sent {
+            bot_id: bot.id,
             chat_id: chat.key.clone(),
+            thread_id: topic,
             message_id,
             text: None,
             document: Some(stored.file_name.clone()),
@@ -1025,7 +1322,7 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
     };
     shared.changed.notify_waiters();
 
-    let mut m = message_base(&chat, message_id);
+    let mut m = message_base(bot, &chat, message_id, topic);
     m.insert(
         "document".into(),
         json!({
@@ -1045,9 +1342,12 @@ fn send_document(shared: &Shared, mut params: Params) -> Result<Value, ApiFailur
     Ok(Value::Object(m))
 }
 
-fn new_stored_file(seed: u64, seq: u64, upload: &mut Upload) -> StoredFile {
+fn new_stored_file(seed: u64, bot_id: i64, seq: u64, upload: &mut Upload) -> StoredFile {
     upload.keep = true;
+    // The bot is part of the id, as real file ids differ per bot; the unique id does not depend
+    // on it (it is the same for every bot on the real API).
     let digest = hex::encode(Sha256::digest(format!("{seed}:{seq}").as_bytes()));
+    let bot_digest = hex::encode(Sha256::digest(format!("{seed}:{bot_id}:{seq}").as_bytes()));
     let file_name = if upload.file_name.is_empty() { "file".to_owned() } else { upload.file_name.clone() };
     let ext = Path::new(&file_name)
         .extension()
@@ -1056,7 +1356,8 @@ fn new_stored_file(seed: u64, seq: u64, upload: &mut Upload) -> StoredFile {
         .map(|e| format!(".{e}"))
         .unwrap_or_default();
     StoredFile {
-        file_id: format!("BQACAgIAAxkBAAI{}", &digest[..40]),
+        bot_id,
+        file_id: format!("BQACAgIAAxkBAAI{}", &bot_digest[..40]),
         file_unique_id: format!("AgAD{}", &digest[40..52]),
         file_name,
         size: upload.size,
@@ -1065,7 +1366,7 @@ fn new_stored_file(seed: u64, seq: u64, upload: &mut Upload) -> StoredFile {
     }
 }
 
-fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
+fn get_file(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
     let (stored, limit, local) = {
         let st = shared.lock();
         let stored = params.get("file_id").and_then(|id| st.files.get(id)).cloned();
@@ -1074,6 +1375,11 @@ fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
     let Some(stored) = stored else {
         return Err(bad_request("wrong file identifier/HTTP URL specified"));
     };
+    if stored.bot_id != bot.id {
+        // Another bot's id is well-formed, so the server takes it, but the file cannot be
+        // fetched with this bot's rights: telegram-bot-api's answer to a failed download.
+        return Err(bad_request("wrong file_id or the file is temporarily unavailable"));
+    }
     if stored.size > limit {
         return Err(bad_request("file is too big"));
     }
@@ -1087,23 +1393,26 @@ fn get_file(shared: &Shared, params: &Params) -> Result<Value, ApiFailure> {
 
 /// `GET /file/bot<token>/<file_path>`, only in the documented form: the path's slashes
 /// are slashes. A path sent as one `%2F`-encoded segment (what teloxide's `download_file*`
-/// does) is not found, as on a server or reverse proxy that does not decode `%2F`.
+/// does) is not found, as on a server or reverse proxy that does not decode `%2F`. Another
+/// bot's file is not found either.
 async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
     drain(req.into_body()).await;
     let Some((bot, raw_path)) = rest.split_once('/') else {
         return not_found().into_response();
     };
-    if percent_decode(bot).strip_prefix("bot") != Some(TOKEN) {
+    let bot = percent_decode(bot).strip_prefix("bot").and_then(|token| shared.lock().bots.get(token).cloned());
+    let Some(bot) = bot else {
         return unauthorized().into_response();
-    }
+    };
     let segments: Vec<String> = raw_path.split('/').map(percent_decode).collect();
     if segments.iter().any(|s| s.contains('/')) {
         return not_found().into_response();
     }
     let file_path = segments.join("/");
-    let stored = {
+    let (stored, rate) = {
         let st = shared.lock();
-        st.file_paths.get(&file_path).and_then(|id| st.files.get(id)).cloned()
+        let stored = st.file_paths.get(&file_path).and_then(|id| st.files.get(id)).cloned();
+        (stored.filter(|stored| stored.bot_id == bot.id), st.download_rate)
     };
     let Some(stored) = stored else {
         return not_found().into_response();
@@ -1112,14 +1421,24 @@ async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
         Ok(file) => file,
         Err(e) => return internal(e).into_response(),
     };
-    let stream = futures_util::stream::try_unfold(file, |mut file| async move {
-        let mut buf = vec![0u8; 256 * 1024];
+    // Throttled, the body comes in pieces of about a tenth of a second each, so a client sees
+    // a steady trickle rather than bursts.
+    let chunk = rate.map_or(256 * 1024, |rate| (rate / 10).clamp(1024, 256 * 1024)) as usize;
+    let started = tokio::time::Instant::now();
+    let stream = futures_util::stream::try_unfold((file, 0u64), move |(mut file, sent)| async move {
+        let mut buf = vec![0u8; chunk];
         let n = file.read(&mut buf).await?;
         if n == 0 {
             return Ok::<_, io::Error>(None);
         }
         buf.truncate(n);
-        Ok(Some((Bytes::from(buf), file)))
+        let sent = sent + n as u64;
+        // Each request has a line of `rate` bytes a second of its own: a piece leaves when
+        // that line would have carried every byte up to its end.
+        if let Some(rate) = rate {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(sent as f64 / rate as f64)).await;
+        }
+        Ok(Some((Bytes::from(buf), (file, sent))))
     });
     (
         [
