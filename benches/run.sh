@@ -28,5 +28,5 @@ if [ -n "${BASELINE:-}" ]; then
     (cd "$dir" && cargo build --release --locked >&2)
     export TGPLOY_BASELINE_BIN="$PWD/$dir/target/release/tgploy"
 fi
-cargo test --locked --release --test it -- --ignored --nocapture --test-threads 1 "${filters[@]}" 2>&1 \
-    | grep -E 'BENCH|test result|panicked' | sed -E 's/^.*(BENCH)/\1/'
+cargo bench --locked --bench e2e -- "${filters[@]}" 2>&1 \
+    | grep -E 'BENCH|panicked|error' | sed -E 's/^.*(BENCH)/\1/'

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::ledger::Ledger;
+use crate::ledger::{Bucket, Ledger};
 use crate::setup::explain_s3;
 use crate::shell::quote;
 use crate::sink::TelegramSink;
@@ -36,17 +36,22 @@ fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check 
 pub async fn run(cfg: &Config) -> Vec<Check> {
     let mut checks = vec![config_file(cfg)];
 
-    let ledger = match cfg.database_path().and_then(|p| Ledger::open(&p)) {
-        Ok(l) => match l.probe_writable() {
-            Ok(()) => {
-                checks.push(pass("ledger", format!("{} is writable", l.path().display())));
-                Some(l)
-            }
-            Err(e) => {
-                checks.push(fail("ledger", e.to_string(), "check DATABASE_PATH (`database_path`) and its permissions"));
-                None
-            }
-        },
+    // SQLite blocks: the ledger is opened and read off the async runtime.
+    let path = cfg.database_path();
+    let ledger = tokio::task::spawn_blocking(move || {
+        let ledger = Ledger::open(&path?)?;
+        ledger.probe_writable()?;
+        let buckets = ledger.buckets()?;
+        Ok::<_, crate::error::Error>((ledger.path().display().to_string(), buckets))
+    })
+    .await
+    .map_err(|e| crate::error::Error::Internal(format!("a ledger task failed: {e}")))
+    .and_then(|r| r);
+    let known = match ledger {
+        Ok((path, buckets)) => {
+            checks.push(pass("ledger", format!("{path} is writable")));
+            Some(buckets)
+        }
         Err(e) => {
             checks.push(fail("ledger", e.to_string(), "check DATABASE_PATH (`database_path`) and its permissions"));
             None
@@ -68,7 +73,7 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
                 }
                 Ok(on_server) => {
                     checks.push(pass("S3", format!("{} answers; {} bucket(s)", s3.endpoint, on_server.len())));
-                    checks.extend(buckets(cfg, ledger.as_ref(), &source, &on_server).await);
+                    checks.extend(buckets(cfg, known.as_deref(), &source, &on_server).await);
                 }
             }
             checks.push(clock(&s3.endpoint, "S3 server").await);
@@ -129,9 +134,9 @@ fn config_file(cfg: &Config) -> Check {
     pass("config file", format!("{} is readable and private", path.display()))
 }
 
-async fn buckets(cfg: &Config, ledger: Option<&Ledger>, source: &S3Source, on_server: &[String]) -> Vec<Check> {
+async fn buckets(cfg: &Config, known: Option<&[Bucket]>, source: &S3Source, on_server: &[String]) -> Vec<Check> {
     // Enabled buckets per the ledger; buckets it does not know yet follow the default.
-    let known = ledger.and_then(|l| l.buckets().ok()).unwrap_or_default();
+    let known = known.unwrap_or_default();
     let mut enabled: Vec<String> = on_server
         .iter()
         .filter(|name| known.iter().find(|b| &b.name == *name).map(|b| b.enabled).unwrap_or(cfg.enable_new_buckets))

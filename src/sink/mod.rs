@@ -8,11 +8,11 @@
 
 pub mod api;
 pub mod caption;
+mod pace;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use teloxide::ApiError;
@@ -20,6 +20,7 @@ use teloxide::types::{Me, Message, Update};
 
 use crate::config::{ChatRef, Secret, TelegramSettings, is_cloud_api};
 use api::{Attachment, BotApi, Document, Failure};
+use pace::Pacer;
 
 /// How many times one request is repeated after 429 answers before giving up.
 const MAX_FLOOD_WAITS: u32 = 30;
@@ -130,9 +131,8 @@ pub struct TelegramSink {
     backup: Option<Target>,
     admin: Option<Target>,
     token: String,
-    min_interval: Duration,
-    /// The earliest moment each chat may receive its next message.
-    next_slot: std::sync::Mutex<HashMap<String, Instant>>,
+    /// Spaces the messages to each chat.
+    pacer: Pacer,
     max_flood_wait: Duration,
 }
 
@@ -185,17 +185,12 @@ impl TelegramSink {
         let endpoint = api_url.trim_end_matches('/').to_string();
         let api = BotApi::new(api_url, token.expose())
             .map_err(|reason| SinkError::Unreachable { endpoint: endpoint.clone(), reason })?;
-        let min_interval = match messages_per_minute {
-            0 => Duration::ZERO,
-            n => Duration::from_secs_f64(60.0 / f64::from(n)),
-        };
         Ok(TelegramSink {
             api,
             backup: None,
             admin: None,
             token: token.expose().to_string(),
-            min_interval,
-            next_slot: std::sync::Mutex::new(HashMap::new()),
+            pacer: Pacer::per_minute(messages_per_minute),
             max_flood_wait: DEFAULT_MAX_FLOOD_WAIT,
         })
     }
@@ -337,7 +332,7 @@ impl TelegramSink {
         let mut outage = crate::backoff::IN_RUN.iter();
         loop {
             if let Some(chat) = call.chat {
-                self.pace(&chat.id).await;
+                self.pacer.wait(&chat.id).await;
             }
             match attempt().await {
                 Ok(v) => return Ok(v),
@@ -365,22 +360,6 @@ impl TelegramSink {
                 Err(failure) => return Err(self.classify(failure, call)),
             }
         }
-    }
-
-    /// Waits for the chat's next free slot and takes it: messages to one chat are spaced
-    /// by the configured interval, however many deliveries run at once.
-    async fn pace(&self, chat: &str) {
-        if self.min_interval.is_zero() {
-            return;
-        }
-        let slot = {
-            let mut slots = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let slot = slots.get(chat).copied().filter(|s| *s > now).unwrap_or(now);
-            slots.insert(chat.to_string(), slot + self.min_interval);
-            slot
-        };
-        tokio::time::sleep_until(slot.into()).await;
     }
 
     /// Checks the token and that the API answers: `getMe`. Returns the bot's username.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::dashboard::{Dash, PASSWORD};
+use crate::dashboard_client::{Dash, PASSWORD};
 use crate::harness::{World, data};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -76,14 +76,24 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
     ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a WebDriver session")
 }
 
-/// Makes the viewport (not the window) `width`×`height`.
+/// Makes the viewport (not the window) `width`×`height`: the window is resized by what
+/// its frame takes, until the page reports the size asked for (a busy machine applies a
+/// resize late).
 async fn viewport(c: &Client, width: u32, height: u32) {
-    c.set_window_size(width, height).await.unwrap();
-    let inner = c.execute("return [window.innerWidth, window.innerHeight]", vec![]).await.unwrap();
-    let (w, h) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
-    if (w, h) != (width, height) {
-        c.set_window_size(2 * width - w, 2 * height - h).await.unwrap();
+    let mut window = (width, height);
+    for _ in 0..100 {
+        c.set_window_size(window.0, window.1).await.unwrap();
+        let inner = c.execute("return [window.innerWidth, window.innerHeight]", vec![]).await.unwrap();
+        let (w, h) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
+        if (w, h) == (width, height) {
+            return;
+        }
+        // The frame is what the window has beyond the page, once the page has the size
+        // of the window asked for last.
+        window = ((window.0 + width).saturating_sub(w).max(width), (window.1 + height).saturating_sub(h).max(height));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!("the viewport never became {width}x{height}");
 }
 
 fn screenshot_dir() -> PathBuf {

@@ -2,205 +2,13 @@
 //! the lock shared with the command line, sessions, CSRF and origin checks, security
 //! headers, the pages and their actions, and no secret anywhere.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::harness::{ServerProc, World, data};
+use crate::dashboard_client::{Client, Dash, PASSWORD, Reply};
+use crate::harness::{World, data};
 use crate::support::{s3, telegram};
 
-pub const PASSWORD: &str = "correct horse battery staple";
 const WRONG: &str = "Wrong password or code.";
-
-/// Hands out second-factor codes in the order the server accepts them: each for a later
-/// time step than the one before (a code works once), within the window the server
-/// takes (the previous, current and next step).
-pub struct Codes {
-    secret: String,
-    last_step: i64,
-}
-
-impl Codes {
-    pub fn new(secret: &str) -> Codes {
-        Codes { secret: secret.to_string(), last_step: 0 }
-    }
-
-    /// A code for a step not used yet, waiting for the clock where needed.
-    pub async fn next(&mut self) -> String {
-        loop {
-            let now = tgploy::time::now();
-            let current = now / 30;
-            let step = (self.last_step + 1).max(current - 1);
-            // The previous step's code stops working at the next boundary: not close to it.
-            let risky = step < current && now % 30 >= 25;
-            if step > current + 1 || risky {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            self.last_step = step;
-            return tgploy::totp::code_at(&self.secret, (step * 30) as u64).unwrap();
-        }
-    }
-
-    /// A code the server accepted already (for replay tests).
-    pub fn used(&self) -> String {
-        tgploy::totp::code_at(&self.secret, (self.last_step * 30) as u64).unwrap()
-    }
-}
-
-/// A response, read whole.
-pub struct Reply {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn location(&self) -> &str {
-        self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
-    }
-
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
-    }
-
-    /// The CSRF token of the page's first form.
-    pub fn csrf(&self) -> String {
-        let start = self.body.find(r#"name="csrf" value=""#).expect("a form with a CSRF token") + 19;
-        self.body[start..start + 64].to_string()
-    }
-
-    #[track_caller]
-    pub fn status(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "{}", self.body);
-        self
-    }
-
-    #[track_caller]
-    pub fn shows(&self, text: &str) -> &Self {
-        assert!(self.body.contains(text), "the page does not show {text:?}:\n{}", self.body);
-        self
-    }
-}
-
-/// A browser without a browser: keeps cookies, sends the Origin a browser sends.
-pub struct Client {
-    http: reqwest::Client,
-    pub base: String,
-    pub cookies: BTreeMap<String, String>,
-    pub origin: Option<String>,
-}
-
-impl Client {
-    pub fn new(base: &str) -> Client {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Client { http, base: base.to_string(), cookies: BTreeMap::new(), origin: Some(base.to_string()) }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Reply {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let req = if cookie.is_empty() { req } else { req.header("cookie", cookie.join("; ")) };
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        for set in headers.get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || attrs.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), value.to_string());
-            }
-        }
-        Reply { status, headers, body: resp.text().await.unwrap_or_default() }
-    }
-
-    pub async fn get(&mut self, path: &str) -> Reply {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
-        if let Some(origin) = &self.origin {
-            req = req.header("origin", origin);
-        }
-        self.send(req).await
-    }
-
-    /// Fills in the sign-in form and sends it.
-    pub async fn sign_in(&mut self, password: &str, code: &str) -> Reply {
-        let token = self.get("/login").await.csrf();
-        self.post("/login", &[("csrf", &token), ("password", password), ("code", code)]).await
-    }
-
-    /// The CSRF token of a signed-in page.
-    pub async fn token(&mut self) -> String {
-        self.get("/security").await.status(200).csrf()
-    }
-}
-
-/// A world with a delivered bucket, a dashboard password, a second factor, and the
-/// dashboard running.
-pub struct Dash {
-    pub w: World,
-    pub codes: Codes,
-    pub server: ServerProc,
-    pub enrolment: tgploy::totp::Enrolment,
-    /// Recovery codes not used yet: signing in with one leaves the time steps alone.
-    recovery: Vec<String>,
-}
-
-impl Dash {
-    pub async fn start() -> Dash {
-        let w = World::new().await;
-        Dash::start_in(w).await
-    }
-
-    pub async fn start_in(mut w: World) -> Dash {
-        w.s3.create_bucket("backups").await;
-        w.s3.put("backups", "db/dump.sql.gz", data(150 * 1024, 1)).await;
-        w.s3.put("backups", "etc/hosts", data(100, 2)).await;
-        w.sync().await.success();
-        w.set_dashboard_password(PASSWORD, None).await.success();
-        let enrolment = w.enrol_totp();
-        let server = w.start_dashboard();
-        Dash {
-            codes: Codes::new(&enrolment.secret_base32),
-            recovery: enrolment.recovery_codes[1..].to_vec(),
-            w,
-            server,
-            enrolment,
-        }
-    }
-
-    pub fn client(&self) -> Client {
-        Client::new(&self.server.url)
-    }
-
-    /// A client with a session, signed in with a recovery code.
-    pub async fn signed_in(&mut self) -> Client {
-        let code = self.recovery.pop().expect("a recovery code left");
-        self.signed_in_with(&code).await
-    }
-
-    /// A client with a session, signed in with the next time step's code.
-    pub async fn signed_in_with_code(&mut self) -> Client {
-        let code = self.codes.next().await;
-        self.signed_in_with(&code).await
-    }
-
-    async fn signed_in_with(&mut self, code: &str) -> Client {
-        let mut c = self.client();
-        let reply = c.sign_in(PASSWORD, code).await;
-        assert_eq!((reply.status, reply.location()), (303, "/"), "{}", reply.body);
-        c
-    }
-
-    pub fn enabled(&self, bucket: &str) -> String {
-        self.w.query(&format!("SELECT enabled FROM buckets WHERE name = '{bucket}'"))[0][0].clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_refuses_to_start_until_a_password_and_the_second_factor_are_set() {
@@ -445,6 +253,7 @@ async fn no_secret_appears_on_any_page_response_or_log_line() {
         ("password hash's digest", hash.rsplit('$').next().unwrap().to_string()),
         ("password", PASSWORD.to_string()),
     ];
+    let mut secrets = secrets.to_vec();
     let mut seen = Vec::new();
     let mut anonymous = d.client();
     for path in ["/login", "/", "/nope", "/static/app.0000.css"] {
@@ -452,6 +261,7 @@ async fn no_secret_appears_on_any_page_response_or_log_line() {
     }
     seen.push(anonymous.sign_in("wrong password", "123456").await);
     let mut c = d.signed_in().await;
+    secrets.extend(d.unused_recovery_codes().into_iter().map(|code| ("unused recovery code", code)));
     let token = c.token().await;
     let code = d.codes.next().await;
     seen.push(
@@ -464,10 +274,13 @@ async fn no_secret_appears_on_any_page_response_or_log_line() {
         reply.status(200).shows("Sign out");
         seen.push(reply);
     }
-    let css_path = seen[1].body.split("href=\"/static/").nth(1).map(|s| s.split('"').next().unwrap().to_string());
-    if let Some(css) = css_path {
-        seen.push(c.get(&format!("/static/{css}")).await);
-    }
+    // The stylesheet a signed-in page links to.
+    let overview = seen.iter().rev().find(|r| r.body.contains("Sign out")).expect("a signed-in page");
+    let css =
+        overview.body.split("href=\"/static/").nth(1).and_then(|s| s.split('"').next()).expect("a stylesheet link");
+    let stylesheet = c.get(&format!("/static/{css}")).await;
+    stylesheet.status(200);
+    seen.push(stylesheet);
     let settings = c.get("/settings").await;
     settings.shows("telegram.bot_token").shows("s3.secret_key").shows("webhook.secret_token");
     assert!(settings.body.matches("badge-set").count() >= 3, "secrets are shown as set");

@@ -98,12 +98,8 @@ impl World {
         World::with(S3Server::start_with_listed_etags().await).await
     }
 
-    /// A world whose S3 server also has the generated bucket `name` of `objects` objects.
-    pub async fn with_synthetic_bucket(name: &str, objects: usize) -> World {
-        World::with(S3Server::start_with_synthetic_bucket(name, objects).await).await
-    }
-
-    async fn with(s3: S3Server) -> World {
+    /// A world around this S3 server.
+    pub async fn with(s3: S3Server) -> World {
         let tg = FakeTelegram::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp dir");
@@ -290,7 +286,9 @@ pub const WEBHOOK_TOKEN: &str = "hook-secret-7d1c2e";
 pub struct ServerProc {
     pub child: Child,
     pub url: String,
-    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    logs: std::sync::Arc<(std::sync::Mutex<String>, std::sync::Condvar)>,
+    /// The thread that drains stderr into `logs`; it ends when stderr closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl World {
@@ -299,19 +297,6 @@ impl World {
         let mut args = vec!["serve-webhook", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         self.start_server(self.command(&args))
-    }
-
-    /// Starts `serve-webhook` of the binary `bin` under `/usr/bin/time -v` (its report
-    /// ends the logs).
-    pub fn start_webhook_timed(&self, bin: &Path) -> ServerProc {
-        let mut cmd = Command::new("/usr/bin/time");
-        cmd.arg("-v")
-            .arg(bin)
-            .args(["serve-webhook", "--listen", "127.0.0.1:0"])
-            .env_clear()
-            .envs(&self.env)
-            .stdin(Stdio::null());
-        self.start_server(cmd)
     }
 
     /// Starts `tgploy dashboard` on a free loopback port and waits until it listens.
@@ -345,23 +330,25 @@ impl World {
         conn.execute(sql, []).expect("execute")
     }
 
-    fn start_server(&self, mut cmd: Command) -> ServerProc {
+    /// Starts a server command and waits until it says where it listens.
+    pub fn start_server(&self, mut cmd: Command) -> ServerProc {
         use std::io::BufRead;
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn the server");
         let stderr = child.stderr.take().expect("stderr");
-        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let logs = std::sync::Arc::new((std::sync::Mutex::new(String::new()), std::sync::Condvar::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             // Keep draining stderr so the server never blocks on a full pipe.
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(url) = line.split("listening on ").nth(1) {
                     let _ = tx.send(url.trim().to_string());
                 }
-                let mut l = sink.lock().unwrap();
+                let mut l = sink.0.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
+                sink.1.notify_all();
             }
         });
         let url = match rx.recv_timeout(Duration::from_secs(30)) {
@@ -369,16 +356,29 @@ impl World {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the server did not start:\n{}", logs.lock().unwrap());
+                panic!("the server did not start:\n{}", logs.0.lock().unwrap());
             }
         };
-        ServerProc { child, url, logs }
+        ServerProc { child, url, logs, reader: Some(reader) }
     }
 }
 
 impl ServerProc {
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.logs.0.lock().unwrap().clone()
+    }
+
+    /// Waits until the server has logged a line containing `needle`; returns the logs.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let (logs, needle) = (self.logs.clone(), needle.to_string());
+        tokio::task::spawn_blocking(move || {
+            let guard = logs.0.lock().unwrap();
+            let (guard, _) = logs.1.wait_timeout_while(guard, timeout, |l| !l.contains(&needle)).unwrap();
+            assert!(guard.contains(&needle), "the server did not log `{needle}` within {timeout:?}:\n{guard}");
+            guard.clone()
+        })
+        .await
+        .expect("join")
     }
 
     /// Sends a signal and waits for the exit; returns the exit code and the logs.
@@ -396,8 +396,10 @@ impl ServerProc {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        // Let the reader thread take the last lines.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The reader has every line once stderr closed.
+        if let Some(reader) = self.reader.take() {
+            tokio::task::spawn_blocking(move || reader.join()).await.expect("join").expect("the log reader");
+        }
         (code, self.logs())
     }
 
@@ -414,4 +416,60 @@ impl Drop for ServerProc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// How long each sender of [`post_events`] goes on.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// This many events each.
+    Count(u64),
+    /// Until then.
+    #[allow(dead_code)] // The benchmarks run for a time.
+    Deadline(std::time::Instant),
+}
+
+/// Posts object-created events to `url` from `senders` concurrent senders, each naming
+/// an object of `bucket` that does not exist (deliveries find it gone and record it as
+/// skipped: work the server does meanwhile). Every answer must be 200. Returns the
+/// latency of each request.
+pub async fn post_events(url: &str, bucket: &str, senders: u64, until: Until) -> Vec<Duration> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+    let tasks: Vec<_> = (0..senders)
+        .map(|sender| {
+            let (client, url, bucket) = (client.clone(), url.to_string(), bucket.to_string());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0u64;
+                loop {
+                    match until {
+                        Until::Count(count) if n >= count => break,
+                        Until::Deadline(deadline) if std::time::Instant::now() >= deadline => break,
+                        _ => {}
+                    }
+                    n += 1;
+                    let body = serde_json::json!({
+                        "EventName": "s3:ObjectCreated:Put",
+                        "Key": format!("{bucket}/w{sender}/{n}.sql.gz"),
+                        "Records": [{
+                            "eventName": "s3:ObjectCreated:Put",
+                            "eventTime": "2026-11-27T21:49:19.728737342Z",
+                            "s3": {"bucket": {"name": bucket},
+                                   "object": {"key": format!("w{sender}%2F{n}.sql.gz"), "size": 1024,
+                                              "eTag": format!("{sender:08x}{n:024x}")}}
+                        }]
+                    });
+                    let start = std::time::Instant::now();
+                    let resp = client.post(&url).bearer_auth(WEBHOOK_TOKEN).json(&body).send().await.expect("POST");
+                    assert_eq!(resp.status().as_u16(), 200, "event {n} of sender {sender}");
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.expect("sender"));
+    }
+    latencies
 }

@@ -1,12 +1,12 @@
 //! Integration tests, compiled as one binary: a real S3 server (s3s-fs) and a fake Bot
 //! API in this process, the built `tgploy` run against them.
 
-mod bench;
 mod browser;
 mod captions;
 mod claims;
 mod cli;
 mod dashboard;
+mod dashboard_client;
 mod faults;
 mod harness;
 mod private_state;

@@ -224,8 +224,9 @@ async fn the_real_binary_in_a_terminal_from_first_question_to_second_factor() {
         s.send_line(&api)?;
         s.exp_string("The bot is @tgploy_test_bot")?;
         // A menu switches the terminal to raw mode after drawing itself (the last item is
-        // the way back); give it a moment before sending keys.
-        let settle = || std::thread::sleep(Duration::from_millis(400));
+        // the way back); keys sent before that are lost, so wait for raw mode.
+        let pty = s.process().get_file_handle()?;
+        let settle = || raw_mode(&pty);
         s.exp_string("pick the backup chat")?;
         s.exp_string("Back")?;
         settle();
@@ -263,6 +264,17 @@ async fn the_real_binary_in_a_terminal_from_first_question_to_second_factor() {
     let cfg = Config::load_with(&Overrides { config: Some(target), ..Overrides::default() }, &|_| None).unwrap();
     assert_eq!(cfg.require_telegram().unwrap().backup_chat, ChatRef::Id(-100_777));
     assert_eq!(w.query("SELECT COUNT(*) FROM totp"), [["1"]]);
+}
+
+/// Waits until the program on the terminal has switched it to raw mode (no line
+/// editing): a menu reading keys.
+fn raw_mode(pty: &std::fs::File) {
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while tcgetattr(pty).expect("the terminal's mode").local_flags.contains(LocalFlags::ICANON) {
+        assert!(std::time::Instant::now() < deadline, "the menu never read keys");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -52,6 +52,21 @@ async fn post_event(url: &str, value: &Value) -> (u16, String) {
     post(&format!("{url}/webhook"), Some(WEBHOOK_TOKEN), serde_json::to_vec(value).unwrap()).await
 }
 
+/// Waits until the ledger has no delivery left to send or being sent: whatever the
+/// server was going to send has gone out.
+async fn settled(w: &World) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let open = || w.query("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')")[0][0].clone();
+    while open() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries still open: {:?}",
+            w.query("SELECT key, state FROM deliveries")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn wait_docs(w: &World, n: usize) {
     assert!(
         w.tg.wait_for_documents(n, Duration::from_secs(30)).await,
@@ -80,10 +95,8 @@ async fn an_upload_followed_by_its_event_is_delivered() {
     assert_eq!(doc.file_name, "dump 1.sql.gz");
     assert_eq!(doc.bytes(), bytes);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let logs = server.logs();
+    let logs = server.wait_for_log("sent backups/db/dump 1.sql.gz", Duration::from_secs(30)).await;
     assert!(logs.contains("accepted event s3:ObjectCreated:Put for backups/db/dump 1.sql.gz"), "{logs}");
-    assert!(logs.contains("sent backups/db/dump 1.sql.gz"), "{logs}");
     for secret in [WEBHOOK_TOKEN, "AWS4-HMAC-SHA256", crate::support::telegram::TOKEN.split_once(':').unwrap().1] {
         assert!(!logs.contains(secret), "the logs contain {secret}:\n{logs}");
     }
@@ -120,7 +133,7 @@ async fn encoded_keys_several_records_and_duplicates() {
     assert_eq!(status, 200);
 
     wait_docs(&w, keys.len()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settled(&w).await;
     let docs = w.tg.documents();
     assert_eq!(docs.len(), keys.len(), "one delivery per object version");
     for d in docs {
@@ -298,16 +311,26 @@ async fn webhook_and_a_concurrent_sync_deliver_each_object_once() {
         let etag = w.s3.put("bkt", &key, bytes.clone()).await;
         records.push(rustfs_record("bkt", &key, &etag, bytes.len(), "s3:ObjectCreated:Put"));
     }
-    w.tg.set_delay(Duration::from_millis(30));
+    // Slow answers keep the sync at work while the events arrive: it holds four claims
+    // (its concurrency) and has the other four still pending when the server wakes up.
+    w.tg.set_delay(Duration::from_millis(200));
     let server = w.start_webhook(&["--concurrency", "3"]);
     let sync = w.spawn(&["sync"]);
+    assert!(w.tg.wait_for_documents(1, Duration::from_secs(30)).await, "the sync started sending");
     let (status, _) = post_event(&server.url, &body(records)).await;
     assert_eq!(status, 200);
     let out = wait_exit(sync, Duration::from_secs(120)).await;
     out.success();
     wait_docs(&w, 8 * 3).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settled(&w).await;
 
+    // Both delivered, at the same time, and between them each object exactly once.
+    let sent = |kind: &str| -> u64 {
+        w.query(&format!("SELECT COALESCE(SUM(sent), 0) FROM runs WHERE kind = '{kind}'"))[0][0].parse().unwrap()
+    };
+    let (by_sync, by_server) = (sent("sync"), sent("webhook"));
+    assert!(by_sync > 0 && by_server > 0, "sync sent {by_sync}, the server {by_server}: they did not overlap");
+    assert_eq!(by_sync + by_server, 8);
     let mut count: HashMap<String, usize> = HashMap::new();
     for d in w.tg.documents() {
         *count.entry(d.file_name).or_default() += 1;
@@ -318,6 +341,21 @@ async fn webhook_and_a_concurrent_sync_deliver_each_object_once() {
         let (_, joined) = w.join_from_manifest(&format!("{i}.bin.tgploy.json"));
         assert_eq!(sha256_hex(&joined), sha256_hex(&data(PART_SIZE as usize + 20, 100 + i)));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_from_concurrent_senders_are_all_in_the_ledger_when_answered() {
+    let w = World::with_listed_etags().await;
+    w.s3.create_bucket("load").await;
+    let server = w.start_webhook(&[]);
+    let latencies =
+        crate::harness::post_events(&format!("{}/webhook", server.url), "load", 8, crate::harness::Until::Count(40))
+            .await;
+    assert_eq!(latencies.len(), 320);
+    // Every answered event was committed before its answer.
+    assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE bucket = 'load'"), [["320"]]);
+    let (code, logs) = server.stop("TERM", Duration::from_secs(60)).await;
+    assert_eq!(code, 0, "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

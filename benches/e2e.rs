@@ -1,6 +1,7 @@
-//! Benchmarks, ignored by default: `benches/run.sh` (or
-//! `cargo test --release --test it -- --ignored --nocapture bench_`). They print figures;
-//! they assert only correctness, never timing.
+//! End-to-end benchmarks: `benches/run.sh` (or `cargo bench --bench e2e -- [NAME...]`).
+//! They print figures on lines starting with BENCH; they assert only correctness, never
+//! timing. `cargo test` builds none of this: it is a bench target of its own, sharing
+//! the test suite's support code (a real S3 server, the fake Bot API, the `World`).
 //!
 //! Shared 2-core machines make absolute times move from run to run, so each benchmark
 //! also measures the raw work in the same run (an S3 GET of the same bytes with the same
@@ -17,6 +18,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+#[allow(dead_code)]
+#[path = "../tests/it/dashboard_client.rs"]
+mod dashboard_client;
+#[allow(dead_code)]
+#[path = "../tests/it/harness.rs"]
+mod harness;
+#[path = "../tests/it/support/mod.rs"]
+mod support;
+
 use crate::harness::{World, data};
 use crate::support::{file_sha256, telegram};
 
@@ -27,6 +37,24 @@ fn binaries() -> Vec<(&'static str, PathBuf)> {
         bins.push(("baseline", PathBuf::from(base)));
     }
     bins
+}
+
+/// A world whose S3 server also has the generated bucket `name` of `objects` objects.
+async fn synthetic_world(name: &str, objects: usize) -> World {
+    World::with(support::s3::S3Server::start_with_synthetic_bucket(name, objects).await).await
+}
+
+/// Starts `serve-webhook` of the binary `bin` under `/usr/bin/time -v` (its report ends
+/// the logs).
+fn start_webhook_timed(w: &World, bin: &Path) -> harness::ServerProc {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.arg("-v")
+        .arg(bin)
+        .args(["serve-webhook", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .envs(&w.env)
+        .stdin(std::process::Stdio::null());
+    w.start_server(cmd)
 }
 
 /// What a timed run took.
@@ -187,8 +215,6 @@ async fn raw_upload(w: &World, file: &Path, part_size: u64) -> f64 {
 
 /// P1 and P2: a 1 GiB and a 4 GiB object (19 MiB parts), against the slower raw leg of
 /// the same run; peak memory; the most part files on disk at once.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_deliver_large_objects() {
     let sizes: Vec<u64> = std::env::var("BENCH_GIB")
         .ok()
@@ -263,8 +289,6 @@ async fn bench_deliver_large_objects() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_restore_1_gib() {
     for encrypted in [false, true] {
         let mut w = World::with_listed_etags().await;
@@ -339,8 +363,6 @@ async fn listing_alone(w: &World, bucket: &str) -> (f64, u64) {
 
 /// The first sync of many small objects (pacing off), then no-op syncs over them,
 /// against the listing alone.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_sync_10000_small_objects() {
     let n: usize = std::env::var("BENCH_SMALL_OBJECTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     for listed_etags in [true, false] {
@@ -385,11 +407,9 @@ async fn bench_sync_10000_small_objects() {
 
 /// P5: a no-op sync over a million recorded objects: peak memory and time against the
 /// listing alone, on a server that lists at the speed of the protocol.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_no_op_sync_over_a_million_recorded_objects() {
     let n: usize = std::env::var("BENCH_OBJECTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    let mut w = World::with_synthetic_bucket("synth", n).await;
+    let mut w = synthetic_world("synth", n).await;
     for (label, bin) in binaries() {
         w.set_env("DATABASE_PATH", &w.dir.path().join(format!("{label}.sqlite3")).display().to_string());
         // Recorded as skipped, the way an operator starts on a full bucket.
@@ -421,8 +441,6 @@ async fn bench_no_op_sync_over_a_million_recorded_objects() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_retry_drains_500_due_failures() {
     for (label, bin) in binaries() {
         let w = World::with_listed_etags().await;
@@ -449,60 +467,16 @@ async fn bench_retry_drains_500_due_failures() {
 
 /// P4: `serve-webhook` under 16 concurrent senders while deliveries run; every 2xx
 /// durable (checked against the ledger afterwards).
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_webhook_accepts_events() {
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     for (label, bin) in binaries() {
         let w = World::with_listed_etags().await;
         w.s3.create_bucket("load").await;
-        let server = w.start_webhook_timed(&bin);
+        let server = start_webhook_timed(&w, &bin);
         let url = format!("{}/webhook", server.url);
-        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let workers = 16;
-        let tasks: Vec<_> = (0..workers)
-            .map(|worker| {
-                let client = client.clone();
-                let url = url.clone();
-                tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        n += 1;
-                        // Objects that do not exist: the background deliveries find them
-                        // gone and record them as skipped, which is work the server does
-                        // meanwhile.
-                        let body = serde_json::json!({
-                            "EventName": "s3:ObjectCreated:Put",
-                            "Key": format!("load/w{worker}/{n}.sql.gz"),
-                            "Records": [{
-                                "eventName": "s3:ObjectCreated:Put",
-                                "eventTime": "2026-11-27T21:49:19.728737342Z",
-                                "s3": {"bucket": {"name": "load"},
-                                       "object": {"key": format!("w{worker}%2F{n}.sql.gz"), "size": 1024,
-                                                  "eTag": format!("{worker:08x}{n:024x}")}}
-                            }]
-                        });
-                        let start = Instant::now();
-                        let resp = client
-                            .post(&url)
-                            .bearer_auth(crate::harness::WEBHOOK_TOKEN)
-                            .json(&body)
-                            .send()
-                            .await
-                            .expect("POST");
-                        assert_eq!(resp.status().as_u16(), 200);
-                        latencies.push(start.elapsed());
-                    }
-                    latencies
-                })
-            })
-            .collect();
-        let mut latencies = Vec::new();
-        for t in tasks {
-            latencies.extend(t.await.unwrap());
-        }
+        let mut latencies = harness::post_events(&url, "load", workers, harness::Until::Deadline(deadline)).await;
         latencies.sort();
         let total = latencies.len();
         let committed: usize = w.query("SELECT COUNT(*) FROM deliveries")[0][0].parse().unwrap();
@@ -624,8 +598,6 @@ fn fill_ledger(w: &World, n: usize) {
     tx.commit().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with benches/run.sh"]
 async fn bench_dashboard_pages_with_100000_deliveries() {
     let requests: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let w = World::new().await;
@@ -633,13 +605,13 @@ async fn bench_dashboard_pages_with_100000_deliveries() {
     fill_ledger(&w, 100_000);
     let fill_secs = start.elapsed().as_secs_f64();
     let ledger = tgploy::ledger::Ledger::open(&w.ledger_path()).unwrap();
-    tgploy::dashboard::auth::set_password(&ledger, crate::dashboard::PASSWORD, None).unwrap();
+    tgploy::dashboard::auth::set_password(&ledger, crate::dashboard_client::PASSWORD, None).unwrap();
     let enrolment = tgploy::totp::new_enrolment("bench").unwrap();
     tgploy::totp::store(&ledger, &enrolment).unwrap();
     drop(ledger);
     let server = w.start_dashboard();
-    let mut c = crate::dashboard::Client::new(&server.url);
-    let reply = c.sign_in(crate::dashboard::PASSWORD, &enrolment.recovery_codes[0]).await;
+    let mut c = crate::dashboard_client::Client::new(&server.url);
+    let reply = c.sign_in(crate::dashboard_client::PASSWORD, &enrolment.recovery_codes[0]).await;
     assert_eq!(reply.status, 303, "{}", reply.body);
     let deep = w.query(
         "SELECT sent_at, id FROM deliveries WHERE state = 'sent' ORDER BY sent_at DESC, id DESC LIMIT 1 OFFSET 60000",
@@ -692,4 +664,34 @@ async fn bench_dashboard_pages_with_100000_deliveries() {
         );
     }
     server.kill();
+}
+
+type Bench = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// Every benchmark, by name.
+const BENCHES: &[(&str, Bench)] = &[
+    ("bench_deliver_large_objects", || Box::pin(bench_deliver_large_objects())),
+    ("bench_restore_1_gib", || Box::pin(bench_restore_1_gib())),
+    ("bench_sync_10000_small_objects", || Box::pin(bench_sync_10000_small_objects())),
+    ("bench_no_op_sync_over_a_million_recorded_objects", || {
+        Box::pin(bench_no_op_sync_over_a_million_recorded_objects())
+    }),
+    ("bench_retry_drains_500_due_failures", || Box::pin(bench_retry_drains_500_due_failures())),
+    ("bench_webhook_accepts_events", || Box::pin(bench_webhook_accepts_events())),
+    ("bench_dashboard_pages_with_100000_deliveries", || Box::pin(bench_dashboard_pages_with_100000_deliveries())),
+];
+
+/// Runs the benchmarks whose names contain one of the arguments (all without any), each
+/// on a runtime of its own.
+fn main() {
+    // `cargo bench` passes `--bench`; anything else starting with `-` is not a filter.
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    for (name, bench) in BENCHES {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        println!("BENCH running {name}");
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        runtime.block_on(bench());
+    }
 }
