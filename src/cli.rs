@@ -154,7 +154,14 @@ pub enum Command {
     /// when everything checked out. Encrypted objects are decrypted with --identity;
     /// without it the age file itself (`NAME.age`) is written. Parts over the cloud Bot
     /// API's 20 MB download limit are reported up front with the manual route
-    /// (`tgploy join`).
+    /// (`tgploy join`). Parts are downloaded --jobs at a time.
+    ///
+    /// With --all, everything comes back at once, --jobs downloads in flight across
+    /// objects: into --out DIR (each object at DIR/BUCKET/KEY, written atomically; keys
+    /// that would leave DIR are mapped inside it; a second run skips what is already
+    /// there and checked) or back into S3 with --to-s3. --as-of picks the state of a
+    /// moment, key by key. Exit 0 when everything came back, 1 when some objects failed
+    /// (each named), 4 when Telegram or S3 cannot be reached (a rerun continues).
     Restore(RestoreArgs),
 
     /// Join parts downloaded by hand from a Telegram client.
@@ -397,7 +404,11 @@ pub struct FilesArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The object: `BUCKET/KEY`, as delivered (see `tgploy files`).
-    #[arg(value_name = "BUCKET/KEY", required_unless_present = "manifest", conflicts_with = "manifest")]
+    #[arg(
+        value_name = "BUCKET/KEY",
+        required_unless_present_any = ["manifest", "all"],
+        conflicts_with_all = ["manifest", "all"]
+    )]
     pub object: Option<String>,
 
     /// Restore this version (ETag) of the key rather than the latest one.
@@ -405,16 +416,68 @@ pub struct RestoreArgs {
     pub etag: Option<String>,
 
     /// Restore from a manifest file alone (no ledger needed): the disaster case.
-    #[arg(long, value_name = "NAME.tgploy.json")]
+    #[arg(long, value_name = "NAME.tgploy.json", conflicts_with = "all")]
     pub manifest: Option<PathBuf>,
 
+    /// Restore every delivered object (the latest delivered version of each key), or
+    /// those of --bucket and --prefix, into --out DIR or back into S3 (--to-s3).
+    #[arg(long, requires = "destination")]
+    pub all: bool,
+
+    /// With --all: only this bucket (repeatable).
+    #[arg(long = "bucket", short = 'b', value_name = "NAME", requires = "all")]
+    pub buckets: Vec<String>,
+
+    /// With --all: only keys starting with this prefix.
+    #[arg(long, short = 'p', value_name = "PREFIX", requires = "all")]
+    pub prefix: Option<String>,
+
+    /// With --all: for each key, the newest version whose S3 last-modified time is at or
+    /// before TIME (RFC 3339, like 2026-11-24T18:00:00Z, or a duration meaning that long
+    /// ago, like 36h); keys that did not exist yet are left out. The way back from an
+    /// overwrite: ransomware, a bad job.
+    #[arg(long, value_name = "TIME", requires = "all", value_parser = parse_moment)]
+    pub as_of: Option<Moment>,
+
+    /// Parts downloaded at once, across objects and within one large object.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
     /// Where to write: a file, a directory (the object's name inside it), or `-` for
-    /// stdout [default: the object's name in the current directory].
-    #[arg(long, short = 'o', value_name = "PATH")]
+    /// stdout [default: the object's name in the current directory]. With --all, the
+    /// directory that gets DIR/BUCKET/KEY.
+    #[arg(long, short = 'o', value_name = "PATH", group = "destination")]
     pub out: Option<PathBuf>,
+
+    /// With --all: put each object back into the configured S3 endpoint (the new server)
+    /// under its bucket and key, creating missing buckets; the ledger learns the
+    /// restored versions as delivered, so the next `sync` sends nothing.
+    #[arg(long, requires = "all", conflicts_with = "out", group = "destination")]
+    pub to_s3: bool,
+
+    /// With --all: print what would be restored (objects, bytes, versions picked) and
+    /// download nothing.
+    #[arg(long, requires = "all")]
+    pub dry_run: bool,
 
     #[command(flatten)]
     pub write: WriteArgs,
+}
+
+/// A moment for `--as-of`: an RFC 3339 time, or a duration meaning that long ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    At(std::time::SystemTime),
+    Ago(std::time::Duration),
+}
+
+fn parse_moment(s: &str) -> Result<Moment, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s.trim()) {
+        return Ok(Moment::At(t));
+    }
+    humantime::parse_duration(s.trim()).map(Moment::Ago).map_err(|_| {
+        format!("`{s}` is neither a time (like 2026-11-24T18:00:00Z) nor a duration meaning that long ago (like 36h)")
+    })
 }
 
 /// How `restore` and `join` write what they rebuilt.
@@ -425,7 +488,8 @@ pub struct WriteArgs {
     #[arg(long, short = 'i', value_name = "FILE")]
     pub identity: Option<PathBuf>,
 
-    /// Replace the output file if it exists.
+    /// Replace the output if it exists (with --all: objects that differ from the one
+    /// to restore).
     #[arg(long)]
     pub force: bool,
 
@@ -461,6 +525,10 @@ pub struct VerifyArgs {
     /// How many delivered objects to check, picked at random; 0 checks them all.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub sample: u64,
+
+    /// Parts downloaded at once, across objects.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 
     /// Print the report as JSON on stdout.
     #[arg(long)]

@@ -24,6 +24,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     done: AtomicU64,
     total: AtomicU64,
+    /// Objects finished, of how many (`restore --all`).
+    objects: Option<(AtomicU64, u64)>,
 }
 
 impl Progress {
@@ -43,12 +45,40 @@ impl Progress {
         Progress::with_bar(bar, total_bytes)
     }
 
+    /// A bar over `total_bytes` of `objects` objects, with the objects done and the time
+    /// left, drawn only on a terminal.
+    pub fn objects(total_bytes: u64, objects: u64, enabled: bool) -> Progress {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total_bytes);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {msg}, {eta} left",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let mut progress = Progress::with_bar(bar, total_bytes);
+        progress.objects = Some((AtomicU64::new(0), objects));
+        progress.set_message(format!("0/{objects} objects"));
+        progress
+    }
+
+    /// One more object finished.
+    pub fn object_done(&self) {
+        if let Some((done, total)) = &self.objects {
+            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+            self.set_message(format!("{done}/{total} objects"));
+        }
+    }
+
     /// Counts on `bar` (drawn wherever it draws), which log lines then go above.
     pub fn with_bar(bar: Option<ProgressBar>, total_bytes: u64) -> Progress {
         if let Some(bar) = &bar {
             *active() = Some(bar.clone());
         }
-        Progress { bar, done: AtomicU64::new(0), total: AtomicU64::new(total_bytes) }
+        Progress { bar, done: AtomicU64::new(0), total: AtomicU64::new(total_bytes), objects: None }
     }
 
     pub fn hidden() -> Progress {

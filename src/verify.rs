@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::alert;
@@ -11,8 +12,9 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::progress::Progress;
-use crate::restore::{self, ObjectError, Plan};
+use crate::restore::{self, Downloader, ObjectError, Plan};
 use crate::run::{Run, RunKind, Tallied, Tally};
+use crate::shutdown::Shutdown;
 use crate::sink::TelegramSink;
 
 /// What a drill found.
@@ -59,26 +61,50 @@ impl Tallied for VerifyReport {
 
 /// Checks `sample` delivered objects picked at random (all with 0), of one bucket or
 /// all.
-pub async fn run(cfg: &Config, ledger: &Arc<Ledger>, bucket: Option<&str>, sample: u64) -> Result<VerifyReport> {
+pub async fn run(
+    cfg: &Config,
+    ledger: &Arc<Ledger>,
+    bucket: Option<&str>,
+    sample: u64,
+    jobs: usize,
+) -> Result<VerifyReport> {
     let run = Run::begin(RunKind::Verify, cfg, ledger);
-    let result = drill(cfg, ledger, bucket, sample).await;
+    let result = drill(cfg, ledger, bucket, sample, jobs).await;
     run.end(result).await
 }
 
-async fn drill(cfg: &Config, ledger: &Arc<Ledger>, bucket: Option<&str>, sample: u64) -> Result<VerifyReport> {
+async fn drill(
+    cfg: &Config,
+    ledger: &Arc<Ledger>,
+    bucket: Option<&str>,
+    sample: u64,
+    jobs: usize,
+) -> Result<VerifyReport> {
     let bucket = bucket.map(str::to_string);
     let files = Ledger::blocking(ledger, move |l| l.sample_delivered(bucket.as_deref(), sample)).await?;
     let sink = TelegramSink::downloader(&cfg.require_bot_token()?, &cfg.api_url, 0)?;
+    let downloader = Downloader::new(sink, jobs, cfg.tmp_dir.as_deref())?;
     let total: u64 = files.iter().flat_map(|f| &f.parts).map(|p| p.size).sum();
     let progress = Progress::bytes(total, true);
+    let shutdown = Shutdown::new();
+    shutdown.listen();
+    // Objects are checked `jobs` at a time; the downloader keeps `jobs` parts in flight
+    // across them.
+    let mut checks = futures_util::stream::iter(&files)
+        .map(|f| {
+            let (downloader, progress, shutdown) = (&downloader, &progress, &shutdown);
+            async move {
+                let checked = match Plan::from_delivery(&f.delivery, &f.parts) {
+                    Ok(plan) => restore::check(downloader, &plan, progress, shutdown).await,
+                    Err(e) => Err(ObjectError::Object(e.to_string())),
+                };
+                (f, checked)
+            }
+        })
+        .buffer_unordered(jobs.max(1));
     let mut report = VerifyReport::default();
-    for f in &files {
+    while let Some((f, checked)) = checks.next().await {
         let label = format!("{}/{}", f.delivery.object.bucket, f.delivery.object.key);
-        progress.set_message(label.clone());
-        let checked = match Plan::from_delivery(&f.delivery, &f.parts) {
-            Ok(plan) => restore::check(&sink, &plan, &progress).await,
-            Err(e) => Err(ObjectError::Object(e.to_string())),
-        };
         report.checked += 1;
         match checked {
             Ok(()) => {
@@ -86,7 +112,7 @@ async fn drill(cfg: &Config, ledger: &Arc<Ledger>, bucket: Option<&str>, sample:
                 report.bytes += f.parts.iter().map(|p| p.size).sum::<u64>();
             }
             Err(ObjectError::Object(error)) => {
-                let error = sink.redact(&error);
+                let error = downloader.sink().redact(&error);
                 progress.println(&format!("tgploy: verify: {error}"));
                 let (cfg, subject, why) = (cfg.clone(), label.clone(), error.clone());
                 Ledger::blocking(ledger, move |l| alert::raise(l, &cfg, alert::Subject::Verify(&subject), &why))
@@ -100,5 +126,12 @@ async fn drill(cfg: &Config, ledger: &Arc<Ledger>, bucket: Option<&str>, sample:
         }
     }
     progress.finish();
+    // A drill reports in the order the ledger gave the objects, whatever finished first.
+    let order: std::collections::HashMap<String, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (format!("{}/{}", f.delivery.object.bucket, f.delivery.object.key), i))
+        .collect();
+    report.problems.sort_by_key(|p| order.get(&p.object).copied().unwrap_or(usize::MAX));
     Ok(report)
 }

@@ -99,7 +99,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status::run(&ctx, &args),
         Command::Files(args) => files::run(&ctx, &args),
         Command::Doctor(args) => block_on(doctor::run(&ctx, &args)),
-        Command::Restore(args) => block_on(restore::run(&ctx, &args, cli.global.otp.as_deref())),
+        Command::Restore(args) => {
+            block_on(restore::run(&ctx, &args, cli.global.otp.as_deref(), cli.global.verbose > 0))
+        }
         Command::Verify(args) => block_on(verify::run(&ctx, &args)),
         Command::Ledger(cmd) => block_on(ledger::run(&ctx, &cmd)),
         Command::Completions { .. } | Command::Man | Command::Setup(_) | Command::Join(_) => Ok(()),

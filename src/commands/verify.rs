@@ -11,7 +11,7 @@ use crate::verify;
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
-    let report = verify::run(&ctx.config, &ledger, args.bucket.as_deref(), args.sample).await?;
+    let report = verify::run(&ctx.config, &ledger, args.bucket.as_deref(), args.sample, usize::from(args.jobs)).await?;
     if args.json {
         output::print_json(&report)?;
     } else {

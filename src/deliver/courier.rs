@@ -288,9 +288,15 @@ impl Courier<'_> {
         if count == 1 {
             return Ok(self.sent(d, 1));
         }
+        let plaintext = encryption.as_ref().map(|e| e.plaintext_sha256.clone());
         let manifest = self.send_manifest(d, part_size, &name, &sha, encryption).await?;
         let manifest = (manifest.message_id, manifest.file_id);
-        if !self.ledger(move |l, owner| l.mark_sent(id, owner, &sha, Some((manifest.0, &manifest.1)), now())).await? {
+        let sent = self
+            .ledger(move |l, owner| {
+                l.mark_sent(id, owner, &sha, Some((manifest.0, &manifest.1)), plaintext.as_deref(), now())
+            })
+            .await?;
+        if !sent {
             return Err(Stop::Lost);
         }
         Ok(self.sent(d, count))
@@ -326,7 +332,7 @@ impl Courier<'_> {
             sent_at: now(),
         };
         let id = d.id;
-        if !self.ledger(move |l, owner| l.finish_single(id, owner, &part, EMPTY_SHA256)).await? {
+        if !self.ledger(move |l, owner| l.finish_single(id, owner, &part, EMPTY_SHA256, None)).await? {
             return Err(Stop::Lost);
         }
         Ok(self.sent(d, 1))
@@ -362,6 +368,7 @@ impl Courier<'_> {
         let sent = self.sink.send_file(ready.file.path(), &file_name, &caption).await?;
         tracing::debug!("{}/{}: uploaded part {idx} in {:.2?}", obj.bucket, obj.key, started.elapsed());
         let whole = ready.last.as_ref().map(|(sha, _)| sha.clone());
+        let plaintext = ready.last.as_ref().and_then(|(_, e)| e.as_ref()).map(|e| e.plaintext_sha256.clone());
         let part = Part {
             idx,
             offset,
@@ -376,7 +383,9 @@ impl Courier<'_> {
         };
         let (id, until) = (d.id, self.lease_until());
         let held = match (count, whole) {
-            (1, Some(sha)) => self.ledger(move |l, owner| l.finish_single(id, owner, &part, &sha)).await?,
+            (1, Some(sha)) => {
+                self.ledger(move |l, owner| l.finish_single(id, owner, &part, &sha, plaintext.as_deref())).await?
+            }
             (_, whole) => self.ledger(move |l, owner| l.record_part(id, owner, until, &part, whole.as_deref())).await?,
         };
         if !held {

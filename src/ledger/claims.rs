@@ -114,17 +114,26 @@ impl Ledger {
     }
 
     /// Records the one document of a single-document delivery and marks the delivery
-    /// sent, in one transaction. False when the claim was lost.
-    pub fn finish_single(&self, id: i64, owner: &str, part: &Part, sha256: &str) -> Result<bool> {
+    /// sent, in one transaction (with the original's SHA-256 when it was encrypted).
+    /// False when the claim was lost.
+    pub fn finish_single(
+        &self,
+        id: i64,
+        owner: &str,
+        part: &Part,
+        sha256: &str,
+        plaintext_sha256: Option<&str>,
+    ) -> Result<bool> {
         self.write(|tx| {
             if !insert_part(tx, id, owner, None, part, Some(sha256))? {
                 return Ok(false);
             }
             tx.execute(
                 "UPDATE deliveries SET state = 'sent', sent_at = ?2, updated_at = ?2, owner = NULL, lease_until = NULL,
-                    last_error = NULL, next_attempt_at = NULL, manifest_message_id = NULL, manifest_file_id = NULL
+                    last_error = NULL, next_attempt_at = NULL, manifest_message_id = NULL, manifest_file_id = NULL,
+                    plaintext_sha256 = ?3
                  WHERE id = ?1",
-                params![id, part.sent_at],
+                params![id, part.sent_at, plaintext_sha256],
             )?;
             Ok(true)
         })
@@ -158,22 +167,24 @@ impl Ledger {
         })
     }
 
-    /// Marks a delivery sent, with the manifest's message when there is one.
+    /// Marks a delivery sent, with the manifest's message when there is one (and the
+    /// original's SHA-256 when it was encrypted).
     pub fn mark_sent(
         &self,
         id: i64,
         owner: &str,
         sha256: &str,
         manifest: Option<(i64, &str)>,
+        plaintext_sha256: Option<&str>,
         now: i64,
     ) -> Result<bool> {
         let changed = self.read(|conn| {
             conn.execute(
                 "UPDATE deliveries SET state = 'sent', sha256 = ?3, manifest_message_id = ?4, manifest_file_id = ?5,
                     sent_at = ?6, updated_at = ?6, owner = NULL, lease_until = NULL, last_error = NULL,
-                    next_attempt_at = NULL
+                    next_attempt_at = NULL, plaintext_sha256 = ?7
                  WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                params![id, owner, sha256, manifest.map(|m| m.0), manifest.map(|m| m.1), now],
+                params![id, owner, sha256, manifest.map(|m| m.0), manifest.map(|m| m.1), now, plaintext_sha256],
             )
         })?;
         Ok(changed == 1)

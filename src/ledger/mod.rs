@@ -37,7 +37,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction};
 
 use crate::error::{Error, Result};
 pub use model::*;
-pub use queries::DeliveredFilter;
+pub use queries::{DeliveredFilter, Selection};
 
 /// How long a process waits for another one's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);

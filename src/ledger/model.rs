@@ -88,6 +88,9 @@ pub struct Delivery {
     pub sent_at: Option<i64>,
     /// The stored stream is an age file of the object (parts and `sha256` describe it).
     pub encrypted: bool,
+    /// For an encrypted delivery, the original's SHA-256 (unknown for deliveries made
+    /// before tgploy recorded it; their manifest has it).
+    pub plaintext_sha256: Option<String>,
 }
 
 /// A part Telegram accepted.
@@ -191,7 +194,7 @@ pub struct Session {
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
-    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted";
+    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted, plaintext_sha256";
 
 pub(super) const PART_COLUMNS: &str =
     "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at";
@@ -228,6 +231,7 @@ pub(super) fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         created_at: r.get(14)?,
         sent_at: r.get(15)?,
         encrypted: r.get(16)?,
+        plaintext_sha256: r.get(17)?,
     })
 }
 

@@ -75,7 +75,114 @@ fn key_after_prefix(prefix: &str) -> Option<String> {
 }
 
 /// A delivered object in a listing: its delivery, how many parts, its first message.
+/// Which delivered objects `restore --all` takes: of these buckets (all when empty),
+/// under a prefix, as of a moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub buckets: Vec<String>,
+    pub prefix: Option<String>,
+    /// Unix milliseconds: per key, the newest version whose S3 last-modified time (its
+    /// delivery time where that is unknown) is at or before this. Keys with none are
+    /// left out.
+    pub as_of_ms: Option<i64>,
+}
+
+impl Selection {
+    /// `AND …` for a delivery row aliased `alias`, with its values.
+    fn sql(&self, alias: &str, values: &mut Vec<rusqlite::types::Value>) -> String {
+        let mut sql = String::new();
+        if !self.buckets.is_empty() {
+            let marks = vec!["?"; self.buckets.len()].join(", ");
+            sql.push_str(&format!(" AND {alias}.bucket IN ({marks})"));
+            values.extend(self.buckets.iter().map(|b| b.clone().into()));
+        }
+        if let Some(prefix) = &self.prefix {
+            match key_after_prefix(prefix) {
+                Some(end) => {
+                    sql.push_str(&format!(" AND {alias}.key >= ? AND {alias}.key < ?"));
+                    values.extend([prefix.clone().into(), end.into()]);
+                }
+                None => {
+                    sql.push_str(&format!(" AND substr({alias}.key, 1, length(?)) = ?"));
+                    values.extend([prefix.clone().into(), prefix.clone().into()]);
+                }
+            }
+        }
+        if let Some(as_of) = self.as_of_ms {
+            sql.push_str(&format!(" AND {} <= ?", version_time(alias)));
+            values.push(as_of.into());
+        }
+        sql
+    }
+}
+
+/// `WHERE …` of the objects a selection takes, after `after`: delivered versions with no
+/// newer delivered version of their key (as of the moment, too).
+fn restorable(selection: &Selection, after: Option<(&str, &str)>) -> (String, Vec<rusqlite::types::Value>) {
+    let mut values = Vec::new();
+    let mut sql = String::from("d.state = 'sent'");
+    sql.push_str(&selection.sql("d", &mut values));
+    if let Some((bucket, key)) = after {
+        sql.push_str(" AND (d.bucket, d.key) > (?, ?)");
+        values.extend([bucket.to_string().into(), key.to_string().into()]);
+    }
+    let (t_d, t_e) = (version_time("d"), version_time("e"));
+    let as_of = match selection.as_of_ms {
+        Some(ms) => {
+            values.push(ms.into());
+            format!("AND {t_e} <= ?")
+        }
+        None => String::new(),
+    };
+    sql.push_str(&format!(
+        " AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.bucket = d.bucket AND e.key = d.key
+            AND e.state = 'sent' AND e.id != d.id {as_of}
+            AND ({t_e}, e.sent_at, e.id) > ({t_d}, d.sent_at, d.id))"
+    ));
+    (sql, values)
+}
+
+/// When a version came to be, for `--as-of`: its S3 last-modified time, or its delivery.
+fn version_time(alias: &str) -> String {
+    format!("COALESCE({alias}.last_modified_ms, {alias}.sent_at * 1000)")
+}
+
 impl Ledger {
+    /// The next `limit` objects `selection` takes, in (bucket, key) order after `after`:
+    /// for each key, its newest delivered version (as of the selection's moment). Each
+    /// key is found through the index on (state, bucket, key), its other versions
+    /// through the one on (bucket, key, etag): one pass, however many objects.
+    pub fn restorable_page(
+        &self,
+        selection: &Selection,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let columns = DELIVERY_COLUMNS.split(',').map(|c| format!("d.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let (filter, mut values) = restorable(selection, after);
+        let sql = format!("SELECT {columns} FROM deliveries d WHERE {filter} ORDER BY d.bucket, d.key LIMIT ?");
+        values.push(i64::from(limit).into());
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(values), delivery_from_row)?.collect()
+        })
+    }
+
+    /// How many objects `selection` takes, the bytes of their stored streams, and how
+    /// many of those are encrypted.
+    pub fn restorable_summary(&self, selection: &Selection) -> Result<(u64, u64, u64)> {
+        let (filter, values) = restorable(selection, None);
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM((SELECT SUM(p.size) FROM parts p WHERE p.delivery_id = d.id)), 0),
+                COALESCE(SUM(d.encrypted), 0)
+             FROM deliveries d WHERE {filter}"
+        );
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_row(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        })
+    }
+
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read(|conn| {
             conn.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
@@ -299,7 +406,7 @@ mod tests {
             l.insert_versions(&[version(key, "e")], State::Pending, 0).unwrap();
             let id = l.claimable(&["b".into()], 0).unwrap()[0];
             l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
-            assert!(l.mark_sent(id, "o", "sha", None, 100 + i as i64 / 2).unwrap());
+            assert!(l.mark_sent(id, "o", "sha", None, None, 100 + i as i64 / 2).unwrap());
         }
         let page = |prefix: Option<&str>, before| {
             let f = DeliveredFilter { bucket: None, prefix: prefix.map(String::from), before };

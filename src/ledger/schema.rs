@@ -189,4 +189,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_state_sent_at ON deliveries (state, sent_at);
     CREATE INDEX deliveries_bucket_state_sent_at ON deliveries (bucket, state, sent_at);
     "#,
+    // 5: the original's SHA-256 of an encrypted delivery (its parts and `sha256` describe
+    // the age file), so a restore into S3 can label the decrypted object before it has
+    // read it; an index for `restore --all`, which picks one version per key.
+    r#"
+    ALTER TABLE deliveries ADD COLUMN plaintext_sha256 TEXT;
+    CREATE INDEX deliveries_state_bucket_key ON deliveries (state, bucket, key);
+    "#,
 ];

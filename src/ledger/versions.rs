@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::params;
 
 use super::Ledger;
-use super::model::{ObjectVersion, State};
+use super::model::{Delivery, ObjectVersion, State};
 use crate::error::Result;
 
 impl Ledger {
@@ -104,6 +104,64 @@ impl Ledger {
                 accepted.push(enabled);
             }
             Ok(accepted)
+        })
+    }
+}
+
+impl Ledger {
+    /// Records a version that `restore --all --to-s3` put back into S3 as delivered: its
+    /// bytes are the ones `from` delivered, in the same Telegram messages, so the next
+    /// `sync` sends nothing; its ETag is remembered for listings that carry none.
+    /// Returns false when the ledger knew the version already.
+    pub fn record_restored(
+        &self,
+        from: &Delivery,
+        etag: &str,
+        last_modified_ms: Option<i64>,
+        now: i64,
+    ) -> Result<bool> {
+        let o = &from.object;
+        self.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, part_size, sha256,
+                    manifest_message_id, manifest_file_id, created_at, updated_at, sent_at, encrypted, plaintext_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'sent', ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)
+                 ON CONFLICT (bucket, key, etag) DO NOTHING",
+                params![
+                    o.bucket,
+                    o.key,
+                    etag,
+                    o.size,
+                    last_modified_ms,
+                    from.part_size,
+                    from.sha256,
+                    from.manifest_message_id,
+                    from.manifest_file_id,
+                    now,
+                    from.sent_at,
+                    from.encrypted,
+                    from.plaintext_sha256
+                ],
+            )?;
+            if inserted == 1 {
+                let id = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id,
+                        file_id, file_unique_id, sent_at)
+                     SELECT ?2, idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at
+                     FROM parts WHERE delivery_id = ?1",
+                    params![from.id, id],
+                )?;
+            }
+            if let Some(mtime) = last_modified_ms {
+                tx.execute(
+                    "INSERT INTO etag_cache (bucket, key, size, last_modified_ms, etag) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size,
+                        last_modified_ms = excluded.last_modified_ms, etag = excluded.etag",
+                    params![o.bucket, o.key, o.size, mtime, etag],
+                )?;
+            }
+            Ok(inserted == 1)
         })
     }
 }

@@ -51,7 +51,8 @@ pub fn check_download_limit(plan: &Plan, api_url: &str) -> Result<(), ObjectErro
 fn part_failure(plan: &Plan, part: &PlanPart, e: SinkError) -> ObjectError {
     let label = format!("{} of {}", part.label(plan.parts.len()), plan.label);
     match e {
-        SinkError::Unreachable { .. } | SinkError::Unauthorized { .. } => ObjectError::Run(e.into()),
+        // Nothing more can be fetched in this run: Telegram is down, the token refused.
+        e if e.is_outage() || matches!(e, SinkError::Unauthorized { .. }) => ObjectError::Run(e.into()),
         SinkError::TooBigToDownload { .. } => ObjectError::Object(format!("{label}: {e}; {}", manual_route(plan))),
         SinkError::UnknownFile(_) => {
             ObjectError::Object(format!("{label} cannot be fetched: {e}; {}", manual_route(plan)))
@@ -60,33 +61,28 @@ fn part_failure(plan: &Plan, part: &PlanPart, e: SinkError) -> ObjectError {
     }
 }
 
-/// Locates every part (`getFile`) before anything is downloaded.
-pub async fn locate_all(sink: &TelegramSink, plan: &Plan) -> Result<Vec<RemoteFile>, ObjectError> {
-    check_download_limit(plan, sink.endpoint())?;
+/// Locates one part (`getFile`) and checks that Telegram has it at its recorded size.
+pub(super) async fn locate_part(sink: &TelegramSink, plan: &Plan, part: &PlanPart) -> Result<RemoteFile, ObjectError> {
     let count = plan.parts.len();
-    let mut located = Vec::with_capacity(count);
-    for part in &plan.parts {
-        let Some(file_id) = &part.file_id else {
-            return Err(ObjectError::Object(format!(
-                "{} of {} has no Telegram file id; {}",
-                part.label(count),
-                plan.label,
-                manual_route(plan)
-            )));
-        };
-        let file = sink.locate(file_id).await.map_err(|e| part_failure(plan, part, e))?;
-        if file.size != 0 && file.size != part.size {
-            return Err(ObjectError::Object(format!(
-                "{} of {} is {} bytes in Telegram, not the {} recorded; it is not the part that was sent",
-                part.label(count),
-                plan.label,
-                file.size,
-                part.size
-            )));
-        }
-        located.push(file);
+    let Some(file_id) = &part.file_id else {
+        return Err(ObjectError::Object(format!(
+            "{} of {} has no Telegram file id; {}",
+            part.label(count),
+            plan.label,
+            manual_route(plan)
+        )));
+    };
+    let file = sink.locate(file_id).await.map_err(|e| part_failure(plan, part, e))?;
+    if file.size != 0 && file.size != part.size {
+        return Err(ObjectError::Object(format!(
+            "{} of {} is {} bytes in Telegram, not the {} recorded; it is not the part that was sent",
+            part.label(count),
+            plan.label,
+            file.size,
+            part.size
+        )));
     }
-    Ok(located)
+    Ok(file)
 }
 
 /// Checks a part's bytes as they stream past: size and SHA-256.
@@ -141,23 +137,6 @@ pub(super) async fn fetch_checked(
             manual_route(plan)
         ))),
     }
-}
-
-/// Downloads every part and checks it and the whole stream, writing nothing: the restore
-/// drill of `verify`.
-pub async fn check(sink: &TelegramSink, plan: &Plan, progress: &Progress) -> Result<(), ObjectError> {
-    let located = locate_all(sink, plan).await?;
-    let mut whole = PartCheck::new();
-    for (part, file) in plan.parts.iter().zip(&located) {
-        fetch_checked(sink, plan, part, file, progress, |chunk| {
-            whole.update(chunk);
-            Ok(())
-        })
-        .await?;
-    }
-    whole
-        .verdict(&whole_as_part(plan))
-        .map_or(Ok(()), |why| Err(ObjectError::Object(format!("{}: the whole {why}", plan.label))))
 }
 
 pub(super) fn whole_as_part(plan: &Plan) -> PlanPart {

@@ -11,14 +11,43 @@ use super::fetch::{PartCheck, whole_as_part};
 use super::plan::Plan;
 use super::{Restored, Target};
 use sha2::Digest;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::crypt;
 use crate::error::{Error, Result};
 
-/// A part ready to join: a checked download (deleted once read) or a file on disk.
-pub(super) enum Piece {
+/// A part ready to join: a checked download (deleted once read) or a file on disk,
+/// holding its place among the downloader's part files until it is read.
+pub(super) struct Piece {
+    file: PieceFile,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+enum PieceFile {
     Temp(tempfile::NamedTempFile),
     Path(PathBuf),
+}
+
+impl Piece {
+    pub(super) fn temp(file: tempfile::NamedTempFile, slot: OwnedSemaphorePermit) -> Piece {
+        Piece { file: PieceFile::Temp(file), _slot: Some(slot) }
+    }
+
+    pub(super) fn path(path: PathBuf, slot: OwnedSemaphorePermit) -> Piece {
+        Piece { file: PieceFile::Path(path), _slot: Some(slot) }
+    }
+
+    /// A part downloaded by hand.
+    fn given(path: PathBuf) -> Piece {
+        Piece { file: PieceFile::Path(path), _slot: None }
+    }
+
+    fn path_of(&self) -> &Path {
+        match &self.file {
+            PieceFile::Temp(t) => t.path(),
+            PieceFile::Path(p) => p,
+        }
+    }
 }
 
 /// The stored stream: the pieces read in order, hashed as they pass.
@@ -33,9 +62,9 @@ impl<I: Iterator<Item = Piece>> Read for Chain<I> {
         loop {
             if self.current.is_none() {
                 let Some(piece) = self.pieces.next() else { return Ok(0) };
-                let file = match &piece {
-                    Piece::Temp(t) => t.reopen()?,
-                    Piece::Path(p) => File::open(p)?,
+                let file = match &piece.file {
+                    PieceFile::Temp(t) => t.reopen()?,
+                    PieceFile::Path(p) => File::open(p)?,
                 };
                 self.current = Some((file, piece));
             }
@@ -79,6 +108,14 @@ pub(super) enum JoinError {
     Data(String),
 }
 
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::WrongIdentity(m) | JoinError::Data(m) => f.write_str(m),
+        }
+    }
+}
+
 impl From<String> for JoinError {
     fn from(msg: String) -> Self {
         JoinError::Data(msg)
@@ -96,7 +133,7 @@ impl From<JoinError> for Error {
 
 /// Joins the pieces into `dest`, decrypting with the identities in `identity` when given,
 /// and checks the whole stored stream (and the original, where the plan knows it).
-fn write_stream(
+pub(super) fn write_stream(
     pieces: impl Iterator<Item = Piece>,
     dest: &mut dyn Write,
     plan: &Plan,
@@ -228,7 +265,7 @@ pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &Target, identity: O
         }
     };
     let mut out = Output::open(target)?;
-    let pieces = pieces.into_iter().map(Piece::Path);
+    let pieces = pieces.into_iter().map(Piece::given);
     let result = if plan.sha256.is_empty() {
         write_unchecked(&mut out, pieces, &plan, identity)
     } else {
@@ -261,10 +298,8 @@ fn write_unchecked(
     let pieces: Vec<Piece> = pieces.collect();
     let mut whole = PartCheck::new();
     for piece in &pieces {
-        if let Piece::Path(p) = piece {
-            hash_file(p, &mut whole)
-                .map_err(|e| JoinError::Data(format!("cannot read part file {}: {e}", p.display())))?;
-        }
+        let p = piece.path_of();
+        hash_file(p, &mut whole).map_err(|e| JoinError::Data(format!("cannot read part file {}: {e}", p.display())))?;
     }
     let plan = Plan { sha256: hex::encode(whole.hasher.finalize()), ..plan.clone() };
     out.write(pieces.into_iter(), &plan, identity)

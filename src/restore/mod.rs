@@ -1,20 +1,22 @@
 //! The way back: parts fetched from Telegram (or given by hand), each checked against its
 //! SHA-256, joined, decrypted when encrypted, and written atomically.
 //!
-//! Every part is located with `getFile` before anything is downloaded, so a part Telegram
-//! no longer knows, or one over the Bot API's download limit, is named before any work.
-//! Each part is then downloaded into a private temporary file and checked; only a checked
-//! part reaches the writer thread, which joins the parts into the output (a temporary
-//! file beside the requested name, renamed into place once everything checked out, or
-//! stdout). Memory stays bounded by the read buffers; disk by two parts.
+//! Every part of an object is located with `getFile` before anything of it is
+//! downloaded, so a part Telegram no longer knows, or one over the Bot API's download
+//! limit, is named before any work. Parts are then downloaded `--jobs` at a time into
+//! private temporary files and checked ([`download`]); only checked parts reach the
+//! writer, in order, which joins them into the output (a temporary file beside the
+//! requested name, renamed into place once everything checked out, or stdout). Memory
+//! stays bounded by the read buffers; disk by `--jobs` + 1 parts.
 
+pub mod all;
+mod download;
 mod fetch;
 mod join;
+mod paths;
 pub mod plan;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use crate::config::Config;
 use crate::crypt;
@@ -23,11 +25,11 @@ use crate::ledger::{Ledger, State};
 use crate::progress::Progress;
 use crate::shell::quote_path;
 use crate::shutdown::Shutdown;
-use crate::sink::{FileSource, TelegramSink};
-use fetch::fetch_checked;
-pub use fetch::{CLOUD_DOWNLOAD_LIMIT, check, check_download_limit, locate_all};
+use crate::sink::TelegramSink;
+pub use download::Downloader;
+pub use fetch::{CLOUD_DOWNLOAD_LIMIT, check_download_limit};
 pub use join::join;
-use join::{Output, Piece};
+use join::{Output, Piece, write_stream};
 pub use plan::{Plan, PlanPart};
 
 /// Where a rebuilt object goes.
@@ -123,75 +125,60 @@ impl From<ObjectError> for Error {
     }
 }
 
-/// Settings of one restore.
-pub struct Options<'a> {
-    /// An age identity file: decrypt an encrypted object.
-    pub identity: Option<&'a Path>,
-    /// Where downloaded parts wait to be joined.
-    pub tmp_dir: &'a Path,
-    pub progress: &'a Progress,
-    pub shutdown: &'a Shutdown,
+/// Downloads `plan` through `downloader` and hands its checked parts, in order, to
+/// `consume`, which runs on the blocking pool (it writes, hashes, decrypts). What
+/// `consume` returns comes back; a part that fails, or a signal, ends the download and
+/// is the error (the consumer then sees the stream end early and is dropped).
+async fn fetch_into<R: Send + 'static>(
+    downloader: &Downloader,
+    plan: &Plan,
+    progress: &Progress,
+    shutdown: &Shutdown,
+    consume: impl FnOnce(&mut dyn Iterator<Item = Piece>) -> R + Send + 'static,
+) -> Result<R, ObjectError> {
+    let located = downloader.locate(plan).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(1);
+    let consumer = tokio::task::spawn_blocking(move || consume(&mut std::iter::from_fn(move || rx.blocking_recv())));
+    let fetched = downloader.fetch(plan, located, progress, shutdown, tx).await;
+    let consumed = consumer.await.map_err(|e| ObjectError::Run(Error::Internal(format!("the writer failed: {e}"))))?;
+    fetched.map(|()| consumed)
 }
 
-/// Fetches, checks and joins every part of `plan` into `target`.
-pub async fn restore(sink: &TelegramSink, plan: &Plan, target: &Target, opts: &Options<'_>) -> Result<Restored> {
-    let located = locate_all(sink, plan).await?;
-    let mut out = Output::open(target)?;
-    let (tx, rx) = mpsc::sync_channel::<Piece>(1);
-    let writer = {
-        let plan = plan.clone();
-        let identity = opts.identity.map(Path::to_path_buf);
-        std::thread::spawn(move || {
-            let result = out.write(rx.into_iter(), &plan, identity.as_deref());
-            (out, result)
-        })
-    };
+/// Downloads every part and checks it and the whole stream, writing nothing: the restore
+/// drill of `verify`.
+pub async fn check(
+    downloader: &Downloader,
+    plan: &Plan,
+    progress: &Progress,
+    shutdown: &Shutdown,
+) -> Result<(), ObjectError> {
+    let joined = plan.clone();
+    let written = fetch_into(downloader, plan, progress, shutdown, move |pieces| {
+        write_stream(pieces, &mut std::io::sink(), &joined, None)
+    })
+    .await?;
+    written.map(|_| ()).map_err(|e| ObjectError::Object(e.to_string()))
+}
 
-    let mut failure = None;
-    for (part, file) in plan.parts.iter().zip(&located) {
-        if let Some(signal) = opts.shutdown.requested() {
-            failure = Some(ObjectError::Run(Error::Interrupted { signal }));
-            break;
-        }
-        let piece = match &file.source {
-            FileSource::Local(path) => fetch_checked(sink, plan, part, file, opts.progress, |_| Ok(()))
-                .await
-                .map(|()| Piece::Path(path.clone())),
-            FileSource::Remote(_) => match tempfile::Builder::new().prefix("restore-").tempfile_in(opts.tmp_dir) {
-                Ok(mut tmp) => fetch_checked(sink, plan, part, file, opts.progress, |chunk| tmp.write_all(chunk))
-                    .await
-                    .and_then(|()| {
-                        tmp.flush().map_err(|e| ObjectError::Object(format!("cannot write a part file: {e}")))?;
-                        Ok(Piece::Temp(tmp))
-                    }),
-                Err(e) => Err(ObjectError::Run(Error::local(format!(
-                    "cannot create a part file in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR)",
-                    opts.tmp_dir.display()
-                )))),
-            },
-        };
-        match piece {
-            // The writer stopped early (it failed): its error says why.
-            Ok(piece) => {
-                if tokio::task::block_in_place(|| tx.send(piece)).is_err() {
-                    break;
-                }
-            }
-            Err(f) => {
-                failure = Some(f);
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let joined = tokio::task::block_in_place(|| writer.join());
-    let (out, result) = joined.map_err(|_| Error::Internal("the writer thread panicked".to_string()))?;
-    if let Some(f) = failure {
-        // Dropping `out` removes the temporary file: nothing appears under the name.
-        drop(out);
-        return Err(f.into());
-    }
-    let (bytes, sha256) = result?;
+/// Fetches, checks and joins every part of `plan` into `target`, decrypting with the
+/// age identity in `identity` when given.
+pub async fn restore(
+    downloader: &Downloader,
+    plan: &Plan,
+    target: &Target,
+    identity: Option<&Path>,
+    progress: &Progress,
+    shutdown: &Shutdown,
+) -> Result<Restored> {
+    let out = Output::open(target)?;
+    let (joined, id) = (plan.clone(), identity.map(Path::to_path_buf));
+    let (out, written) = fetch_into(downloader, plan, progress, shutdown, move |pieces| {
+        let mut out = out;
+        let written = out.write(pieces, &joined, id.as_deref());
+        (out, written)
+    })
+    .await?;
+    let (bytes, sha256) = written?;
     out.commit()?;
     Ok(Restored {
         object: plan.label.clone(),
@@ -199,7 +186,7 @@ pub async fn restore(sink: &TelegramSink, plan: &Plan, target: &Target, opts: &O
         bytes,
         sha256,
         parts: plan.parts.len(),
-        decrypted: opts.identity.is_some(),
+        decrypted: identity.is_some(),
     })
 }
 
@@ -217,6 +204,8 @@ pub struct Request<'a> {
     pub force: bool,
     /// A second-factor code, needed once one is enrolled.
     pub otp: Option<&'a str>,
+    /// Parts downloaded at once.
+    pub jobs: usize,
 }
 
 /// `tgploy restore`: one object, from the ledger or from its manifest alone; returns
@@ -233,13 +222,12 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, T
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
     let target = Target::resolve(req.out, &name, req.force)?;
     let sink = TelegramSink::downloader(&cfg.require_bot_token()?, &cfg.api_url, 0)?;
-    let tmp = crate::private::temp_dir(cfg.tmp_dir.as_deref())?;
+    let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;
     let progress = Progress::bytes(plan.size, true);
     progress.set_message(plan.label.clone());
     let shutdown = Shutdown::new();
     shutdown.listen();
-    let opts = Options { identity, tmp_dir: tmp.path(), progress: &progress, shutdown: &shutdown };
-    let result = restore(&sink, &plan, &target, &opts).await;
+    let result = restore(&downloader, &plan, &target, identity, &progress, &shutdown).await;
     progress.finish();
     let restored = result?;
     if plan.encrypted

@@ -1,5 +1,8 @@
-//! The S3 side: list buckets, list objects page by page, HEAD, ranged streaming GET. The
-//! only module that speaks S3.
+//! The S3 side: list buckets, list objects page by page, HEAD, ranged streaming GET; and
+//! writing objects back ([`upload`]) for `restore --all --to-s3`. The only module that
+//! speaks S3.
+
+pub mod upload;
 
 use std::time::Duration;
 
@@ -120,6 +123,7 @@ impl Body {
 pub struct S3Source {
     client: Client,
     endpoint: String,
+    region: String,
 }
 
 /// Trims the quotes S3 puts around ETags.
@@ -151,7 +155,11 @@ impl S3Source {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .timeout_config(timeouts)
             .build();
-        S3Source { client: Client::from_conf(config), endpoint: settings.endpoint.clone() }
+        S3Source {
+            client: Client::from_conf(config),
+            endpoint: settings.endpoint.clone(),
+            region: settings.region.clone(),
+        }
     }
 
     pub fn endpoint(&self) -> &str {

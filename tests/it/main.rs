@@ -11,6 +11,7 @@ mod faults;
 mod harness;
 mod private_state;
 mod restore;
+mod restore_all;
 mod setup;
 mod shell;
 mod support;

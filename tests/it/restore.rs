@@ -171,13 +171,14 @@ async fn failed_downloads_are_named_without_the_token() {
     let dir = out_dir(&w);
     // The download URL holds the token: a dropped connection or an error answer must
     // not put it into the message.
-    // One failure is repeated within the run; four in a row are an outage (exit 4).
+    // One failure is repeated within the run; four in a row are an outage (exit 4). One
+    // download at a time, so that the four faults meet the same request.
     w.tg.inject("download", Fault::Drop, 4);
-    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--jobs", "1", "--out", dir.to_str().unwrap()]).await;
     out.code(4).no_token();
     assert!(out.stderr.contains("cannot reach the Telegram Bot API"), "{}", out.stderr);
     w.tg.inject("download", Fault::ServerError(502), 4);
-    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--jobs", "1", "--out", dir.to_str().unwrap()]).await;
     out.code(4).no_token();
     assert!(out.stderr.contains("502"), "{}", out.stderr);
     // A download the Bot API refuses outright (the file is gone) is named too.

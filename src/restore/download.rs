@@ -1,0 +1,155 @@
+//! The downloader of `restore`, `restore --all` and `verify`: parts fetched from Telegram
+//! `--jobs` at a time, across objects and within one object, each checked against its
+//! size and SHA-256 before anything uses it, and handed on in order.
+//!
+//! Two limits keep it bounded. Downloads in flight: `jobs` (getFile calls too). Part
+//! files on disk: `jobs + 1`, each held from the start of its download until the
+//! writer has read it, whatever the objects' sizes. An object takes its part files in
+//! the order of its parts, so its earliest part not yet written always holds one: it is
+//! either downloading or waiting for the writer, which always makes progress.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::ObjectError;
+use super::fetch::{check_download_limit, fetch_checked, locate_part};
+use super::join::Piece;
+use super::plan::Plan;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::shutdown::Shutdown;
+use crate::sink::{FileSource, RemoteFile, TelegramSink};
+
+/// Fetches the parts of objects, `jobs` downloads at a time.
+pub struct Downloader {
+    sink: TelegramSink,
+    downloads: Arc<Semaphore>,
+    part_files: Arc<Semaphore>,
+    tmp: tempfile::TempDir,
+    jobs: usize,
+}
+
+impl Downloader {
+    /// A downloader through `sink` with `jobs` downloads in flight, keeping its part
+    /// files in a private directory under `tmp_base`.
+    pub fn new(sink: TelegramSink, jobs: usize, tmp_base: Option<&std::path::Path>) -> Result<Downloader> {
+        let jobs = jobs.max(1);
+        Ok(Downloader {
+            sink,
+            downloads: Arc::new(Semaphore::new(jobs)),
+            part_files: Arc::new(Semaphore::new(jobs + 1)),
+            tmp: crate::private::temp_dir(tmp_base)?,
+            jobs,
+        })
+    }
+
+    pub fn sink(&self) -> &TelegramSink {
+        &self.sink
+    }
+
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+
+    /// Locates every part of `plan` (`getFile`) before anything of it is downloaded, so
+    /// a part Telegram no longer knows, or one over the download limit, is named first
+    /// (one after the other: the first that says no ends it).
+    pub(super) async fn locate(&self, plan: &Plan) -> Result<Vec<RemoteFile>, ObjectError> {
+        check_download_limit(plan, self.sink.endpoint())?;
+        let mut located = Vec::with_capacity(plan.parts.len());
+        for part in &plan.parts {
+            let _permit = self.downloads.acquire().await.map_err(closed)?;
+            located.push(locate_part(&self.sink, plan, part).await?);
+        }
+        Ok(located)
+    }
+
+    /// Downloads and checks every part of `plan` (located by [`Downloader::locate`])
+    /// and sends them to `pieces` in order. Stops at the first part that fails, at a
+    /// signal, or when the receiver is gone (its owner says why).
+    pub(super) async fn fetch(
+        &self,
+        plan: &Plan,
+        located: Vec<RemoteFile>,
+        progress: &Progress,
+        shutdown: &Shutdown,
+        pieces: mpsc::Sender<Piece>,
+    ) -> Result<(), ObjectError> {
+        let count = located.len();
+        let mut located = located.into_iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        let mut done: BTreeMap<usize, Piece> = BTreeMap::new();
+        let mut next_to_send = 0;
+        let mut started = 0;
+        loop {
+            while let Some(piece) = done.remove(&next_to_send) {
+                if pieces.send(piece).await.is_err() {
+                    // The writer stopped on its own (a wrong identity, a full disk): what
+                    // it returns says why.
+                    return Ok(());
+                }
+                next_to_send += 1;
+            }
+            if next_to_send == count {
+                return Ok(());
+            }
+            if let Some(signal) = shutdown.requested() {
+                return Err(ObjectError::Run(Error::Interrupted { signal }));
+            }
+            tokio::select! {
+                slot = self.part_files.clone().acquire_owned(), if started < count => {
+                    let slot = slot.map_err(closed)?;
+                    if let Some((idx, file)) = located.next() {
+                        started += 1;
+                        running.push(self.fetch_part(plan, idx, file, slot, progress));
+                    }
+                }
+                Some(fetched) = running.next(), if !running.is_empty() => {
+                    let (idx, piece) = fetched?;
+                    done.insert(idx, piece);
+                }
+            }
+        }
+    }
+
+    async fn fetch_part(
+        &self,
+        plan: &Plan,
+        idx: usize,
+        file: RemoteFile,
+        slot: OwnedSemaphorePermit,
+        progress: &Progress,
+    ) -> Result<(usize, Piece), ObjectError> {
+        let part = &plan.parts[idx];
+        let _download = self.downloads.acquire().await.map_err(closed)?;
+        match &file.source {
+            FileSource::Local(path) => {
+                fetch_checked(&self.sink, plan, part, &file, progress, |_| Ok(())).await?;
+                Ok((idx, Piece::path(PathBuf::from(path), slot)))
+            }
+            FileSource::Remote(_) => {
+                let mut tmp =
+                    tempfile::Builder::new().prefix("restore-").tempfile_in(self.tmp.path()).map_err(|e| {
+                        ObjectError::Run(Error::local(format!(
+                            "cannot create a part file in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR)",
+                            self.tmp.path().display()
+                        )))
+                    })?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                fetch_checked(&self.sink, plan, part, &file, progress, |chunk| out.write_all(chunk)).await?;
+                out.flush().map_err(|e| ObjectError::Run(Error::local(format!("cannot write a part file: {e}"))))?;
+                drop(out);
+                Ok((idx, Piece::temp(tmp, slot)))
+            }
+        }
+    }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> ObjectError {
+    ObjectError::Run(Error::Internal("the download limiter was closed".into()))
+}
