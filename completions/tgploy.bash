@@ -1049,7 +1049,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__restore)
-            opts="-o -i -v -q -h --etag --manifest --out --identity --force --json --config --database --verbose --quiet --otp --help"
+            opts="-b -p -o -i -v -q -h --etag --manifest --all --bucket --prefix --as-of --jobs --out --to-s3 --dry-run --identity --force --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1060,6 +1060,30 @@ _tgploy() {
                     return 0
                     ;;
                 --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bucket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as-of)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1389,7 +1413,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__verify)
-            opts="-b -v -q -h --bucket --sample --json --config --database --verbose --quiet --otp --help"
+            opts="-b -v -q -h --bucket --sample --jobs --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1404,6 +1428,10 @@ _tgploy() {
                     return 0
                     ;;
                 --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

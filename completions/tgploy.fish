@@ -189,12 +189,19 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s q -l quiet -d 'O
 complete -c tgploy -n "__fish_tgploy_using_subcommand files" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l etag -d 'Restore this version (ETag) of the key rather than the latest one' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l manifest -d 'Restore from a manifest file alone (no ledger needed): the disaster case' -r -F
-complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s o -l out -d 'Where to write: a file, a directory (the object\'s name inside it), or `-` for stdout [default: the object\'s name in the current directory]' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s b -l bucket -d 'With --all: only this bucket (repeatable)' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s p -l prefix -d 'With --all: only keys starting with this prefix' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l as-of -d 'With --all: for each key, the newest version whose S3 last-modified time is at or before TIME (RFC 3339, like 2026-11-24T18:00:00Z, or a duration meaning that long ago, like 36h); keys that did not exist yet are left out. The way back from an overwrite: ransomware, a bad job' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l jobs -d 'Parts downloaded at once, across objects and within one large object' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s o -l out -d 'Where to write: a file, a directory (the object\'s name inside it), or `-` for stdout [default: the object\'s name in the current directory]. With --all, the directory that gets DIR/BUCKET/KEY' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s i -l identity -d 'An age identity file (`age-keygen` output) to decrypt an encrypted object (`name.age`, `name.age.part…`)' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
-complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l force -d 'Replace the output file if it exists'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l all -d 'Restore every delivered object (the latest delivered version of each key), or those of --bucket and --prefix, into --out DIR or back into S3 (--to-s3)'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l to-s3 -d 'With --all: put each object back into the configured S3 endpoint (the new server) under its bucket and key, creating missing buckets; the ledger learns the restored versions as delivered, so the next `sync` sends nothing'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l dry-run -d 'With --all: print what would be restored (objects, bytes, versions picked) and download nothing'
+complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l force -d 'Replace the output if it exists (with --all: objects that differ from the one to restore)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -l json -d 'Print a JSON summary (on stdout, or on stderr with `--out -`)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s q -l quiet -d 'Only warnings and errors on stderr'
@@ -205,13 +212,14 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s i -l identity -d 
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
-complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l force -d 'Replace the output file if it exists'
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l force -d 'Replace the output if it exists (with --all: objects that differ from the one to restore)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l json -d 'Print a JSON summary (on stdout, or on stderr with `--out -`)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -s b -l bucket -d 'Only objects of this bucket' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l sample -d 'How many delivered objects to check, picked at random; 0 checks them all' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l jobs -d 'Parts downloaded at once, across objects' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand verify" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r

@@ -1,10 +1,14 @@
 //! The second factor: TOTP (RFC 6238, 30 s steps, 6 digits) and one-time recovery codes.
 //!
 //! Once a secret is enrolled, operations that reduce protection or reveal backups ask for
-//! a current code. A code is accepted once (its time step is remembered, so it cannot be
-//! replayed); five wrong codes in a row lock these operations for 15 minutes; each of the
-//! ten recovery codes works once in place of a code. Secrets and recovery codes live in
-//! the ledger (the codes only as SHA-256 hashes), never in the config file.
+//! a current code. A code is accepted once, wherever it is given (its time step is
+//! remembered, so it cannot be replayed); each of the ten recovery codes works once in
+//! place of a code. Five wrong codes in a row on the command line lock the command line
+//! for 15 minutes: those need a shell on the host. The dashboard's wrong answers do not
+//! count there (anyone who can reach its sign-in page could give them): the dashboard
+//! throttles its own ([`crate::dashboard::throttle`]), so nobody on the network can
+//! block a restore. Secrets and recovery codes live in the ledger (the codes only as
+//! SHA-256 hashes), never in the config file.
 
 use std::io::IsTerminal;
 
@@ -104,9 +108,7 @@ pub fn enrolled(ledger: &Ledger) -> Result<bool> {
     Ok(ledger.totp()?.is_some())
 }
 
-/// What checking an answer against the enrolled second factor found. The command-line
-/// gate and the dashboard share these checks and their counters: wrong answers in either
-/// count towards one lock.
+/// What checking an answer against the enrolled second factor found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     /// No second factor is enrolled: there was nothing to check.
@@ -131,29 +133,34 @@ impl Check {
     }
 }
 
-/// The time until which wrong answers locked the second factor, if they do now.
-pub fn locked_until(ledger: &Ledger, now: i64) -> Result<Option<i64>> {
-    Ok(ledger.totp()?.map(|s| s.locked_until).filter(|&until| until > now))
+/// Where an answer was given: only the command line's wrong answers count towards its
+/// lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    CommandLine,
+    /// The dashboard, which throttles its own wrong answers.
+    Dashboard,
 }
 
-/// Counts a wrong answer given elsewhere (the dashboard's password) towards the same
-/// lock as wrong codes.
-pub fn count_failure(ledger: &Ledger, now: i64) -> Result<Check> {
-    if ledger.totp()?.is_none() {
-        return Ok(Check::NotEnrolled);
-    }
-    let failures = ledger.totp_failed(MAX_FAILURES, now + LOCK_SECS)?;
-    Ok(Check::Wrong { failures, locked: failures >= MAX_FAILURES })
-}
-
-/// Checks a TOTP code or a recovery code against the enrolled secret, recording the
-/// outcome (the step used, the recovery code used up, or one more failure).
+/// Checks a TOTP code or a recovery code given on the command line against the enrolled
+/// secret, recording the outcome (the step used, the recovery code used up, or one more
+/// failure towards the command line's lock).
 pub fn check(ledger: &Ledger, code: &str, now: i64) -> Result<Check> {
+    check_at(ledger, code, now, Gate::CommandLine)
+}
+
+/// Checks a TOTP code or a recovery code given at `gate`. A right code is used up
+/// wherever it was given; a wrong one counts, and the lock holds, on the command line
+/// only.
+pub fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Check> {
     let Some(state) = ledger.totp()? else { return Ok(Check::NotEnrolled) };
-    if state.locked_until > now {
+    if gate == Gate::CommandLine && state.locked_until > now {
         return Ok(Check::Locked { until: state.locked_until });
     }
     let failed = || -> Result<(u32, bool)> {
+        if gate == Gate::Dashboard {
+            return Ok((0, false));
+        }
         let failures = ledger.totp_failed(MAX_FAILURES, now + LOCK_SECS)?;
         Ok((failures, failures >= MAX_FAILURES))
     };
@@ -210,7 +217,7 @@ impl Check {
 pub fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
     match check(ledger, code, now)?.refusal(now) {
         None => Ok(()),
-        Some(why) => Err(Error::config(why)),
+        Some(why) => Err(Error::SecondFactor(why)),
     }
 }
 
@@ -225,9 +232,9 @@ pub fn require(ledger: &Ledger, otp: Option<&str>, action: &str) -> Result<()> {
         None if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => dialoguer::Password::new()
             .with_prompt(format!("Second-factor code to {action} (or a recovery code)"))
             .interact()
-            .map_err(|e| Error::config(format!("cannot read the code: {e}")))?,
+            .map_err(|e| Error::SecondFactor(format!("cannot read the code: {e}")))?,
         None => {
-            return Err(Error::config(format!(
+            return Err(Error::SecondFactor(format!(
                 "{action} needs a second-factor code: pass --otp CODE (the current code of your authenticator app, or a recovery code)"
             )));
         }

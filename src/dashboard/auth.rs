@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Session};
-use crate::totp::{self, Check};
+use crate::totp::{self, Gate};
 
 /// A session ends after this long without a request.
 pub const IDLE_SECS: i64 = 30 * 60;
@@ -88,28 +88,19 @@ pub enum Answer {
     Right,
     /// Some part was wrong; which one is not said.
     Wrong,
-    /// Too many wrong answers (here or on the command line); nothing was checked.
-    Locked {
-        until: i64,
-    },
 }
 
-/// Checks a password and a second-factor code together, on the counters the command
-/// line shares: a wrong password counts as a wrong answer too, and the code is only
-/// checked (and used up) when the password is right.
+/// Checks a password and a second-factor code together. The code is only checked (and
+/// used up) when the password is right. Wrong answers here count towards the
+/// dashboard's own throttle (the caller's), never towards the command line's lock.
 pub fn check_answer(ledger: &Ledger, password: &str, code: &str, now: i64) -> Result<Answer> {
-    if let Some(until) = totp::locked_until(ledger, now)? {
-        return Ok(Answer::Locked { until });
-    }
     let hash = ledger.dashboard_password_hash()?;
     let password_right = hash.as_deref().is_some_and(|hash| password_matches(hash, password));
-    let check = if password_right { totp::check(ledger, code, now)? } else { totp::count_failure(ledger, now)? };
-    Ok(match check {
-        c if c.passed() => Answer::Right,
-        Check::Locked { until } => Answer::Locked { until },
-        // Without a second factor there is no right answer.
-        _ => Answer::Wrong,
-    })
+    if !password_right {
+        return Ok(Answer::Wrong);
+    }
+    // Without a second factor there is no right answer.
+    Ok(if totp::check_at(ledger, code, now, Gate::Dashboard)?.passed() { Answer::Right } else { Answer::Wrong })
 }
 
 /// A random id, 256 bits, hex.
@@ -289,26 +280,31 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_password_counts_towards_the_shared_lock() {
+    fn wrong_answers_here_leave_the_command_lines_lock_alone() {
         let l = Ledger::in_memory().unwrap();
         let e = totp::new_enrolment("test").unwrap();
         totp::store(&l, &e).unwrap();
         set_password(&l, "correct horse battery", None).unwrap();
         let t = 1_800_000_000;
         let code = totp::code_at(&e.secret_base32, t as u64).unwrap();
-        for _ in 0..4 {
+        for _ in 0..10 {
             assert_eq!(check_answer(&l, "wrong password!", &code, t).unwrap(), Answer::Wrong);
+            assert_eq!(check_answer(&l, "correct horse battery", "000000", t).unwrap(), Answer::Wrong);
         }
-        assert_eq!(l.totp().unwrap().unwrap().last_step, 0, "the code was not used up by a wrong password");
+        let state = l.totp().unwrap().unwrap();
+        assert_eq!((state.failures, state.locked_until), (0, 0), "the command line counted nothing");
+        assert_eq!(state.last_step, 0, "the code was not used up by a wrong password");
+        assert_eq!(check_answer(&l, "correct horse battery", &code, t).unwrap(), Answer::Right);
+        assert_eq!(check_answer(&l, "correct horse battery", &code, t).unwrap(), Answer::Wrong, "replayed");
+        assert!(totp::verify(&l, &code, t).unwrap_err().to_string().contains("already used"), "used everywhere");
+
+        // The command line's own lock does not hold here either.
+        for _ in 0..totp::MAX_FAILURES {
+            let _ = totp::verify(&l, "000000", t);
+        }
         assert!(totp::verify(&l, "000000", t).unwrap_err().to_string().contains("locked"));
-        assert_eq!(
-            check_answer(&l, "correct horse battery", &code, t).unwrap(),
-            Answer::Locked { until: t + totp::LOCK_SECS }
-        );
-        let later = t + totp::LOCK_SECS;
-        let code = totp::code_at(&e.secret_base32, later as u64).unwrap();
-        assert_eq!(check_answer(&l, "correct horse battery", &code, later).unwrap(), Answer::Right);
-        assert_eq!(check_answer(&l, "correct horse battery", &code, later).unwrap(), Answer::Wrong, "replayed");
+        let next = totp::code_at(&e.secret_base32, (t + 30) as u64).unwrap();
+        assert_eq!(check_answer(&l, "correct horse battery", &next, t + 30).unwrap(), Answer::Right);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod auth;
 mod pages;
+pub mod throttle;
 pub mod views;
 
 use std::future::Future;
@@ -62,6 +63,8 @@ pub(crate) struct App {
     /// Password checks one at a time: argon2 is made to be slow, and a flood of sign-in
     /// attempts must not take every core.
     answers: tokio::sync::Semaphore,
+    /// Wrong answers by source address: the dashboard's own guard against guessing.
+    throttle: throttle::Throttle,
 }
 
 type Shared = Arc<App>;
@@ -105,8 +108,9 @@ pub async fn serve(
         cfg: dashboard.cfg,
         ledger: dashboard.ledger,
         answers: tokio::sync::Semaphore::new(1),
+        throttle: throttle::Throttle::default(),
     });
-    axum::serve(listener, router(app))
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))

@@ -2,13 +2,16 @@
 //! shows in one trip to the blocking pool; each action checks the form's CSRF token
 //! first, and answers with a redirect to the page that shows the outcome.
 
+use std::net::SocketAddr;
+
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use maud::Markup;
 use serde::Deserialize;
 
+use super::throttle::{self, Refusal};
 use super::views::{self, Frame, Nav, Notice};
 use super::{App, Authed, Fail, Shared, auth};
 use crate::buckets;
@@ -17,7 +20,7 @@ use crate::ledger::{DeliveredFilter, State as DeliveryState};
 use crate::run::RunKind;
 use crate::source::S3Source;
 use crate::time::{now, rfc3339};
-use crate::totp::{self, Check};
+use crate::totp::{self, Check, Gate};
 
 type Page = std::result::Result<Response, Fail>;
 
@@ -123,11 +126,21 @@ pub async fn login_form(State(app): State<Shared>, Query(q): Query<LoginQuery>, 
     login_page(&app, &headers, StatusCode::OK, note)
 }
 
-pub async fn login(State(app): State<Shared>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Page {
+pub async fn login(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Page {
     let expected = auth::cookie(&headers, auth::LOGIN_COOKIE).unwrap_or_default();
     if !auth::tokens_match(expected, &form.csrf) {
         tracing::warn!("dashboard: refused a sign-in form with a missing or wrong token");
         return login_page(&app, &headers, StatusCode::FORBIDDEN, Some("The form was out of date; try again."));
+    }
+    let source = throttle::source(peer.ip(), &headers);
+    if let Err(refusal) = app.throttle.admit(source, now()) {
+        tracing::warn!("dashboard: refused a sign-in from {source}: too many wrong answers");
+        return login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&throttled(refusal)));
     }
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let _one_at_a_time = app.answers.acquire().await.map_err(|e| Fail::Internal(e.to_string()))?;
@@ -135,31 +148,39 @@ pub async fn login(State(app): State<Shared>, headers: HeaderMap, Form(form): Fo
         .db(move |app| {
             let now = now();
             match auth::check_answer(&app.ledger, &form.password, &form.code, now)? {
-                auth::Answer::Right => Ok(Ok(auth::start_session(&app.ledger, user_agent.as_deref(), now)?)),
-                other => Ok(Err(other)),
+                auth::Answer::Right => Ok(Some(auth::start_session(&app.ledger, user_agent.as_deref(), now)?)),
+                auth::Answer::Wrong => Ok(None),
             }
         })
         .await?;
     match outcome {
-        Ok(session_id) => {
+        Some(session_id) => {
+            app.throttle.succeeded(source);
             tracing::info!("dashboard: signed in");
             let clear_login = auth::set_cookie(auth::LOGIN_COOKIE, "", "/login", 0, app.secure_cookies);
             // Two cookies: `AppendHeaders`, since a plain header array keeps only the last.
             let cookies = [(header::SET_COOKIE, app.session_cookie(&session_id)), (header::SET_COOKIE, clear_login)];
             Ok((AppendHeaders(cookies), see_other("/")).into_response())
         }
-        Err(auth::Answer::Locked { until }) => {
-            tracing::warn!("dashboard: refused a sign-in: locked after too many wrong answers");
-            let text = format!(
-                "Too many wrong answers: sign-in and the command line's second factor are locked until {}.",
-                rfc3339(until)
-            );
-            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&text))
-        }
-        Err(_) => {
-            tracing::warn!("dashboard: refused a sign-in (wrong password or code)");
+        None => {
+            app.throttle.failed(source, now());
+            tracing::warn!("dashboard: refused a sign-in from {source} (wrong password or code)");
             login_page(&app, &headers, StatusCode::UNAUTHORIZED, Some(WRONG_ANSWER))
         }
+    }
+}
+
+/// What the page says when the throttle holds an answer back.
+fn throttled(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Wait { until } => format!(
+            "Too many wrong answers from this address: try again at {} (the command line is not affected).",
+            rfc3339(until)
+        ),
+        Refusal::Locked { until } => format!(
+            "Too many wrong answers: the dashboard's sign-in is locked until {} (the command line is not affected).",
+            rfc3339(until)
+        ),
     }
 }
 
@@ -232,9 +253,20 @@ fn done_url(page: &str, done: &str, bucket: Option<&str>, n: u64) -> String {
     format!("{page}?done={done}{bucket}&n={n}")
 }
 
-/// Disabling reduces protection: like `tgploy buckets disable`, it needs a fresh code.
-pub async fn disable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
+/// Disabling reduces protection: like `tgploy buckets disable`, it needs a fresh code
+/// (its wrong answers count towards the dashboard's throttle).
+pub async fn disable_bucket(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    authed: Authed,
+    Form(form): Form<BucketForm>,
+) -> Page {
     authed.check(&form.csrf)?;
+    let source = throttle::source(peer.ip(), &headers);
+    if let Err(refusal) = app.throttle.admit(source, now()) {
+        return buckets_page(&app, &authed, StatusCode::TOO_MANY_REQUESTS, Ok(Notice::error(throttled(refusal)))).await;
+    }
     if form.code.trim().is_empty() {
         let text = format!("disabling {} needs a current code from your authenticator app.", form.bucket);
         return buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(text))).await;
@@ -244,10 +276,13 @@ pub async fn disable_bucket(State(app): State<Shared>, authed: Authed, Form(form
     let checked = app
         .db(move |app| {
             let now = now();
-            let check = totp::check(&app.ledger, &code, now)?;
+            let check = totp::check_at(&app.ledger, &code, now, Gate::Dashboard)?;
             Ok(if check.passed() { Ok(()) } else { Err(refusal(check, now)) })
         })
         .await;
+    if matches!(checked, Ok(Err(_))) {
+        app.throttle.failed(source, now());
+    }
     let outcome = match checked {
         Ok(Ok(())) => {
             let unknown = || Err(Error::usage(format!("no bucket named `{}` is known", form.bucket)));
@@ -451,8 +486,19 @@ pub struct PasswordForm {
 }
 
 /// A new password needs the current one and a code, checked like a sign-in.
-pub async fn change_password(State(app): State<Shared>, authed: Authed, Form(form): Form<PasswordForm>) -> Page {
+pub async fn change_password(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    authed: Authed,
+    Form(form): Form<PasswordForm>,
+) -> Page {
     authed.check(&form.csrf)?;
+    let source = throttle::source(peer.ip(), &headers);
+    if let Err(refusal) = app.throttle.admit(source, now()) {
+        let text = throttled(refusal);
+        return security_page(&app, &authed, StatusCode::TOO_MANY_REQUESTS, Some(Notice::error(text))).await;
+    }
     let refuse = |status, text: &str| security_page(&app, &authed, status, Some(Notice::error(text)));
     if form.new != form.repeat {
         return refuse(StatusCode::BAD_REQUEST, "the two new passwords differ.").await;
@@ -473,14 +519,14 @@ pub async fn change_password(State(app): State<Shared>, authed: Authed, Form(for
         .await?;
     match answer {
         auth::Answer::Right => {
+            app.throttle.succeeded(source);
             tracing::info!("dashboard: password changed");
             Ok(see_other(&done_url("/security", "password", None, 0)))
         }
-        auth::Answer::Locked { until } => {
-            let text = format!("too many wrong answers: locked until {}.", rfc3339(until));
-            refuse(StatusCode::TOO_MANY_REQUESTS, &text).await
+        auth::Answer::Wrong => {
+            app.throttle.failed(source, now());
+            refuse(StatusCode::FORBIDDEN, WRONG_ANSWER).await
         }
-        auth::Answer::Wrong => refuse(StatusCode::FORBIDDEN, WRONG_ANSWER).await,
     }
 }
 

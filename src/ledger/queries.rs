@@ -370,8 +370,8 @@ impl Ledger {
             stmt.query_map(rusqlite::params_from_iter(values), |r| {
                 Ok(DeliveredSummary {
                     delivery: delivery_from_row(r)?,
-                    parts: r.get(17)?,
-                    first_message_id: r.get(18)?,
+                    parts: r.get(18)?,
+                    first_message_id: r.get(19)?,
                 })
             })?
             .collect()
@@ -425,5 +425,53 @@ mod tests {
         assert_eq!(page(None, Some((last.sent_at.unwrap(), last.id))).0, ["a0", "a/2", "a/1"]);
         assert_eq!(key_after_prefix("a/"), Some("a0".into()));
         assert_eq!(key_after_prefix(""), None);
+    }
+
+    #[test]
+    fn restorable_objects_are_the_newest_version_of_each_key_as_of_a_moment() {
+        let l = Ledger::in_memory().unwrap();
+        // Versions of `k` at 1 s, 5 s and 9 s; `j` only at 9 s; `m` at 2 s, never sent.
+        let versions = [
+            ("k", "e1", 1000, true),
+            ("k", "e5", 5000, true),
+            ("k", "e9", 9000, true),
+            ("j", "f9", 9000, true),
+            ("m", "g2", 2000, false),
+        ];
+        for (key, etag, mtime, sent) in versions {
+            let v = super::super::ObjectVersion { last_modified_ms: Some(mtime), ..version(key, etag) };
+            l.insert_versions(&[v], State::Pending, 0).unwrap();
+            if sent {
+                let id = l.versions_of("b", key, Some(etag)).unwrap()[0].id;
+                l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+                assert!(l.mark_sent(id, "o", "sha", None, None, 100).unwrap());
+            }
+        }
+        let pick = |as_of: Option<i64>, after: Option<(&str, &str)>, limit| -> Vec<(String, String)> {
+            let selection = Selection { as_of_ms: as_of, ..Selection::default() };
+            l.restorable_page(&selection, after, limit)
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.object.key, d.object.etag))
+                .collect()
+        };
+        let owned = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        assert_eq!(pick(None, None, 10), owned(&[("j", "f9"), ("k", "e9")]));
+        assert_eq!(pick(Some(6000), None, 10), owned(&[("k", "e5")]), "j did not exist yet; m was never sent");
+        assert_eq!(pick(Some(999), None, 10), owned(&[]));
+        assert_eq!(pick(None, None, 1), owned(&[("j", "f9")]));
+        assert_eq!(pick(None, Some(("b", "j")), 10), owned(&[("k", "e9")]), "the next page");
+        let (count, _, encrypted) = l.restorable_summary(&Selection::default()).unwrap();
+        assert_eq!((count, encrypted), (2, 0));
+        let only_other = Selection { buckets: vec!["other".into()], ..Selection::default() };
+        assert_eq!(l.restorable_summary(&only_other).unwrap().0, 0);
+
+        // A version put back into S3 is known as delivered, with the same parts.
+        let k9 = l.versions_of("b", "k", Some("e9")).unwrap().remove(0);
+        assert!(l.record_restored(&k9, "new-etag", Some(20_000), 200).unwrap());
+        assert!(!l.record_restored(&k9, "new-etag", Some(20_000), 200).unwrap(), "once");
+        let restored = l.versions_of("b", "k", Some("new-etag")).unwrap().remove(0);
+        assert_eq!((restored.state, restored.sha256.as_deref()), (State::Sent, Some("sha")));
+        assert!(l.known_versions_between("b", "k", "k").unwrap().contains(&("k".into(), "new-etag".into())));
     }
 }

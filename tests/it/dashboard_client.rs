@@ -86,17 +86,30 @@ pub struct Client {
     pub base: String,
     pub cookies: BTreeMap<String, String>,
     pub origin: Option<String>,
+    /// Says the requests come through a reverse proxy on the dashboard's host, from this
+    /// address (`X-Forwarded-For`).
+    pub forwarded_for: Option<String>,
 }
 
 impl Client {
     pub fn new(base: &str) -> Client {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Client { http, base: base.to_string(), cookies: BTreeMap::new(), origin: Some(base.to_string()) }
+        Client {
+            http,
+            base: base.to_string(),
+            cookies: BTreeMap::new(),
+            origin: Some(base.to_string()),
+            forwarded_for: None,
+        }
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Reply {
         let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookie.is_empty() { req } else { req.header("cookie", cookie.join("; ")) };
+        let req = match &self.forwarded_for {
+            Some(from) => req.header("x-forwarded-for", from),
+            None => req,
+        };
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
