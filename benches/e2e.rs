@@ -329,6 +329,171 @@ async fn bench_restore_1_gib() {
     }
 }
 
+/// The raw work of a restore: each of `file_ids` located (`getFile`) and downloaded,
+/// `jobs` at a time, in order, the bytes counted and dropped. Returns the seconds taken.
+async fn raw_downloads(w: &World, file_ids: &[String], jobs: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let base = w.tg.url();
+    let start = Instant::now();
+    let total: u64 = futures_util::stream::iter(file_ids)
+        .map(|id| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let located: serde_json::Value = client
+                    .post(format!("{base}/bot{}/getFile", telegram::TOKEN))
+                    .json(&serde_json::json!({ "file_id": id }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let path = located["result"]["file_path"].as_str().unwrap().to_string();
+                let mut body = client.get(format!("{base}/file/bot{}/{path}", telegram::TOKEN)).send().await.unwrap();
+                let mut n = 0u64;
+                while let Some(chunk) = body.chunk().await.unwrap() {
+                    n += chunk.len() as u64;
+                }
+                n
+            }
+        })
+        .buffered(jobs)
+        .fold(0u64, |a, n| async move { a + n })
+        .await;
+    assert!(total > 0);
+    start.elapsed().as_secs_f64()
+}
+
+/// The file ids of the parts of every delivered object, in the order `restore --all`
+/// takes them (bucket, key, part).
+fn part_file_ids(w: &World, bucket: Option<&str>) -> Vec<String> {
+    let filter = bucket.map(|b| format!("AND d.bucket = '{b}'")).unwrap_or_default();
+    w.query(&format!(
+        "SELECT p.file_id FROM parts p JOIN deliveries d ON d.id = p.delivery_id WHERE d.state = 'sent' {filter}
+         ORDER BY d.bucket, d.key, p.idx"
+    ))
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect()
+}
+
+/// P6: `restore --all` of 24 dumps of 2 MiB and a 45 MiB tarball in two buckets, and a
+/// single 200 MiB object, against locating and downloading the same parts four at a time
+/// from the same fake, whose file servers give each download 4 MiB/s; then the peak
+/// memory of `restore --all` over 10,000 objects.
+async fn bench_restore_all() {
+    let mut w = World::with_listed_etags().await;
+    w.set_env("TGPLOY_PART_SIZE", "19MiB");
+    for bucket in ["dumps", "archive"] {
+        w.s3.create_bucket(bucket).await;
+    }
+    for i in 0..24 {
+        w.s3.put("dumps", &format!("db/{i:02}.sql.gz"), data(2 << 20, i)).await;
+    }
+    w.s3.put("archive", "etc.tar", data(45 << 20, 100)).await;
+    let big = w.dir.path().join("big.bin");
+    std::fs::write(&big, data(200 << 20, 200)).unwrap();
+    w.s3.create_bucket("single").await;
+    w.s3.put_file("single", "big.bin", &big).await;
+    let expected_big = file_sha256(&big);
+    std::fs::remove_file(&big).unwrap();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tgploy"));
+    timed_async(&w, &bin, &["sync"]).await;
+    w.tg.set_download_rate(Some(4 << 20));
+
+    let single = part_file_ids(&w, Some("single"));
+    let set: Vec<String> = part_file_ids(&w, None).into_iter().filter(|id| !single.contains(id)).collect();
+    let raw = raw_downloads(&w, &set, 4).await;
+    let dir = w.dir.path().join("all");
+    let run = timed_async(
+        &w,
+        &bin,
+        &[
+            "restore",
+            "--all",
+            "--bucket",
+            "dumps",
+            "--bucket",
+            "archive",
+            "--jobs",
+            "4",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(run.stdout.contains("restored 25 of 25"), "{}", run.stdout);
+    println!(
+        "BENCH P6 restore --all of 25 objects (24 x 2 MiB, 45 MiB; {} parts) at 4 MiB/s per download, 4 jobs: {:.2} s          = {:.2}x locating and downloading the same parts 4 at a time ({:.2} s); peak RSS {}",
+        set.len(),
+        run.secs,
+        run.secs / raw,
+        raw,
+        mib(run.rss)
+    );
+
+    let raw = raw_downloads(&w, &single, 4).await;
+    let out = w.dir.path().join("big.restored");
+    let run =
+        timed_async(&w, &bin, &["restore", "single/big.bin", "--jobs", "4", "--out", out.to_str().unwrap()]).await;
+    assert_eq!(file_sha256(&out), expected_big);
+    println!(
+        "BENCH P6 restore of one 200 MiB object ({} parts of 19 MiB) at 4 MiB/s per download, 4 jobs: {:.2} s = {:.2}x          its parts' download 4 at a time ({:.2} s); peak RSS {}",
+        single.len(),
+        run.secs,
+        run.secs / raw,
+        raw,
+        mib(run.rss)
+    );
+    std::fs::remove_file(&out).unwrap();
+
+    // 10,000 objects: one small delivered object stands for all of them in the ledger
+    // (the same Telegram document), so only the restore's own memory is measured.
+    w.tg.set_download_rate(None);
+    let n: usize = std::env::var("BENCH_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    w.s3.create_bucket("many").await;
+    w.s3.put("many", "seed", data(4096, 7)).await;
+    timed_async(&w, &bin, &["sync", "--bucket", "many"]).await;
+    {
+        let conn = rusqlite::Connection::open(w.ledger_path()).unwrap();
+        let tx = conn.unchecked_transaction().unwrap();
+        let seed: i64 = tx.query_row("SELECT id FROM deliveries WHERE key = 'seed'", [], |r| r.get(0)).unwrap();
+        for i in 0..n {
+            tx.execute(
+                "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, part_size, sha256, created_at,
+                    updated_at, sent_at, encrypted)
+                 SELECT bucket, printf('k/%06d', ?2), etag, size, last_modified_ms, state, part_size, sha256, created_at,
+                    updated_at, sent_at, encrypted FROM deliveries WHERE id = ?1",
+                rusqlite::params![seed, i as i64],
+            )
+            .unwrap();
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO parts (delivery_id, idx, offset, size, sha256, file_name, message_id, file_id,
+                    file_unique_id, sent_at)
+                 SELECT ?2, idx, offset, size, sha256, file_name, message_id, file_id, file_unique_id, sent_at
+                 FROM parts WHERE delivery_id = ?1",
+                rusqlite::params![seed, id],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let many = w.dir.path().join("many");
+    let run =
+        timed_async(&w, &bin, &["restore", "--all", "--bucket", "many", "--out", many.to_str().unwrap(), "--json"])
+            .await;
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["restored"].as_u64().unwrap() as usize, n + 1);
+    println!(
+        "BENCH P6 restore --all of {} objects of 4 KiB: {:.2} s ({:.0} objects/s), peak RSS {}",
+        n + 1,
+        run.secs,
+        (n + 1) as f64 / run.secs,
+        mib(run.rss)
+    );
+}
+
 async fn put_many(w: &World, bucket: &str, n: usize) {
     let client = w.s3.client();
     let puts = (0..n).map(|i| {
@@ -672,6 +837,7 @@ type Bench = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 const BENCHES: &[(&str, Bench)] = &[
     ("bench_deliver_large_objects", || Box::pin(bench_deliver_large_objects())),
     ("bench_restore_1_gib", || Box::pin(bench_restore_1_gib())),
+    ("bench_restore_all", || Box::pin(bench_restore_all())),
     ("bench_sync_10000_small_objects", || Box::pin(bench_sync_10000_small_objects())),
     ("bench_no_op_sync_over_a_million_recorded_objects", || {
         Box::pin(bench_no_op_sync_over_a_million_recorded_objects())

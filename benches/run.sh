@@ -6,6 +6,9 @@
 #                                       S3 GET and a plain multipart upload of the same parts;
 #                                       peak RSS, the most part files on disk at once
 #   bench_restore_1_gib                 restore of 1 GiB, plain and age-encrypted
+#   bench_restore_all                   P6: restore --all of 25 objects and restore of 200 MiB at 4 MiB/s
+#                                       per download, against the same parts downloaded 4 at a time;
+#                                       peak RSS of restore --all over 10,000 objects (BENCH_OBJECTS)
 #   bench_sync_10000_small_objects      first sync of many small objects with pacing off, then
 #                                       no-op syncs against the listing alone (BENCH_SMALL_OBJECTS)
 #   bench_no_op_sync_over_a_million_... P5: peak RSS and time of a no-op sync over 1,000,000
