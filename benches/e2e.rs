@@ -330,7 +330,7 @@ async fn bench_restore_1_gib() {
 }
 
 /// The raw work of a restore: each of `file_ids` located (`getFile`) and downloaded,
-/// `jobs` at a time, in order, the bytes counted and dropped. Returns the seconds taken.
+/// `jobs` at a time, the bytes counted and dropped. Returns the seconds taken.
 async fn raw_downloads(w: &World, file_ids: &[String], jobs: usize) -> f64 {
     let client = reqwest::Client::new();
     let base = w.tg.url();
@@ -357,7 +357,7 @@ async fn raw_downloads(w: &World, file_ids: &[String], jobs: usize) -> f64 {
                 n
             }
         })
-        .buffered(jobs)
+        .buffer_unordered(jobs)
         .fold(0u64, |a, n| async move { a + n })
         .await;
     assert!(total > 0);
@@ -424,7 +424,7 @@ async fn bench_restore_all() {
     .await;
     assert!(run.stdout.contains("restored 25 of 25"), "{}", run.stdout);
     println!(
-        "BENCH P6 restore --all of 25 objects (24 x 2 MiB, 45 MiB; {} parts) at 4 MiB/s per download, 4 jobs: {:.2} s          = {:.2}x locating and downloading the same parts 4 at a time ({:.2} s); peak RSS {}",
+        "BENCH P6 restore --all of 25 objects (24 x 2 MiB, 45 MiB; {} parts) at 4 MiB/s per download, 4 jobs: {:.2} s = {:.2}x locating and downloading the same parts 4 at a time ({:.2} s); peak RSS {}",
         set.len(),
         run.secs,
         run.secs / raw,
@@ -438,7 +438,7 @@ async fn bench_restore_all() {
         timed_async(&w, &bin, &["restore", "single/big.bin", "--jobs", "4", "--out", out.to_str().unwrap()]).await;
     assert_eq!(file_sha256(&out), expected_big);
     println!(
-        "BENCH P6 restore of one 200 MiB object ({} parts of 19 MiB) at 4 MiB/s per download, 4 jobs: {:.2} s = {:.2}x          its parts' download 4 at a time ({:.2} s); peak RSS {}",
+        "BENCH P6 restore of one 200 MiB object ({} parts of 19 MiB) at 4 MiB/s per download, 4 jobs: {:.2} s = {:.2}x its parts' download 4 at a time ({:.2} s); peak RSS {}",
         single.len(),
         run.secs,
         run.secs / raw,

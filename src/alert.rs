@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::html::escape_html;
 use crate::ledger::{Delivery, Ledger};
-use crate::sink::{Chat, TelegramSink};
+use crate::sink::TelegramSink;
 use crate::time::{now, rfc3339};
 
 /// What an alert is about; alerts about the same subject are rate-limited together.
@@ -63,7 +63,7 @@ pub async fn flush(ledger: &Arc<Ledger>, sink: &TelegramSink) -> Result<usize> {
     let mut sent = 0;
     for (id, text, created_at) in Ledger::blocking(ledger, |l| l.unsent_alerts()).await? {
         let html = format!("⚠️ {}\n<i>raised {}</i>", escape_html(&text), rfc3339(created_at));
-        match sink.send_text(Chat::Admin, &html).await {
+        match sink.send_admin_text(&html).await {
             Ok(_) => {
                 Ledger::blocking(ledger, move |l| l.alert_sent(id, now())).await?;
                 sent += 1;

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, Destination, TelegramSettings};
 use crate::ledger::{Bucket, Ledger};
 use crate::setup::explain_s3;
 use crate::shell::quote;
@@ -84,25 +84,7 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
         Err(e) => checks.push(fail("Telegram bot", e.to_string(), "run `tgploy setup`, or set the missing setting")),
         Ok(tg) => match TelegramSink::new(&tg) {
             Err(e) => checks.push(fail("Telegram bot", e.to_string(), "check `telegram.api_url`")),
-            Ok(sink) => match sink.check().await {
-                Err(e) => checks.push(fail(
-                    "Telegram bot",
-                    e.to_string(),
-                    "check the token with @BotFather (`telegram.bot_token`, TELEGRAM_BOT_TOKEN) and `telegram.api_url`",
-                )),
-                Ok(name) => {
-                    checks.push(pass("Telegram bot", format!("@{name} at {}", sink.endpoint())));
-                    checks.push(chat(&sink, &tg.backup_chat, "backup chat", "telegram.backup_chat_id").await);
-                    match &tg.admin_chat {
-                        Some(admin) => checks.push(chat(&sink, admin, "admin chat", "telegram.admin_chat_id").await),
-                        None => checks.push(pass(
-                            "admin chat",
-                            "not configured: alerts wait in the ledger (set `telegram.admin_chat_id` to receive them)",
-                        )),
-                    }
-                    checks.push(clock(sink.endpoint(), "Bot API server").await);
-                }
-            },
+            Ok(sink) => checks.extend(telegram(cfg, &tg, &sink).await),
         },
     }
     checks
@@ -169,11 +151,81 @@ async fn buckets(cfg: &Config, known: Option<&[Bucket]>, source: &S3Source, on_s
     checks
 }
 
-async fn chat(sink: &TelegramSink, chat: &crate::config::ChatRef, name: &str, setting: &'static str) -> Check {
-    match sink.check_chat(chat, setting).await {
-        Ok(()) => pass(name, format!("the bot may post to {chat}")),
-        Err(e) => {
-            fail(name, e.to_string(), format!("add the bot to {chat} with the right to post, or correct `{setting}`"))
+/// Every bot (`getMe`), then every destination (the backup chat, the admin chat, each
+/// bucket's own) with every bot that answered: each may post there, in its topic.
+async fn telegram(cfg: &Config, tg: &TelegramSettings, sink: &TelegramSink) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let ids = sink.bot_ids();
+    let several = ids.len() > 1;
+    let mut working = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let name = if several { format!("Telegram bot {id}") } else { "Telegram bot".to_string() };
+        match sink.check_bot(i).await {
+            Ok(username) => {
+                checks.push(pass(&name, format!("@{username} at {}", sink.endpoint())));
+                working.push((i, *id));
+            }
+            Err(e) => checks.push(fail(
+                &name,
+                e.to_string(),
+                "check the token with @BotFather (`telegram.bot_token`, `telegram.bot_tokens`) and `telegram.api_url`",
+            )),
+        }
+    }
+    if working.is_empty() {
+        return checks;
+    }
+    let mut destinations = vec![("backup chat".to_string(), tg.backup.clone(), "telegram.backup_chat_id".to_string())];
+    match &tg.admin {
+        Some(admin) => destinations.push(("admin chat".into(), admin.clone(), "telegram.admin_chat_id".into())),
+        None => checks.push(pass(
+            "admin chat",
+            "not configured: alerts wait in the ledger (set `telegram.admin_chat_id` to receive them)",
+        )),
+    }
+    for (bucket, own) in &cfg.buckets {
+        if (own.chat.is_some() || own.topic.is_some())
+            && let Ok(dest) = cfg.destination_for(bucket)
+        {
+            let setting = if own.chat.is_some() { "chat_id" } else { "topic_id" };
+            destinations.push((format!("chat of bucket {bucket}"), dest, format!("buckets.{bucket}.{setting}")));
+        }
+    }
+    for (name, dest, setting) in destinations {
+        checks.push(destination(sink, &working, &name, &dest, &setting).await);
+    }
+    checks.push(clock(sink.endpoint(), "Bot API server").await);
+    checks
+}
+
+async fn destination(
+    sink: &TelegramSink,
+    bots: &[(usize, i64)],
+    name: &str,
+    dest: &Destination,
+    setting: &str,
+) -> Check {
+    let mut refused = Vec::new();
+    for (i, id) in bots {
+        if let Err(e) = sink.check_chat(*i, dest, setting).await {
+            refused.push((*id, e));
+        }
+    }
+    let who = if bots.len() > 1 { "every bot" } else { "the bot" };
+    match refused.first() {
+        None => pass(name, format!("{who} may post to {dest}")),
+        Some((_, e)) if bots.len() == 1 => fail(
+            name,
+            e.to_string(),
+            format!("add the bot to {} with the right to post, or correct `{setting}`", dest.chat),
+        ),
+        Some((_, e)) => {
+            let ids: Vec<String> = refused.iter().map(|(id, _)| id.to_string()).collect();
+            fail(
+                name,
+                format!("bot {} cannot post there: {e}", ids.join(", ")),
+                format!("add bot {} to {} with the right to post, or correct `{setting}`", ids.join(", "), dest.chat),
+            )
         }
     }
 }

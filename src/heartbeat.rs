@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::html::escape_html;
 use crate::ledger::Ledger;
 use crate::run::{Run, RunKind, Tallied, Tally};
-use crate::sink::{Chat, TelegramSink};
+use crate::sink::TelegramSink;
 use crate::snapshot::{self, SentSnapshot};
 use crate::time::{ago, now, rfc3339};
 use crate::units::human_size;
@@ -132,7 +132,7 @@ pub async fn send(cfg: &Config, ledger: &Arc<Ledger>) -> Result<Sent> {
     let sent = async {
         alert::flush(ledger, &sink).await?;
         let beat = Ledger::blocking(ledger, |l| gather(l, now())).await?;
-        sink.send_text(Chat::Admin, &beat.html()).await?;
+        sink.send_admin_text(&beat.html()).await?;
         // The daily copy of the ledger: file ids survive the loss of the server.
         let snapshot = match cfg.heartbeat_ledger_backup {
             true => Some(snapshot::send(ledger, cfg, &sink).await?),

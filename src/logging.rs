@@ -1,5 +1,7 @@
 //! Logs go to stderr through tracing; `TGPLOY_LOG` (an env-filter directive such as
-//! `debug` or `tgploy=debug`) overrides `-v`/`-q`.
+//! `debug` or `tgploy=debug`) overrides `-v`/`-q`. Every line is scrubbed of the secrets
+//! the configuration holds (every bot token, the S3 secret key, the webhook token), also
+//! what other libraries log at trace level (a Bot API URL holds its bot's token).
 
 use std::io::IsTerminal;
 
@@ -25,4 +27,20 @@ pub fn init(args: &GlobalArgs) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
+}
+
+/// The secrets no log line may show.
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// From now on, log lines show `***` for each of `secrets` (and a bot token's secret
+/// half).
+pub fn redact(secrets: Vec<String>) {
+    let mut known = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    *known = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+}
+
+/// A log line with every known secret replaced.
+pub fn scrub(line: &str) -> String {
+    let known = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    known.iter().fold(line.to_string(), |line, secret| crate::sink::redact_token(&line, secret))
 }

@@ -158,11 +158,11 @@ impl Write for LogLine {
 
 impl Drop for LogLine {
     fn drop(&mut self) {
-        let line = std::mem::take(&mut self.0);
+        let line = crate::logging::scrub(&String::from_utf8_lossy(&std::mem::take(&mut self.0)));
         match active().clone() {
-            Some(bar) => bar.println(String::from_utf8_lossy(&line).trim_end_matches('\n')),
+            Some(bar) => bar.println(line.trim_end_matches('\n')),
             None => {
-                let _ = std::io::stderr().write_all(&line);
+                let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
     }

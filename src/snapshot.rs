@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::html::escape_html;
 use crate::ledger::Ledger;
-use crate::sink::{Chat, TelegramSink};
+use crate::sink::TelegramSink;
 use crate::time::{now, rfc3339};
 
 /// A snapshot Telegram accepted.
@@ -47,7 +47,7 @@ pub async fn send(ledger: &Arc<Ledger>, cfg: &Config, sink: &TelegramSink) -> Re
         escape_html(&rfc3339(now())),
         if cfg.encryption.is_some() { " (decrypt it first with <code>age -d -i KEY</code>)" } else { "" }
     );
-    let sent = sink.send_file_to(Chat::Admin, &path, &file_name, &caption).await?;
+    let sent = sink.send_file_to_admin(&path, &file_name, &caption).await?;
     tracing::info!("ledger snapshot {file_name} sent to the admin chat");
     Ok(SentSnapshot { file_name, message_id: sent.message_id })
 }

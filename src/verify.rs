@@ -82,7 +82,7 @@ async fn drill(
 ) -> Result<VerifyReport> {
     let bucket = bucket.map(str::to_string);
     let files = Ledger::blocking(ledger, move |l| l.sample_delivered(bucket.as_deref(), sample)).await?;
-    let sink = TelegramSink::downloader(&cfg.require_bot_token()?, &cfg.api_url, 0)?;
+    let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
     let downloader = Downloader::new(sink, jobs, cfg.tmp_dir.as_deref())?;
     let total: u64 = files.iter().flat_map(|f| &f.parts).map(|p| p.size).sum();
     let progress = Progress::bytes(total, true);

@@ -31,19 +31,35 @@ pub struct Context {
 
 impl Context {
     fn load(cli: &Cli) -> Result<Context> {
-        Ok(Context { config: Config::load(&overrides(cli))? })
+        let config = Config::load(&overrides(cli))?;
+        crate::logging::redact(config.secrets());
+        Ok(Context { config })
     }
 
     /// Opens (creating if needed) the ledger.
     pub fn ledger(&self) -> Result<Ledger> {
-        Ledger::open(&self.config.database_path()?)
+        self.open(&self.config.database_path()?)
     }
 
     /// Takes the run lock of `kind`, then opens the ledger.
     pub fn locked_ledger(&self, kind: RunKind) -> Result<(Ledger, Option<crate::lock::RunLock>)> {
         let path = self.config.database_path()?;
         let lock = crate::lock::acquire(&path, kind.as_str())?;
-        Ok((Ledger::open(&path)?, Some(lock)))
+        Ok((self.open(&path)?, Some(lock)))
+    }
+
+    /// Opens the ledger, filling in once (after migration 6) the bot, chat and topic of
+    /// what was delivered before tgploy recorded them: the first bot and the backup
+    /// destination configured now.
+    fn open(&self, path: &std::path::Path) -> Result<Ledger> {
+        let ledger = Ledger::open(path)?;
+        if let (Ok(tokens), Ok(dest)) = (self.config.require_bot_tokens(), self.config.backup_destination())
+            && let Some(bot) = tokens.first().and_then(crate::config::bot_id)
+            && ledger.backfill_destinations(bot, &dest.chat.to_string(), dest.topic)?
+        {
+            tracing::info!("recorded bot {bot} and chat {dest} for what was delivered before several bots");
+        }
+        Ok(ledger)
     }
 
     /// The ledger for a run that must write nothing: the existing one, or an empty one

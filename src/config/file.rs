@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use std::io::Write;
 
-use super::load::{Given, globs, size};
+use super::load::{Given, globs, size, topic};
 use super::settings::SETTINGS;
-use super::{CLOUD_API_URL, ChatRef, FilterConfig, S3Settings, Secret};
+use super::{BucketConfig, CLOUD_API_URL, ChatRef, FilterConfig, S3Settings, Secret};
 use crate::error::{Error, Result};
 use crate::units::human_size;
 
@@ -17,7 +17,7 @@ use crate::units::human_size;
 pub(super) struct FileValues {
     pub path: Option<PathBuf>,
     pub values: BTreeMap<String, (Given, usize)>,
-    pub buckets: BTreeMap<String, FilterConfig>,
+    pub buckets: BTreeMap<String, BucketConfig>,
 }
 
 pub(super) fn read_config_file(path: &Path) -> Result<FileValues> {
@@ -51,9 +51,11 @@ pub(super) fn read_config_file(path: &Path) -> Result<FileValues> {
                     let DeValue::Table(table) = table.get_ref() else {
                         return Err(invalid(table.span().start, &format!("`buckets.{bucket}` must be a section")));
                     };
-                    let filter = bucket_filter(table).map_err(|(offset, why)| invalid(offset, &why))?;
-                    validate_filter(&filter, &format!("buckets.{bucket}"))?;
-                    file.buckets.insert(bucket.to_string(), filter);
+                    let section = bucket_section(table).map_err(|(offset, why)| invalid(offset, &why))?;
+                    if let Some(filter) = &section.filter {
+                        validate_filter(filter, &format!("buckets.{bucket}"))?;
+                    }
+                    file.buckets.insert(bucket.to_string(), section);
                 }
             }
             DeValue::Table(section) => {
@@ -109,9 +111,12 @@ fn unknown_key(key: &str) -> String {
     }
 }
 
-/// A `[buckets.NAME]` section: the four filter keys.
-fn bucket_filter(table: &toml::de::DeTable<'_>) -> std::result::Result<FilterConfig, (usize, String)> {
+/// A `[buckets.NAME]` section: a filter of its own (include, exclude, min_size,
+/// max_size), a destination of its own (chat_id, topic_id).
+fn bucket_section(table: &toml::de::DeTable<'_>) -> std::result::Result<BucketConfig, (usize, String)> {
+    let mut bucket = BucketConfig::default();
     let mut filter = FilterConfig::default();
+    let mut has_filter = false;
     for (key, value) in table {
         let offset = value.span().start;
         let key: &str = key.get_ref();
@@ -122,15 +127,22 @@ fn bucket_filter(table: &toml::de::DeTable<'_>) -> std::result::Result<FilterCon
             "exclude" => filter.exclude = globs(&given).map_err(fail)?,
             "min_size" => filter.min_size = Some(size(&given).map_err(fail)?),
             "max_size" => filter.max_size = Some(size(&given).map_err(fail)?),
+            "chat_id" => bucket.chat = Some(given.text().map_err(fail)?.parse::<ChatRef>().map_err(fail)?),
+            "topic_id" => bucket.topic = Some(topic(&given).map_err(fail)?),
             other => {
                 return Err((
                     offset,
-                    format!("unknown key `{other}` in a bucket's filter (include, exclude, min_size, max_size)"),
+                    format!(
+                        "unknown key `{other}` in a bucket's section (include, exclude, min_size, max_size, \
+                         chat_id, topic_id)"
+                    ),
                 ));
             }
         }
+        has_filter |= matches!(key, "include" | "exclude" | "min_size" | "max_size");
     }
-    Ok(filter)
+    bucket.filter = has_filter.then_some(filter);
+    Ok(bucket)
 }
 
 pub(super) fn read_secret_file(path: &Path, key: &str) -> Result<Secret> {
@@ -175,6 +187,7 @@ pub struct NewFile<'a> {
     pub database_path: Option<&'a Path>,
     pub s3: &'a S3Settings,
     pub bot_token: &'a Secret,
+    pub more_bot_tokens: &'a [Secret],
     pub api_url: &'a str,
     pub backup_chat: Option<&'a ChatRef>,
     pub admin_chat: Option<&'a ChatRef>,
@@ -198,6 +211,10 @@ pub fn render(f: &NewFile<'_>) -> String {
     out.push_str(&format!("secret_key = {}\n", toml_str(f.s3.secret_key.expose())));
     out.push_str("\n[telegram]\n");
     out.push_str(&format!("bot_token = {}\n", toml_str(f.bot_token.expose())));
+    if !f.more_bot_tokens.is_empty() {
+        let tokens: Vec<String> = f.more_bot_tokens.iter().map(|t| toml_str(t.expose())).collect();
+        out.push_str(&format!("bot_tokens = [{}]\n", tokens.join(", ")));
+    }
     if let Some(c) = &f.backup_chat {
         out.push_str(&format!("backup_chat_id = {}\n", toml_chat(c)));
     }

@@ -193,6 +193,18 @@ fn chat(g: &Given) -> std::result::Result<ChatRef, String> {
     g.text()?.parse()
 }
 
+/// A forum topic: the Bot API's `message_thread_id`, a positive number.
+pub(super) fn topic(g: &Given) -> std::result::Result<i64, String> {
+    match g.text()?.trim().parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err("expected a forum topic's id (message_thread_id), a positive number".into()),
+    }
+}
+
+fn secrets(g: &Given) -> std::result::Result<Vec<Secret>, String> {
+    Ok(g.list().into_iter().map(Secret::new).collect())
+}
+
 pub(super) fn globs(g: &Given) -> std::result::Result<Vec<String>, String> {
     let globs = g.list();
     for glob in &globs {
@@ -231,7 +243,7 @@ impl Config {
             Some(path) => read_config_file(path)?,
             None => FileValues::default(),
         };
-        let bucket_filters = file.buckets.clone();
+        let buckets = file.buckets.clone();
         let mut r = Resolver { file, env: &env, flags: &overrides.flags, effective: Vec::new() };
 
         let s3_endpoint = r.get("s3.endpoint", http_url("http://127.0.0.1:9000"))?;
@@ -239,7 +251,10 @@ impl Config {
         let s3_access_key = r.get("s3.access_key", text)?;
         let s3_secret_key = r.get("s3.secret_key", secret)?;
         let bot_token = r.get("telegram.bot_token", secret)?;
+        let more_bot_tokens = r.get("telegram.bot_tokens", secrets)?.unwrap_or_default();
         let backup_chat = r.get("telegram.backup_chat_id", chat)?;
+        let backup_topic = r.get("telegram.backup_topic_id", topic)?;
+        let admin_topic = r.get("telegram.admin_topic_id", topic)?;
         let admin_chat = r.get("telegram.admin_chat_id", chat)?;
         let api_url = r.value("telegram.api_url", http_url("https://api.telegram.org"))?;
         let messages_per_minute =
@@ -297,7 +312,10 @@ impl Config {
             s3_access_key,
             s3_secret_key,
             bot_token,
+            more_bot_tokens,
             backup_chat,
+            backup_topic,
+            admin_topic,
             admin_chat,
             api_url,
             messages_per_minute,
@@ -308,7 +326,7 @@ impl Config {
             tmp_dir,
             enable_new_buckets,
             filter,
-            bucket_filters,
+            buckets,
             max_attempts,
             alert_interval,
             concurrency: concurrency.max(1),

@@ -54,7 +54,7 @@ impl fmt::Debug for Secret {
 }
 
 /// A Telegram chat: a numeric id (`-100…` for channels and supergroups) or `@username`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ChatRef {
     Id(i64),
     Username(String),
@@ -99,6 +99,39 @@ pub struct FilterConfig {
     /// Objects larger than this are not delivered.
     pub max_size: Option<u64>,
 }
+/// Where messages go: a chat and, in a forum supergroup, a topic (the Bot API's
+/// `message_thread_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    pub chat: ChatRef,
+    pub topic: Option<i64>,
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.topic {
+            Some(topic) => write!(f, "{} (topic {topic})", self.chat),
+            None => write!(f, "{}", self.chat),
+        }
+    }
+}
+
+/// A `[buckets.NAME]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketConfig {
+    /// Its own filter, when the section has one (the `[sync]` one otherwise).
+    pub filter: Option<FilterConfig>,
+    /// Its own chat (the default backup chat otherwise).
+    pub chat: Option<ChatRef>,
+    /// Its forum topic, in its own chat or the default one.
+    pub topic: Option<i64>,
+}
+
+/// The bot's id: the number before the colon of its token (never the token).
+pub fn bot_id(token: &Secret) -> Option<i64> {
+    token.expose().split_once(':').and_then(|(id, _)| id.parse().ok())
+}
+
 /// S3 connection settings.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
@@ -111,9 +144,12 @@ pub struct S3Settings {
 /// Telegram settings.
 #[derive(Debug, Clone)]
 pub struct TelegramSettings {
-    pub bot_token: Secret,
-    pub backup_chat: ChatRef,
-    pub admin_chat: Option<ChatRef>,
+    /// Every bot's token, each once; the first sends alerts and the heartbeat.
+    pub bots: Vec<Secret>,
+    /// Where backups of buckets without a destination of their own go.
+    pub backup: Destination,
+    /// Where alerts and heartbeats go.
+    pub admin: Option<Destination>,
     pub api_url: String,
     pub messages_per_minute: u32,
     /// The longest 429 `retry_after` a run waits out.
@@ -130,8 +166,12 @@ pub struct Config {
     pub s3_access_key: Option<String>,
     pub s3_secret_key: Option<Secret>,
     pub bot_token: Option<Secret>,
+    /// More bots (`telegram.bot_tokens`), after `bot_token`.
+    pub more_bot_tokens: Vec<Secret>,
     pub backup_chat: Option<ChatRef>,
+    pub backup_topic: Option<i64>,
     pub admin_chat: Option<ChatRef>,
+    pub admin_topic: Option<i64>,
     pub api_url: String,
     pub messages_per_minute: u32,
     pub max_flood_wait: Duration,
@@ -141,7 +181,8 @@ pub struct Config {
     pub tmp_dir: Option<PathBuf>,
     pub enable_new_buckets: bool,
     pub filter: FilterConfig,
-    pub bucket_filters: BTreeMap<String, FilterConfig>,
+    /// The `[buckets.NAME]` sections.
+    pub buckets: BTreeMap<String, BucketConfig>,
     pub max_attempts: u32,
     pub alert_interval: Duration,
     /// Deliveries `sync` and `retry` run at once.
@@ -207,13 +248,12 @@ impl Config {
 
     /// The Telegram settings, or an error naming the first one missing.
     pub fn require_telegram(&self) -> Result<TelegramSettings> {
-        let bot_token = self.require_bot_token()?;
-        let backup_chat =
-            self.backup_chat.clone().ok_or_else(|| self.missing("Telegram backup chat", "telegram.backup_chat_id"))?;
+        let bots = self.require_bot_tokens()?;
+        let backup = self.backup_destination()?;
         Ok(TelegramSettings {
-            bot_token,
-            backup_chat,
-            admin_chat: self.admin_chat.clone(),
+            bots,
+            backup,
+            admin: self.admin_chat.clone().map(|chat| Destination { chat, topic: self.admin_topic }),
             api_url: self.api_url.clone(),
             messages_per_minute: self.messages_per_minute,
             max_flood_wait: self.max_flood_wait,
@@ -224,7 +264,7 @@ impl Config {
     /// ledger snapshot) goes to.
     pub fn require_admin_chat(&self, purpose: &str) -> Result<TelegramSettings> {
         let settings = self.require_telegram()?;
-        if settings.admin_chat.is_none() {
+        if settings.admin.is_none() {
             return Err(Error::config(format!(
                 "missing Telegram admin chat for {purpose}: set `telegram.admin_chat_id` in the config file or {}",
                 env::ADMIN_CHAT_ID
@@ -233,17 +273,68 @@ impl Config {
         Ok(settings)
     }
 
-    /// The bot token alone: all a restore from a manifest needs.
-    pub fn require_bot_token(&self) -> Result<Secret> {
-        let token = self.bot_token.clone().ok_or_else(|| self.missing("Telegram bot token", "telegram.bot_token"))?;
-        if !looks_like_bot_token(token.expose()) {
-            return Err(Error::config(format!(
-                "the Telegram bot token is malformed: expected `<digits>:<secret>` as given by @BotFather \
-                 (set `telegram.bot_token` in the config file or {})",
-                env::BOT_TOKEN
-            )));
+    /// The default destination of backups.
+    pub fn backup_destination(&self) -> Result<Destination> {
+        let chat =
+            self.backup_chat.clone().ok_or_else(|| self.missing("Telegram backup chat", "telegram.backup_chat_id"))?;
+        Ok(Destination { chat, topic: self.backup_topic })
+    }
+
+    /// Where new versions of `bucket` go: its own chat and topic (`[buckets.NAME]`), or
+    /// the default backup chat (with the bucket's topic, or the default topic).
+    pub fn destination_for(&self, bucket: &str) -> Result<Destination> {
+        let own = self.buckets.get(bucket);
+        match own.and_then(|b| b.chat.clone()) {
+            Some(chat) => Ok(Destination { chat, topic: own.and_then(|b| b.topic) }),
+            None => {
+                let default = self.backup_destination()?;
+                Ok(Destination { topic: own.and_then(|b| b.topic).or(default.topic), ..default })
+            }
         }
-        Ok(token)
+    }
+
+    /// Every bot's token (`bot_token`, then `bot_tokens`), each once and well-formed; the
+    /// first is the bot a restore falls back on for parts recorded without one.
+    pub fn require_bot_tokens(&self) -> Result<Vec<Secret>> {
+        let mut tokens: Vec<Secret> = Vec::new();
+        for token in self.bot_token.iter().chain(&self.more_bot_tokens) {
+            if !looks_like_bot_token(token.expose()) {
+                return Err(Error::config(format!(
+                    "a Telegram bot token is malformed: expected `<digits>:<secret>` as given by @BotFather \
+                     (check `telegram.bot_token` and `telegram.bot_tokens`, or {} and {})",
+                    env::BOT_TOKEN,
+                    env::BOT_TOKENS
+                )));
+            }
+            match tokens.iter().find(|t| bot_id(t) == bot_id(token)) {
+                Some(t) if t == token => {}
+                Some(_) => {
+                    return Err(Error::config(format!(
+                        "two different tokens of bot {} are configured; keep its current one",
+                        bot_id(token).unwrap_or_default()
+                    )));
+                }
+                None => tokens.push(token.clone()),
+            }
+        }
+        if tokens.is_empty() {
+            return Err(self.missing("Telegram bot token", "telegram.bot_token"));
+        }
+        Ok(tokens)
+    }
+
+    /// Every secret the settings hold, for scrubbing logs.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> =
+            self.bot_token.iter().chain(&self.more_bot_tokens).map(|t| t.expose().to_string()).collect();
+        secrets.extend(self.s3_secret_key.iter().chain(&self.webhook_token).map(|s| s.expose().to_string()));
+        secrets
+    }
+
+    /// The first bot's token alone: what setup and a restore from a manifest need.
+    pub fn require_bot_token(&self) -> Result<Secret> {
+        let mut tokens = self.require_bot_tokens()?;
+        Ok(tokens.remove(0))
     }
 
     /// The ledger path: the configured one, or `ledger.sqlite3` in the platform data dir.
@@ -259,7 +350,7 @@ impl Config {
     /// The include/exclude and size filter for one bucket: its own section where
     /// present, else the `[sync]` one.
     pub fn filter_for(&self, bucket: &str) -> &FilterConfig {
-        self.bucket_filters.get(bucket).unwrap_or(&self.filter)
+        self.buckets.get(bucket).and_then(|b| b.filter.as_ref()).unwrap_or(&self.filter)
     }
 }
 
@@ -316,7 +407,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.require_s3().unwrap().endpoint, "http://127.0.0.1:9000");
-        assert_eq!(cfg.require_telegram().unwrap().backup_chat, ChatRef::Id(-100123));
+        assert_eq!(cfg.require_telegram().unwrap().backup.chat, ChatRef::Id(-100123));
         assert_eq!(cfg.part_size, 8 * 1024 * 1024);
         assert_eq!(cfg.database_path().unwrap(), PathBuf::from("/tmp/x.db"));
     }
@@ -382,7 +473,7 @@ mod tests {
         let cfg = Config::load_with(&overrides, &|_| None).unwrap();
         assert_eq!(cfg.part_size, DEFAULT_PART_SIZE);
         assert_eq!(cfg.require_s3().unwrap().endpoint, "http://127.0.0.1:9000");
-        assert_eq!(cfg.require_telegram().unwrap().backup_chat, ChatRef::Id(-1001234567890));
+        assert_eq!(cfg.require_telegram().unwrap().backup.chat, ChatRef::Id(-1001234567890));
         assert_eq!(cfg.filter.exclude.len(), 2);
     }
 

@@ -85,6 +85,12 @@ pub const SETTINGS: &[Setting] = &[
         fallback: Unset("required"),
         ..secret("telegram.bot_token", env::BOT_TOKEN, env::BOT_TOKEN_FILE, "the bot's token from @BotFather")
     },
+    as_list(secret(
+        "telegram.bot_tokens",
+        env::BOT_TOKENS,
+        env::BOT_TOKENS_FILE,
+        "more bots in the same chats, each with its own flood limit (the first bot sends alerts and the heartbeat)",
+    )),
     plain(
         "telegram.backup_chat_id",
         env::BACKUP_CHAT_ID,
@@ -92,10 +98,22 @@ pub const SETTINGS: &[Setting] = &[
         "where backups go: a numeric chat id (-100… for channels and supergroups) or @channelname",
     ),
     plain(
+        "telegram.backup_topic_id",
+        env::BACKUP_TOPIC_ID,
+        Unset("none"),
+        "a forum topic (message_thread_id) of the backup chat for backups",
+    ),
+    plain(
         "telegram.admin_chat_id",
         env::ADMIN_CHAT_ID,
         Unset("none"),
         "where alerts and heartbeats go (none without it)",
+    ),
+    plain(
+        "telegram.admin_topic_id",
+        env::ADMIN_TOPIC_ID,
+        Unset("none"),
+        "a forum topic (message_thread_id) of the admin chat for alerts and heartbeats",
     ),
     plain(
         "telegram.api_url",
@@ -263,7 +281,8 @@ pub fn markdown_table() -> String {
     out.push_str(&format!(
         "| — | `{}` | `--config` | see above | the config file |\n\
          | — | `{}` | `-v`, `-q` | `tgploy=info` | log filter, e.g. `debug` or `tgploy=debug` |\n\
-         | `buckets.NAME.include`, `.exclude`, `.min_size`, `.max_size` | — | — | the `[sync]` filter | a bucket's own filter |\n",
+         | `buckets.NAME.include`, `.exclude`, `.min_size`, `.max_size` | — | — | the `[sync]` filter | a bucket's own filter |\n\
+         | `buckets.NAME.chat_id`, `.topic_id` | — | — | the backup chat and topic | where a bucket's new versions go |\n",
         env::CONFIG,
         env::LOG
     ));

@@ -20,14 +20,14 @@ use super::manifest::{self, Manifest, ManifestEncryption, ManifestPart};
 use super::parts::{EncryptedReader, PlainReader, ReadyPart};
 use super::stop::Stop;
 use crate::alert;
-use crate::config::Config;
+use crate::config::{ChatRef, Config, Destination};
 use crate::error::{Result, Service};
 use crate::ledger::{Delivery, Ledger, ObjectVersion, Part, State};
 use crate::pipeline::alongside;
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::sink::caption::{CaptionInfo, document_caption, empty_object_message, manifest_caption};
-use crate::sink::{Chat, TelegramSink};
+use crate::sink::{Target, TelegramSink};
 use crate::source::{S3Source, SourceError};
 use crate::time::{now, rfc3339, rfc3339_ms};
 
@@ -84,7 +84,16 @@ impl Courier<'_> {
     /// is released first.
     pub async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
         let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
-        let claimed = self.ledger(move |l, owner| l.claim(id, owner, lease_until, part_size, now(), retrying)).await?;
+        // Where a delivery goes is fixed by its first claim: a bucket's new destination
+        // changes where new versions go, not where a started one is.
+        let routes = self.cfg.clone();
+        let destination_of = move |bucket: &str| match routes.destination_for(bucket) {
+            Ok(d) => (d.chat.to_string(), d.topic),
+            Err(_) => (String::new(), None),
+        };
+        let claimed = self
+            .ledger(move |l, owner| l.claim(id, owner, lease_until, part_size, &destination_of, now(), retrying))
+            .await?;
         let Some(delivery) = claimed else { return Ok(None) };
         let obj = delivery.object.clone();
         let label = format!("{}/{}", obj.bucket, obj.key);
@@ -136,6 +145,33 @@ impl Courier<'_> {
             Err(stop) => self.failed(id, &label, stop).await?,
         };
         Ok(Some((obj, outcome)))
+    }
+
+    /// Where the parts of `d` go: the destination its first claim fixed, named in errors
+    /// by the setting that chose it. Only the default chat's failures stop a run.
+    fn target(&self, d: &Delivery) -> Result<Target, Stop> {
+        let bucket = &d.object.bucket;
+        let own = self.cfg.buckets.get(bucket);
+        let chat: ChatRef = d
+            .chat
+            .as_deref()
+            .ok_or_else(|| Stop::Failed("the ledger has no destination for this delivery".into()))?
+            .parse()
+            .map_err(Stop::Failed)?;
+        let dest = Destination { chat, topic: d.topic };
+        let current = self.cfg.destination_for(bucket).ok();
+        let setting = match (own.and_then(|b| b.chat.as_ref()), own.and_then(|b| b.topic), dest.topic) {
+            _ if current.as_ref() != Some(&dest) => {
+                "the destination this delivery started with (the configuration changed since)".to_string()
+            }
+            (Some(_), Some(_), _) => format!("buckets.{bucket}.chat_id` and `buckets.{bucket}.topic_id"),
+            (Some(_), None, _) => format!("buckets.{bucket}.chat_id"),
+            (None, Some(_), _) => format!("buckets.{bucket}.topic_id"),
+            (None, None, Some(_)) => "telegram.backup_chat_id` and `telegram.backup_topic_id".to_string(),
+            (None, None, None) => "telegram.backup_chat_id".to_string(),
+        };
+        let fatal = own.and_then(|b| b.chat.as_ref()).is_none() && current.as_ref() == Some(&dest);
+        Ok(Target::new(&dest, setting, fatal))
     }
 
     /// Records a failed attempt (or a dead delivery, with an alert).
@@ -290,10 +326,10 @@ impl Courier<'_> {
         }
         let plaintext = encryption.as_ref().map(|e| e.plaintext_sha256.clone());
         let manifest = self.send_manifest(d, part_size, &name, &sha, encryption).await?;
-        let manifest = (manifest.message_id, manifest.file_id);
+        let manifest = (manifest.message_id, manifest.file_id, manifest.bot_id);
         let sent = self
             .ledger(move |l, owner| {
-                l.mark_sent(id, owner, &sha, Some((manifest.0, &manifest.1)), plaintext.as_deref(), now())
+                l.mark_sent(id, owner, &sha, Some((manifest.0, &manifest.1, manifest.2)), plaintext.as_deref(), now())
             })
             .await?;
         if !sent {
@@ -318,7 +354,7 @@ impl Courier<'_> {
         let obj = &d.object;
         let modified = obj.last_modified_ms.map(rfc3339_ms);
         let text = empty_object_message(&obj.bucket, &obj.key, &obj.etag, modified.as_deref());
-        let message_id = self.sink.send_text(Chat::Backup, &text).await?;
+        let sent = self.sink.send_text(&self.target(d)?, &text).await?;
         let part = Part {
             idx: 1,
             offset: 0,
@@ -326,10 +362,13 @@ impl Courier<'_> {
             sha256: EMPTY_SHA256.into(),
             hash_state: None,
             file_name: name.to_string(),
-            message_id,
+            message_id: sent.message_id,
             file_id: None,
             file_unique_id: None,
             sent_at: now(),
+            bot_id: Some(sent.bot_id),
+            chat: d.chat.clone(),
+            topic: d.topic,
         };
         let id = d.id;
         if !self.ledger(move |l, owner| l.finish_single(id, owner, &part, EMPTY_SHA256, None)).await? {
@@ -365,7 +404,7 @@ impl Courier<'_> {
             decrypts_to: encrypted.map(|_| name),
         });
         let started = std::time::Instant::now();
-        let sent = self.sink.send_file(ready.file.path(), &file_name, &caption).await?;
+        let sent = self.sink.send_file(&self.target(d)?, ready.file.path(), &file_name, &caption).await?;
         tracing::debug!("{}/{}: uploaded part {idx} in {:.2?}", obj.bucket, obj.key, started.elapsed());
         let whole = ready.last.as_ref().map(|(sha, _)| sha.clone());
         let plaintext = ready.last.as_ref().and_then(|(_, e)| e.as_ref()).map(|e| e.plaintext_sha256.clone());
@@ -380,6 +419,9 @@ impl Courier<'_> {
             file_id: Some(sent.file_id),
             file_unique_id: Some(sent.file_unique_id),
             sent_at: now(),
+            bot_id: Some(sent.bot_id),
+            chat: d.chat.clone(),
+            topic: d.topic,
         };
         let (id, until) = (d.id, self.lease_until());
         let held = match (count, whole) {
@@ -413,7 +455,7 @@ impl Courier<'_> {
             .map_err(|e| Stop::Failed(format!("cannot encode the manifest: {e}")))?;
         let caption =
             manifest_caption(&obj.bucket, &obj.key, parts.len() as u32, manifest.size, sha, &stored, decrypts_to);
-        Ok(self.sink.send_bytes(json, &format!("{name}.tgploy.json"), &caption).await?)
+        Ok(self.sink.send_bytes(&self.target(d)?, json, &format!("{name}.tgploy.json"), &caption).await?)
     }
 }
 
@@ -448,6 +490,7 @@ fn build_manifest(
                 message_id: p.message_id,
                 file_id: p.file_id.clone().unwrap_or_default(),
                 file_unique_id: p.file_unique_id.clone(),
+                bot_id: p.bot_id,
             })
             .collect(),
         created_at: rfc3339(now()),

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest format this tgploy writes.
 pub const FORMAT: &str = "tgploy-manifest";
-pub const VERSION: u32 = 1;
+/// 2 records each part's bot (`bot_id`), since a file id belongs to its bot; in a
+/// version 1 manifest every part belongs to the one bot there was. A reader refuses a
+/// manifest of a newer version than it knows.
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -57,4 +60,7 @@ pub struct ManifestPart {
     pub message_id: i64,
     pub file_id: String,
     pub file_unique_id: Option<String>,
+    /// The bot that sent it: only that bot can download it through the Bot API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id: Option<i64>,
 }

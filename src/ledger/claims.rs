@@ -39,26 +39,34 @@ impl Ledger {
     }
 
     /// Claims a delivery for `owner` until `lease_until`, if nobody else holds it.
-    /// Fixes the part size on the first claim. `None` when another run was faster.
+    /// Fixes the part size and the destination (`chat`, `topic`) on the first claim.
+    /// `None` when another run was faster.
     ///
     /// `sync` claims pending deliveries; `retry` (`failed`) claims failed ones. Either
     /// takes over a delivery whose lease ran out.
+    #[allow(clippy::too_many_arguments)]
     pub fn claim(
         &self,
         id: i64,
         owner: &str,
         lease_until: i64,
         part_size: u64,
+        destination_of: &dyn Fn(&str) -> (String, Option<i64>),
         now: i64,
         failed: bool,
     ) -> Result<Option<Delivery>> {
         let from = if failed { "failed" } else { "pending" };
         self.write(|tx| {
+            let bucket: Option<String> =
+                tx.query_row("SELECT bucket FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            let Some(bucket) = bucket else { return Ok(None) };
+            let (chat, topic) = destination_of(&bucket);
             let changed = tx.execute(
                 "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
-                    part_size = COALESCE(part_size, ?4), updated_at = ?5
+                    part_size = COALESCE(part_size, ?4), updated_at = ?5,
+                    topic_id = CASE WHEN chat_id IS NULL THEN ?8 ELSE topic_id END, chat_id = COALESCE(chat_id, ?7)
                  WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))",
-                params![id, owner, lease_until, part_size, now, from],
+                params![id, owner, lease_until, part_size, now, from, chat, topic],
             )?;
             if changed == 0 {
                 return Ok(None);
@@ -156,9 +164,9 @@ impl Ledger {
             }
             tx.execute(
                 "INSERT INTO superseded_parts (delivery_id, idx, offset, size, sha256, file_name, message_id, file_id,
-                    file_unique_id, sent_at, superseded_at)
+                    file_unique_id, sent_at, superseded_at, bot_id, chat_id, topic_id)
                  SELECT delivery_id, idx, offset, size, sha256, file_name, message_id, file_id, file_unique_id,
-                    sent_at, ?2
+                    sent_at, ?2, bot_id, chat_id, topic_id
                  FROM parts WHERE delivery_id = ?1",
                 params![id, now],
             )?;
@@ -167,14 +175,14 @@ impl Ledger {
         })
     }
 
-    /// Marks a delivery sent, with the manifest's message when there is one (and the
-    /// original's SHA-256 when it was encrypted).
+    /// Marks a delivery sent, with the manifest's message (message id, file id, bot) when
+    /// there is one, and the original's SHA-256 when it was encrypted.
     pub fn mark_sent(
         &self,
         id: i64,
         owner: &str,
         sha256: &str,
-        manifest: Option<(i64, &str)>,
+        manifest: Option<(i64, &str, i64)>,
         plaintext_sha256: Option<&str>,
         now: i64,
     ) -> Result<bool> {
@@ -182,9 +190,18 @@ impl Ledger {
             conn.execute(
                 "UPDATE deliveries SET state = 'sent', sha256 = ?3, manifest_message_id = ?4, manifest_file_id = ?5,
                     sent_at = ?6, updated_at = ?6, owner = NULL, lease_until = NULL, last_error = NULL,
-                    next_attempt_at = NULL, plaintext_sha256 = ?7
+                    next_attempt_at = NULL, plaintext_sha256 = ?7, manifest_bot_id = ?8
                  WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                params![id, owner, sha256, manifest.map(|m| m.0), manifest.map(|m| m.1), now, plaintext_sha256],
+                params![
+                    id,
+                    owner,
+                    sha256,
+                    manifest.map(|m| m.0),
+                    manifest.map(|m| m.1),
+                    now,
+                    plaintext_sha256,
+                    manifest.map(|m| m.2)
+                ],
             )
         })?;
         Ok(changed == 1)
@@ -322,7 +339,8 @@ fn insert_part(
     }
     tx.execute(
         "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id, file_id,
-            file_unique_id, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            file_unique_id, sent_at, bot_id, chat_id, topic_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             id,
             part.idx,
@@ -334,7 +352,10 @@ fn insert_part(
             part.message_id,
             part.file_id,
             part.file_unique_id,
-            part.sent_at
+            part.sent_at,
+            part.bot_id,
+            part.chat,
+            part.topic
         ],
     )?;
     Ok(true)
@@ -353,10 +374,10 @@ mod tests {
         let b = Ledger::open(&path).unwrap();
         a.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
         let id = a.claimable(&["b".into()], 0).unwrap()[0];
-        assert!(a.claim(id, "a", 100, 4096, 0, false).unwrap().is_some());
-        assert!(b.claim(id, "b", 100, 4096, 1, false).unwrap().is_none());
+        assert!(a.claim(id, "a", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().is_some());
+        assert!(b.claim(id, "b", 100, 4096, &|_| ("-1".into(), None), 1, false).unwrap().is_none());
         // Once the lease runs out, another run takes over and the first loses its claim.
-        let taken = b.claim(id, "b", 300, 8192, 101, false).unwrap().unwrap();
+        let taken = b.claim(id, "b", 300, 8192, &|_| ("-1".into(), None), 101, false).unwrap().unwrap();
         assert_eq!(taken.part_size, Some(4096), "part size stays fixed by the first claim");
         assert!(!a.renew_lease(id, "a", 400).unwrap());
     }
@@ -366,15 +387,18 @@ mod tests {
         let l = Ledger::in_memory().unwrap();
         l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
         let id = l.claimable(&["b".into()], 0).unwrap()[0];
-        l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+        l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().unwrap();
         let d = l.mark_failed(id, "o", "boom", 8, 1000).unwrap().unwrap();
         assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Failed, 1, Some(1060)));
         assert!(l.claimable(&["b".into()], 2000).unwrap().is_empty(), "sync leaves failures to retry");
-        assert!(l.claim(id, "o", 100, 4096, 2000, false).unwrap().is_none(), "sync cannot claim a failure");
+        assert!(
+            l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 2000, false).unwrap().is_none(),
+            "sync cannot claim a failure"
+        );
         assert_eq!(l.due_failures(1059, false).unwrap(), Vec::<i64>::new());
         assert_eq!(l.due_failures(1060, false).unwrap(), vec![id]);
         assert_eq!(l.due_failures(0, true).unwrap(), vec![id]);
-        l.claim(id, "o", 3000, 4096, 2000, true).unwrap().unwrap();
+        l.claim(id, "o", 3000, 4096, &|_| ("-1".into(), None), 2000, true).unwrap().unwrap();
         let d = l.mark_failed(id, "o", "boom again", 2, 2001).unwrap().unwrap();
         assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Dead, 2, None));
         assert!(l.due_failures(0, true).unwrap().is_empty());

@@ -148,9 +148,12 @@ impl Ledger {
 
     /// Runs `f` in one transaction, committed when it returns `Ok` (a method that finds
     /// it has nothing to change commits nothing of consequence), rolled back otherwise.
+    /// The transaction takes the write lock when it begins (`BEGIN IMMEDIATE`): one that
+    /// read first and wrote later could find another process's commit in between, which
+    /// SQLite answers with an error no waiting fixes.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
         let mut conn = self.conn();
-        let result = conn.transaction().and_then(|tx| {
+        let result = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).and_then(|tx| {
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)

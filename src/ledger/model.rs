@@ -91,6 +91,11 @@ pub struct Delivery {
     /// For an encrypted delivery, the original's SHA-256 (unknown for deliveries made
     /// before tgploy recorded it; their manifest has it).
     pub plaintext_sha256: Option<String>,
+    /// Where it goes (or went): the chat and forum topic its first claim fixed.
+    pub chat: Option<String>,
+    pub topic: Option<i64>,
+    /// The bot that sent its manifest.
+    pub manifest_bot_id: Option<i64>,
 }
 
 /// A part Telegram accepted.
@@ -109,6 +114,12 @@ pub struct Part {
     pub file_id: Option<String>,
     pub file_unique_id: Option<String>,
     pub sent_at: i64,
+    /// The bot that sent it: the only one that can download it again. `None` only for
+    /// parts recorded before tgploy knew (the first bot's).
+    pub bot_id: Option<i64>,
+    /// The chat and forum topic it went to.
+    pub chat: Option<String>,
+    pub topic: Option<i64>,
 }
 
 /// Counts of deliveries by state, with bytes delivered.
@@ -194,10 +205,12 @@ pub struct Session {
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
-    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted, plaintext_sha256";
+    next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted, plaintext_sha256,
+    chat_id, topic_id, manifest_bot_id";
 
 pub(super) const PART_COLUMNS: &str =
-    "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at";
+    "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at, bot_id, chat_id,
+    topic_id";
 
 pub(super) fn bucket_from_row(r: &Row<'_>) -> rusqlite::Result<Bucket> {
     Ok(Bucket {
@@ -232,6 +245,9 @@ pub(super) fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         sent_at: r.get(15)?,
         encrypted: r.get(16)?,
         plaintext_sha256: r.get(17)?,
+        chat: r.get(18)?,
+        topic: r.get(19)?,
+        manifest_bot_id: r.get(20)?,
     })
 }
 
@@ -264,5 +280,8 @@ pub(super) fn part_from_row(r: &Row<'_>) -> rusqlite::Result<Part> {
         file_id: r.get(7)?,
         file_unique_id: r.get(8)?,
         sent_at: r.get(9)?,
+        bot_id: r.get(10)?,
+        chat: r.get(11)?,
+        topic: r.get(12)?,
     })
 }

@@ -202,7 +202,8 @@ impl Ledger {
     pub fn superseded_parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at
+                "SELECT idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at,
+                    bot_id, chat_id, topic_id
                  FROM superseded_parts WHERE delivery_id = ?1 ORDER BY superseded_at, idx",
             )?;
             stmt.query_map([delivery_id], part_from_row)?.collect()
@@ -370,8 +371,8 @@ impl Ledger {
             stmt.query_map(rusqlite::params_from_iter(values), |r| {
                 Ok(DeliveredSummary {
                     delivery: delivery_from_row(r)?,
-                    parts: r.get(18)?,
-                    first_message_id: r.get(19)?,
+                    parts: r.get(21)?,
+                    first_message_id: r.get(22)?,
                 })
             })?
             .collect()
@@ -405,7 +406,7 @@ mod tests {
             l.discover_bucket("b", true, 0).unwrap();
             l.insert_versions(&[version(key, "e")], State::Pending, 0).unwrap();
             let id = l.claimable(&["b".into()], 0).unwrap()[0];
-            l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+            l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().unwrap();
             assert!(l.mark_sent(id, "o", "sha", None, None, 100 + i as i64 / 2).unwrap());
         }
         let page = |prefix: Option<&str>, before| {
@@ -443,7 +444,7 @@ mod tests {
             l.insert_versions(&[v], State::Pending, 0).unwrap();
             if sent {
                 let id = l.versions_of("b", key, Some(etag)).unwrap()[0].id;
-                l.claim(id, "o", 100, 4096, 0, false).unwrap().unwrap();
+                l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().unwrap();
                 assert!(l.mark_sent(id, "o", "sha", None, None, 100).unwrap());
             }
         }

@@ -196,4 +196,22 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE deliveries ADD COLUMN plaintext_sha256 TEXT;
     CREATE INDEX deliveries_state_bucket_key ON deliveries (state, bucket, key);
     "#,
+    // 6: several bots and a destination per bucket. Every part (and superseded part)
+    // records the bot that sent it (file ids belong to their bot), the chat and the forum
+    // topic; a delivery records its destination (fixed by its first claim) and the bot of
+    // its manifest. Rows from before are filled in with the bot and chat configured when
+    // this migration ran (`Ledger::backfill_destinations`), which this table asks for.
+    r#"
+    ALTER TABLE parts ADD COLUMN bot_id INTEGER;
+    ALTER TABLE parts ADD COLUMN chat_id TEXT;
+    ALTER TABLE parts ADD COLUMN topic_id INTEGER;
+    ALTER TABLE superseded_parts ADD COLUMN bot_id INTEGER;
+    ALTER TABLE superseded_parts ADD COLUMN chat_id TEXT;
+    ALTER TABLE superseded_parts ADD COLUMN topic_id INTEGER;
+    ALTER TABLE deliveries ADD COLUMN chat_id TEXT;
+    ALTER TABLE deliveries ADD COLUMN topic_id INTEGER;
+    ALTER TABLE deliveries ADD COLUMN manifest_bot_id INTEGER;
+    CREATE TABLE backfill (what TEXT PRIMARY KEY) STRICT;
+    INSERT INTO backfill (what) SELECT 'destinations' WHERE EXISTS (SELECT 1 FROM parts);
+    "#,
 ];

@@ -124,8 +124,9 @@ impl Ledger {
         self.write(|tx| {
             let inserted = tx.execute(
                 "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, part_size, sha256,
-                    manifest_message_id, manifest_file_id, created_at, updated_at, sent_at, encrypted, plaintext_sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'sent', ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)
+                    manifest_message_id, manifest_file_id, created_at, updated_at, sent_at, encrypted, plaintext_sha256,
+                    chat_id, topic_id, manifest_bot_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'sent', ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (bucket, key, etag) DO NOTHING",
                 params![
                     o.bucket,
@@ -140,15 +141,19 @@ impl Ledger {
                     now,
                     from.sent_at,
                     from.encrypted,
-                    from.plaintext_sha256
+                    from.plaintext_sha256,
+                    from.chat,
+                    from.topic,
+                    from.manifest_bot_id
                 ],
             )?;
             if inserted == 1 {
                 let id = tx.last_insert_rowid();
                 tx.execute(
                     "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id,
-                        file_id, file_unique_id, sent_at)
-                     SELECT ?2, idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at
+                        file_id, file_unique_id, sent_at, bot_id, chat_id, topic_id)
+                     SELECT ?2, idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at,
+                        bot_id, chat_id, topic_id
                      FROM parts WHERE delivery_id = ?1",
                     params![from.id, id],
                 )?;
@@ -162,6 +167,41 @@ impl Ledger {
                 )?;
             }
             Ok(inserted == 1)
+        })
+    }
+}
+
+impl Ledger {
+    /// Fills in what rows from before several bots were recorded without: each part's
+    /// bot, chat and topic, each started delivery's destination and its manifest's bot,
+    /// with the bot and chat configured now. Once: migration 6 asks for it when the ledger
+    /// had parts, and this answers. Returns whether it did.
+    pub fn backfill_destinations(&self, bot_id: i64, chat: &str, topic: Option<i64>) -> Result<bool> {
+        self.write(|tx| {
+            let asked = tx.execute("DELETE FROM backfill WHERE what = 'destinations'", [])?;
+            if asked == 0 {
+                return Ok(false);
+            }
+            for table in ["parts", "superseded_parts"] {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET bot_id = COALESCE(bot_id, ?1), chat_id = COALESCE(chat_id, ?2),
+                            topic_id = COALESCE(topic_id, ?3)
+                         WHERE bot_id IS NULL OR chat_id IS NULL"
+                    ),
+                    params![bot_id, chat, topic],
+                )?;
+            }
+            tx.execute(
+                "UPDATE deliveries SET chat_id = ?2, topic_id = ?3 WHERE chat_id IS NULL AND state != 'pending'
+                    AND EXISTS (SELECT 1 FROM parts p WHERE p.delivery_id = deliveries.id)",
+                params![bot_id, chat, topic],
+            )?;
+            tx.execute(
+                "UPDATE deliveries SET manifest_bot_id = ?1 WHERE manifest_bot_id IS NULL AND manifest_message_id IS NOT NULL",
+                [bot_id],
+            )?;
+            Ok(true)
         })
     }
 }

@@ -224,7 +224,7 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
         }
         Destination::S3 => Place::S3 { source: S3Source::new(&cfg.require_s3()?), buckets: Default::default() },
     };
-    let sink = TelegramSink::downloader(&cfg.require_bot_token()?, &cfg.api_url, 0)?;
+    let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
     let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;
     let progress = Progress::objects(bytes, selected, true);
     let shutdown = Shutdown::new();
@@ -376,19 +376,23 @@ impl Work<'_> {
         if d.encrypted && self.req.identity.is_some() {
             plan.plaintext = match (&d.plaintext_sha256, &d.manifest_file_id) {
                 (Some(sha), _) => Some((d.object.size, sha.clone())),
-                (None, Some(manifest)) => self.plaintext_from_manifest(manifest).await?,
+                (None, Some(manifest)) => self.plaintext_from_manifest(d.manifest_bot_id, manifest).await?,
                 (None, None) => None,
             };
         }
         Ok(plan)
     }
 
-    async fn plaintext_from_manifest(&self, file_id: &str) -> std::result::Result<Option<(u64, String)>, ObjectError> {
+    async fn plaintext_from_manifest(
+        &self,
+        bot_id: Option<i64>,
+        file_id: &str,
+    ) -> std::result::Result<Option<(u64, String)>, ObjectError> {
         let sink = self.downloader.sink();
         let fail = |e: crate::sink::SinkError| {
             if e.is_outage() { ObjectError::Run(e.into()) } else { ObjectError::Object(format!("its manifest: {e}")) }
         };
-        let file = sink.locate(file_id).await.map_err(fail)?;
+        let file = sink.locate(bot_id, file_id).await.map_err(fail)?;
         let mut json = Vec::new();
         sink.fetch(&file, |chunk| {
             json.extend_from_slice(chunk);

@@ -17,7 +17,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::ObjectError;
-use super::fetch::{check_download_limit, fetch_checked, locate_part};
+use super::fetch::{check_bots, check_download_limit, fetch_checked, locate_part};
 use super::join::Piece;
 use super::plan::Plan;
 use crate::error::{Error, Result};
@@ -61,6 +61,7 @@ impl Downloader {
     /// (one after the other: the first that says no ends it).
     pub(super) async fn locate(&self, plan: &Plan) -> Result<Vec<RemoteFile>, ObjectError> {
         check_download_limit(plan, self.sink.endpoint())?;
+        check_bots(plan, &self.sink)?;
         let mut located = Vec::with_capacity(plan.parts.len());
         for part in &plan.parts {
             let _permit = self.downloads.acquire().await.map_err(closed)?;

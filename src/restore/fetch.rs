@@ -20,8 +20,9 @@ pub const CLOUD_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
 /// The manual route, for parts the bot cannot download.
 pub(super) fn manual_route(plan: &Plan) -> String {
     let name = plan.stored_name();
+    let chat = plan.chat.as_deref().map(|c| format!("chat {c}")).unwrap_or_else(|| "the backup chat".into());
     format!(
-        "download the parts by hand in a Telegram client (documents `{name}.part…` in the backup chat), then run \
+        "download the parts by hand in a Telegram client (documents `{name}.part…` in {chat}), then run \
          `tgploy join {}.part* --manifest {} --out {}`",
         quote_path(&name),
         quote_path(&format!("{}.tgploy.json", plan.file_name)),
@@ -54,10 +55,26 @@ fn part_failure(plan: &Plan, part: &PlanPart, e: SinkError) -> ObjectError {
         // Nothing more can be fetched in this run: Telegram is down, the token refused.
         e if e.is_outage() || matches!(e, SinkError::Unauthorized { .. }) => ObjectError::Run(e.into()),
         SinkError::TooBigToDownload { .. } => ObjectError::Object(format!("{label}: {e}; {}", manual_route(plan))),
-        SinkError::UnknownFile(_) => {
+        SinkError::UnknownFile(_) | SinkError::UnknownBot(_) => {
             ObjectError::Object(format!("{label} cannot be fetched: {e}; {}", manual_route(plan)))
         }
         e => ObjectError::Object(format!("{label}: {e}")),
+    }
+}
+
+/// Refuses up front, before any download, an object with a part whose bot's token is no
+/// longer configured (only that bot can download it), naming the bot and the object.
+pub fn check_bots(plan: &Plan, sink: &TelegramSink) -> Result<(), ObjectError> {
+    let count = plan.parts.len();
+    match plan.parts.iter().find(|p| p.file_id.is_some() && sink.bot_index(p.bot_id).is_none()) {
+        Some(p) => Err(ObjectError::Object(format!(
+            "{} of {} cannot be fetched: {}; or {}",
+            p.label(count),
+            plan.label,
+            SinkError::UnknownBot(p.bot_id.unwrap_or_default()),
+            manual_route(plan)
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -72,7 +89,7 @@ pub(super) async fn locate_part(sink: &TelegramSink, plan: &Plan, part: &PlanPar
             manual_route(plan)
         )));
     };
-    let file = sink.locate(file_id).await.map_err(|e| part_failure(plan, part, e))?;
+    let file = sink.locate(part.bot_id, file_id).await.map_err(|e| part_failure(plan, part, e))?;
     if file.size != 0 && file.size != part.size {
         return Err(ObjectError::Object(format!(
             "{} of {} is {} bytes in Telegram, not the {} recorded; it is not the part that was sent",
@@ -140,5 +157,12 @@ pub(super) async fn fetch_checked(
 }
 
 pub(super) fn whole_as_part(plan: &Plan) -> PlanPart {
-    PlanPart { index: 0, file_name: plan.stored_name(), size: plan.size, sha256: plan.sha256.clone(), file_id: None }
+    PlanPart {
+        index: 0,
+        file_name: plan.stored_name(),
+        size: plan.size,
+        sha256: plan.sha256.clone(),
+        file_id: None,
+        bot_id: None,
+    }
 }

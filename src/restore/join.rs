@@ -260,6 +260,7 @@ pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &Target, identity: O
                 encrypted: identity.is_some(),
                 plaintext: None,
                 parts: Vec::new(),
+                chat: None,
             };
             (plan, files.to_vec())
         }

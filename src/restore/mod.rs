@@ -221,7 +221,7 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, T
     }
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
     let target = Target::resolve(req.out, &name, req.force)?;
-    let sink = TelegramSink::downloader(&cfg.require_bot_token()?, &cfg.api_url, 0)?;
+    let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
     let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;
     let progress = Progress::bytes(plan.size, true);
     progress.set_message(plan.label.clone());

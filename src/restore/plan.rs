@@ -17,6 +17,8 @@ pub struct PlanPart {
     pub sha256: String,
     /// Absent for the text message that stands in for an empty object.
     pub file_id: Option<String>,
+    /// The bot that sent it (`None`: the first configured bot).
+    pub bot_id: Option<i64>,
 }
 
 impl PlanPart {
@@ -41,6 +43,8 @@ pub struct Plan {
     /// The original's size and SHA-256 when the manifest gives them (encrypted objects).
     pub plaintext: Option<(u64, String)>,
     pub parts: Vec<PlanPart>,
+    /// The chat its parts are in, where the ledger knows it: for the manual route.
+    pub chat: Option<String>,
 }
 
 impl Plan {
@@ -62,7 +66,8 @@ impl Plan {
             size: if empty { 0 } else { parts.iter().map(|p| p.size).sum() },
             sha256: if empty { EMPTY_SHA256.into() } else { sha256 },
             encrypted: d.encrypted,
-            plaintext: None,
+            plaintext: d.plaintext_sha256.clone().filter(|_| d.encrypted).map(|sha| (d.object.size, sha)),
+            chat: d.chat.clone(),
             parts: if empty {
                 Vec::new()
             } else {
@@ -74,6 +79,7 @@ impl Plan {
                         size: p.size,
                         sha256: p.sha256.clone(),
                         file_id: p.file_id.clone(),
+                        bot_id: p.bot_id,
                     })
                     .collect()
             },
@@ -114,6 +120,7 @@ impl Plan {
             sha256: m.sha256.clone(),
             encrypted,
             plaintext: m.encryption.as_ref().map(|e| (e.plaintext_size, e.plaintext_sha256.clone())),
+            chat: None,
             parts: m
                 .parts
                 .iter()
@@ -123,6 +130,7 @@ impl Plan {
                     size: p.size,
                     sha256: p.sha256.clone(),
                     file_id: Some(p.file_id.clone()).filter(|f| !f.is_empty()),
+                    bot_id: p.bot_id,
                 })
                 .collect(),
         };

@@ -53,6 +53,8 @@ pub struct Answers {
     pub s3_access_key: String,
     pub s3_secret_key: Secret,
     pub bot_token: Secret,
+    /// More bots (`telegram.bot_tokens`).
+    pub more_bot_tokens: Vec<Secret>,
     pub api_url: String,
     pub backup_chat: Option<ChatRef>,
     pub admin_chat: Option<ChatRef>,
@@ -69,6 +71,7 @@ impl Default for Answers {
             s3_access_key: String::new(),
             s3_secret_key: Secret::new(""),
             bot_token: Secret::new(""),
+            more_bot_tokens: Vec::new(),
             api_url: CLOUD_API_URL.into(),
             backup_chat: None,
             admin_chat: None,
@@ -87,6 +90,7 @@ impl Answers {
             database_path: self.database_path.as_deref(),
             s3: &self.s3(),
             bot_token: &self.bot_token,
+            more_bot_tokens: &self.more_bot_tokens,
             api_url: &self.api_url,
             backup_chat: self.backup_chat.as_ref(),
             admin_chat: self.admin_chat.as_ref(),
@@ -367,13 +371,13 @@ async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
         };
         p.say("Checking the token (getMe)…");
         let checked = match TelegramSink::for_setup(&a.bot_token, &a.api_url) {
-            Ok(sink) => sink.check().await,
+            Ok(sink) => sink.check_bot(0).await,
             Err(e) => Err(e),
         };
         match checked {
             Ok(name) => {
                 p.say(&format!("✓ The bot is @{name}."));
-                return Ok(Answer::Value(()));
+                return ask_more_bots(p, a).await;
             }
             Err(e) => {
                 p.say(&format!("✗ Telegram check failed: {e}"));
@@ -382,6 +386,46 @@ async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
                 }
             }
         }
+    }
+}
+
+/// More bots, optional: each adds its own flood limit (about 20 messages a minute into a
+/// group), so several deliver faster into the same chats.
+async fn ask_more_bots(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
+    loop {
+        let prompt = "More bots for more throughput: their tokens, separated by commas (hidden; Enter for none)";
+        let tokens: Vec<Secret> = match p.secret(prompt)? {
+            Answer::Back => return Ok(Answer::Back),
+            Answer::Value(v) => {
+                v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Secret::new(t.to_string())).collect()
+            }
+        };
+        if tokens.is_empty() {
+            if !a.more_bot_tokens.is_empty() {
+                p.say(&format!("Keeping the {} more bot(s) configured.", a.more_bot_tokens.len()));
+            }
+            return Ok(Answer::Value(()));
+        }
+        let mut all_good = true;
+        for token in &tokens {
+            let checked = match TelegramSink::for_setup(token, &a.api_url) {
+                Ok(sink) => sink.check_bot(0).await,
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(name) => p.say(&format!("✓ Bot {} is @{name}.", crate::config::bot_id(token).unwrap_or_default())),
+                Err(e) => {
+                    p.say(&format!("✗ {e}"));
+                    all_good = false;
+                }
+            }
+        }
+        if all_good {
+            a.more_bot_tokens = tokens;
+            p.say("Add every bot to the backup chat (and the admin chat) with the right to post.");
+            return Ok(Answer::Value(()));
+        }
+        p.say("Give the tokens again, or press Enter for none.");
     }
 }
 
@@ -543,8 +587,13 @@ pub async fn non_interactive(
         .map_err(|e| Error::config(format!("S3 check failed: {}", explain_s3(&e).replace('\n', ""))))?;
     p.say(&format!("✓ S3 answers; {} bucket(s)", buckets.len()));
     let sink = TelegramSink::for_setup(&a.bot_token, &a.api_url)?;
-    let name = sink.check().await?;
+    let name = sink.check_bot(0).await?;
     p.say(&format!("✓ The bot is @{name}"));
+    for token in &a.more_bot_tokens {
+        let more = TelegramSink::for_setup(token, &a.api_url)?;
+        let name = more.check_bot(0).await?;
+        p.say(&format!("✓ Bot {} is @{name}", crate::config::bot_id(token).unwrap_or_default()));
+    }
     let backup = a.backup_chat.clone().ok_or_else(|| {
         Error::config("missing the backup chat: pass --backup-chat-id or set TELEGRAM_BACKUP_CHAT_ID")
     })?;
@@ -588,6 +637,7 @@ mod tests {
             s3_access_key: "ak\"with quote".into(),
             s3_secret_key: Secret::new("s3cr3t"),
             bot_token: Secret::new("123:abc"),
+            more_bot_tokens: vec![Secret::new("456:def")],
             backup_chat: Some(ChatRef::Id(-100123)),
             admin_chat: Some(ChatRef::Username("@ops".into())),
             webhook_token: Some(Secret::new("hook")),
@@ -598,7 +648,9 @@ mod tests {
         let overrides = crate::config::Overrides { config: Some(path.clone()), ..Default::default() };
         let cfg = crate::config::Config::load_with(&overrides, &|_| None).unwrap();
         assert_eq!(cfg.require_s3().unwrap().access_key, "ak\"with quote");
-        assert_eq!(cfg.require_telegram().unwrap().admin_chat, Some(ChatRef::Username("@ops".into())));
+        let tg = cfg.require_telegram().unwrap();
+        assert_eq!(tg.admin.map(|d| d.chat), Some(ChatRef::Username("@ops".into())));
+        assert_eq!(tg.bots, [Secret::new("123:abc"), Secret::new("456:def")]);
         assert_eq!(cfg.part_size, 49 << 20);
         assert_eq!(cfg.webhook_token, Some(Secret::new("hook")));
         #[cfg(unix)]

@@ -162,6 +162,7 @@ fn answers(cfg: &Config, args: &SetupArgs) -> Result<Answers> {
     if let Some(t) = &cfg.bot_token {
         a.bot_token = t.clone();
     }
+    a.more_bot_tokens = cfg.more_bot_tokens.clone();
     a.api_url = args.api_url.clone().unwrap_or_else(|| cfg.api_url.clone());
     let chat = |flag: &Option<String>, name: &str| -> Result<Option<ChatRef>> {
         flag.as_ref()

@@ -32,7 +32,7 @@ pub(crate) struct Document {
 
 /// Why one request did not succeed.
 #[derive(Debug)]
-pub(crate) enum Failure {
+pub(crate) enum CallError {
     /// No answer (refused, dropped, timed out), or a 5xx: the service is in trouble, and
     /// the same request may succeed shortly.
     Transient(String),
@@ -83,17 +83,13 @@ impl BotApi {
         Ok(BotApi { client, endpoint, token: token.to_string() })
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// Calls `method` with `params` (and a document, for sendDocument).
     pub async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: &[(&str, String)],
         document: Option<&Document>,
-    ) -> Result<T, Failure> {
+    ) -> Result<T, CallError> {
         let url = format!("{}/bot{}/{method}", self.endpoint, self.token);
         let request = match document {
             None => {
@@ -110,7 +106,7 @@ impl BotApi {
                     Attachment::File { path, len } => {
                         let file = tokio::fs::File::open(path)
                             .await
-                            .map_err(|e| Failure::Io(format!("cannot read the part file {}: {e}", path.display())))?;
+                            .map_err(|e| CallError::Io(format!("cannot read the part file {}: {e}", path.display())))?;
                         let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK);
                         reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), *len)
                     }
@@ -122,21 +118,21 @@ impl BotApi {
                 let part = part
                     .file_name(doc.name.clone())
                     .mime_str("application/octet-stream")
-                    .map_err(|e| Failure::Garbled(e.to_string()))?;
+                    .map_err(|e| CallError::Garbled(e.to_string()))?;
                 self.client.post(&url).multipart(form.part("document", part))
             }
         };
-        let response = request.send().await.map_err(|e| Failure::Transient(self.network_error(&e)))?;
+        let response = request.send().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| Failure::Transient(self.network_error(&e)))?;
+        let text = response.text().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
         if status.is_server_error() {
             // Proxies in front of the Bot API answer outages with an HTML page: only the
             // status matters.
-            return Err(Failure::Transient(format!("it answered HTTP {status}")));
+            return Err(CallError::Transient(format!("it answered HTTP {status}")));
         }
         let envelope: Envelope<T> = serde_json::from_str(&text).map_err(|_| {
             let raw: String = text.chars().take(200).collect();
-            Failure::Garbled(format!("unexpected answer (HTTP {status}): {raw}"))
+            CallError::Garbled(format!("unexpected answer (HTTP {status}): {raw}"))
         })?;
         if envelope.ok
             && let Some(result) = envelope.result
@@ -145,9 +141,9 @@ impl BotApi {
         }
         let parameters = envelope.parameters.unwrap_or(Parameters { retry_after: None, migrate_to_chat_id: None });
         if let Some(secs) = parameters.retry_after {
-            return Err(Failure::RetryAfter(Duration::from_secs(secs)));
+            return Err(CallError::RetryAfter(Duration::from_secs(secs)));
         }
-        Err(Failure::Api {
+        Err(CallError::Api {
             code: envelope.error_code.unwrap_or(status.as_u16()),
             description: envelope.description.unwrap_or_else(|| format!("HTTP {status}")),
             migrate_to: parameters.migrate_to_chat_id,
@@ -156,21 +152,21 @@ impl BotApi {
 
     /// Starts the download of a file `getFile` located: the documented URL
     /// `/file/bot<token>/<file_path>`, with the path's slashes as slashes.
-    pub async fn download(&self, file_path: &str) -> Result<reqwest::Response, Failure> {
+    pub async fn download(&self, file_path: &str) -> Result<reqwest::Response, CallError> {
         let response = self
             .client
             .get(self.file_url(file_path))
             .send()
             .await
-            .map_err(|e| Failure::Transient(self.network_error(&e)))?;
+            .map_err(|e| CallError::Transient(self.network_error(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         if status.is_server_error() {
-            return Err(Failure::Transient(format!("it answered HTTP {status}")));
+            return Err(CallError::Transient(format!("it answered HTTP {status}")));
         }
-        Err(Failure::Api {
+        Err(CallError::Api {
             code: status.as_u16(),
             description: format!("the download answered {status}"),
             migrate_to: None,

@@ -1,25 +1,38 @@
-//! The Telegram side: documents and messages through the Bot API (teloxide). The only
-//! module that speaks Telegram.
+//! The Telegram side: documents and messages through the Bot API, by one bot or several.
+//! The only module that speaks Telegram.
 //!
-//! Two things are handled here once for every caller: flood control (a 429 answer means
-//! "wait `retry_after` seconds and send the same thing again", which is not a failure,
-//! plus a proactive per-chat throttle), and the bot token, which appears in every Bot API
-//! URL and so in reqwest's errors: it is redacted before any error leaves this module.
+//! Handled here once for every caller:
+//! - **Several bots.** Telegram's flood limit (about 20 messages a minute into a group)
+//!   is per bot: every configured bot may send into the same chats. A document goes out
+//!   through whichever bot's turn in its chat comes first ([`pace`]); what it returns
+//!   says which bot sent it, because file ids belong to the bot that received the file
+//!   and only that bot can download it again ([`files`]). Alerts, the heartbeat and
+//!   setup use the first bot.
+//! - **Flood control.** A 429 answer means "wait `retry_after` seconds", which is not a
+//!   failure: that bot waits its turn in that chat, and the request goes out again
+//!   through whichever bot is free first. Messages are also spaced proactively per bot
+//!   and chat.
+//! - **Outages.** No answer, or a 5xx, is repeated on the in-run backoff schedule; then
+//!   it is an outage (the run stops, counting no attempt).
+//! - **Tokens.** Every bot's token appears in its Bot API URLs, and so in reqwest's
+//!   errors: all of them are redacted before any error leaves this module.
 
 pub mod api;
 pub mod caption;
-mod pace;
+mod files;
+pub mod pace;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use teloxide::ApiError;
 use teloxide::types::{Me, Message, Update};
 
-use crate::config::{ChatRef, Secret, TelegramSettings, is_cloud_api};
-use api::{Attachment, BotApi, Document, Failure};
+use crate::config::{ChatRef, Destination, Secret, TelegramSettings, bot_id, is_cloud_api};
+use api::{Attachment, BotApi, CallError, Document};
+pub use files::{FileSource, RemoteFile};
 use pace::Pacer;
 
 /// How many times one request is repeated after 429 answers before giving up.
@@ -28,20 +41,34 @@ const MAX_FLOOD_WAITS: u32 = 30;
 /// default of `telegram.max_flood_wait`.
 const DEFAULT_MAX_FLOOD_WAIT: Duration = Duration::from_secs(10 * 60);
 
-/// An error from the Telegram side, with the bot token already redacted.
+/// An error from the Telegram side, with every bot token already redacted.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     #[error("cannot reach the Telegram Bot API at {endpoint}: {reason}")]
     Unreachable { endpoint: String, reason: String },
     #[error(
-        "the Telegram Bot API at {endpoint} rejected the bot token; check `telegram.bot_token` or \
-         TELEGRAM_BOT_TOKEN (the token @BotFather gave)"
+        "the Telegram Bot API at {endpoint} rejected the bot token of bot {bot}; check `telegram.bot_token`, \
+         `telegram.bot_tokens` (TELEGRAM_BOT_TOKEN, TELEGRAM_BOT_TOKENS): the tokens @BotFather gave"
     )]
-    Unauthorized { endpoint: String },
+    Unauthorized { endpoint: String, bot: i64 },
     #[error(
-        "Telegram cannot post to chat {chat}: {reason}; check `{setting}` and that the bot is a member allowed to post"
+        "Telegram cannot post to chat {chat} as bot {bot}: {reason}; check `{setting}` and that every bot is a member \
+         allowed to post"
     )]
-    Chat { chat: String, setting: &'static str, reason: String },
+    Chat {
+        chat: String,
+        bot: i64,
+        setting: String,
+        reason: String,
+        /// The default chat: nothing can be delivered until it is fixed.
+        fatal: bool,
+    },
+    /// A forum topic that does not exist, or a topic in a chat that is no forum.
+    #[error(
+        "Telegram has no topic {topic} in chat {chat} (it answered `{reason}`); check `{setting}`: a topic id \
+         needs a forum supergroup that has it"
+    )]
+    Topic { chat: String, topic: i64, setting: String, reason: String },
     #[error(
         "the Bot API server at {endpoint} refused a {size}-byte upload as too large (HTTP 413): \
          its limit is below the part size; lower `part_size` (TGPLOY_PART_SIZE){hint}"
@@ -65,6 +92,12 @@ pub enum SinkError {
     /// `getFile` does not know the file id (wrong, or from another bot).
     #[error("Telegram does not know this file id (it was sent by another bot, or deleted): {0}")]
     UnknownFile(String),
+    /// A file sent by a bot whose token is no longer configured.
+    #[error(
+        "it was sent by bot {0}, whose token is no longer configured: add it to `telegram.bot_tokens` \
+         (TELEGRAM_BOT_TOKENS), since only that bot can download it"
+    )]
+    UnknownBot(i64),
     #[error("{0}")]
     Io(String),
 }
@@ -72,7 +105,7 @@ pub enum SinkError {
 impl SinkError {
     /// Errors that no retry can fix without the operator changing the configuration.
     pub fn is_config(&self) -> bool {
-        matches!(self, SinkError::Unauthorized { .. } | SinkError::Chat { .. })
+        matches!(self, SinkError::Unauthorized { .. } | SinkError::Chat { fatal: true, .. })
     }
 
     /// Telegram is down, or will not take anything for longer than a run should wait:
@@ -101,45 +134,70 @@ pub struct SentDocument {
     pub message_id: i64,
     pub file_id: String,
     pub file_unique_id: String,
+    /// The bot that sent it: the only one that can download it again.
+    pub bot_id: i64,
 }
 
-/// Which chat a message goes to.
+/// A message Telegram accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Chat {
-    Backup,
-    Admin,
+pub struct SentMessage {
+    pub message_id: i64,
+    pub bot_id: i64,
 }
 
-/// A chat as requests name it, with what error messages call it.
+/// A chat (and forum topic) as requests name it, with the setting errors point to.
 #[derive(Debug, Clone)]
-struct Target {
+pub struct Target {
     /// The `chat_id` parameter: a number, or `@channel`.
     id: String,
-    setting: &'static str,
+    topic: Option<i64>,
+    setting: String,
+    /// Failing to post here stops a run (the default chat), rather than one delivery.
+    fatal: bool,
 }
 
 impl Target {
-    fn new(chat: &ChatRef, setting: &'static str) -> Target {
-        Target { id: chat.to_string(), setting }
+    /// A destination, named in errors by the setting that chose it.
+    pub fn new(dest: &Destination, setting: impl Into<String>, fatal: bool) -> Target {
+        Target { id: dest.chat.to_string(), topic: dest.topic, setting: setting.into(), fatal }
+    }
+
+    fn chat(chat: &ChatRef, setting: impl Into<String>) -> Target {
+        Target { id: chat.to_string(), topic: None, setting: setting.into(), fatal: true }
     }
 }
 
-/// The bot, bound to the backup chat (and the admin chat, when configured).
-pub struct TelegramSink {
+/// One bot: its id and its own connection to the Bot API.
+struct Bot {
+    id: i64,
     api: BotApi,
-    /// Absent for a sink that only downloads (a restore with nothing but the token).
-    backup: Option<Target>,
+}
+
+/// The bots, bound to the admin chat when one is configured.
+pub struct TelegramSink {
+    bots: Vec<Bot>,
     admin: Option<Target>,
-    token: String,
-    /// Spaces the messages to each chat.
+    endpoint: String,
+    tokens: Vec<String>,
+    /// Spaces the messages of each bot to each chat.
     pacer: Pacer,
     max_flood_wait: Duration,
 }
 
 impl std::fmt::Debug for TelegramSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramSink").field("endpoint", &self.api.endpoint()).finish_non_exhaustive()
+        let bots: Vec<i64> = self.bots.iter().map(|b| b.id).collect();
+        f.debug_struct("TelegramSink").field("endpoint", &self.endpoint).field("bots", &bots).finish_non_exhaustive()
     }
+}
+
+/// Which bot a request goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Through {
+    /// This one (by index): getMe of each bot, downloads, the admin chat, setup.
+    Bot(usize),
+    /// Whichever bot's turn in the request's chat comes first.
+    FirstFree,
 }
 
 /// One outgoing request: the method, its parameters, and what its errors concern.
@@ -160,6 +218,9 @@ impl<'a> Call<'a> {
 
     fn to(mut self, chat: &'a Target) -> Self {
         self.params.push(("chat_id", chat.id.clone()));
+        if let Some(topic) = chat.topic {
+            self.params.push(("message_thread_id", topic.to_string()));
+        }
         self.chat = Some(chat);
         self
     }
@@ -171,43 +232,61 @@ impl<'a> Call<'a> {
 }
 
 impl TelegramSink {
+    /// Every configured bot, bound to the admin chat when one is configured.
     pub fn new(settings: &TelegramSettings) -> Result<TelegramSink, SinkError> {
-        let mut sink = TelegramSink::downloader(&settings.bot_token, &settings.api_url, settings.messages_per_minute)?;
-        sink.backup = Some(Target::new(&settings.backup_chat, "telegram.backup_chat_id"));
-        sink.admin = settings.admin_chat.as_ref().map(|c| Target::new(c, "telegram.admin_chat_id"));
+        let mut sink = TelegramSink::downloader(&settings.bots, &settings.api_url, settings.messages_per_minute)?;
+        sink.admin = settings.admin.as_ref().map(|d| Target::new(d, "telegram.admin_chat_id", false));
         sink.max_flood_wait = settings.max_flood_wait;
         Ok(sink)
     }
 
-    /// A sink bound to no chat: it can only fetch files (`getFile` and download). All a
-    /// restore after losing the server needs is the bot token.
-    pub fn downloader(token: &Secret, api_url: &str, messages_per_minute: u32) -> Result<TelegramSink, SinkError> {
+    /// Bots bound to no chat: they can fetch files, and send where told. All a restore
+    /// after losing the server needs is the tokens.
+    pub fn downloader(tokens: &[Secret], api_url: &str, messages_per_minute: u32) -> Result<TelegramSink, SinkError> {
         let endpoint = api_url.trim_end_matches('/').to_string();
-        let api = BotApi::new(api_url, token.expose())
-            .map_err(|reason| SinkError::Unreachable { endpoint: endpoint.clone(), reason })?;
+        let mut bots = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let api = BotApi::new(api_url, token.expose())
+                .map_err(|reason| SinkError::Unreachable { endpoint: endpoint.clone(), reason })?;
+            bots.push(Bot { id: bot_id(token).unwrap_or_default(), api });
+        }
+        if bots.is_empty() {
+            return Err(SinkError::Rejected("no bot token is configured".into()));
+        }
         Ok(TelegramSink {
-            api,
-            backup: None,
+            bots,
             admin: None,
-            token: token.expose().to_string(),
+            endpoint,
+            tokens: tokens.iter().map(|t| t.expose().to_string()).collect(),
             pacer: Pacer::per_minute(messages_per_minute),
             max_flood_wait: DEFAULT_MAX_FLOOD_WAIT,
         })
     }
 
+    /// One bot, for `setup`, before any chat is known.
+    pub fn for_setup(bot_token: &Secret, api_url: &str) -> Result<TelegramSink, SinkError> {
+        TelegramSink::downloader(std::slice::from_ref(bot_token), api_url, 0)
+    }
+
     pub fn endpoint(&self) -> &str {
-        self.api.endpoint()
+        &self.endpoint
     }
 
-    /// A sink for `setup`, before any chat is known: only the methods that name their
-    /// chat (`send_text_to`, `check_chat`) and `check`/`recent_chats` may be used.
-    pub fn for_setup(bot_token: &crate::config::Secret, api_url: &str) -> Result<TelegramSink, SinkError> {
-        TelegramSink::downloader(bot_token, api_url, 0)
+    /// The bots' ids, the first first.
+    pub fn bot_ids(&self) -> Vec<i64> {
+        self.bots.iter().map(|b| b.id).collect()
     }
 
-    /// Chats that wrote to the bot lately (getUpdates), newest last, without repeats.
+    /// Removes every bot token from a text that may contain a Bot API URL.
+    pub fn redact(&self, text: &str) -> String {
+        self.tokens.iter().fold(text.to_string(), |text, token| redact_token(&text, token))
+    }
+
+    /// Chats that wrote to the first bot lately (getUpdates), newest last, without
+    /// repeats.
     pub async fn recent_chats(&self) -> Result<Vec<(ChatRef, String)>, SinkError> {
-        let updates: Vec<Update> = self.request(Call::new("getUpdates").param("timeout", "1")).await?;
+        let (updates, _): (Vec<Update>, _) =
+            self.request(Call::new("getUpdates").param("timeout", "1"), Through::Bot(0)).await?;
         let mut chats: Vec<(ChatRef, String)> = Vec::new();
         for u in &updates {
             let Some(chat) = u.chat() else { continue };
@@ -224,59 +303,158 @@ impl TelegramSink {
         Ok(chats)
     }
 
-    /// Sends an HTML message to a chat named explicitly (setup's test message).
+    /// Sends an HTML message to a chat named explicitly, through the first bot (setup's
+    /// test message).
     pub async fn send_text_to(&self, chat: &ChatRef, html: &str) -> Result<i64, SinkError> {
-        let target = Target::new(chat, "the chat id");
-        self.send_html(&target, html).await
+        let target = Target::chat(chat, "the chat id");
+        Ok(self.send_html(&target, html, Through::Bot(0)).await?.message_id)
     }
 
-    /// Checks that the bot may act in a chat, without posting anything (a chat action).
-    pub async fn check_chat(&self, chat: &ChatRef, setting: &'static str) -> Result<(), SinkError> {
-        let target = Target::new(chat, setting);
-        let _: bool = self.request(Call::new("sendChatAction").to(&target).param("action", "upload_document")).await?;
+    /// Checks that a bot (by index) may post to a destination, without posting anything
+    /// (a chat action, in the topic when there is one).
+    pub async fn check_chat(&self, bot: usize, dest: &Destination, setting: &str) -> Result<(), SinkError> {
+        let target = Target::new(dest, setting, true);
+        let call = Call::new("sendChatAction").to(&target).param("action", "upload_document");
+        let _: (bool, _) = self.request(call, Through::Bot(bot)).await?;
         Ok(())
     }
 
-    /// Removes the bot token from a text that may contain a Bot API URL.
-    pub fn redact(&self, text: &str) -> String {
-        redact_token(text, &self.token)
-    }
-
-    fn chat(&self, chat: Chat) -> Result<&Target, SinkError> {
-        match chat {
-            Chat::Backup => self
-                .backup
-                .as_ref()
-                .ok_or_else(|| SinkError::Rejected("no backup chat is configured (telegram.backup_chat_id)".into())),
-            Chat::Admin => self
-                .admin
-                .as_ref()
-                .ok_or_else(|| SinkError::Rejected("no admin chat is configured (telegram.admin_chat_id)".into())),
+    /// Checks the tokens and that the API answers: `getMe` of every bot. Returns each
+    /// bot's id and username.
+    pub async fn check(&self) -> Result<Vec<(i64, String)>, SinkError> {
+        let mut bots = Vec::with_capacity(self.bots.len());
+        for (i, bot) in self.bots.iter().enumerate() {
+            bots.push((bot.id, self.check_bot(i).await?));
         }
+        Ok(bots)
     }
 
-    fn classify(&self, failure: Failure, call: &Call<'_>) -> SinkError {
+    /// `getMe` of one bot (by index): its username.
+    pub async fn check_bot(&self, bot: usize) -> Result<String, SinkError> {
+        let (me, _): (Me, _) = self.request(Call::new("getMe"), Through::Bot(bot)).await?;
+        Ok(me.user.username.clone().unwrap_or_else(|| me.user.first_name.clone()))
+    }
+
+    /// Sends a file from disk as a document to `dest`, through whichever bot is free
+    /// first. The file is streamed, not buffered.
+    pub async fn send_file(
+        &self,
+        dest: &Target,
+        path: &Path,
+        file_name: &str,
+        caption: &str,
+    ) -> Result<SentDocument, SinkError> {
+        let document = file_document(path, file_name).await?;
+        let len = match &document.body {
+            Attachment::File { len, .. } => *len,
+            Attachment::Bytes(b) => b.len() as u64,
+        };
+        self.send_document(dest, &document, caption, len, Through::FirstFree).await
+    }
+
+    /// Sends a file from disk to the admin chat, through the first bot.
+    pub async fn send_file_to_admin(
+        &self,
+        path: &Path,
+        file_name: &str,
+        caption: &str,
+    ) -> Result<SentDocument, SinkError> {
+        let admin = self.admin()?.clone();
+        let document = file_document(path, file_name).await?;
+        let len = match &document.body {
+            Attachment::File { len, .. } => *len,
+            Attachment::Bytes(b) => b.len() as u64,
+        };
+        self.send_document(&admin, &document, caption, len, Through::Bot(0)).await
+    }
+
+    /// Sends a small in-memory document (a manifest) to `dest`.
+    pub async fn send_bytes(
+        &self,
+        dest: &Target,
+        bytes: Vec<u8>,
+        file_name: &str,
+        caption: &str,
+    ) -> Result<SentDocument, SinkError> {
+        let size = bytes.len() as u64;
+        let document = Document { name: file_name.to_string(), body: Attachment::Bytes(bytes.into()) };
+        self.send_document(dest, &document, caption, size, Through::FirstFree).await
+    }
+
+    async fn send_document(
+        &self,
+        target: &Target,
+        document: &Document,
+        caption: &str,
+        size: u64,
+        through: Through,
+    ) -> Result<SentDocument, SinkError> {
+        let mut call = Call::new("sendDocument")
+            .to(target)
+            .param("caption", caption)
+            .param("parse_mode", "HTML")
+            .param("disable_content_type_detection", "true");
+        call.document = Some(document);
+        call.size = size;
+        let (message, bot): (Message, usize) = self.request(call, through).await?;
+        document_of(&message, self.bots[bot].id)
+    }
+
+    /// Sends an HTML text message to `dest` through whichever bot is free first (an
+    /// empty object's stand-in).
+    pub async fn send_text(&self, dest: &Target, html: &str) -> Result<SentMessage, SinkError> {
+        self.send_html(dest, html, Through::FirstFree).await
+    }
+
+    /// Sends an HTML text message to the admin chat through the first bot.
+    pub async fn send_admin_text(&self, html: &str) -> Result<i64, SinkError> {
+        let admin = self.admin()?.clone();
+        Ok(self.send_html(&admin, html, Through::Bot(0)).await?.message_id)
+    }
+
+    async fn send_html(&self, target: &Target, html: &str, through: Through) -> Result<SentMessage, SinkError> {
+        let call = Call::new("sendMessage").to(target).param("text", html).param("parse_mode", "HTML");
+        let (message, bot): (Message, usize) = self.request(call, through).await?;
+        Ok(SentMessage { message_id: i64::from(message.id.0), bot_id: self.bots[bot].id })
+    }
+
+    fn admin(&self) -> Result<&Target, SinkError> {
+        self.admin
+            .as_ref()
+            .ok_or_else(|| SinkError::Rejected("no admin chat is configured (telegram.admin_chat_id)".into()))
+    }
+
+    fn classify(&self, failure: CallError, call: &Call<'_>, bot: usize) -> SinkError {
         let endpoint = || self.endpoint().to_string();
+        let bot_id = self.bots[bot].id;
         let chat_error = |reason: String| match call.chat {
-            Some(chat) => SinkError::Chat { chat: chat.id.clone(), setting: chat.setting, reason },
+            Some(chat) => SinkError::Chat {
+                chat: chat.id.clone(),
+                bot: bot_id,
+                setting: chat.setting.clone(),
+                reason,
+                fatal: chat.fatal,
+            },
             None => SinkError::Rejected(reason),
         };
         let (code, description, migrate_to) = match failure {
-            Failure::Transient(reason) => return SinkError::Unreachable { endpoint: endpoint(), reason },
-            Failure::RetryAfter(wait) => {
+            CallError::Transient(reason) => return SinkError::Unreachable { endpoint: endpoint(), reason },
+            CallError::RetryAfter(wait) => {
                 return SinkError::FloodWait { secs: wait.as_secs(), max: self.max_flood_wait.as_secs() };
             }
-            Failure::Io(reason) => return SinkError::Io(self.redact(&reason)),
-            Failure::Garbled(reason) => return SinkError::Rejected(self.redact(&format!("{}: {reason}", endpoint()))),
-            Failure::Api { code, description, migrate_to } => (code, description, migrate_to),
+            CallError::Io(reason) => return SinkError::Io(self.redact(&reason)),
+            CallError::Garbled(reason) => {
+                return SinkError::Rejected(self.redact(&format!("{}: {reason}", endpoint())));
+            }
+            CallError::Api { code, description, migrate_to } => (code, description, migrate_to),
         };
         if let Some(id) = migrate_to {
             return chat_error(format!("the group became a supergroup with id {id}; set the chat id to {id}"));
         }
         match code {
-            401 => return SinkError::Unauthorized { endpoint: endpoint() },
+            401 => return SinkError::Unauthorized { endpoint: endpoint(), bot: bot_id },
             // The cloud Bot API answers 404 to a token it does not know.
-            404 if call.method != "download" => return SinkError::Unauthorized { endpoint: endpoint() },
+            404 if call.method != "download" => return SinkError::Unauthorized { endpoint: endpoint(), bot: bot_id },
             404 => return SinkError::UnknownFile(description),
             413 => {
                 return SinkError::TooLarge {
@@ -291,11 +469,21 @@ impl TelegramSink {
             }
             _ => {}
         }
+        if description.contains("message thread not found")
+            && let Some(chat) = call.chat
+        {
+            return SinkError::Topic {
+                chat: chat.id.clone(),
+                topic: chat.topic.unwrap_or_default(),
+                setting: chat.setting.clone(),
+                reason: description,
+            };
+        }
         // teloxide knows the Bot API's error descriptions.
         let api: ApiError = serde_json::from_value(serde_json::Value::String(description.clone()))
             .unwrap_or_else(|_| ApiError::Unknown(description.clone()));
         match api {
-            ApiError::InvalidToken => SinkError::Unauthorized { endpoint: endpoint() },
+            ApiError::InvalidToken => SinkError::Unauthorized { endpoint: endpoint(), bot: bot_id },
             ApiError::ChatNotFound
             | ApiError::BotBlocked
             | ApiError::BotKicked
@@ -315,204 +503,104 @@ impl TelegramSink {
         }
     }
 
-    /// Runs a request to completion: waits out flood control (429 with `retry_after`, the
-    /// one place that reads it) up to `telegram.max_flood_wait`, repeats it on the
-    /// in-run backoff schedule while Telegram does not answer or answers 5xx, and keeps
-    /// the proactive per-chat pacing.
-    async fn request<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, SinkError> {
-        self.retrying(&call, || self.api.call(call.method, &call.params, call.document)).await
+    /// Runs a request to completion through a bot; returns the answer and the bot (by
+    /// index) that got it.
+    async fn request<T: DeserializeOwned>(&self, call: Call<'_>, through: Through) -> Result<(T, usize), SinkError> {
+        self.retrying(&call, through, |bot| self.bots[bot].api.call(call.method, &call.params, call.document)).await
     }
 
-    async fn retrying<T, F, Fut>(&self, call: &Call<'_>, mut attempt: F) -> Result<T, SinkError>
+    /// Waits out flood control (429 with `retry_after`, the one place that reads it) up
+    /// to `telegram.max_flood_wait` — that bot waits its turn, and the request goes out
+    /// through whichever bot is free first —, repeats a request on the in-run backoff
+    /// schedule while Telegram does not answer or answers 5xx, and keeps the pacing of
+    /// each bot in each chat.
+    async fn retrying<T, F, Fut>(
+        &self,
+        call: &Call<'_>,
+        through: Through,
+        mut attempt: F,
+    ) -> Result<(T, usize), SinkError>
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Failure>>,
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
     {
         let mut flood_waits = 0;
         let mut outage = crate::backoff::IN_RUN.iter();
         loop {
-            if let Some(chat) = call.chat {
-                self.pacer.wait(&chat.id).await;
-            }
-            match attempt().await {
-                Ok(v) => return Ok(v),
-                Err(Failure::RetryAfter(wait)) if wait <= self.max_flood_wait => {
+            let bot = self.turn(call, through).await;
+            match attempt(bot).await {
+                Ok(v) => return Ok((v, bot)),
+                Err(CallError::RetryAfter(wait)) if wait <= self.max_flood_wait => {
                     if flood_waits == MAX_FLOOD_WAITS {
                         return Err(SinkError::Flooded(flood_waits));
                     }
                     flood_waits += 1;
                     let wait = wait.max(Duration::from_millis(100));
-                    tracing::info!("Telegram flood control: waiting {}s before sending again", wait.as_secs_f32());
-                    tokio::time::sleep(wait).await;
+                    tracing::info!(
+                        "Telegram flood control: bot {} waits {}s before it sends again",
+                        self.bots[bot].id,
+                        wait.as_secs_f32()
+                    );
+                    match call.chat {
+                        Some(chat) if through == Through::FirstFree => {
+                            self.pacer.hold(&pace_key(self.bots[bot].id, &chat.id), Instant::now() + wait);
+                        }
+                        _ => tokio::time::sleep(wait).await,
+                    }
                 }
-                Err(Failure::Transient(reason)) => match outage.next() {
+                Err(CallError::Transient(reason)) => match outage.next() {
                     Some(wait) => {
                         tracing::warn!(
-                            "the Telegram Bot API at {} did not answer {} ({reason}); trying again in {}s",
+                            "the Telegram Bot API at {} did not answer {} ({}); trying again in {}s",
                             self.endpoint(),
                             call.method,
+                            self.redact(&reason),
                             wait.as_secs()
                         );
                         tokio::time::sleep(*wait).await;
                     }
-                    None => return Err(self.classify(Failure::Transient(reason), call)),
+                    None => return Err(self.classify(CallError::Transient(self.redact(&reason)), call, bot)),
                 },
-                Err(failure) => return Err(self.classify(failure, call)),
+                Err(failure) => return Err(self.classify(failure, call, bot)),
             }
         }
     }
 
-    /// Checks the token and that the API answers: `getMe`. Returns the bot's username.
-    pub async fn check(&self) -> Result<String, SinkError> {
-        let me: Me = self.request(Call::new("getMe")).await?;
-        Ok(me.user.username.clone().unwrap_or_else(|| me.user.first_name.clone()))
-    }
-
-    /// Sends a file from disk as a document. The file is streamed, not buffered.
-    pub async fn send_file(&self, path: &Path, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
-        self.send_file_to(Chat::Backup, path, file_name, caption).await
-    }
-
-    /// Sends a file from disk as a document to a chat.
-    pub async fn send_file_to(
-        &self,
-        chat: Chat,
-        path: &Path,
-        file_name: &str,
-        caption: &str,
-    ) -> Result<SentDocument, SinkError> {
-        let len = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| SinkError::Io(format!("cannot read the part file {}: {e}", path.display())))?
-            .len();
-        let document =
-            Document { name: file_name.to_string(), body: Attachment::File { path: path.to_path_buf(), len } };
-        self.send_document(chat, &document, caption, len).await
-    }
-
-    /// Sends a small in-memory document (a manifest).
-    pub async fn send_bytes(&self, bytes: Vec<u8>, file_name: &str, caption: &str) -> Result<SentDocument, SinkError> {
-        let size = bytes.len() as u64;
-        let document = Document { name: file_name.to_string(), body: Attachment::Bytes(bytes.into()) };
-        self.send_document(Chat::Backup, &document, caption, size).await
-    }
-
-    async fn send_document(
-        &self,
-        chat: Chat,
-        document: &Document,
-        caption: &str,
-        size: u64,
-    ) -> Result<SentDocument, SinkError> {
-        let target = self.chat(chat)?;
-        let mut call = Call::new("sendDocument")
-            .to(target)
-            .param("caption", caption)
-            .param("parse_mode", "HTML")
-            .param("disable_content_type_detection", "true");
-        call.document = Some(document);
-        call.size = size;
-        let message: Message = self.request(call).await?;
-        document_of(&message)
-    }
-
-    /// Sends an HTML text message; returns its message id.
-    pub async fn send_text(&self, chat: Chat, html: &str) -> Result<i64, SinkError> {
-        let target = self.chat(chat)?.clone();
-        self.send_html(&target, html).await
-    }
-
-    async fn send_html(&self, target: &Target, html: &str) -> Result<i64, SinkError> {
-        let message: Message =
-            self.request(Call::new("sendMessage").to(target).param("text", html).param("parse_mode", "HTML")).await?;
-        Ok(i64::from(message.id.0))
-    }
-}
-
-/// Where the bytes of a file Telegram holds can be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileSource {
-    /// Over HTTP from the Bot API (`/file/bot<token>/<path>`).
-    Remote(String),
-    /// From this machine's disk: a self-hosted Bot API server (`--local`) answers
-    /// `getFile` with an absolute path.
-    Local(PathBuf),
-}
-
-/// A file located with `getFile`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteFile {
-    pub size: u64,
-    pub source: FileSource,
-}
-
-impl TelegramSink {
-    /// Asks Telegram where a file is (`getFile`).
-    pub async fn locate(&self, file_id: &str) -> Result<RemoteFile, SinkError> {
-        let file: teloxide::types::File = self.request(Call::new("getFile").param("file_id", file_id)).await?;
-        let path = Path::new(&file.path);
-        let source = if path.is_absolute() {
-            if !path.exists() {
-                return Err(SinkError::Io(format!(
-                    "the Bot API server at {} keeps this file at {}, which does not exist on this machine; \
-                     run the restore on the server's host (or mount its files at the same path)",
-                    self.endpoint(),
-                    path.display()
-                )));
-            }
-            FileSource::Local(path.to_path_buf())
-        } else {
-            FileSource::Remote(file.path.clone())
+    /// The bot a request goes through now, after waiting for its turn in the request's
+    /// chat.
+    async fn turn(&self, call: &Call<'_>, through: Through) -> usize {
+        let Some(chat) = call.chat else {
+            return match through {
+                Through::Bot(bot) => bot,
+                Through::FirstFree => 0,
+            };
         };
-        Ok(RemoteFile { size: u64::from(file.meta.size), source })
-    }
-
-    /// Streams a located file into `sink`, chunk by chunk; returns the bytes read.
-    pub async fn fetch(
-        &self,
-        file: &RemoteFile,
-        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> Result<u64, SinkError> {
-        let write_error = |e: std::io::Error| SinkError::Io(format!("cannot write what was downloaded: {e}"));
-        let mut total = 0u64;
-        match &file.source {
-            FileSource::Local(path) => {
-                use tokio::io::AsyncReadExt;
-                let mut f = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| SinkError::Io(format!("cannot read {}: {e}", path.display())))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = f
-                        .read(&mut buf)
-                        .await
-                        .map_err(|e| SinkError::Io(format!("cannot read {}: {e}", path.display())))?;
-                    if n == 0 {
-                        break;
-                    }
-                    sink(&buf[..n]).map_err(write_error)?;
-                    total += n as u64;
-                }
+        let (bot, slot) = match through {
+            Through::Bot(bot) => (bot, self.pacer.take(&pace_key(self.bots[bot].id, &chat.id), Instant::now())),
+            Through::FirstFree => {
+                let keys: Vec<String> = self.bots.iter().map(|b| pace_key(b.id, &chat.id)).collect();
+                self.pacer.take_first_free(&keys, Instant::now())
             }
-            FileSource::Remote(path) => {
-                let call = Call::new("download");
-                let mut response = self.retrying(&call, || self.api.download(path)).await?;
-                loop {
-                    let chunk = response.chunk().await.map_err(|e| SinkError::Unreachable {
-                        endpoint: self.endpoint().to_string(),
-                        reason: format!("the download broke off: {}", self.api.network_error(&e)),
-                    })?;
-                    let Some(chunk) = chunk else { break };
-                    sink(&chunk).map_err(write_error)?;
-                    total += chunk.len() as u64;
-                }
-            }
-        }
-        Ok(total)
+        };
+        tokio::time::sleep_until(slot.into()).await;
+        bot
     }
 }
 
-fn document_of(message: &Message) -> Result<SentDocument, SinkError> {
+/// The pacing key of a bot in a chat.
+fn pace_key(bot: i64, chat: &str) -> String {
+    format!("{bot}:{chat}")
+}
+
+async fn file_document(path: &Path, file_name: &str) -> Result<Document, SinkError> {
+    let len = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| SinkError::Io(format!("cannot read the part file {}: {e}", path.display())))?
+        .len();
+    Ok(Document { name: file_name.to_string(), body: Attachment::File { path: path.to_path_buf(), len } })
+}
+
+fn document_of(message: &Message, bot_id: i64) -> Result<SentDocument, SinkError> {
     let doc = message
         .document()
         .ok_or_else(|| SinkError::Rejected("Telegram answered without a document in the message".into()))?;
@@ -520,10 +608,11 @@ fn document_of(message: &Message) -> Result<SentDocument, SinkError> {
         message_id: i64::from(message.id.0),
         file_id: doc.file.id.0.clone(),
         file_unique_id: doc.file.unique_id.0.clone(),
+        bot_id,
     })
 }
 
-/// Replaces the bot token (and its secret half, in case a URL was split) with `***`.
+/// Replaces a bot token (and its secret half, in case a URL was split) with `***`.
 pub fn redact_token(text: &str, token: &str) -> String {
     if token.is_empty() {
         return text.to_string();
@@ -556,5 +645,13 @@ mod tests {
             "error sending request for url (http://x/bot***/SendDocument)"
         );
         assert_eq!(redact_token("…ABCdef-ghiJKL…", t), "…***…");
+    }
+
+    #[test]
+    fn every_bots_token_is_redacted() {
+        let tokens = [Secret::new("111:AAAAAAAAAAAAone"), Secret::new("222:BBBBBBBBBBBBtwo")];
+        let sink = TelegramSink::downloader(&tokens, "http://127.0.0.1:1", 0).unwrap();
+        assert_eq!(sink.bot_ids(), [111, 222]);
+        assert_eq!(sink.redact("x/bot111:AAAAAAAAAAAAone/y x/bot222:BBBBBBBBBBBBtwo/z"), "x/bot***/y x/bot***/z");
     }
 }

@@ -131,8 +131,9 @@ struct Filters {
 impl Filters {
     fn new(cfg: &Config) -> Result<Filters> {
         let buckets = cfg
-            .bucket_filters
+            .buckets
             .iter()
+            .filter_map(|(name, b)| b.filter.as_ref().map(|f| (name, f)))
             .map(|(name, f)| Ok((name.clone(), Filter::new(f)?)))
             .collect::<Result<HashMap<_, _>>>()?;
         Ok(Filters { default: Filter::new(&cfg.filter)?, buckets })

@@ -1,24 +1,26 @@
 //! Captions for keys no S3 test server can store (1024 bytes), sent through the real sink
 //! to the fake Bot API, which rejects what Telegram would reject.
 
-use tgploy::config::{ChatRef, Secret, TelegramSettings};
-use tgploy::sink::TelegramSink;
+use tgploy::config::{ChatRef, Destination, Secret, TelegramSettings};
 use tgploy::sink::caption::{CaptionInfo, document_caption, manifest_caption};
+use tgploy::sink::{Target, TelegramSink};
 
 use crate::support::telegram::{self, FakeTelegram};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn captions_of_1024_byte_keys_are_accepted() {
     let tg = FakeTelegram::start().await;
+    let backup = Destination { chat: ChatRef::Id(-1_004_200), topic: None };
     let sink = TelegramSink::new(&TelegramSettings {
-        bot_token: Secret::new(telegram::TOKEN),
-        backup_chat: ChatRef::Id(-1_004_200),
-        admin_chat: None,
+        bots: vec![Secret::new(telegram::TOKEN)],
+        backup: backup.clone(),
+        admin: None,
         api_url: tg.url(),
         messages_per_minute: 0,
         max_flood_wait: std::time::Duration::from_secs(60),
     })
     .unwrap();
+    let to = Target::new(&backup, "telegram.backup_chat_id", true);
     let keys = [
         "k".repeat(1024),
         "<&>".repeat(341) + "x",
@@ -42,10 +44,10 @@ async fn captions_of_1024_byte_keys_are_accepted() {
                 // The longest captions: an encrypted part says how to decrypt it too.
                 decrypts_to: part.map(|_| name),
             });
-            sink.send_bytes(b"x".to_vec(), "x", &caption).await.unwrap_or_else(|e| panic!("{e}: {caption}"));
+            sink.send_bytes(&to, b"x".to_vec(), "x", &caption).await.unwrap_or_else(|e| panic!("{e}: {caption}"));
         }
         let caption = manifest_caption("bucket", key, 999, 1 << 40, &sha, name, Some(name));
-        sink.send_bytes(b"{}".to_vec(), "m.tgploy.json", &caption).await.unwrap();
+        sink.send_bytes(&to, b"{}".to_vec(), "m.tgploy.json", &caption).await.unwrap();
     }
     let docs = tg.documents();
     assert_eq!(docs.len(), keys.len() * 3);

@@ -119,9 +119,10 @@ async fn the_wizard_checks_each_answer_goes_back_and_writes_a_private_config() {
         Reply::Text(""), // Enter keeps the secret key given before
         Reply::Text(telegram::TOKEN),
         Reply::Owned(api),
-        Reply::Pick(0), // detect the backup chat
-        Reply::Pick(0), // the one that wrote
-        Reply::Pick(1), // type the admin chat
+        Reply::Text(""), // no more bots
+        Reply::Pick(0),  // detect the backup chat
+        Reply::Pick(0),  // the one that wrote
+        Reply::Pick(1),  // type the admin chat
         Reply::Text(ADMIN_CHAT),
         Reply::Pick(0), // default part size
         Reply::Text("000000"),
@@ -149,8 +150,8 @@ async fn the_wizard_checks_each_answer_goes_back_and_writes_a_private_config() {
     let cfg =
         Config::load_with(&Overrides { config: Some(target.clone()), ..Overrides::default() }, &|_| None).unwrap();
     let tg = cfg.require_telegram().unwrap();
-    assert_eq!(tg.backup_chat, ChatRef::Id(-100_555));
-    assert_eq!(tg.admin_chat, Some(ChatRef::Id(4242)));
+    assert_eq!(tg.backup.chat, ChatRef::Id(-100_555));
+    assert_eq!(tg.admin.map(|d| d.chat), Some(ChatRef::Id(4242)));
     assert_eq!(cfg.require_s3().unwrap().secret_key.expose(), s3::SECRET_KEY);
     assert_eq!(cfg.part_size, 19 << 20);
     assert!(cfg.webhook_token.is_some());
@@ -223,6 +224,8 @@ async fn the_real_binary_in_a_terminal_from_first_question_to_second_factor() {
         s.exp_string("Bot API server")?;
         s.send_line(&api)?;
         s.exp_string("The bot is @tgploy_test_bot")?;
+        s.exp_string("More bots")?;
+        s.send_line("")?;
         // A menu switches the terminal to raw mode after drawing itself (the last item is
         // the way back); keys sent before that are lost, so wait for raw mode.
         let pty = s.process().get_file_handle()?;
@@ -262,7 +265,7 @@ async fn the_real_binary_in_a_terminal_from_first_question_to_second_factor() {
     assert!(rest.contains("Next steps"), "{rest}");
     assert_eq!(mode(&target), 0o600);
     let cfg = Config::load_with(&Overrides { config: Some(target), ..Overrides::default() }, &|_| None).unwrap();
-    assert_eq!(cfg.require_telegram().unwrap().backup_chat, ChatRef::Id(-100_777));
+    assert_eq!(cfg.require_telegram().unwrap().backup.chat, ChatRef::Id(-100_777));
     assert_eq!(w.query("SELECT COUNT(*) FROM totp"), [["1"]]);
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::harness::{BACKUP_CHAT, PART_SIZE, World, data, sha256_hex, wait_exit};
-use crate::support::telegram::Fault;
+use crate::support::telegram::{self, Fault};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn small_object_arrives_as_one_document_named_like_it() {
@@ -58,7 +58,8 @@ async fn multi_part_object_joins_to_the_original_and_the_manifest_says_how() {
     let (manifest, joined) = w.join_from_manifest("base.tar.tgploy.json");
     assert_eq!(sha256_hex(&joined), sha256_hex(&body));
     assert_eq!(manifest["format"], "tgploy-manifest");
-    assert_eq!(manifest["version"], 1);
+    assert_eq!(manifest["version"], 2);
+    assert!(manifest["parts"].as_array().unwrap().iter().all(|p| p["bot_id"] == telegram::BOT_ID), "{manifest}");
     assert_eq!(manifest["bucket"], "backups");
     assert_eq!(manifest["key"], "pg/base.tar");
     assert_eq!(manifest["etag"], etag.as_str());

@@ -1,0 +1,103 @@
+//! Files Telegram holds: located with `getFile` and downloaded, each through the bot that
+//! received it (file ids belong to their bot).
+
+use std::path::{Path, PathBuf};
+
+use super::{Call, SinkError, TelegramSink, Through};
+
+/// Where the bytes of a file Telegram holds can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// Over HTTP from the Bot API (`/file/bot<token>/<path>`).
+    Remote(String),
+    /// From this machine's disk: a self-hosted Bot API server (`--local`) answers
+    /// `getFile` with an absolute path.
+    Local(PathBuf),
+}
+
+/// A file located with `getFile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub size: u64,
+    pub source: FileSource,
+    /// The bot (by index) that located it, and downloads it.
+    bot: usize,
+}
+
+impl TelegramSink {
+    /// The bot with this id, by index; `None` when its token is not configured. Files
+    /// recorded without a bot (before tgploy recorded it) belong to the first bot.
+    pub fn bot_index(&self, bot_id: Option<i64>) -> Option<usize> {
+        match bot_id {
+            None => Some(0),
+            Some(id) => self.bots.iter().position(|b| b.id == id),
+        }
+    }
+
+    /// Asks Telegram where a file is (`getFile`), through the bot that received it.
+    pub async fn locate(&self, bot_id: Option<i64>, file_id: &str) -> Result<RemoteFile, SinkError> {
+        let bot = self.bot_index(bot_id).ok_or(SinkError::UnknownBot(bot_id.unwrap_or_default()))?;
+        let (file, _): (teloxide::types::File, _) =
+            self.request(Call::new("getFile").param("file_id", file_id), Through::Bot(bot)).await?;
+        let path = Path::new(&file.path);
+        let source = if path.is_absolute() {
+            if !path.exists() {
+                return Err(SinkError::Io(format!(
+                    "the Bot API server at {} keeps this file at {}, which does not exist on this machine; \
+                     run the restore on the server's host (or mount its files at the same path)",
+                    self.endpoint(),
+                    path.display()
+                )));
+            }
+            FileSource::Local(path.to_path_buf())
+        } else {
+            FileSource::Remote(file.path.clone())
+        };
+        Ok(RemoteFile { size: u64::from(file.meta.size), source, bot })
+    }
+
+    /// Streams a located file into `sink`, chunk by chunk; returns the bytes read.
+    pub async fn fetch(
+        &self,
+        file: &RemoteFile,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, SinkError> {
+        let write_error = |e: std::io::Error| SinkError::Io(format!("cannot write what was downloaded: {e}"));
+        let mut total = 0u64;
+        match &file.source {
+            FileSource::Local(path) => {
+                use tokio::io::AsyncReadExt;
+                let mut f = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| SinkError::Io(format!("cannot read {}: {e}", path.display())))?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .await
+                        .map_err(|e| SinkError::Io(format!("cannot read {}: {e}", path.display())))?;
+                    if n == 0 {
+                        break;
+                    }
+                    sink(&buf[..n]).map_err(write_error)?;
+                    total += n as u64;
+                }
+            }
+            FileSource::Remote(path) => {
+                let call = Call::new("download");
+                let api = &self.bots[file.bot].api;
+                let (mut response, _) = self.retrying(&call, Through::Bot(file.bot), |_| api.download(path)).await?;
+                loop {
+                    let chunk = response.chunk().await.map_err(|e| SinkError::Unreachable {
+                        endpoint: self.endpoint().to_string(),
+                        reason: format!("the download broke off: {}", api.network_error(&e)),
+                    })?;
+                    let Some(chunk) = chunk else { break };
+                    sink(&chunk).map_err(write_error)?;
+                    total += chunk.len() as u64;
+                }
+            }
+        }
+        Ok(total)
+    }
+}
