@@ -12,12 +12,14 @@ use maud::Markup;
 use serde::Deserialize;
 
 use super::throttle::{self, Refusal};
-use super::views::{self, Frame, Nav, Notice};
+use super::views::{self, Destined, Frame, Nav, Notice};
 use super::{App, Authed, Fail, Shared, auth};
 use crate::buckets;
+use crate::config::Config;
 use crate::error::Error;
 use crate::ledger::{DeliveredFilter, State as DeliveryState};
 use crate::run::RunKind;
+use crate::sink::TelegramSink;
 use crate::source::S3Source;
 use crate::time::{now, rfc3339};
 use crate::totp::{self, Check, Gate};
@@ -32,6 +34,9 @@ const COUNT_UP_TO: u64 = 10_000;
 const RETRY_ROWS: u32 = 200;
 /// The latest deliveries and runs on the overview.
 const LATEST_ROWS: u32 = 10;
+
+/// How long the settings page waits for each bot's `getMe`.
+const BOT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const WRONG_ANSWER: &str = "Wrong password or code.";
 
@@ -233,7 +238,18 @@ async fn buckets_page(
         Ok(n) => Some(n),
         Err(done) => done.notice(|b| rows.iter().any(|s| s.bucket.name == b)),
     };
-    html(status, views::buckets(&frame(authed, Nav::Buckets, notice), &rows, now()))
+    let destinations: Vec<Destined> = rows.iter().map(|s| destined(&app.cfg, &s.bucket.name)).collect();
+    html(status, views::buckets(&frame(authed, Nav::Buckets, notice), &rows, &destinations, now()))
+}
+
+/// Where a bucket's new versions go under the settings of this process.
+fn destined(cfg: &Config, bucket: &str) -> Destined {
+    let own = cfg.buckets.get(bucket).is_some_and(|b| b.chat.is_some() || b.topic.is_some());
+    match cfg.destination_for(bucket) {
+        Ok(dest) if own => Destined::Own(dest),
+        Ok(dest) => Destined::Default(dest),
+        Err(_) => Destined::Unset,
+    }
 }
 
 #[derive(Deserialize)]
@@ -353,7 +369,6 @@ pub async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<Fi
         Some((sent_at.parse().ok()?, id.parse().ok()?))
     });
     let filter = DeliveredFilter { bucket: some(q.bucket), prefix: some(q.prefix), before };
-    let chat = app.cfg.backup_chat.clone();
     let data = app
         .db(move |app| {
             let l = &app.ledger;
@@ -374,7 +389,6 @@ pub async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<Fi
                 bucket: filter.bucket,
                 prefix: filter.prefix,
                 rows,
-                chat,
             })
         })
         .await?;
@@ -534,10 +548,36 @@ pub async fn change_password(
 
 pub async fn settings(State(app): State<Shared>, authed: Authed) -> Page {
     let cfg = &app.cfg;
+    let (bots, bots_error) = match bots(cfg).await {
+        Ok(bots) => (bots, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let data = views::Settings {
+        bots,
+        bots_error,
         effective: cfg.effective().to_vec(),
         config_file: cfg.file.as_ref().map(|p| p.display().to_string()),
         ledger: app.ledger.path().display().to_string(),
     };
     html(StatusCode::OK, views::settings(&frame(&authed, Nav::Settings, None), &data))
+}
+
+/// Each configured bot's id and username (`getMe`, every bot at once, each given a few
+/// seconds); never a token.
+async fn bots(cfg: &Config) -> std::result::Result<Vec<(i64, std::result::Result<String, String>)>, String> {
+    let tokens = cfg.require_bot_tokens().map_err(|e| e.to_string())?;
+    let sink = TelegramSink::downloader(&tokens, &cfg.api_url, 0).map_err(|e| e.to_string())?;
+    let ids = sink.bot_ids();
+    let names = futures_util::future::join_all((0..ids.len()).map(|i| {
+        let sink = &sink;
+        async move {
+            match tokio::time::timeout(BOT_CHECK_TIMEOUT, sink.check_bot(i)).await {
+                Ok(Ok(name)) => Ok(name),
+                Ok(Err(e)) => Err(sink.redact(&e.to_string())),
+                Err(_) => Err(format!("no answer within {} s", BOT_CHECK_TIMEOUT.as_secs())),
+            }
+        }
+    }))
+    .await;
+    Ok(ids.into_iter().zip(names).collect())
 }

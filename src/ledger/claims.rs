@@ -39,8 +39,11 @@ impl Ledger {
     }
 
     /// Claims a delivery for `owner` until `lease_until`, if nobody else holds it.
-    /// Fixes the part size and the destination (`chat`, `topic`) on the first claim.
-    /// `None` when another run was faster.
+    /// Fixes the part size on the first claim, and the destination (`chat`, `topic`)
+    /// once a part is accepted: until then each claim takes the bucket's destination as
+    /// configured now, so a delivery refused for a wrong chat or topic goes where the
+    /// corrected settings say; after that, every part of the object goes where the first
+    /// went. `None` when another run was faster.
     ///
     /// `sync` claims pending deliveries; `retry` (`failed`) claims failed ones. Either
     /// takes over a delivery whose lease ran out.
@@ -64,7 +67,8 @@ impl Ledger {
             let changed = tx.execute(
                 "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
                     part_size = COALESCE(part_size, ?4), updated_at = ?5,
-                    topic_id = CASE WHEN chat_id IS NULL THEN ?8 ELSE topic_id END, chat_id = COALESCE(chat_id, ?7)
+                    topic_id = CASE WHEN EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1) THEN topic_id ELSE ?8 END,
+                    chat_id = CASE WHEN EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1) THEN chat_id ELSE ?7 END
                  WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))",
                 params![id, owner, lease_until, part_size, now, from, chat, topic],
             )?;

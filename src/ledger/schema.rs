@@ -198,9 +198,9 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
     // 6: several bots and a destination per bucket. Every part (and superseded part)
     // records the bot that sent it (file ids belong to their bot), the chat and the forum
-    // topic; a delivery records its destination (fixed by its first claim) and the bot of
-    // its manifest. Rows from before are filled in with the bot and chat configured when
-    // this migration ran (`Ledger::backfill_destinations`), which this table asks for.
+    // topic; a delivery records its destination (fixed once a part is accepted) and the
+    // bot of its manifest. Rows from before are filled in with the bot and chat configured
+    // when this migration ran (`Ledger::backfill_destinations`), which this table asks for.
     r#"
     ALTER TABLE parts ADD COLUMN bot_id INTEGER;
     ALTER TABLE parts ADD COLUMN chat_id TEXT;

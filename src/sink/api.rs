@@ -83,6 +83,11 @@ impl BotApi {
         Ok(BotApi { client, endpoint, token: token.to_string() })
     }
 
+    /// The bot's id: the token's part before the colon, never the secret after it.
+    fn bot_id(&self) -> &str {
+        self.token.split_once(':').map_or("?", |(id, _)| id)
+    }
+
     /// Calls `method` with `params` (and a document, for sendDocument).
     pub async fn call<T: DeserializeOwned>(
         &self,
@@ -124,6 +129,7 @@ impl BotApi {
         };
         let response = request.send().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
         let status = response.status();
+        tracing::debug!("bot {}: {method} answered HTTP {status}", self.bot_id());
         let text = response.text().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
         if status.is_server_error() {
             // Proxies in front of the Bot API answer outages with an HTML page: only the

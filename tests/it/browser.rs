@@ -69,7 +69,10 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         "--hide-scrollbars",
         &format!("--user-data-dir={}", profile.display()),
     ];
-    let caps = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
+    let caps = json!({
+        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
     let Value::Object(caps) = caps else { unreachable!() };
     // chromedriver is on loopback: plain HTTP, no TLS stack.
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -163,6 +166,27 @@ async fn audit(c: &Client, page: &str) {
     assert_eq!(problems, json!([]), "{page}");
 }
 
+/// What the browser's console said since the last call, warnings and errors only
+/// (chromedriver's log endpoint): a missing icon, a refused style, a failed request.
+async fn console_problems(c: &Client, driver: &Driver) -> Vec<String> {
+    let session = c.session_id().await.unwrap().expect("a session id");
+    let log: Value = reqwest::Client::new()
+        .post(format!("{}/session/{session}/se/log", driver.url))
+        .json(&json!({ "type": "browser" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = log["value"].as_array().unwrap_or_else(|| panic!("no browser log: {log}"));
+    entries
+        .iter()
+        .filter(|e| matches!(e["level"].as_str(), Some("WARNING" | "SEVERE")))
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 async fn heading(c: &Client) -> String {
     c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
 }
@@ -245,6 +269,11 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
             audit(&c, &format!("{page} at {width}px")).await;
         }
     }
+    // Every page loaded its stylesheet and its icon; nothing was refused or missing.
+    let icon = "const i = new Image(); i.onload = () => arguments[0]([i.naturalWidth, i.naturalHeight]); \
+                i.onerror = () => arguments[0]('no icon'); i.src = document.querySelector('link[rel=icon]').href;";
+    assert_eq!(c.execute_async(icon, vec![]).await.unwrap(), json!([32, 32]), "the icon");
+    assert_eq!(console_problems(&c, &driver).await, Vec::<String>::new(), "the console");
 
     // Switch db-dumps off (a fresh code), then on again.
     viewport(&c, 1280, 800).await;

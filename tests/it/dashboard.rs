@@ -341,7 +341,7 @@ async fn every_response_carries_the_security_headers() {
     let mut d = Dash::start().await;
     let mut c = d.signed_in().await;
     let overview = c.get("/").await;
-    let css = overview.body.split("href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let css = overview.body.split("rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     assert!(css.starts_with("/static/app.") && css.ends_with(".css") && css.len() > "/static/app..css".len() + 8);
     let token = c.token().await;
     let mut replies = vec![
@@ -358,6 +358,12 @@ async fn every_response_carries_the_security_headers() {
     assert!(stylesheet.body.contains("--magenta: #ff006e"));
     c.get("/static/app.0123456789abcdef.css").await.status(404);
     replies.push(stylesheet);
+    // Browsers ask every site for its icon: there is one, signed in or not.
+    assert!(replies[0].body.contains("<link rel=\"icon\" href=\"/favicon.ico\""));
+    let icon = Client::new(&d.server.url).get("/favicon.ico").await;
+    icon.status(200);
+    assert_eq!(icon.headers["content-type"], "image/x-icon");
+    replies.push(icon);
     for r in &replies {
         let csp = r.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");

@@ -1,6 +1,7 @@
 //! Integration tests, compiled as one binary: a real S3 server (s3s-fs) and a fake Bot
 //! API in this process, the built `tgploy` run against them.
 
+mod bots;
 mod browser;
 mod captions;
 mod claims;

@@ -141,6 +141,8 @@ pub struct Sent {
     pub parse_mode: Option<String>,
     /// Text or caption as Telegram displays it (markup removed, entities decoded, trimmed).
     pub rendered: Option<String>,
+    /// When the fake accepted it (what flood control counts).
+    pub accepted_at: Instant,
 }
 
 pub struct FakeTelegram {
@@ -1215,6 +1217,7 @@ fn send_message(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Va
             caption: None,
             parse_mode: parse_mode.map(str::to_owned),
             rendered: Some(formatted.text.clone()),
+            accepted_at: Instant::now(),
         });
         message_id
     };
@@ -1317,6 +1320,7 @@ fn send_document(shared: &Shared, bot: &BotAccount, mut params: Params) -> Resul
             caption: caption_raw,
             parse_mode,
             rendered,
+            accepted_at: Instant::now(),
         });
         (stored, message_id)
     };
