@@ -630,6 +630,56 @@ async fn bench_retry_drains_500_due_failures() {
     }
 }
 
+/// P7: a batch of small objects under the fake's flood limit for each (bot, chat) pair,
+/// by one bot and by three, in the same run. The limit is Telegram's in a group, ten times
+/// faster to keep the run short (20 messages in any 6 s); tgploy is paced 5 % under it,
+/// since a pace exactly at a sliding window's limit meets it whenever one answer comes a
+/// few milliseconds later than the next.
+async fn bench_three_bots_against_one_under_flood_control() {
+    let n: usize = std::env::var("BENCH_MESSAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(150);
+    for (label, bin) in binaries() {
+        let mut secs = Vec::new();
+        for bots in [1, 3] {
+            let mut w = World::with_listed_etags().await;
+            w.tg.add_bot(telegram::TOKEN_2, telegram::BOT_USERNAME_2);
+            w.tg.add_bot(telegram::TOKEN_3, telegram::BOT_USERNAME_3);
+            if bots == 3 {
+                w.set_env("TELEGRAM_BOT_TOKENS", &format!("{},{}", telegram::TOKEN_2, telegram::TOKEN_3));
+            }
+            w.set_env("TGPLOY_MESSAGES_PER_MINUTE", "190");
+            w.tg.set_flood_limit(20, Duration::from_secs(6));
+            w.s3.create_bucket("many").await;
+            put_many(&w, "many", n).await;
+            let run = timed_async(&w, &bin, &["sync", "--json"]).await;
+            assert!(run.stdout.contains(&format!("\"sent\": {n}")), "{}", run.stdout);
+            let docs = w.tg.documents();
+            assert_eq!(docs.len(), n, "one document per object");
+            let used: std::collections::BTreeSet<i64> = docs.iter().map(|d| d.bot_id).collect();
+            assert_eq!(used.len(), bots, "bots used");
+            // Every byte as in S3.
+            for d in &docs {
+                let key = w.query(&format!(
+                    "SELECT d.key FROM parts p JOIN deliveries d ON d.id = p.delivery_id WHERE p.file_id = '{}'",
+                    d.file_id
+                ));
+                let i: usize = key[0][0].rsplit('/').next().unwrap().trim_end_matches(".sql.gz").parse().unwrap();
+                assert_eq!(d.bytes(), format!("dump {i}").into_bytes(), "{}", key[0][0]);
+            }
+            let refusals = w.tg.flood_refusals();
+            println!(
+                "BENCH {label} {n} small objects, {bots} bot(s), 20 messages per 6 s per (bot, chat): {:.2} s \
+                 ({:.1} messages/s), {refusals} answers 429 ({:.2} per 100 messages)",
+                run.secs,
+                n as f64 / run.secs,
+                refusals as f64 * 100.0 / n as f64
+            );
+            assert!(refusals * 100 <= n, "at most 1 answer 429 per 100 messages: {refusals}");
+            secs.push(run.secs);
+        }
+        println!("BENCH {label} three bots deliver {:.2} x as fast as one", secs[0] / secs[1]);
+    }
+}
+
 /// P4: `serve-webhook` under 16 concurrent senders while deliveries run; every 2xx
 /// durable (checked against the ledger afterwards).
 async fn bench_webhook_accepts_events() {
@@ -844,6 +894,9 @@ const BENCHES: &[(&str, Bench)] = &[
     }),
     ("bench_retry_drains_500_due_failures", || Box::pin(bench_retry_drains_500_due_failures())),
     ("bench_webhook_accepts_events", || Box::pin(bench_webhook_accepts_events())),
+    ("bench_three_bots_against_one_under_flood_control", || {
+        Box::pin(bench_three_bots_against_one_under_flood_control())
+    }),
     ("bench_dashboard_pages_with_100000_deliveries", || Box::pin(bench_dashboard_pages_with_100000_deliveries())),
 ];
 

@@ -15,6 +15,9 @@
 #                                       recorded objects against the listing alone (BENCH_OBJECTS)
 #   bench_retry_drains_500_...          retry draining 500 due failures
 #   bench_webhook_accepts_events        P4: serve-webhook under 16 senders (BENCH_SECONDS, default 30)
+#   bench_three_bots_against_one_...    P7: a batch of small objects (BENCH_MESSAGES, default 150) by
+#                                       one bot and by three under the fake's flood limit per (bot,
+#                                       chat); 429 answers per 100 messages
 #   bench_dashboard_pages_with_...      every dashboard page over 100,000 deliveries, p50/p99
 #                                       (BENCH_REQUESTS per page, default 300)
 # Usage: benches/run.sh [NAME-FILTER...]   (all of them without a filter)

@@ -125,7 +125,7 @@ pub const SETTINGS: &[Setting] = &[
         "telegram.messages_per_minute",
         env::MESSAGES_PER_MINUTE,
         Value("20"),
-        "proactive throttle per chat (Telegram allows about 20 a minute in groups; 0 turns it off)",
+        "messages a minute each bot sends to each chat (Telegram allows about 20 in a group; 0 turns the pacing off)",
     ),
     plain(
         "telegram.max_flood_wait",
@@ -167,7 +167,7 @@ pub const SETTINGS: &[Setting] = &[
         "concurrency",
         env::CONCURRENCY,
         Value("4"),
-        "deliveries `sync` and `retry` run at once (the pacing per chat is shared between them)",
+        "deliveries `sync` and `retry` run at once (they share each bot's pace in each chat)",
     ),
     plain(
         "max_attempts",

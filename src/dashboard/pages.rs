@@ -239,7 +239,8 @@ async fn buckets_page(
         Err(done) => done.notice(|b| rows.iter().any(|s| s.bucket.name == b)),
     };
     let destinations: Vec<Destined> = rows.iter().map(|s| destined(&app.cfg, &s.bucket.name)).collect();
-    html(status, views::buckets(&frame(authed, Nav::Buckets, notice), &rows, &destinations, now()))
+    let default = app.cfg.backup_destination().ok();
+    html(status, views::buckets(&frame(authed, Nav::Buckets, notice), &rows, &destinations, default.as_ref(), now()))
 }
 
 /// Where a bucket's new versions go under the settings of this process.

@@ -395,7 +395,7 @@ async fn the_dashboard_shows_destinations_and_bots_and_links_each_message_where_
     assert!(cell.contains(&format!("message {}", first("etc/hosts"))) && !cell.contains("href"), "{cell}");
 
     let buckets = c.get("/buckets").await;
-    buckets.status(200).shows("-1001234567890 (topic 7)").shows("@media_archive").shows("its own");
+    buckets.status(200).shows("→ -1001234567890 (topic 7)").shows("→ @media_archive");
 
     let settings = c.get("/settings").await;
     settings.status(200);

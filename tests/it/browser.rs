@@ -191,10 +191,13 @@ async fn heading(c: &Client) -> String {
     c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
 }
 
-/// A ledger that looks like a few days of backups: three buckets (one off), deliveries
-/// in one and several parts, a failure, a dead delivery, runs and a heartbeat.
+/// A ledger that looks like a few days of backups: three buckets (one off, one with a
+/// chat of its own), deliveries in one and several parts, a failure, a dead delivery,
+/// runs and a heartbeat.
 async fn backups() -> World {
-    let w = World::new().await.with_admin();
+    let mut w = World::new().await.with_admin();
+    // Photos go to a chat of their own.
+    w.config_file("[buckets.media]\nchat_id = -1009876543210\n");
     for bucket in ["db-dumps", "media", "configs"] {
         w.s3.create_bucket(bucket).await;
     }

@@ -47,7 +47,7 @@ pub(super) fn bucket_table(buckets: &[Summary], now: i64, manage: Option<&Manage
                     tr {
                         td data-label="Bucket" {
                             span.name { (b.name) }
-                            @if let Some(m) = manage { br; (destined(m.destinations.get(i).unwrap_or(&Destined::Unset))) }
+                            @if let Some(m) = manage { (destined(m.destinations.get(i).unwrap_or(&Destined::Unset))) }
                         }
                         td data-label="State" {
                             @if b.enabled { (badge("enabled", "enabled")) } @else { (badge("disabled", "disabled")) }
@@ -71,14 +71,14 @@ pub(super) fn bucket_table(buckets: &[Summary], now: i64, manage: Option<&Manage
     }
 }
 
-/// A bucket's destination, under its name.
+/// A bucket's destination, under its name: its own in full, the default by name (the
+/// page says what it is).
 fn destined(d: &Destined) -> Markup {
     html! {
-        span.muted { "to " }
         @match d {
-            Destined::Own(dest) => { span.value { (dest) } span.muted { ", its own" } }
-            Destined::Default(dest) => { span.value { (dest) } span.muted { ", the default" } }
-            Destined::Unset => { (badge("not-set", "no chat")) " " span.muted { (prose("set `telegram.backup_chat_id`")) } }
+            Destined::Own(dest) => span.dest { "→ " (dest) },
+            Destined::Default(_) => span.dest { "→ default chat" },
+            Destined::Unset => span.dest { "→ no chat: set " code { "telegram.backup_chat_id" } },
         }
     }
 }
@@ -110,7 +110,13 @@ fn bucket_switch(i: usize, name: &str, enabled: bool, csrf: &str) -> Markup {
     }
 }
 
-pub fn buckets(frame: &Frame<'_>, buckets: &[Summary], destinations: &[Destined], now: i64) -> Markup {
+pub fn buckets(
+    frame: &Frame<'_>,
+    buckets: &[Summary],
+    destinations: &[Destined],
+    default: Option<&Destination>,
+    now: i64,
+) -> Markup {
     let manage = Manage { csrf: frame.csrf, destinations };
     let body = html! {
         p.lead { (prose(
@@ -118,11 +124,12 @@ pub fn buckets(frame: &Frame<'_>, buckets: &[Summary], destinations: &[Destined]
              Telegram. Disabling reduces protection, so it asks for a fresh second-factor code, as the command line \
              does. Enabling with “only objects from now on” records the objects the bucket holds now as skipped."
         )) }
-        p { (prose(
-            "The destination is where new versions go: the chat, and the forum topic when there is one, of the \
-             bucket's `[buckets.NAME]` table, or the default backup chat. Changing it moves nothing: what was \
-             delivered stays where it went, and restores from there."
-        )) }
+        p {
+            (prose("Under each name, where its new versions go: the chat (and forum topic) of its `[buckets.NAME]` \
+                    table, or the default chat"))
+            @if let Some(d) = default { ", " span.value { (d) } }
+            (prose(". Changing it moves nothing: what was delivered stays where it went, and restores from there."))
+        }
         (bucket_table(buckets, now, Some(&manage)))
     };
     page(frame, "Buckets", body)
