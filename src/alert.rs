@@ -21,6 +21,10 @@ pub enum Subject<'a> {
     Bucket(&'a str),
     /// `verify` found a delivered object that no longer checks out (`bucket/key`).
     Verify(&'a str),
+    /// A freshness watch (`bucket/prefix`) is overdue: no new backup arrived in time.
+    Stale(&'a str),
+    /// An overdue watch (`bucket/prefix`) got a new backup.
+    Fresh(&'a str),
 }
 
 /// Queues an alert and logs it.
@@ -51,6 +55,14 @@ pub fn raise(ledger: &Ledger, cfg: &Config, subject: Subject<'_>, error: &str) -
                  send it again (a new version of the object), or keep the original safe."
             ),
         ),
+        Subject::Stale(place) => (
+            format!("stale:{place}"),
+            format!(
+                "tgploy: {error}\nThe job that writes these backups may have stopped: check it. tgploy says so \
+                 again each `alert_interval` while nothing new arrives."
+            ),
+        ),
+        Subject::Fresh(place) => (format!("fresh:{place}"), format!("tgploy: {error}")),
     };
     tracing::warn!("alert: {}", text.replace('\n', " "));
     ledger.raise_alert(&key, &text, cfg.alert_interval, now())?;

@@ -372,8 +372,8 @@ pub struct StatusArgs {
     pub json: bool,
 
     /// For monitoring: exit 0 only if the last successful sync is younger than
-    /// --max-age and no delivery is dead; otherwise print one line per problem and
-    /// exit 1.
+    /// --max-age, no delivery is dead and no freshness watch (`expect_every`) is
+    /// overdue; otherwise print one CRITICAL line per problem and exit 1.
     #[arg(long)]
     pub check: bool,
 

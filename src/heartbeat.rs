@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::alert;
 use crate::config::Config;
 use crate::error::Result;
+use crate::freshness::{self, WatchStatus};
 use crate::html::escape_html;
 use crate::ledger::Ledger;
 use crate::run::{Run, RunKind, Tallied, Tally};
@@ -31,14 +32,16 @@ pub struct Heartbeat {
     pub last_sync: Option<String>,
     pub last_sync_error: Option<String>,
     pub unsent_alerts: u64,
+    /// The freshness watches (`expect_every`), with the age of the newest object of each.
+    pub watches: Vec<WatchStatus>,
     #[serde(skip)]
     last_backup_at: Option<i64>,
     #[serde(skip)]
     now: i64,
 }
 
-/// Gathers the last 24 hours from the ledger.
-pub fn gather(ledger: &Ledger, now: i64) -> Result<Heartbeat> {
+/// Gathers the last 24 hours from the ledger, and the freshness watches.
+pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Heartbeat> {
     let since = now - 24 * 3600;
     let (delivered, bytes, last) = ledger.sent_since(since)?;
     let (counts, _) = ledger.counts()?;
@@ -58,6 +61,7 @@ pub fn gather(ledger: &Ledger, now: i64) -> Result<Heartbeat> {
         last_sync: last_sync.as_ref().map(|r| rfc3339(r.finished_at)),
         last_sync_error: last_sync.and_then(|r| r.error),
         unsent_alerts: ledger.unsent_alert_count()?,
+        watches: freshness::check(ledger, cfg, now)?,
         last_backup_at: last,
         now,
     })
@@ -66,7 +70,10 @@ pub fn gather(ledger: &Ledger, now: i64) -> Result<Heartbeat> {
 impl Heartbeat {
     /// True when something needs a look.
     pub fn worrying(&self) -> bool {
-        self.dead > 0 || self.retry_queue > 0 || self.last_sync_error.is_some()
+        self.dead > 0
+            || self.retry_queue > 0
+            || self.last_sync_error.is_some()
+            || self.watches.iter().any(|w| w.overdue)
     }
 
     /// The message as plain text.
@@ -92,6 +99,12 @@ impl Heartbeat {
         ];
         if let Some(e) = &self.last_sync_error {
             lines.push(format!("Last sync error: {e}"));
+        }
+        for w in &self.watches {
+            lines.push(match w.overdue {
+                true => format!("OVERDUE: {}", w.problem()),
+                false => format!("Fresh: {}/{}: newest {}", w.bucket, w.prefix, w.describe()),
+            });
         }
         if self.dead > 0 {
             lines.push("Dead deliveries need you: see `tgploy status`, then `tgploy retry --dead`.".into());
@@ -131,7 +144,8 @@ pub async fn send(cfg: &Config, ledger: &Arc<Ledger>) -> Result<Sent> {
     let run = Run::begin(RunKind::Heartbeat, cfg, ledger);
     let sent = async {
         alert::flush(ledger, &sink).await?;
-        let beat = Ledger::blocking(ledger, |l| gather(l, now())).await?;
+        let owned = cfg.clone();
+        let beat = Ledger::blocking(ledger, move |l| gather(l, &owned, now())).await?;
         sink.send_admin_text(&beat.html()).await?;
         // The daily copy of the ledger: file ids survive the loss of the server.
         let snapshot = match cfg.heartbeat_ledger_backup {

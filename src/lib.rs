@@ -17,6 +17,7 @@ pub mod deliver;
 pub mod doctor;
 pub mod error;
 pub mod filter;
+pub mod freshness;
 pub mod heartbeat;
 pub mod html;
 pub mod ledger;

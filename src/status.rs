@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::error::Result;
+use crate::freshness::{self, WatchStatus};
 use crate::ledger::{Counts, Ledger, RunRecord, State};
 use crate::run::RunKind;
 use crate::time::{ago, rfc3339};
@@ -21,6 +23,8 @@ pub struct Status {
     /// Failed and dead deliveries, with what `retry --id` needs.
     pub failures: Vec<FailureView>,
     pub unsent_alerts: u64,
+    /// The freshness watches (`expect_every`): the newest object of each and its age.
+    pub watches: Vec<WatchStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,7 +77,7 @@ pub struct BucketStatus {
 }
 
 /// Reads what `status` shows.
-pub fn gather(ledger: &Ledger) -> Result<Status> {
+pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Status> {
     let (totals, per_bucket) = ledger.counts()?;
     let (last, last_ok) = ledger.last_runs(RunKind::Sync.as_str())?;
     let buckets = ledger
@@ -110,6 +114,7 @@ pub fn gather(ledger: &Ledger) -> Result<Status> {
         buckets,
         failures,
         unsent_alerts: ledger.unsent_alert_count()?,
+        watches: freshness::check(ledger, cfg, now)?,
     })
 }
 
@@ -121,8 +126,9 @@ pub struct Check {
     pub last_ok_age: Option<String>,
 }
 
-/// `status --check`: a successful sync younger than `max_age`, and no dead delivery.
-pub fn check(ledger: &Ledger, max_age: Duration, now: i64) -> Result<Check> {
+/// `status --check`: a successful sync younger than `max_age`, no dead delivery, and no
+/// overdue freshness watch.
+pub fn check(ledger: &Ledger, cfg: &Config, max_age: Duration, now: i64) -> Result<Check> {
     let mut problems = Vec::new();
     let (_, last_ok) = ledger.last_runs(RunKind::Sync.as_str())?;
     let max_age_text = humantime::format_duration(max_age).to_string();
@@ -144,5 +150,6 @@ pub fn check(ledger: &Ledger, max_age: Duration, now: i64) -> Result<Check> {
             first.object.key
         ));
     }
+    problems.extend(freshness::check(ledger, cfg, now)?.iter().filter(|w| w.overdue).map(WatchStatus::problem));
     Ok(Check { problems, last_ok_age: last_ok.map(|r| ago(r.finished_at, now)) })
 }

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::deliver::{Batch, DeliveryReport, Engine, EngineOptions};
 use crate::error::{Error, Result, Service};
 use crate::filter::Filter;
+use crate::freshness::{self, WatchStatus};
 use crate::ledger::{Bucket, Ledger, ObjectVersion, State};
 use crate::run::{Run, RunKind, Tallied, Tally};
 use crate::scan::{ScanError, scan_bucket};
@@ -58,6 +59,9 @@ pub struct SyncReport {
     /// With `--dry-run`: what would be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_send: Option<Vec<Item>>,
+    /// The freshness watches of the buckets listed (`expect_every`), overdue or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watches: Vec<WatchStatus>,
     #[serde(flatten)]
     pub deliveries: DeliveryReport,
 }
@@ -144,6 +148,13 @@ async fn run_inner(
                 });
             }
         }
+    }
+
+    if !opts.dry_run {
+        // What the listing recorded says whether the backups themselves keep coming.
+        let listed: Vec<String> = report.buckets.iter().filter(|b| b.error.is_none()).map(|b| b.name.clone()).collect();
+        let cfg = cfg.clone();
+        report.watches = Ledger::blocking(ledger, move |l| freshness::alert(l, &cfg, &listed, now())).await?;
     }
 
     let Some(run) = run else {

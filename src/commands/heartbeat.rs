@@ -12,7 +12,8 @@ use crate::time::now;
 
 pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
-    let beat = Ledger::blocking(&ledger, |l| heartbeat::gather(l, now())).await?;
+    let cfg = ctx.config.clone();
+    let beat = Ledger::blocking(&ledger, move |l| heartbeat::gather(l, &cfg, now())).await?;
     if args.json {
         output::print_json(&beat)?;
     } else if args.dry_run {

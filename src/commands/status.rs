@@ -4,6 +4,7 @@
 use crate::cli::StatusArgs;
 use crate::commands::Context;
 use crate::error::{Error, Result};
+use crate::freshness;
 use crate::output;
 use crate::status::{self, RunView};
 use crate::time::{ago, now};
@@ -12,16 +13,17 @@ use crate::units::human_size;
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let ledger = ctx.ledger()?;
     if args.check {
-        let check = status::check(&ledger, args.max_age, now())?;
+        let check = status::check(&ledger, &ctx.config, args.max_age, now())?;
         if check.problems.is_empty() {
             let age = check.last_ok_age.unwrap_or_default();
-            return output::print(&format!("OK: last successful sync {age}, no dead deliveries\n"));
+            let fresh = if freshness::watches(&ctx.config).is_empty() { "" } else { ", every watch fresh" };
+            return output::print(&format!("OK: last successful sync {age}, no dead deliveries{fresh}\n"));
         }
         let text: String = check.problems.iter().map(|p| format!("CRITICAL: {p}\n")).collect();
         output::print(&text)?;
         return Err(Error::CheckFailed(format!("status check failed: {} problem(s)", check.problems.len())));
     }
-    let status = status::gather(&ledger)?;
+    let status = status::gather(&ledger, &ctx.config, now())?;
     if args.json {
         return output::print_json(&status);
     }
@@ -81,6 +83,18 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
                 f.attempts.to_string(),
                 f.next_attempt_at.clone().unwrap_or_else(|| "never (dead: `tgploy retry --dead`)".into()),
                 f.last_error.clone().unwrap_or_default(),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
+    if !status.watches.is_empty() {
+        let mut t = output::table(&["Watch", "Newest object", "Age", "State"]);
+        for w in &status.watches {
+            t.add_row(vec![
+                format!("{}/{}", w.bucket, w.prefix),
+                w.newest_key.clone().unwrap_or_else(|| "none".into()),
+                w.describe(),
+                if w.overdue { "OVERDUE".into() } else { "fresh".into() },
             ]);
         }
         out.push_str(&format!("{t}\n"));

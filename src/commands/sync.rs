@@ -38,6 +38,9 @@ fn render(r: &SyncReport) -> String {
     if r.buckets.is_empty() {
         out.push_str("no enabled buckets\n");
     }
+    for w in r.watches.iter().filter(|w| w.overdue) {
+        out.push_str(&format!("overdue: {}\n", w.problem()));
+    }
     if let Some(items) = &r.would_send {
         if !items.is_empty() {
             let mut t = output::table(&["Bucket", "Key", "Size"]);

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use std::io::Write;
 
-use super::load::{Given, globs, size, topic};
+use super::load::{Given, duration, globs, size, topic};
 use super::settings::SETTINGS;
 use super::{BucketConfig, CLOUD_API_URL, ChatRef, FilterConfig, S3Settings, Secret};
 use crate::error::{Error, Result};
@@ -121,6 +122,10 @@ fn bucket_section(table: &toml::de::DeTable<'_>) -> std::result::Result<BucketCo
         let offset = value.span().start;
         let key: &str = key.get_ref();
         let fail = |why: String| (offset, format!("`{key}`: {why}"));
+        if key == "expect_every" {
+            bucket.watches = watches(value.get_ref()).map_err(fail)?;
+            continue;
+        }
         let given = given(value.get_ref()).map_err(fail)?;
         match key {
             "include" => filter.include = globs(&given).map_err(fail)?,
@@ -129,12 +134,13 @@ fn bucket_section(table: &toml::de::DeTable<'_>) -> std::result::Result<BucketCo
             "max_size" => filter.max_size = Some(size(&given).map_err(fail)?),
             "chat_id" => bucket.chat = Some(given.text().map_err(fail)?.parse::<ChatRef>().map_err(fail)?),
             "topic_id" => bucket.topic = Some(topic(&given).map_err(fail)?),
+            "expect_grace" => bucket.grace = Some(duration(&given).map_err(fail)?),
             other => {
                 return Err((
                     offset,
                     format!(
                         "unknown key `{other}` in a bucket's section (include, exclude, min_size, max_size, \
-                         chat_id, topic_id)"
+                         chat_id, topic_id, expect_every, expect_grace)"
                     ),
                 ));
             }
@@ -143,6 +149,33 @@ fn bucket_section(table: &toml::de::DeTable<'_>) -> std::result::Result<BucketCo
     }
     bucket.filter = has_filter.then_some(filter);
     Ok(bucket)
+}
+
+/// `expect_every`: a period for the whole bucket (`"24h"`), or a table of key prefixes
+/// with their periods (`{ "db/" = "24h", "wal/" = "15m" }`).
+fn watches(value: &toml::de::DeValue<'_>) -> std::result::Result<Vec<(String, Duration)>, String> {
+    use toml::de::DeValue;
+    let period = |value: &DeValue<'_>| -> std::result::Result<Duration, String> {
+        let period = duration(&given(value)?)?;
+        if period.is_zero() {
+            return Err("a period of 0 would always be overdue; write one like 24h or 15m".into());
+        }
+        Ok(period)
+    };
+    match value {
+        DeValue::Table(prefixes) => {
+            let mut watches = Vec::new();
+            for (prefix, value) in prefixes {
+                let prefix: &str = prefix.get_ref();
+                watches.push((prefix.to_string(), period(value.get_ref()).map_err(|e| format!("`{prefix}`: {e}"))?));
+            }
+            if watches.is_empty() {
+                return Err("an empty table watches nothing; give prefixes with periods, or one period".into());
+            }
+            Ok(watches)
+        }
+        other => Ok(vec![(String::new(), period(other)?)]),
+    }
 }
 
 pub(super) fn read_secret_file(path: &Path, key: &str) -> Result<Secret> {

@@ -171,7 +171,7 @@ pub(super) fn size(g: &Given) -> std::result::Result<u64, String> {
     parse_size(g.text()?)
 }
 
-fn duration(g: &Given) -> std::result::Result<Duration, String> {
+pub(super) fn duration(g: &Given) -> std::result::Result<Duration, String> {
     humantime::parse_duration(g.text()?.trim()).map_err(|e| format!("{e} (write a duration like 1h or 30m)"))
 }
 

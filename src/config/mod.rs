@@ -125,6 +125,12 @@ pub struct BucketConfig {
     pub chat: Option<ChatRef>,
     /// Its forum topic, in its own chat or the default one.
     pub topic: Option<i64>,
+    /// How often a new object version is expected in it (`expect_every`): the whole
+    /// bucket (prefix "") or prefixes of it, each with its period.
+    pub watches: Vec<(String, Duration)>,
+    /// How late past its period a watch may be before it is overdue (`expect_grace`;
+    /// a tenth of the period by default).
+    pub grace: Option<Duration>,
 }
 
 /// The bot's id: the number before the colon of its token (never the token).

@@ -17,6 +17,7 @@ use super::{App, Authed, Fail, Shared, auth};
 use crate::buckets;
 use crate::config::Config;
 use crate::error::Error;
+use crate::freshness;
 use crate::ledger::{DeliveredFilter, State as DeliveryState};
 use crate::run::RunKind;
 use crate::sink::TelegramSink;
@@ -214,6 +215,7 @@ pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
                 alerts_waiting: l.unsent_alert_count()?,
                 latest: l.delivered_page(&DeliveredFilter::default(), LATEST_ROWS)?,
                 runs: l.recent_runs(None, LATEST_ROWS)?,
+                watches: freshness::check(l, &app.cfg, now())?,
             })
         })
         .await?;
@@ -233,14 +235,18 @@ async fn buckets_page(
     status: StatusCode,
     notice: std::result::Result<Notice, Done>,
 ) -> Page {
-    let (rows, _) = app.db(|app| buckets::summaries(&app.ledger)).await?;
+    let (rows, watches) =
+        app.db(|app| Ok((buckets::summaries(&app.ledger)?.0, freshness::check(&app.ledger, &app.cfg, now())?))).await?;
     let notice = match notice {
         Ok(n) => Some(n),
         Err(done) => done.notice(|b| rows.iter().any(|s| s.bucket.name == b)),
     };
     let destinations: Vec<Destined> = rows.iter().map(|s| destined(&app.cfg, &s.bucket.name)).collect();
     let default = app.cfg.backup_destination().ok();
-    html(status, views::buckets(&frame(authed, Nav::Buckets, notice), &rows, &destinations, default.as_ref(), now()))
+    html(
+        status,
+        views::buckets(&frame(authed, Nav::Buckets, notice), &rows, &destinations, default.as_ref(), &watches, now()),
+    )
 }
 
 /// Where a bucket's new versions go under the settings of this process.

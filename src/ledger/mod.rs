@@ -23,11 +23,13 @@ mod alerts;
 mod auth;
 mod buckets;
 mod claims;
+mod counters;
 mod model;
 mod queries;
 mod runs;
 mod schema;
 mod versions;
+mod watches;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,8 +38,10 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction};
 
 use crate::error::{Error, Result};
+pub use counters::Counter;
 pub use model::*;
 pub use queries::{DeliveredFilter, Selection};
+pub use watches::Newest;
 
 /// How long a process waits for another one's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -214,4 +214,24 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE backfill (what TEXT PRIMARY KEY) STRICT;
     INSERT INTO backfill (what) SELECT 'destinations' WHERE EXISTS (SELECT 1 FROM parts);
     "#,
+    // 7: freshness and metrics. The newest version of a bucket (under a prefix) by its
+    // S3 last-modified time, from an index; the watches overdue now (a recovery note goes
+    // out when one is not any more); counters of what runs and servers did (Telegram's
+    // answers, webhook requests, ...), summed here by every process so that any of them
+    // shows the same figures. `labels` is a JSON array of [name, value] pairs.
+    r#"
+    CREATE INDEX deliveries_bucket_modified ON deliveries (bucket, last_modified_ms);
+    CREATE TABLE overdue_watches (
+        bucket     TEXT NOT NULL,
+        prefix     TEXT NOT NULL,
+        since      INTEGER NOT NULL,
+        PRIMARY KEY (bucket, prefix)
+    ) STRICT;
+    CREATE TABLE counters (
+        name   TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        value  REAL NOT NULL,
+        PRIMARY KEY (name, labels)
+    ) STRICT;
+    "#,
 ];

@@ -9,6 +9,7 @@ mod cli;
 mod dashboard;
 mod dashboard_client;
 mod faults;
+mod freshness;
 mod harness;
 mod private_state;
 mod restore;

@@ -4,10 +4,11 @@ use maud::{Markup, html};
 
 use super::{
     Frame, REFRESH_SECS, badge, bucket_table, button_form, duration, empty, object, page, prose, run_status, stamp,
-    state_badge, table, when,
+    state_badge, table, watch_table, when,
 };
 use crate::buckets::Summary;
 use crate::config::ChatRef;
+use crate::freshness::WatchStatus;
 use crate::ledger::{Alert, Counts, DeliveredSummary, Delivery, RunRecord, State};
 use crate::time::{ago, rfc3339};
 use crate::units::human_size;
@@ -39,6 +40,7 @@ pub struct Overview {
     pub alerts_waiting: u64,
     pub latest: Vec<DeliveredSummary>,
     pub runs: Vec<(i64, RunRecord)>,
+    pub watches: Vec<WatchStatus>,
 }
 
 pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
@@ -95,6 +97,15 @@ pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
         }
         h2 { "Buckets" }
         (bucket_table(&o.buckets, o.now, None))
+        @if !o.watches.is_empty() {
+            h2 { "Freshness" }
+            @let overdue = o.watches.iter().filter(|w| w.overdue).count();
+            @if overdue > 0 {
+                div.notice.notice-error role="alert" { strong { "Overdue:" }
+                    (overdue) " of " (o.watches.len()) " watched places got no new backup in time." }
+            }
+            (watch_table(&o.watches, o.now))
+        }
         h2 { "Latest deliveries" }
         @if o.latest.is_empty() { (empty("Nothing delivered yet.")) } @else {
             (table("Latest deliveries", &["Object", "#Size", "#Parts", "Sent", "State"], html! {

@@ -2,9 +2,10 @@
 
 use maud::{Markup, html};
 
-use super::{Frame, ago_only, badge, button_form, page, prose, stamp, table, when};
+use super::{Frame, ago_only, badge, button_form, page, prose, stamp, table, watch_table, when};
 use crate::buckets::Summary;
 use crate::config::{Destination, Effective, SETTINGS, Source};
+use crate::freshness::WatchStatus;
 use crate::ledger::{Session, TotpSummary};
 use crate::time::rfc3339;
 use crate::units::human_size;
@@ -115,6 +116,7 @@ pub fn buckets(
     buckets: &[Summary],
     destinations: &[Destined],
     default: Option<&Destination>,
+    watches: &[WatchStatus],
     now: i64,
 ) -> Markup {
     let manage = Manage { csrf: frame.csrf, destinations };
@@ -131,6 +133,12 @@ pub fn buckets(
             (prose(". Changing it moves nothing: what was delivered stays where it went, and restores from there."))
         }
         (bucket_table(buckets, now, Some(&manage)))
+        @if !watches.is_empty() {
+            h2 { "Freshness" }
+            p { (prose("How often each watched place (`expect_every` in `[buckets.NAME]`) should get a new object, \
+                        and the newest one it has.")) }
+            (watch_table(watches, now))
+        }
     };
     page(frame, "Buckets", body)
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, html};
 
+use crate::freshness::{WatchStatus, span};
 use crate::ledger::{RunRecord, State};
 use crate::time::{ago, rfc3339};
 
@@ -258,6 +259,29 @@ fn button_form(action: &str, csrf: &str, class: &str, label: &str, disabled: boo
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
             button class={ "btn " (class) } type="submit" disabled[disabled] { (label) }
+        }
+    }
+}
+
+/// The freshness watches: each with its newest object and its age, overdue ones in the
+/// danger colour and in words.
+fn watch_table(watches: &[WatchStatus], now: i64) -> Markup {
+    html! {
+        @if !watches.is_empty() {
+            (table("Freshness", &["Watch", "Newest object", "Modified", "State"], html! {
+                @for w in watches {
+                    tr {
+                        td data-label="Watch" { span.key { (w.bucket) "/" (w.prefix) } br;
+                            span.muted { "every " (span(w.every_secs as i64)) } }
+                        td data-label="Newest object" { span.key { (w.newest_key.as_deref().unwrap_or("none")) } }
+                        td data-label="Modified" { (when(w.newest_unix, now)) }
+                        td data-label="State" {
+                            @if w.overdue { (badge("overdue", "overdue")) br; span.error-text { (w.problem()) } }
+                            @else { (badge("fresh", "fresh")) }
+                        }
+                    }
+                }
+            }))
         }
     }
 }
