@@ -1349,13 +1349,17 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__status)
-            opts="-v -q -h --json --check --max-age --config --database --verbose --quiet --otp --help"
+            opts="-v -q -h --json --check --max-age --prometheus --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -170,11 +170,12 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -s v -l verbose -d
 complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l max-age -d 'With --check: the oldest acceptable last successful sync (`90m`, `2h`, `1d`)' -r
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l prometheus -d 'The metrics in the Prometheus text format, as `/metrics` serves them: on stdout, or into FILE for node_exporter\'s textfile collector (written beside it, then renamed over it, so the collector never reads half a file)' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l otp -d 'A current second-factor code (or a recovery code) for operations that need one once a second factor is enrolled; without it, tgploy asks on a terminal' -r
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l json -d 'JSON on stdout instead of text'
-complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l check -d 'For monitoring: exit 0 only if the last successful sync is younger than --max-age and no delivery is dead; otherwise print one line per problem and exit 1'
+complete -c tgploy -n "__fish_tgploy_using_subcommand status" -l check -d 'For monitoring: exit 0 only if the last successful sync is younger than --max-age, no delivery is dead and no freshness watch (`expect_every`) is overdue; otherwise print one CRITICAL line per problem and exit 1'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s v -l verbose -d 'More log output on stderr (-v info for every library, -vv debug)'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand status" -s h -l help -d 'Print help'

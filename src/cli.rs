@@ -380,6 +380,18 @@ pub struct StatusArgs {
     /// With --check: the oldest acceptable last successful sync (`90m`, `2h`, `1d`).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, requires = "check")]
     pub max_age: std::time::Duration,
+
+    /// The metrics in the Prometheus text format, as `/metrics` serves them: on stdout,
+    /// or into FILE for node_exporter's textfile collector (written beside it, then
+    /// renamed over it, so the collector never reads half a file).
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        default_missing_value = "-",
+        conflicts_with_all = ["json", "check"]
+    )]
+    pub prometheus: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

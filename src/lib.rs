@@ -23,6 +23,7 @@ pub mod html;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod owner;
 pub mod pipeline;

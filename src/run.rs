@@ -10,8 +10,9 @@
 //! 3. ends ([`Run::end`]): it is recorded in the ledger (what `status`, the heartbeat
 //!    and the dashboard's logs show), an outage it met raises the "cannot reach" alert,
 //!    and the queued alerts go to the admin chat unless Telegram is the service that
-//!    is down. What the run returns is handed back unchanged: the caller renders it and
-//!    turns it into an exit status.
+//!    is down; what the run counted for the metrics is added to the ledger. What the
+//!    run returns is handed back unchanged: the caller renders it and turns it into an
+//!    exit status.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::config::Config;
 use crate::deliver::{Batch, DeliveryReport, Engine};
 use crate::error::{Error, Result, Service};
 use crate::ledger::{Ledger, RunRecord};
+use crate::metrics;
 use crate::time::now;
 
 /// What a run is, as the ledger records it.
@@ -135,6 +137,9 @@ impl Run {
         };
         if let Err(e) = Ledger::blocking(&self.ledger, move |l| l.record_run(&run)).await {
             tracing::warn!("cannot record the run in the ledger: {e}");
+        }
+        if let Err(e) = Ledger::blocking(&self.ledger, metrics::flush).await {
+            tracing::warn!("cannot add the run's counts to the ledger: {e}");
         }
         if let Some((service, error)) = &tally.outage {
             let (cfg, subject, error) = (self.cfg.clone(), service.to_string(), error.clone());

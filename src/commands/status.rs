@@ -5,6 +5,7 @@ use crate::cli::StatusArgs;
 use crate::commands::Context;
 use crate::error::{Error, Result};
 use crate::freshness;
+use crate::metrics;
 use crate::output;
 use crate::status::{self, RunView};
 use crate::time::{ago, now};
@@ -12,6 +13,13 @@ use crate::units::human_size;
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let ledger = ctx.ledger()?;
+    if let Some(path) = &args.prometheus {
+        let text = metrics::render(metrics::gather(&ledger, &ctx.config, now())?)?;
+        return match path.to_str() {
+            Some("-") => output::print(&text),
+            _ => metrics::write_textfile(path, &text),
+        };
+    }
     if args.check {
         let check = status::check(&ledger, &ctx.config, args.max_age, now())?;
         if check.problems.is_empty() {

@@ -304,6 +304,8 @@ impl Config {
         validate_filter(&filter, "sync")?;
         let encryption = r.get("encryption.recipients", |g| crate::crypt::Encryption::new(&g.list()))?;
         let heartbeat_ledger_backup = r.value("heartbeat.ledger_backup", boolean)?;
+        let metrics_enabled = r.value("metrics.enabled", boolean)?;
+        let metrics_token = r.get("metrics.token", secret)?;
 
         Ok(Config {
             file: path,
@@ -336,6 +338,8 @@ impl Config {
             dashboard_public_url,
             encryption,
             heartbeat_ledger_backup,
+            metrics_enabled,
+            metrics_token,
             effective: r.effective,
         })
     }

@@ -205,6 +205,10 @@ pub struct Config {
     pub encryption: Option<crate::crypt::Encryption>,
     /// `heartbeat` also sends a snapshot of the ledger to the admin chat.
     pub heartbeat_ledger_backup: bool,
+    /// `serve-webhook` and `dashboard` answer `GET /metrics`.
+    pub metrics_enabled: bool,
+    /// The bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<Secret>,
     /// Every setting's effective value and where it came from.
     effective: Vec<Effective>,
 }
@@ -333,7 +337,13 @@ impl Config {
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets: Vec<String> =
             self.bot_token.iter().chain(&self.more_bot_tokens).map(|t| t.expose().to_string()).collect();
-        secrets.extend(self.s3_secret_key.iter().chain(&self.webhook_token).map(|s| s.expose().to_string()));
+        secrets.extend(
+            self.s3_secret_key
+                .iter()
+                .chain(&self.webhook_token)
+                .chain(&self.metrics_token)
+                .map(|s| s.expose().to_string()),
+        );
         secrets
     }
 

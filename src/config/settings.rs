@@ -223,6 +223,18 @@ pub const SETTINGS: &[Setting] = &[
         Value("false"),
         "`heartbeat` also sends a snapshot of the ledger to the admin chat",
     ),
+    plain(
+        "metrics.enabled",
+        env::METRICS_ENABLED,
+        Value("false"),
+        "`serve-webhook` and `dashboard` answer `GET /metrics` (Prometheus text format)",
+    ),
+    secret(
+        "metrics.token",
+        env::METRICS_TOKEN,
+        env::METRICS_TOKEN_FILE,
+        "the bearer token `/metrics` requires (open without one)",
+    ),
 ];
 
 /// The setting with this key.

@@ -137,6 +137,7 @@ fn router(app: Shared) -> Router {
         .route("/settings", get(pages::settings))
         .route("/static/{file}", get(stylesheet))
         .route("/favicon.ico", get(favicon))
+        .route("/metrics", get(metrics_page))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not found", "There is no such page.") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -184,6 +185,12 @@ async fn stylesheet(Path(file): Path<String>) -> Response {
         CSS,
     )
         .into_response()
+}
+
+/// `/metrics`, outside the sessions: a scraper has none. `metrics.token` guards it.
+async fn metrics_page(State(app): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    crate::metrics::response(&app.cfg, &app.ledger, authorization).await
 }
 
 async fn favicon() -> Response {

@@ -433,6 +433,7 @@ impl Courier<'_> {
         if !held {
             return Err(Stop::Lost);
         }
+        crate::metrics::count(crate::metrics::PARTS_SENT, &[], 1.0);
         Ok(ready.last)
     }
 

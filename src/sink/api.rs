@@ -61,6 +61,18 @@ struct Parameters {
     migrate_to_chat_id: Option<i64>,
 }
 
+/// Counts an answer of the Bot API by its class: ok, 429, 4xx, or outage (5xx, or no
+/// answer at all).
+fn answered(status: Option<reqwest::StatusCode>) {
+    let class = match status {
+        Some(s) if s.is_success() => "ok",
+        Some(s) if s.as_u16() == 429 => "429",
+        Some(s) if s.is_client_error() => "4xx",
+        _ => "outage",
+    };
+    crate::metrics::count(crate::metrics::TELEGRAM_ANSWERS, &[("class", class)], 1.0);
+}
+
 /// A Bot API server (Telegram's cloud, a self-hosted `telegram-bot-api`, or a test one).
 pub(crate) struct BotApi {
     client: reqwest::Client,
@@ -127,9 +139,13 @@ impl BotApi {
                 self.client.post(&url).multipart(form.part("document", part))
             }
         };
-        let response = request.send().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
+        let response = request.send().await.map_err(|e| {
+            answered(None);
+            CallError::Transient(self.network_error(&e))
+        })?;
         let status = response.status();
         tracing::debug!("bot {}: {method} answered HTTP {status}", self.bot_id());
+        answered(Some(status));
         let text = response.text().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
         if status.is_server_error() {
             // Proxies in front of the Bot API answer outages with an HTML page: only the
@@ -159,13 +175,12 @@ impl BotApi {
     /// Starts the download of a file `getFile` located: the documented URL
     /// `/file/bot<token>/<file_path>`, with the path's slashes as slashes.
     pub async fn download(&self, file_path: &str) -> Result<reqwest::Response, CallError> {
-        let response = self
-            .client
-            .get(self.file_url(file_path))
-            .send()
-            .await
-            .map_err(|e| CallError::Transient(self.network_error(&e)))?;
+        let response = self.client.get(self.file_url(file_path)).send().await.map_err(|e| {
+            answered(None);
+            CallError::Transient(self.network_error(&e))
+        })?;
         let status = response.status();
+        answered(Some(status));
         if status.is_success() {
             return Ok(response);
         }

@@ -397,6 +397,7 @@ impl TelegramSink {
         call.document = Some(document);
         call.size = size;
         let (message, bot): (Message, usize) = self.request(call, through).await?;
+        crate::metrics::count(crate::metrics::DOCUMENTS_SENT, &[], 1.0);
         document_of(&message, self.bots[bot].id)
     }
 
@@ -536,6 +537,7 @@ impl TelegramSink {
                     }
                     flood_waits += 1;
                     let wait = wait.max(Duration::from_millis(100));
+                    crate::metrics::count(crate::metrics::FLOOD_WAIT_SECONDS, &[], wait.as_secs_f64());
                     tracing::info!(
                         "Telegram flood control: bot {} waits {}s before it sends again",
                         self.bots[bot].id,

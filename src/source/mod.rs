@@ -110,10 +110,13 @@ impl Body {
         match self.stream.next().await {
             None => Ok(None),
             Some(Ok(bytes)) => Ok(Some(bytes)),
-            Some(Err(e)) => Err(SourceError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                reason: format!("reading the object failed: {}", error_chain(&e)),
-            }),
+            Some(Err(e)) => {
+                crate::metrics::count(crate::metrics::S3_ERRORS, &[("kind", "unreachable")], 1.0);
+                Err(SourceError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    reason: format!("reading the object failed: {}", error_chain(&e)),
+                })
+            }
         }
     }
 }
@@ -166,7 +169,25 @@ impl S3Source {
         &self.endpoint
     }
 
+    /// What an S3 request's failure means, counted in the metrics by its kind.
     fn classify<E>(&self, what: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> SourceError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let e = self.meaning(what, err);
+        let kind = match &e {
+            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::Denied { .. } => "denied",
+            SourceError::NotFound(_) => "not_found",
+            SourceError::Changed(_) => "changed",
+            SourceError::Invalid { .. } => "invalid",
+            _ => "other",
+        };
+        crate::metrics::count(crate::metrics::S3_ERRORS, &[("kind", kind)], 1.0);
+        e
+    }
+
+    fn meaning<E>(&self, what: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> SourceError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {

@@ -28,6 +28,7 @@ use crate::deliver::{Batch, DeliveryReport, Engine, EngineOptions};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ledger::{Ledger, ObjectVersion};
+use crate::metrics;
 use crate::run::{Run, RunKind};
 use crate::shutdown::Shutdown;
 use crate::source::{S3Source, SourceError, check_names};
@@ -163,6 +164,7 @@ pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: 
     let app = Arc::new(App { server, filters, commits, wake: tokio::sync::Notify::new(), accepted: AtomicU64::new(0) });
     let router = router(app.clone());
     let worker = tokio::spawn(worker(app.clone(), shutdown.clone()));
+    let counts = tokio::spawn(metrics::flush_every(app.server.ledger.clone(), metrics::FLUSH_EVERY));
     let stop = {
         let shutdown = shutdown.clone();
         async move { shutdown.wait().await }
@@ -180,6 +182,10 @@ pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: 
             "deliveries still in flight after {}s; leaving them to the next run (their leases run out)",
             drain.as_secs()
         ),
+    }
+    counts.abort();
+    if let Err(e) = Ledger::blocking(&app.server.ledger, metrics::flush).await {
+        tracing::warn!("cannot add the last counts to the ledger: {e}");
     }
     drop(app);
     let _ = tokio::task::spawn_blocking(move || committer.join()).await;
@@ -216,14 +222,43 @@ fn group_commit(ledger: Arc<Ledger>, mut queue: mpsc::Receiver<Commit>, enable_n
 }
 
 fn router(app: Arc<App>) -> Router {
+    let events = Router::new()
+        .route("/webhook", post(webhook_bearer))
+        .route("/webhook/{token}", post(webhook_path))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(measured));
     Router::new()
         // RustFS checks a target with HEAD / (no Authorization); any answer counts.
         .route("/", get(|| async { "tgploy serve-webhook\n" }))
         .route("/healthz", get(healthz))
-        .route("/webhook", post(webhook_bearer))
-        .route("/webhook/{token}", post(webhook_path))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route("/metrics", get(metrics_page))
+        .merge(events)
         .with_state(app)
+}
+
+/// Times every request for events and counts the refused ones by reason, from the
+/// status they were answered with (the body limit answers 413 before any handler).
+async fn measured(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    metrics::observe_request(started.elapsed());
+    let refused = match resp.status().as_u16() {
+        200..=299 => None,
+        401 | 403 => Some("token"),
+        413 => Some("too_large"),
+        400..=499 => Some("malformed"),
+        503 => Some("busy"),
+        _ => Some("failed"),
+    };
+    if let Some(reason) = refused {
+        metrics::count(metrics::WEBHOOK_REQUESTS_REFUSED, &[("reason", reason)], 1.0);
+    }
+    resp
+}
+
+async fn metrics_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    metrics::response(&app.server.cfg, &app.server.ledger, authorization).await
 }
 
 fn problem(status: StatusCode, reason: impl Into<String>) -> Response {
@@ -334,6 +369,7 @@ async fn accept(app: &Arc<App>, token: Option<&str>, body: &[u8]) -> Response {
             }
             if n > 0 {
                 app.accepted.fetch_add(n, Ordering::Relaxed);
+                metrics::count(metrics::WEBHOOK_EVENTS_ACCEPTED, &[], n as f64);
                 app.wake.notify_one();
             }
             let answer = json!({ "ok": true, "accepted": n, "ignored": ignored, "skipped": skipped });

@@ -11,6 +11,7 @@ mod dashboard_client;
 mod faults;
 mod freshness;
 mod harness;
+mod metrics;
 mod private_state;
 mod restore;
 mod restore_all;

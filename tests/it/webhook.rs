@@ -11,7 +11,7 @@ use crate::harness::{PART_SIZE, WEBHOOK_TOKEN, World, data, sha256_hex, wait_exi
 use crate::support::telegram::Fault;
 
 /// The captured RustFS `01-Put.json` body, pointed at another object.
-fn rustfs_record(bucket: &str, key: &str, etag: &str, size: usize, event: &str) -> Value {
+pub(crate) fn rustfs_record(bucket: &str, key: &str, etag: &str, size: usize, event: &str) -> Value {
     let path = format!("{}/tests/fixtures/rustfs-events/01-Put.json", env!("CARGO_MANIFEST_DIR"));
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut record = fixture["body"]["Records"][0].clone();
@@ -23,7 +23,7 @@ fn rustfs_record(bucket: &str, key: &str, etag: &str, size: usize, event: &str) 
     record
 }
 
-fn body(records: Vec<Value>) -> Value {
+pub(crate) fn body(records: Vec<Value>) -> Value {
     let first = &records[0];
     json!({
         "EventName": first["eventName"],
@@ -37,7 +37,7 @@ fn form_encode(key: &str) -> String {
     utf8_percent_encode(key, NON_ALPHANUMERIC).to_string().replace("%20", "+")
 }
 
-async fn post(url: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, String) {
+pub(crate) async fn post(url: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, String) {
     let client = reqwest::Client::new();
     let mut req = client.post(url).header("content-type", "application/json").body(body);
     if let Some(t) = token {
