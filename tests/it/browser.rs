@@ -196,8 +196,13 @@ async fn heading(c: &Client) -> String {
 /// runs and a heartbeat.
 async fn backups() -> World {
     let mut w = World::new().await.with_admin();
-    // Photos go to a chat of their own.
-    w.config_file("[buckets.media]\nchat_id = -1009876543210\n");
+    // Photos go to a chat of their own; two places are watched for fresh backups, and
+    // the nginx configuration stopped coming a day and a half ago.
+    w.config_file(
+        "[buckets.media]\nchat_id = -1009876543210\n\n\
+         [buckets.db-dumps]\nexpect_every = { \"postgres/\" = \"24h\" }\n\n\
+         [buckets.configs]\nexpect_every = \"24h\"\n",
+    );
     for bucket in ["db-dumps", "media", "configs"] {
         w.s3.create_bucket(bucket).await;
     }
@@ -210,6 +215,7 @@ async fn backups() -> World {
             .await;
     }
     w.s3.put("configs", "nginx/sites.tar.gz", data(3000, 90)).await;
+    crate::freshness::age_object(&w, "configs", "nginx/sites.tar.gz", Duration::from_secs(36 * 3600));
     w.sync().await.success();
     w.tg.set_upload_limit(1);
     w.s3.put("db-dumps", "postgres/main-2026-11-28.sql.gz", data(300 * 1024, 99)).await;

@@ -9,7 +9,7 @@ use crate::harness::{World, data};
 
 /// Makes an object in the test S3 server look `age` old: s3s-fs gives each object its
 /// file's modification time as its Last-Modified.
-fn age_object(w: &World, bucket: &str, key: &str, age: Duration) {
+pub(crate) fn age_object(w: &World, bucket: &str, key: &str, age: Duration) {
     let path = w.s3.root().join(bucket).join(key);
     let file = std::fs::File::options().write(true).open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     file.set_modified(SystemTime::now() - age).unwrap();
