@@ -327,6 +327,16 @@ pub fn write_textfile(path: &std::path::Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Warns when `/metrics` is on without a token on an address beyond this machine.
+pub fn warn_if_open(cfg: &Config, addr: std::net::SocketAddr) {
+    if cfg.metrics_enabled && cfg.metrics_token.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "/metrics answers anyone who reaches {addr}: set `metrics.token` (TGPLOY_METRICS_TOKEN) and give it to \
+             the scraper"
+        );
+    }
+}
+
 /// How often the servers add their counts to the ledger.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 

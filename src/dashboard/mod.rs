@@ -91,6 +91,7 @@ pub async fn run(cfg: &Config, ledger: Arc<Ledger>, listening: impl FnOnce(std::
     // the server says it listens is caught.
     let shutdown = Shutdown::new();
     shutdown.listen();
+    crate::metrics::warn_if_open(cfg, local);
     listening(local);
     let stop = async move { shutdown.wait().await };
     serve(Dashboard { cfg: cfg.clone(), ledger }, listener, stop).await

@@ -70,6 +70,7 @@ pub async fn run(
         .map_err(|e| Error::config(format!("cannot listen on {addr}: {e} (--listen or `webhook.listen`)")))?;
     let local = listener.local_addr().map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
     shutdown.listen();
+    metrics::warn_if_open(cfg, local);
     listening(local);
     let server = Server { cfg: cfg.clone(), ledger, source, engine, token, drain: DRAIN };
     serve(server, listener, shutdown).await
