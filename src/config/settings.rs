@@ -294,7 +294,8 @@ pub fn markdown_table() -> String {
         "| — | `{}` | `--config` | see above | the config file |\n\
          | — | `{}` | `-v`, `-q` | `tgploy=info` | log filter, e.g. `debug` or `tgploy=debug` |\n\
          | `buckets.NAME.include`, `.exclude`, `.min_size`, `.max_size` | — | — | the `[sync]` filter | a bucket's own filter |\n\
-         | `buckets.NAME.chat_id`, `.topic_id` | — | — | the backup chat and topic | where a bucket's new versions go |\n",
+         | `buckets.NAME.chat_id`, `.topic_id` | — | — | the backup chat and topic | where a bucket's new versions go |\n\
+         | `buckets.NAME.expect_every`, `.expect_grace` | — | — | no watch; a tenth of the period | how often a new object is expected there (one period, or a table of key prefixes and periods), and how late it may be |\n",
         env::CONFIG,
         env::LOG
     ));
