@@ -46,9 +46,11 @@ LABEL org.opencontainers.image.title="tgploy" \
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build /out/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/tgploy /usr/local/bin/tgploy
-# Owned by the user in the image, so that a named volume mounted here starts out
-# writable by it.
-COPY --from=build --chown=10001:10001 /out/var/lib/tgploy /var/lib/tgploy
+# The volume's directory, owned by the user in the image (mode 0700), so that a named
+# volume mounted here starts out private and writable by it. Copied with its parents:
+# a copy between stages keeps ownership and mode, while a directory that COPY creates
+# as its destination would be root's.
+COPY --from=build /out/var/ /var/
 
 # Everything tgploy keeps is in the volume. There is no /tmp in an empty image:
 # part files, and SQLite's own temporary files, go to tmp/ in the volume, which tgploy
