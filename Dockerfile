@@ -20,7 +20,8 @@ FROM docker.io/library/rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev ca-certificates
 WORKDIR /src
 COPY . .
-ENV CARGO_PROFILE_RELEASE_STRIP=symbols
+ENV CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
  && mkdir -p /out/etc/ssl/certs /out/var/lib/tgploy \
  && cp target/x86_64-unknown-linux-musl/release/tgploy /out/tgploy \
