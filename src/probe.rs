@@ -5,15 +5,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 
-/// A healthy server answers at once; a healthcheck puts its own limit around the command.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// What a healthy server answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub url: String,
     pub status: u16,
@@ -96,7 +91,7 @@ mod tests {
     #[tokio::test]
     async fn a_url_that_is_not_http_is_a_usage_error() {
         for url in ["ftp://127.0.0.1/healthz", "127.0.0.1:8080/healthz", "http://"] {
-            let err = probe(url, DEFAULT_TIMEOUT).await.unwrap_err();
+            let err = probe(url, Duration::from_secs(5)).await.unwrap_err();
             assert!(matches!(err, Error::Usage(_)), "{url}: {err}");
         }
     }
