@@ -46,6 +46,9 @@ _tgploy() {
             tgploy,man)
                 cmd="tgploy__subcmd__man"
                 ;;
+            tgploy,probe)
+                cmd="tgploy__subcmd__probe"
+                ;;
             tgploy,restore)
                 cmd="tgploy__subcmd__restore"
                 ;;
@@ -120,6 +123,9 @@ _tgploy() {
                 ;;
             tgploy__subcmd__help,man)
                 cmd="tgploy__subcmd__help__subcmd__man"
+                ;;
+            tgploy__subcmd__help,probe)
+                cmd="tgploy__subcmd__help__subcmd__probe"
                 ;;
             tgploy__subcmd__help,restore)
                 cmd="tgploy__subcmd__help__subcmd__restore"
@@ -197,7 +203,7 @@ _tgploy() {
 
     case "${cmd}" in
         tgploy)
-            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook dashboard buckets setup doctor status files restore join verify ledger completions man help"
+            opts="-v -q -h -V --config --database --verbose --quiet --otp --help --version sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,7 +553,7 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help)
-            opts="sync retry heartbeat serve-webhook dashboard buckets setup doctor status files restore join verify ledger completions man help"
+            opts="sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -743,6 +749,20 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__help__subcmd__probe)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1029,6 +1049,36 @@ _tgploy() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tgploy__subcmd__probe)
+            opts="-v -q -h --timeout --config --database --verbose --quiet --otp --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -114,6 +114,16 @@ pub enum Command {
     /// `dashboard.public_url`. Runs until SIGTERM/SIGINT.
     Dashboard(DashboardArgs),
 
+    /// Check that a running `serve-webhook` or `dashboard` answers, for healthchecks.
+    ///
+    /// GETs URL once and exits 0 if the answer is 2xx within --timeout; otherwise prints
+    /// one line saying what came back, or why nothing did, and exits 1. Redirects are not
+    /// followed. Without URL it asks serve-webhook's `/healthz` at `webhook.listen`
+    /// (TGPLOY_WEBHOOK_LISTEN), over loopback when that is every address (0.0.0.0). The
+    /// dashboard answers `/healthz` too: `tgploy probe http://127.0.0.1:8088/healthz`.
+    /// Made for a container's HEALTHCHECK, where there is no shell and no curl.
+    Probe(ProbeArgs),
+
     /// List, enable or disable buckets.
     #[command(subcommand)]
     Buckets(BucketsCommand),
@@ -253,6 +263,17 @@ pub struct DashboardArgs {
     /// 127.0.0.1:8088].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// What to GET [default: http://WEBHOOK_LISTEN/healthz].
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+
+    /// How long to wait for the answer (`5s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ pub mod output;
 pub mod owner;
 pub mod pipeline;
 pub mod private;
+pub mod probe;
 pub mod progress;
 pub mod restore;
 pub mod retry;

@@ -58,9 +58,18 @@ pub fn restrict(path: &Path) -> io::Result<()> {
 
 /// A private directory (mode 0700) for part files and downloads, inside `base` (the
 /// system's temporary directory when `None`: `tmp_dir`, TGPLOY_TMP_DIR), removed with
-/// everything in it when dropped.
+/// everything in it when dropped. A missing `base` is created private first: a
+/// container's empty image has no /tmp, and its `tmp_dir` in the volume exists only once
+/// made.
 pub fn temp_dir(base: Option<&Path>) -> Result<tempfile::TempDir> {
     let base: PathBuf = base.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+    let cannot = |e: io::Error| {
+        Error::local(format!(
+            "cannot create a temporary directory in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR) to a writable directory",
+            base.display()
+        ))
+    };
+    create_dir(&base).map_err(cannot)?;
     let mut builder = tempfile::Builder::new();
     builder.prefix("tgploy-");
     #[cfg(unix)]
@@ -68,12 +77,7 @@ pub fn temp_dir(base: Option<&Path>) -> Result<tempfile::TempDir> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o700));
     }
-    builder.tempdir_in(&base).map_err(|e| {
-        Error::local(format!(
-            "cannot create a temporary directory in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR) to a writable directory",
-            base.display()
-        ))
-    })
+    builder.tempdir_in(&base).map_err(cannot)
 }
 
 #[cfg(all(test, unix))]
@@ -107,5 +111,24 @@ mod tests {
         assert_eq!(mode(dir.path()), 0o700);
         let part = tempfile::Builder::new().prefix("part-").tempfile_in(dir.path()).unwrap();
         assert_eq!(mode(part.path()), 0o600);
+    }
+
+    #[test]
+    fn a_missing_temporary_base_is_created_private() {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().join("volume/tmp");
+        let dir = temp_dir(Some(&base)).unwrap();
+        assert_eq!(dir.path().parent(), Some(base.as_path()));
+        assert_eq!(mode(&base), 0o700);
+        assert_eq!(mode(&root.path().join("volume")), 0o700);
+        assert_eq!(mode(dir.path()), 0o700);
+        drop(dir);
+        assert!(base.is_dir(), "the base stays for the next run");
+
+        // A base that cannot be made is a one-line error naming the setting.
+        let file = root.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let err = temp_dir(Some(&file.join("tmp"))).unwrap_err().to_string();
+        assert!(err.contains("TGPLOY_TMP_DIR") && !err.contains('\n'), "{err}");
     }
 }

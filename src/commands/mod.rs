@@ -8,6 +8,7 @@ mod generate;
 mod heartbeat;
 mod join;
 mod ledger;
+mod probe;
 mod restore;
 mod retry;
 mod serve_webhook;
@@ -18,7 +19,7 @@ mod verify;
 
 use std::future::Future;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ProbeArgs};
 use crate::config::{Config, Overrides};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
@@ -102,6 +103,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Setup(args) => return block_on(setup::run(&cli.global, args)),
         // Joining parts by hand needs no settings: it works on any machine.
         Command::Join(args) => return join::run(args),
+        // A probe given its URL needs no settings: a healthcheck must not fail on them.
+        Command::Probe(ProbeArgs { url: Some(url), timeout }) => return block_on(probe::run(url, *timeout)),
         _ => {}
     }
     let ctx = Context::load(&cli)?;
@@ -120,6 +123,10 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify(args) => block_on(verify::run(&ctx, &args)),
         Command::Ledger(cmd) => block_on(ledger::run(&ctx, &cmd)),
+        Command::Probe(args) => {
+            let url = args.url.unwrap_or_else(|| crate::probe::default_url(ctx.config.webhook_listen));
+            block_on(probe::run(&url, args.timeout))
+        }
         Command::Completions { .. } | Command::Man | Command::Setup(_) | Command::Join(_) => Ok(()),
     }
 }

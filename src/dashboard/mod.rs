@@ -139,6 +139,8 @@ fn router(app: Shared) -> Router {
         .route("/static/{file}", get(stylesheet))
         .route("/favicon.ico", get(favicon))
         .route("/metrics", get(metrics_page))
+        // For healthchecks (`tgploy probe http://127.0.0.1:8088/healthz`): no session needed.
+        .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not found", "There is no such page.") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
