@@ -259,16 +259,51 @@ async fn the_image_delivers_serves_webhooks_and_keeps_its_ledger_in_the_volume()
     assert_eq!((&status["buckets"][0]["name"], &status["buckets"][0]["sent"]), (&json!("backups"), &json!(3)));
 }
 
-/// compose.yaml as JSON, through Python's yaml module (the machines have it; Rust has
-/// no YAML parser among the dependencies).
-fn compose() -> Option<Value> {
-    let script = "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)";
-    let out = Command::new("python3").args(["-c", script]).arg(repo().join("compose.yaml")).output().ok()?;
-    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("No module named 'yaml'") {
-        return None;
+/// compose.yaml as JSON, with compose's merge keys (`<<: *tgploy`) applied, which
+/// yaml-rust2 (YAML 1.2) leaves as they are.
+fn compose() -> Value {
+    let text = std::fs::read_to_string(repo().join("compose.yaml")).expect("read compose.yaml");
+    let docs =
+        yaml_rust2::YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("compose.yaml does not parse: {e}"));
+    assert_eq!(docs.len(), 1, "compose.yaml is one document");
+    json_of(&docs[0])
+}
+
+fn json_of(yaml: &yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml;
+    match yaml {
+        Yaml::Hash(hash) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in hash {
+                let key = k.as_str().unwrap_or_else(|| panic!("a key that is not a string: {k:?}"));
+                if key == "<<" {
+                    continue;
+                }
+                map.insert(key.to_string(), json_of(v));
+            }
+            // Merged mappings give only the keys the mapping does not set itself.
+            if let Some(merged) = hash.get(&Yaml::String("<<".into())) {
+                let sources = match merged {
+                    Yaml::Array(list) => list.iter().collect(),
+                    one => vec![one],
+                };
+                for source in sources {
+                    let Value::Object(source) = json_of(source) else { panic!("`<<` merges a mapping: {merged:?}") };
+                    for (k, v) in source {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+            }
+            Value::Object(map)
+        }
+        Yaml::Array(list) => Value::Array(list.iter().map(json_of).collect()),
+        Yaml::String(s) => json!(s),
+        Yaml::Integer(i) => json!(i),
+        Yaml::Real(r) => json!(r.parse::<f64>().unwrap_or_else(|e| panic!("{r}: {e}"))),
+        Yaml::Boolean(b) => json!(b),
+        Yaml::Null => Value::Null,
+        other => panic!("compose.yaml has {other:?}"),
     }
-    assert!(out.status.success(), "compose.yaml does not parse: {}", String::from_utf8_lossy(&out.stderr));
-    Some(serde_json::from_slice(&out.stdout).expect("JSON from python"))
 }
 
 fn strings(v: &Value) -> Vec<&str> {
@@ -288,10 +323,7 @@ fn parses(args: &[&str]) {
 
 #[test]
 fn compose_runs_the_servers_with_healthchecks_and_the_one_shot_runs_under_a_profile() {
-    let Some(compose) = compose() else {
-        eprintln!("compose test skipped: python3 with its yaml module is not installed");
-        return;
-    };
+    let compose = compose();
     let services = &compose["services"];
     for (name, port) in [("webhook", "8080"), ("dashboard", "8088")] {
         let service = &services[name];
