@@ -30,6 +30,16 @@ pub(crate) struct Document {
     pub body: Attachment,
 }
 
+impl Document {
+    /// Its size in bytes, as an upload's error names it.
+    pub fn len(&self) -> u64 {
+        match &self.body {
+            Attachment::File { len, .. } => *len,
+            Attachment::Bytes(b) => b.len() as u64,
+        }
+    }
+}
+
 /// Why one request did not succeed.
 #[derive(Debug)]
 pub(crate) enum CallError {

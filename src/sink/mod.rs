@@ -207,13 +207,11 @@ struct Call<'a> {
     document: Option<&'a Document>,
     /// The chat it posts to: paced, and named in errors.
     chat: Option<&'a Target>,
-    /// Bytes uploaded, for the 413 message.
-    size: u64,
 }
 
 impl<'a> Call<'a> {
     fn new(method: &'static str) -> Self {
-        Call { method, params: Vec::new(), document: None, chat: None, size: 0 }
+        Call { method, params: Vec::new(), document: None, chat: None }
     }
 
     fn to(mut self, chat: &'a Target) -> Self {
@@ -345,11 +343,7 @@ impl TelegramSink {
         caption: &str,
     ) -> Result<SentDocument, SinkError> {
         let document = file_document(path, file_name).await?;
-        let len = match &document.body {
-            Attachment::File { len, .. } => *len,
-            Attachment::Bytes(b) => b.len() as u64,
-        };
-        self.send_document(dest, &document, caption, len, Through::FirstFree).await
+        self.send_document(dest, &document, caption, Through::FirstFree).await
     }
 
     /// Sends a file from disk to the admin chat, through the first bot.
@@ -361,11 +355,7 @@ impl TelegramSink {
     ) -> Result<SentDocument, SinkError> {
         let admin = self.admin()?.clone();
         let document = file_document(path, file_name).await?;
-        let len = match &document.body {
-            Attachment::File { len, .. } => *len,
-            Attachment::Bytes(b) => b.len() as u64,
-        };
-        self.send_document(&admin, &document, caption, len, Through::Bot(0)).await
+        self.send_document(&admin, &document, caption, Through::Bot(0)).await
     }
 
     /// Sends a small in-memory document (a manifest) to `dest`.
@@ -376,9 +366,8 @@ impl TelegramSink {
         file_name: &str,
         caption: &str,
     ) -> Result<SentDocument, SinkError> {
-        let size = bytes.len() as u64;
         let document = Document { name: file_name.to_string(), body: Attachment::Bytes(bytes.into()) };
-        self.send_document(dest, &document, caption, size, Through::FirstFree).await
+        self.send_document(dest, &document, caption, Through::FirstFree).await
     }
 
     async fn send_document(
@@ -386,7 +375,6 @@ impl TelegramSink {
         target: &Target,
         document: &Document,
         caption: &str,
-        size: u64,
         through: Through,
     ) -> Result<SentDocument, SinkError> {
         let mut call = Call::new("sendDocument")
@@ -395,7 +383,6 @@ impl TelegramSink {
             .param("parse_mode", "HTML")
             .param("disable_content_type_detection", "true");
         call.document = Some(document);
-        call.size = size;
         let (message, bot): (Message, usize) = self.request(call, through).await?;
         crate::metrics::count(crate::metrics::DOCUMENTS_SENT, &[], 1.0);
         document_of(&message, self.bots[bot].id)
@@ -460,7 +447,7 @@ impl TelegramSink {
             413 => {
                 return SinkError::TooLarge {
                     endpoint: endpoint(),
-                    size: call.size,
+                    size: call.document.map_or(0, Document::len),
                     hint: if is_cloud_api(self.endpoint()) {
                         " (the cloud Bot API takes up to 50 MB; a self-hosted Bot API server takes up to 2000 MB)"
                     } else {

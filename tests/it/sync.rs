@@ -387,6 +387,7 @@ async fn a_part_larger_than_the_server_takes_fails_naming_part_size() {
     out.code(1);
     let error = out.json()["failed"][0]["error"].as_str().unwrap().to_string();
     assert!(error.contains("part_size") && error.contains("413"), "{error}");
+    assert!(error.contains(&format!("a {PART_SIZE}-byte upload")), "the error names the upload's size: {error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -481,9 +482,11 @@ async fn an_object_overwritten_mid_delivery_is_skipped_not_failed() {
 async fn the_default_pace_keeps_a_batch_under_telegrams_flood_limit() {
     let mut w = World::new().await;
     // Telegram's limit in a group: about 20 messages a minute. tgploy's default pace is
-    // the same; the suite turns it off elsewhere.
+    // the same (one message every 3 s); the suite turns it off elsewhere. The fake
+    // allows 2 messages in any 5 s: the default pace fits with a second to spare, while
+    // 8 documents sent as fast as they come would be refused.
     w.unset_env("TGPLOY_MESSAGES_PER_MINUTE");
-    w.tg.set_flood_limit(20, Duration::from_secs(60));
+    w.tg.set_flood_limit(2, Duration::from_secs(5));
     w.s3.create_bucket("bkt").await;
     for i in 0..8 {
         w.s3.put("bkt", &format!("o{i}"), data(100, i)).await;
