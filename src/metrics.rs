@@ -81,9 +81,8 @@ fn pending() -> std::sync::MutexGuard<'static, BTreeMap<(String, Labels), f64>> 
 }
 
 /// Counts `by` more of the counter `name` (one of the constants above) with `labels`.
-pub fn count(name: &str, labels: &[(&str, &str)], by: f64) {
-    let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    *pending().entry((name.to_string(), labels)).or_default() += by;
+pub fn count(name: &str, pairs: &[(&str, &str)], by: f64) {
+    *pending().entry((name.to_string(), labels(pairs))).or_default() += by;
 }
 
 /// Counts one request of the webhook receiver that took `took`.
@@ -133,7 +132,7 @@ pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Snapshot> {
     }
     let (totals, per_bucket) = ledger.counts()?;
     let mut last_success = Vec::new();
-    for kind in [RunKind::Sync, RunKind::Retry, RunKind::Heartbeat, RunKind::Verify] {
+    for kind in RunKind::ALL {
         if let (_, Some(ok)) = ledger.last_runs(kind.as_str())? {
             last_success.push((kind.as_str(), ok.finished_at));
         }

@@ -36,6 +36,9 @@ pub enum RunKind {
 }
 
 impl RunKind {
+    pub const ALL: [RunKind; 5] =
+        [RunKind::Sync, RunKind::Retry, RunKind::Heartbeat, RunKind::Verify, RunKind::Webhook];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Sync => "sync",

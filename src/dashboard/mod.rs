@@ -62,14 +62,30 @@ pub(crate) struct App {
     secure_cookies: bool,
     /// `dashboard.public_url`'s origin, accepted by the origin check.
     public_origin: Option<String>,
-    /// Password checks one at a time: argon2 is made to be slow, and a flood of sign-in
-    /// attempts must not take every core.
-    answers: tokio::sync::Semaphore,
+    /// Answers are checked one at a time ([`App::answer_turn`]): argon2 is made to be
+    /// slow, a flood of sign-in attempts must not take every core, and the throttle
+    /// must see each answer's outcome before it admits the next.
+    answers: tokio::sync::Mutex<()>,
     /// Wrong answers by source address: the dashboard's own guard against guessing.
     throttle: throttle::Throttle,
 }
 
 type Shared = Arc<App>;
+
+impl App {
+    /// Waits for the turn to check an answer (a password or a code) from `source`, then
+    /// asks the throttle whether it may be checked now. Hold the turn until the answer's
+    /// outcome is told to the throttle: a burst of concurrent attempts is then admitted
+    /// like the same attempts one after another, not all before the first is counted.
+    async fn answer_turn(&self, source: std::net::IpAddr) -> std::result::Result<AnswerTurn<'_>, throttle::Refusal> {
+        let turn = self.answers.lock().await;
+        self.throttle.admit(source, crate::time::now())?;
+        Ok(turn)
+    }
+}
+
+/// The turn to check an answer: while it is held, no other answer is checked.
+type AnswerTurn<'a> = tokio::sync::MutexGuard<'a, ()>;
 
 /// Starts the dashboard from the settings: it needs a password and the second factor;
 /// binds `dashboard.listen`, calls `listening` with the bound address, and serves until
@@ -110,7 +126,7 @@ pub async fn serve(
         public_origin: public_url.as_deref().and_then(auth::origin_of),
         cfg: dashboard.cfg,
         ledger: dashboard.ledger,
-        answers: tokio::sync::Semaphore::new(1),
+        answers: tokio::sync::Mutex::new(()),
         throttle: throttle::Throttle::default(),
     });
     axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -144,12 +144,14 @@ pub async fn login(
         return login_page(&app, &headers, StatusCode::FORBIDDEN, Some("The form was out of date; try again."));
     }
     let source = throttle::source(peer.ip(), &headers);
-    if let Err(refusal) = app.throttle.admit(source, now()) {
-        tracing::warn!("dashboard: refused a sign-in from {source}: too many wrong answers");
-        return login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&throttled(refusal)));
-    }
+    let _turn = match app.answer_turn(source).await {
+        Ok(turn) => turn,
+        Err(refusal) => {
+            tracing::warn!("dashboard: refused a sign-in from {source}: too many wrong answers");
+            return login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&throttled(refusal)));
+        }
+    };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let _one_at_a_time = app.answers.acquire().await.map_err(|e| Fail::Internal(e.to_string()))?;
     let outcome = app
         .db(move |app| {
             let now = now();
@@ -286,21 +288,25 @@ pub async fn disable_bucket(
     Form(form): Form<BucketForm>,
 ) -> Page {
     authed.check(&form.csrf)?;
-    let source = throttle::source(peer.ip(), &headers);
-    if let Err(refusal) = app.throttle.admit(source, now()) {
-        return buckets_page(&app, &authed, StatusCode::TOO_MANY_REQUESTS, Ok(Notice::error(throttled(refusal)))).await;
-    }
     if form.code.trim().is_empty() {
         let text = format!("disabling {} needs a current code from your authenticator app.", form.bucket);
         return buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(text))).await;
     }
+    let source = throttle::source(peer.ip(), &headers);
+    let _turn = match app.answer_turn(source).await {
+        Ok(turn) => turn,
+        Err(refusal) => {
+            let notice = Notice::error(throttled(refusal));
+            return buckets_page(&app, &authed, StatusCode::TOO_MANY_REQUESTS, Ok(notice)).await;
+        }
+    };
     let name = form.bucket.clone();
     let code = form.code.clone();
     let checked = app
         .db(move |app| {
             let now = now();
             let check = totp::check_at(&app.ledger, &code, now, Gate::Dashboard)?;
-            Ok(if check.passed() { Ok(()) } else { Err(refusal(check, now)) })
+            Ok(if check.passed() { Ok(()) } else { Err(refusal(check)) })
         })
         .await;
     if matches!(checked, Ok(Err(_))) {
@@ -326,12 +332,16 @@ pub async fn disable_bucket(
     }
 }
 
-/// Why a second-factor answer was refused, in the command line's words.
-fn refusal(check: Check, now: i64) -> String {
+/// Why a code given on the dashboard was refused. Its wrong answers count towards the
+/// dashboard's own throttle, not the command line's lock, so no count of that lock is
+/// named.
+fn refusal(check: Check) -> String {
     match check {
-        Check::NotEnrolled => "no second factor is enrolled: `tgploy setup totp --reset` enrols one.".to_string(),
-        other => other.refusal(now).unwrap_or_default(),
+        Check::NotEnrolled => "no second factor is enrolled: `tgploy setup totp --reset` enrols one.",
+        Check::Replayed { .. } => "this code was already used; wait for the next one.",
+        _ => "wrong code; use the current code from your authenticator app, or a recovery code.",
     }
+    .to_string()
 }
 
 pub async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
@@ -515,11 +525,6 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Page {
     authed.check(&form.csrf)?;
-    let source = throttle::source(peer.ip(), &headers);
-    if let Err(refusal) = app.throttle.admit(source, now()) {
-        let text = throttled(refusal);
-        return security_page(&app, &authed, StatusCode::TOO_MANY_REQUESTS, Some(Notice::error(text))).await;
-    }
     let refuse = |status, text: &str| security_page(&app, &authed, status, Some(Notice::error(text)));
     if form.new != form.repeat {
         return refuse(StatusCode::BAD_REQUEST, "the two new passwords differ.").await;
@@ -527,8 +532,12 @@ pub async fn change_password(
     if let Err(why) = auth::check_new_password(&form.new) {
         return refuse(StatusCode::BAD_REQUEST, &format!("{why}.")).await;
     }
+    let source = throttle::source(peer.ip(), &headers);
+    let _turn = match app.answer_turn(source).await {
+        Ok(turn) => turn,
+        Err(refusal) => return refuse(StatusCode::TOO_MANY_REQUESTS, &throttled(refusal)).await,
+    };
     let keep = authed.session.id_hash.clone();
-    let _one_at_a_time = app.answers.acquire().await.map_err(|e| Fail::Internal(e.to_string()))?;
     let answer = app
         .db(move |app| {
             let answer = auth::check_answer(&app.ledger, &form.current, &form.code, now())?;

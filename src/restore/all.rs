@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::join::{JoinError, Output, write_stream};
+use super::join::{JoinError, Output, remove_stale_partials, write_stream};
 use super::paths::{create_dirs, object_path};
 use super::{Downloader, ObjectError, Plan, Target, fetch_into};
 use crate::config::Config;
@@ -615,18 +615,5 @@ fn presence(path: &Path, expected: Option<&(u64, String)>) -> std::result::Resul
         Ok(Presence::Same)
     } else {
         Ok(Presence::Differs("exists with other content".into()))
-    }
-}
-
-/// Removes what an interrupted run left of this path: `.NAME.*.tgploy-partial`.
-fn remove_stale_partials(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let found = entry.file_name().to_string_lossy().into_owned();
-        if found.starts_with(&prefix) && found.ends_with(".tgploy-partial") {
-            let _ = std::fs::remove_file(entry.path());
-        }
     }
 }

@@ -201,8 +201,9 @@ impl Output {
                 };
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let file = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".tgploy-partial")
+                    .prefix(&partial_prefix(&name))
+                    .rand_bytes(PARTIAL_RANDOM)
+                    .suffix(PARTIAL_SUFFIX)
                     .tempfile_in(&dir)
                     .map_err(|e| {
                         Error::local(format!("cannot create a file in {}: {e}; choose another --out", dir.display()))
@@ -236,6 +237,42 @@ impl Output {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+/// A restored file is written as `.NAME.RANDOM.tgploy-partial` beside its place, then
+/// renamed: RANDOM is this many letters and digits.
+const PARTIAL_RANDOM: usize = 6;
+const PARTIAL_SUFFIX: &str = ".tgploy-partial";
+
+/// What the partial files of `name` start with: `.NAME.`, where NAME is shortened (and
+/// told apart by a hash) when the whole partial name would be longer than a file name
+/// may be.
+fn partial_prefix(name: &str) -> String {
+    let room = super::paths::NAME_MAX - ".".len() - ".".len() - PARTIAL_RANDOM - PARTIAL_SUFFIX.len();
+    if name.len() <= room {
+        return format!(".{name}.");
+    }
+    let mut end = room - "~".len() - 16;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    format!(".{}~{}.", &name[..end], &digest[..16])
+}
+
+/// Removes what an interrupted run left of `path`: its own partial files, never those of
+/// another name that starts the same (`db.sql` and `db.sql.gz`, restored side by side).
+pub(super) fn remove_stale_partials(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let prefix = partial_prefix(&name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let found = entry.file_name().to_string_lossy().into_owned();
+        let random = found.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(PARTIAL_SUFFIX));
+        if random.is_some_and(|r| r.len() == PARTIAL_RANDOM && r.chars().all(|c| c.is_ascii_alphanumeric())) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -354,4 +391,46 @@ fn checked_pieces(files: &[PathBuf], plan: &Plan) -> Result<Vec<PathBuf>> {
         plan.label,
         problems.join("; ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_as_long_as_a_file_name_may_be_has_a_partial_file_that_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [1, 232, 233, 255] {
+            let path = dir.path().join("é".repeat(len / 2) + &"x".repeat(len % 2));
+            let out = Output::open(&Target::File { path: path.clone(), overwrite: false }).unwrap();
+            let Output::Temp { file, .. } = &out else { panic!("a file target") };
+            let partial = file.path().file_name().unwrap().len();
+            assert!(partial <= super::super::paths::NAME_MAX, "{len}: a partial name of {partial} bytes");
+            out.commit().unwrap();
+            assert!(path.is_file(), "{len}");
+        }
+    }
+
+    #[test]
+    fn stale_partials_of_one_name_are_removed_and_those_of_a_longer_name_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "l".repeat(250);
+        let names =
+            [".db.sql.abc123.tgploy-partial", ".db.sql.gz.def456.tgploy-partial", "db.sql.gz", ".db.sql.note.txt"];
+        for name in names {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let long_partial = Output::open(&Target::File { path: dir.path().join(&long), overwrite: false }).unwrap();
+        let Output::Temp { file, .. } = &long_partial else { panic!("a file target") };
+        let long_partial_path = file.path().to_path_buf();
+        std::mem::forget(long_partial);
+
+        remove_stale_partials(&dir.path().join("db.sql"));
+        remove_stale_partials(&dir.path().join(&long));
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, [".db.sql.gz.def456.tgploy-partial", ".db.sql.note.txt", "db.sql.gz"]);
+        assert!(!long_partial_path.exists());
+    }
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// The longest name most filesystems hold, in bytes.
-const NAME_MAX: usize = 255;
+pub(super) const NAME_MAX: usize = 255;
 /// The longest path Linux takes, in bytes.
 const PATH_MAX: usize = 4096;
 

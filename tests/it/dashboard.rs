@@ -169,6 +169,28 @@ async fn guessing_on_the_dashboard_is_throttled_there_and_never_blocks_a_restore
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_guesses_at_once_is_throttled_like_the_same_guesses_in_a_row() {
+    let d = Dash::start().await;
+    // Twelve sign-in forms from one address, posted all at once: only the free attempts
+    // and the one after them are checked; the rest are held back unchecked.
+    let mut clients: Vec<Client> = (0..12).map(|_| d.client()).collect();
+    let mut tokens = Vec::new();
+    for c in &mut clients {
+        c.forwarded_for = Some("203.0.113.77".into());
+        tokens.push(c.get("/login").await.csrf());
+    }
+    let posts = clients.iter_mut().zip(&tokens).map(|(c, token)| async move {
+        c.post("/login", &[("csrf", token), ("password", "guess"), ("code", "123456")]).await
+    });
+    let replies = futures_util::future::join_all(posts).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 4, "three free attempts and one more, then a wait: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 8, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn forms_without_their_csrf_token_or_from_another_origin_are_refused() {
     let mut d = Dash::start().await;
     let mut c = d.signed_in().await;
@@ -249,7 +271,8 @@ async fn disabling_a_bucket_needs_a_fresh_code_and_enabling_can_skip_what_is_the
     let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", "")]).await;
     reply.status(400);
     let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", "000000")]).await;
-    reply.status(403).shows("wrong code");
+    // The dashboard's wrong codes do not count towards the command line's lock.
+    reply.status(403).shows("wrong code").hides("before a 15-minute lock");
     let used = d.codes.used();
     let reply = c.post("/buckets/disable", &[("csrf", &token), ("bucket", "backups"), ("code", &used)]).await;
     reply.status(403).shows("already used");

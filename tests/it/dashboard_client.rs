@@ -78,6 +78,12 @@ impl Reply {
         assert!(self.body.contains(text), "the page does not show {text:?}:\n{}", self.body);
         self
     }
+
+    #[track_caller]
+    pub fn hides(&self, text: &str) -> &Self {
+        assert!(!self.body.contains(text), "the page shows {text:?}:\n{}", self.body);
+        self
+    }
 }
 
 /// A browser without a browser: keeps cookies, sends the Origin a browser sends.

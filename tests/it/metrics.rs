@@ -137,6 +137,7 @@ async fn the_metrics_match_the_ledger_and_count_what_went_wrong() {
     // The receiver: a refused token, a malformed body, one event accepted.
     assert_eq!(post(&format!("{url}/webhook"), Some("wrong"), "{}").await.0, 401);
     assert_eq!(post(&format!("{url}/webhook"), Some(WEBHOOK_TOKEN), "not json").await.0, 400);
+    let documents = w.tg.documents().len();
     let etag = w.s3.put("media", "b.jpg", data(700, 4)).await;
     let event = body(vec![rustfs_record("media", "b.jpg", &etag, 700, "s3:ObjectCreated:Put")]);
     assert_eq!(post(&format!("{url}/webhook"), Some(WEBHOOK_TOKEN), serde_json::to_vec(&event).unwrap()).await.0, 200);
@@ -146,6 +147,13 @@ async fn the_metrics_match_the_ledger_and_count_what_went_wrong() {
     assert_eq!(m.get("tgploy_webhook_events_accepted_total", &[]), 1.0);
     assert_eq!(m.histogram_count("tgploy_webhook_request_duration_seconds"), 3.0);
     assert_eq!(m.get("tgploy_webhook_request_duration_seconds_count", &[]), 3.0);
+    // Its batch delivers the event's object, and is recorded as a run.
+    assert!(w.tg.wait_for_documents(documents + 1, Duration::from_secs(30)).await, "the event was not delivered");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.query("SELECT count(*) FROM runs WHERE kind = 'webhook'") == [["0"]] {
+        assert!(std::time::Instant::now() < deadline, "the batch was never recorded as a run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(server.stop("TERM", Duration::from_secs(30)).await.0, 0);
 
     // An outage: Telegram answers 502 to everything; the run stops, the answers count.
@@ -162,6 +170,9 @@ async fn the_metrics_match_the_ledger_and_count_what_went_wrong() {
     let from_file = Scrape::parse(&textfile);
     assert!(from_file.get("tgploy_telegram_answers_total", &[("class", "outage")]) > 0.0);
     assert_eq!(from_file.get("tgploy_webhook_events_accepted_total", &[]), 1.0, "the server's counts were kept");
+    let last_batch = sum(&w, "SELECT max(finished_at) FROM runs WHERE kind = 'webhook' AND error IS NULL");
+    assert!(last_batch > 0.0, "the server recorded its batch as a run");
+    assert_eq!(from_file.get("tgploy_last_success_timestamp_seconds", &[("kind", "webhook")]), last_batch);
     let stdout = w.run(&["status", "--prometheus"]).await;
     stdout.success();
     assert_eq!(Scrape::parse(&stdout.stdout).families(), from_file.families());
@@ -183,7 +194,7 @@ async fn the_metrics_match_the_ledger_and_count_what_went_wrong() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    for text in [&textfile, &stdout.stdout] {
+    for text in [&text, &textfile, &stdout.stdout] {
         for secret in secrets() {
             assert!(!text.contains(secret), "a secret in the metrics");
         }
@@ -195,6 +206,7 @@ async fn the_metrics_match_the_ledger_and_count_what_went_wrong() {
     let (status, _, text) = scrape(&d.server.url, Some(METRICS_TOKEN)).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(Scrape::parse(&text).families(), from_file.families());
+    assert!(secrets().iter().all(|secret| !text.contains(secret)), "a secret in the dashboard's metrics");
     assert_eq!(scrape(&d.server.url, None).await.0, 401);
     let mut w = d.w;
     w.unset_env("TGPLOY_METRICS_ENABLED");

@@ -177,7 +177,14 @@ pub fn security(frame: &Frame<'_>, s: &Security) -> Markup {
                         span.big { (badge("locked", "locked")) }
                         p { "until " (stamp(t.locked_until)) }
                     }
-                    Some(t) => { span.big { (t.failures) } p.muted { "in a row; 5 lock sign-in and the command line for 15 minutes." } }
+                    Some(t) => {
+                        span.big { (t.failures) }
+                        p.muted {
+                            "wrong codes in a row on the command line; "
+                            (crate::totp::MAX_FAILURES) " lock it for " (crate::totp::LOCK_SECS / 60)
+                            " minutes (the dashboard throttles its own)."
+                        }
+                    }
                     None => { span.big { "—" } }
                 }
             }
