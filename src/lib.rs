@@ -20,6 +20,7 @@ pub mod filter;
 pub mod freshness;
 pub mod heartbeat;
 pub mod html;
+pub mod http;
 pub mod ledger;
 pub mod lock;
 pub mod logging;

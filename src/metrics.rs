@@ -290,13 +290,12 @@ impl Collector for Snapshot {
 
 /// Whether a `/metrics` request may be answered: with `metrics.token` set, it must carry
 /// `Authorization: Bearer <token>`.
-pub fn authorized(cfg: &Config, authorization: Option<&str>) -> bool {
+fn authorized(cfg: &Config, headers: &axum::http::HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
     match &cfg.metrics_token {
         None => true,
-        Some(token) => authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.expose().as_bytes()))),
+        Some(token) => crate::http::bearer(headers)
+            .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))),
     }
 }
 
@@ -344,7 +343,7 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 pub async fn response(
     cfg: &Config,
     ledger: &std::sync::Arc<Ledger>,
-    authorization: Option<&str>,
+    headers: &axum::http::HeaderMap,
 ) -> axum::response::Response {
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
@@ -352,7 +351,7 @@ pub async fn response(
         return (StatusCode::NOT_FOUND, "metrics are off: set `metrics.enabled = true` (TGPLOY_METRICS_ENABLED)\n")
             .into_response();
     }
-    if !authorized(cfg, authorization) {
+    if !authorized(cfg, headers) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],

@@ -49,10 +49,10 @@ pub fn css_path() -> &'static str {
     &CSS_PATH
 }
 
-/// What the server needs; built once by the command.
-pub struct Dashboard {
-    pub cfg: Config,
-    pub ledger: Arc<Ledger>,
+/// What the server needs; built once by [`run`].
+struct Dashboard {
+    cfg: Config,
+    ledger: Arc<Ledger>,
 }
 
 pub(crate) struct App {
@@ -115,7 +115,7 @@ pub async fn run(cfg: &Config, ledger: Arc<Ledger>, listening: impl FnOnce(std::
 
 /// Serves the dashboard on `listener` until `shutdown` resolves, then lets requests in
 /// flight finish.
-pub async fn serve(
+async fn serve(
     dashboard: Dashboard,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -129,10 +129,19 @@ pub async fn serve(
         answers: tokio::sync::Mutex::new(()),
         throttle: throttle::Throttle::default(),
     });
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    // What this process counts (the settings page's getMe answers) reaches the ledger,
+    // and so every scrape, like the webhook server's.
+    let ledger = app.ledger.clone();
+    let counts = tokio::spawn(crate::metrics::flush_every(ledger.clone(), crate::metrics::FLUSH_EVERY));
+    let served = axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))
+        .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")));
+    counts.abort();
+    if let Err(e) = Ledger::blocking(&ledger, crate::metrics::flush).await {
+        tracing::warn!("cannot add the last counts to the ledger: {e}");
+    }
+    served
 }
 
 fn router(app: Shared) -> Router {
@@ -155,8 +164,7 @@ fn router(app: Shared) -> Router {
         .route("/static/{file}", get(stylesheet))
         .route("/favicon.ico", get(favicon))
         .route("/metrics", get(metrics_page))
-        // For healthchecks (`tgploy probe http://127.0.0.1:8088/healthz`): no session needed.
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not found", "There is no such page.") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
@@ -208,8 +216,19 @@ async fn stylesheet(Path(file): Path<String>) -> Response {
 
 /// `/metrics`, outside the sessions: a scraper has none. `metrics.token` guards it.
 async fn metrics_page(State(app): State<Shared>, headers: axum::http::HeaderMap) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    crate::metrics::response(&app.cfg, &app.ledger, authorization).await
+    crate::metrics::response(&app.cfg, &app.ledger, &headers).await
+}
+
+/// For healthchecks (`tgploy probe http://127.0.0.1:8088/healthz`), without a session:
+/// `ok` while the ledger can be read.
+async fn healthz(State(app): State<Shared>) -> Response {
+    match Ledger::blocking(&app.ledger, |l| l.counts().map(|_| ())).await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            tracing::error!("healthz: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "the ledger cannot be read; the log says why\n").into_response()
+        }
+    }
 }
 
 async fn favicon() -> Response {

@@ -31,7 +31,6 @@ pub struct Downloader {
     downloads: Arc<Semaphore>,
     part_files: Arc<Semaphore>,
     tmp: tempfile::TempDir,
-    jobs: usize,
 }
 
 impl Downloader {
@@ -44,16 +43,11 @@ impl Downloader {
             downloads: Arc::new(Semaphore::new(jobs)),
             part_files: Arc::new(Semaphore::new(jobs + 1)),
             tmp: crate::private::temp_dir(tmp_base)?,
-            jobs,
         })
     }
 
     pub fn sink(&self) -> &TelegramSink {
         &self.sink
-    }
-
-    pub fn jobs(&self) -> usize {
-        self.jobs
     }
 
     /// Locates every part of `plan` (`getFile`) before anything of it is downloaded, so

@@ -15,7 +15,7 @@ use crate::sink::{RemoteFile, SinkError, TelegramSink};
 use crate::units::human_size;
 
 /// The cloud Bot API hands out files of up to 20 MB through `getFile`.
-pub const CLOUD_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
+const CLOUD_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
 
 /// The manual route, for parts the bot cannot download.
 pub(super) fn manual_route(plan: &Plan) -> String {
@@ -32,7 +32,7 @@ pub(super) fn manual_route(plan: &Plan) -> String {
 
 /// Refuses up front when the Bot API is Telegram's cloud and a part is over its 20 MB
 /// download limit.
-pub fn check_download_limit(plan: &Plan, api_url: &str) -> Result<(), ObjectError> {
+pub(super) fn check_download_limit(plan: &Plan, api_url: &str) -> Result<(), ObjectError> {
     if !is_cloud_api(api_url) {
         return Ok(());
     }

@@ -27,7 +27,6 @@ use crate::shell::quote_path;
 use crate::shutdown::Shutdown;
 use crate::sink::TelegramSink;
 pub use download::Downloader;
-pub use fetch::{CLOUD_DOWNLOAD_LIMIT, check_download_limit};
 pub use join::join;
 use join::{Output, Piece, write_stream};
 pub use plan::{Plan, PlanPart};

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -72,7 +72,7 @@ pub async fn run(
     shutdown.listen();
     metrics::warn_if_open(cfg, local);
     listening(local);
-    let server = Server { cfg: cfg.clone(), ledger, source, engine, token, drain: DRAIN };
+    let server = Server { cfg: cfg.clone(), ledger, source, engine, token };
     serve(server, listener, shutdown).await
 }
 
@@ -99,17 +99,15 @@ fn token_policy(cfg: &Config, insecure_no_token: bool) -> Result<Option<Secret>>
     }
 }
 
-/// What the server needs; built once by the command.
-pub struct Server {
-    pub cfg: Config,
-    pub ledger: Arc<Ledger>,
-    pub source: S3Source,
+/// What the server needs; built once by [`run`].
+struct Server {
+    cfg: Config,
+    ledger: Arc<Ledger>,
+    source: S3Source,
     /// Delivers in the background, like `sync` (with `webhook.concurrency`).
-    pub engine: Engine,
+    engine: Engine,
     /// `None` only with `--insecure-no-token` on a loopback address.
-    pub token: Option<Secret>,
-    /// How long a graceful shutdown waits for deliveries in flight.
-    pub drain: Duration,
+    token: Option<Secret>,
 }
 
 /// Events of one request, waiting for the group commit, and where its answer goes.
@@ -147,9 +145,9 @@ impl Filters {
 }
 
 /// Runs until `shutdown` is requested: stops accepting, lets the parts in flight finish
-/// (up to `drain`), releases claims, returns.
-pub async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: Arc<Shutdown>) -> Result<()> {
-    let drain = server.drain;
+/// (up to [`DRAIN`]), releases claims, returns.
+async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: Arc<Shutdown>) -> Result<()> {
+    let drain = DRAIN;
     let filters = Filters::new(&server.cfg)?;
     // The group commit runs on a thread of its own, off the async runtime. It shares the
     // deliveries' connection: the two take turns on it, one short transaction each,
@@ -258,8 +256,7 @@ async fn measured(req: axum::extract::Request, next: axum::middleware::Next) -> 
 }
 
 async fn metrics_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    metrics::response(&app.server.cfg, &app.server.ledger, authorization).await
+    metrics::response(&app.server.cfg, &app.server.ledger, &headers).await
 }
 
 fn problem(status: StatusCode, reason: impl Into<String>) -> Response {
@@ -275,12 +272,7 @@ fn token_matches(expected: &Option<Secret>, given: Option<&str>) -> bool {
 }
 
 async fn webhook_bearer(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    accept(&app, given, &body).await
+    accept(&app, crate::http::bearer(&headers), &body).await
 }
 
 async fn webhook_path(State(app): State<Arc<App>>, Path(token): Path<String>, body: Bytes) -> Response {

@@ -58,4 +58,9 @@ async fn the_dashboard_answers_healthz_without_a_session() {
     let out = d.w.run(&["probe", &format!("{}/", d.server.url)]).await;
     out.code(1);
     assert!(out.stderr.contains("answered 303"), "{}", out.stderr);
+    // A ledger that cannot be read is not healthy.
+    d.w.execute("ALTER TABLE deliveries RENAME TO deliveries_gone");
+    let out = d.w.run(&["probe", &format!("{}/healthz", d.server.url)]).await;
+    out.code(1);
+    assert!(out.stderr.contains("answered 503") && out.stderr.contains("ledger"), "{}", out.stderr);
 }
