@@ -16,7 +16,7 @@ use crate::alert;
 use crate::config::Config;
 use crate::error::Result;
 use crate::ledger::{Ledger, Newest};
-use crate::time::rfc3339;
+use crate::time::{rfc3339, span};
 
 /// A watch: a bucket (and a key prefix of it, "" for all of it) and how often something
 /// new is expected there.
@@ -101,19 +101,6 @@ impl WatchStatus {
     }
 }
 
-/// A length of time as people say it: minutes under two hours, hours under three days,
-/// then days.
-pub fn span(secs: i64) -> String {
-    let secs = secs.max(0);
-    if secs < 2 * 3600 {
-        format!("{} min", secs / 60)
-    } else if secs < 72 * 3600 {
-        format!("{} h", secs / 3600)
-    } else {
-        format!("{} d", secs / 86_400)
-    }
-}
-
 /// Every watch's state now, from the ledger.
 pub fn check(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Vec<WatchStatus>> {
     watches(cfg).into_iter().map(|w| status_of(ledger, w, now)).collect()
@@ -161,18 +148,4 @@ pub fn alert(ledger: &Ledger, cfg: &Config, listed: &[String], now: i64) -> Resu
         states.push(s);
     }
     Ok(states)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_read_as_people_say_them() {
-        assert_eq!(span(59), "0 min");
-        assert_eq!(span(95 * 60), "95 min");
-        assert_eq!(span(26 * 3600 + 5), "26 h");
-        assert_eq!(span(5 * 86_400), "5 d");
-        assert_eq!(span(-3), "0 min");
-    }
 }

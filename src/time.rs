@@ -29,3 +29,33 @@ pub fn ago(unix_secs: i64, now: i64) -> String {
     };
     format!("{} ago", humantime::format_duration(Duration::from_secs(rounded)))
 }
+
+/// A length of time as people say it in a sentence (“no new backup for 26 h”): seconds
+/// under two minutes, minutes under two hours, hours under three days, then days.
+pub fn span(secs: i64) -> String {
+    let secs = secs.max(0);
+    if secs < 120 {
+        format!("{secs} s")
+    } else if secs < 2 * 3600 {
+        format!("{} min", secs / 60)
+    } else if secs < 72 * 3600 {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{} d", secs / 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(span(59), "59 s");
+        assert_eq!(span(90), "90 s");
+        assert_eq!(span(95 * 60), "95 min");
+        assert_eq!(span(26 * 3600 + 5), "26 h");
+        assert_eq!(span(5 * 86_400), "5 d");
+        assert_eq!(span(-3), "0 s");
+    }
+}

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::freshness::{WatchStatus, span};
+use crate::freshness::WatchStatus;
 use crate::ledger::{RunRecord, State};
-use crate::time::{ago, rfc3339};
+use crate::time::{ago, rfc3339, span};
 
 use super::css_path;
 
