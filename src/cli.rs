@@ -470,7 +470,7 @@ pub struct RestoreArgs {
     /// ago, like 36h); keys that did not exist yet are left out. The way back from an
     /// overwrite: ransomware, a bad job.
     #[arg(long, value_name = "TIME", requires = "all", value_parser = parse_moment)]
-    pub as_of: Option<Moment>,
+    pub as_of: Option<crate::restore::all::AsOf>,
 
     /// Parts downloaded at once, across objects and within one large object.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -497,18 +497,13 @@ pub struct RestoreArgs {
     pub write: WriteArgs,
 }
 
-/// A moment for `--as-of`: an RFC 3339 time, or a duration meaning that long ago.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Moment {
-    At(std::time::SystemTime),
-    Ago(std::time::Duration),
-}
-
-fn parse_moment(s: &str) -> Result<Moment, String> {
+/// `--as-of`: an RFC 3339 time, or a duration meaning that long ago.
+fn parse_moment(s: &str) -> Result<crate::restore::all::AsOf, String> {
+    use crate::restore::all::AsOf;
     if let Ok(t) = humantime::parse_rfc3339_weak(s.trim()) {
-        return Ok(Moment::At(t));
+        return Ok(AsOf::At(t));
     }
-    humantime::parse_duration(s.trim()).map(Moment::Ago).map_err(|_| {
+    humantime::parse_duration(s.trim()).map(AsOf::Ago).map_err(|_| {
         format!("`{s}` is neither a time (like 2026-11-24T18:00:00Z) nor a duration meaning that long ago (like 36h)")
     })
 }

@@ -51,7 +51,7 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<Answer> {
         let why = if e.is_timeout() {
             format!("no answer within {}", humantime::format_duration(timeout))
         } else {
-            root_cause(&e)
+            crate::error::chain(&e)
         };
         Error::failed(format!("{url} did not answer: {why}; is tgploy serve-webhook (or dashboard) listening there?"))
     })?;
@@ -63,16 +63,6 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<Answer> {
         return Err(Error::failed(format!("{url} answered {status}{said}")));
     }
     Ok(Answer { url: url.to_string(), status: status.as_u16(), elapsed_ms: start.elapsed().as_millis() as u64 })
-}
-
-/// The innermost cause: "Connection refused (os error 111)" rather than reqwest's
-/// "error sending request for url (…)".
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

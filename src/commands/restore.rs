@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::cli::{Moment, RestoreArgs};
+use crate::cli::RestoreArgs;
 use crate::commands::Context;
 use crate::error::Result;
 use crate::output;
@@ -34,10 +34,7 @@ async fn run_all(ctx: &Context, args: &RestoreArgs, otp: Option<&str>, verbose: 
     let request = AllRequest {
         buckets: args.buckets.clone(),
         prefix: args.prefix.clone(),
-        as_of: args.as_of.map(|m| match m {
-            Moment::At(t) => all::AsOf::At(t),
-            Moment::Ago(d) => all::AsOf::Ago(d),
-        }),
+        as_of: args.as_of,
         jobs: usize::from(args.jobs),
         destination: match &args.out {
             Some(dir) => Destination::Dir(dir.clone()),

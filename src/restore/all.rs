@@ -18,9 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
-use super::join::{JoinError, Output, remove_stale_partials, write_stream};
+use super::fetch::PartCheck;
+use super::join::{JoinError, Output, hash_file, remove_stale_partials, write_stream};
 use super::paths::{create_dirs, object_path};
 use super::{Downloader, ObjectError, Plan, Target, fetch_into};
 use crate::config::Config;
@@ -601,17 +602,9 @@ fn presence(path: &Path, expected: Option<&(u64, String)>) -> std::result::Resul
     if meta.len() != *size {
         return Ok(Presence::Differs(format!("exists with {} bytes, not {size}", meta.len())));
     }
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    if &hex::encode(hasher.finalize()) == sha {
+    let mut check = PartCheck::new();
+    hash_file(path, &mut check).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if &hex::encode(check.hasher.finalize()) == sha {
         Ok(Presence::Same)
     } else {
         Ok(Presence::Differs("exists with other content".into()))

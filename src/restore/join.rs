@@ -343,7 +343,7 @@ fn write_unchecked(
     out.write(pieces.into_iter(), &plan, identity)
 }
 
-fn hash_file(path: &Path, check: &mut PartCheck) -> io::Result<()> {
+pub(super) fn hash_file(path: &Path, check: &mut PartCheck) -> io::Result<()> {
     let mut f = File::open(path)?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {

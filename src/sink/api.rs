@@ -226,23 +226,8 @@ impl BotApi {
 
     /// A network error as one line, without the token the URL carries.
     pub fn network_error(&self, e: &reqwest::Error) -> String {
-        super::redact_token(&error_chain(e), &self.token)
+        super::redact_token(&crate::error::chain(e), &self.token)
     }
-}
-
-/// An error and its sources, as one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut reason = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !reason.ends_with(&text) {
-            reason.push_str(": ");
-            reason.push_str(&text);
-        }
-        source = s.source();
-    }
-    reason
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ impl Body {
                 crate::metrics::count(crate::metrics::S3_ERRORS, &[("kind", "unreachable")], 1.0);
                 Err(SourceError::Unreachable {
                     endpoint: self.endpoint.clone(),
-                    reason: format!("reading the object failed: {}", error_chain(&e)),
+                    reason: format!("reading the object failed: {}", crate::error::chain(&e)),
                 })
             }
         }
@@ -194,11 +194,12 @@ impl S3Source {
         let endpoint = self.endpoint.clone();
         match &err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                SourceError::Unreachable { endpoint, reason: error_chain(&err) }
+                SourceError::Unreachable { endpoint, reason: crate::error::chain(&err) }
             }
-            SdkError::ResponseError(_) => {
-                SourceError::Unreachable { endpoint, reason: format!("the answer is not S3 ({})", error_chain(&err)) }
-            }
+            SdkError::ResponseError(_) => SourceError::Unreachable {
+                endpoint,
+                reason: format!("the answer is not S3 ({})", crate::error::chain(&err)),
+            },
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
                 let code = service.err().code().unwrap_or("");
@@ -220,7 +221,7 @@ impl S3Source {
                     _ => SourceError::Other(format!("{what}: {reason}")),
                 }
             }
-            _ => SourceError::Other(format!("{what}: {}", error_chain(&err))),
+            _ => SourceError::Other(format!("{what}: {}", crate::error::chain(&err))),
         }
     }
 
@@ -341,30 +342,6 @@ impl Listing<'_> {
         }
         Ok(Some(objects))
     }
-}
-
-/// An error and its sources on one line (`dispatch failure: io error: … Connection
-/// refused`), skipping links that repeat the one before, at most 300 characters.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !text.is_empty() && !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    if out.len() > 300 {
-        let mut end = 300;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

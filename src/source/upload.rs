@@ -193,7 +193,7 @@ impl<'a> Upload<'a> {
                 .send()
                 .await;
             if let Err(e) = aborted {
-                tracing::warn!("{}: cannot abort its multipart upload: {}", self.what(), super::error_chain(&e));
+                tracing::warn!("{}: cannot abort its multipart upload: {}", self.what(), crate::error::chain(&e));
             }
         }
     }
