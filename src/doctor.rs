@@ -184,10 +184,9 @@ async fn telegram(cfg: &Config, tg: &TelegramSettings, sink: &TelegramSink) -> V
         )),
     }
     for (bucket, own) in &cfg.buckets {
-        if (own.chat.is_some() || own.topic.is_some())
+        if let Some(setting) = own.own_destination()
             && let Ok(dest) = cfg.destination_for(bucket)
         {
-            let setting = if own.chat.is_some() { "chat_id" } else { "topic_id" };
             destinations.push((format!("chat of bucket {bucket}"), dest, format!("buckets.{bucket}.{setting}")));
         }
     }

@@ -133,6 +133,14 @@ pub struct BucketConfig {
     pub grace: Option<Duration>,
 }
 
+impl BucketConfig {
+    /// The setting of `[buckets.NAME]` that gives it a destination of its own
+    /// (`chat_id`, else `topic_id`), when it has one.
+    pub fn own_destination(&self) -> Option<&'static str> {
+        if self.chat.is_some() { Some("chat_id") } else { self.topic.map(|_| "topic_id") }
+    }
+}
+
 /// The bot's id: the number before the colon of its token (never the token).
 pub fn bot_id(token: &Secret) -> Option<i64> {
     token.expose().split_once(':').and_then(|(id, _)| id.parse().ok())

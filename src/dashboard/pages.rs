@@ -253,7 +253,7 @@ async fn buckets_page(
 
 /// Where a bucket's new versions go under the settings of this process.
 fn destined(cfg: &Config, bucket: &str) -> Destined {
-    let own = cfg.buckets.get(bucket).is_some_and(|b| b.chat.is_some() || b.topic.is_some());
+    let own = cfg.buckets.get(bucket).is_some_and(|b| b.own_destination().is_some());
     match cfg.destination_for(bucket) {
         Ok(dest) if own => Destined::Own(dest),
         Ok(dest) => Destined::Default(dest),

@@ -203,16 +203,9 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
         stop: None,
     };
     if req.dry_run {
-        let mut after: Option<(String, String)> = None;
-        loop {
-            let (selection, from) = (selection.clone(), after.clone());
-            let page = Ledger::blocking(ledger, move |l| {
-                l.restorable_page(&selection, from.as_ref().map(|(b, k)| (b.as_str(), k.as_str())), PAGE)
-            })
-            .await?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.object.bucket.clone(), last.object.key.clone()));
-            report.objects.extend(page.iter().map(|d| object_report(d, ObjectOutcome::WouldRestore, None, None)));
+        let mut objects = std::pin::pin!(restorable(ledger, &selection));
+        while let Some(d) = objects.next().await {
+            report.objects.push(object_report(&d?, ObjectOutcome::WouldRestore, None, None));
         }
         return Ok(report);
     }
@@ -232,26 +225,7 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
     shutdown.listen();
     let work = Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target };
 
-    // The pages, one after the other, as one stream of objects.
-    let selection = &selection;
-    let pages = futures_util::stream::unfold(Some(None::<(String, String)>), |after| async move {
-        let after = after?;
-        let (selection, from) = (selection.clone(), after.clone());
-        let page = Ledger::blocking(ledger, move |l| {
-            l.restorable_page(&selection, from.as_ref().map(|(b, k)| (b.as_str(), k.as_str())), PAGE)
-        })
-        .await;
-        match page {
-            Ok(page) if page.is_empty() => None,
-            Ok(page) => {
-                let next = page.last().map(|d| (d.object.bucket.clone(), d.object.key.clone()));
-                Some((futures_util::stream::iter(page.into_iter().map(Ok).collect::<Vec<_>>()), Some(next)))
-            }
-            Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
-        }
-    })
-    .flatten();
-    let pages = std::pin::pin!(pages);
+    let pages = std::pin::pin!(restorable(ledger, &selection));
     // Set when no further object may start: the run is stopping.
     let stopping = AtomicBool::new(false);
     let mut done = pages
@@ -561,6 +535,31 @@ fn join_error(e: JoinError) -> ObjectError {
         JoinError::WrongIdentity(m) => ObjectError::Run(Error::usage(m)),
         JoinError::Data(m) => ObjectError::Object(m),
     }
+}
+
+/// The selected objects, read from the ledger a page at a time, as one stream; an error
+/// reading a page ends it.
+fn restorable<'a>(
+    ledger: &'a Arc<Ledger>,
+    selection: &'a Selection,
+) -> impl futures_util::Stream<Item = Result<Delivery>> + 'a {
+    futures_util::stream::unfold(Some(None::<(String, String)>), move |after| async move {
+        let after = after?;
+        let (selection, from) = (selection.clone(), after.clone());
+        let page = Ledger::blocking(ledger, move |l| {
+            l.restorable_page(&selection, from.as_ref().map(|(b, k)| (b.as_str(), k.as_str())), PAGE)
+        })
+        .await;
+        match page {
+            Ok(page) if page.is_empty() => None,
+            Ok(page) => {
+                let next = page.last().map(|d| (d.object.bucket.clone(), d.object.key.clone()));
+                Some((futures_util::stream::iter(page.into_iter().map(Ok).collect::<Vec<_>>()), Some(next)))
+            }
+            Err(e) => Some((futures_util::stream::iter(vec![Err(e)]), None)),
+        }
+    })
+    .flatten()
 }
 
 /// Feeds what the writer thread writes to the async upload.
