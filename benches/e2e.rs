@@ -831,7 +831,7 @@ async fn bench_dashboard_pages_with_100000_deliveries() {
     let deep = w.query(
         "SELECT sent_at, id FROM deliveries WHERE state = 'sent' ORDER BY sent_at DESC, id DESC LIMIT 1 OFFSET 60000",
     );
-    let css = c.get("/").await.body.split("href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let css = c.get("/").await.stylesheet();
     let pages = [
         css.clone(),
         "/".into(),

@@ -336,9 +336,7 @@ async fn no_secret_appears_on_any_page_response_or_log_line() {
     }
     // The stylesheet a signed-in page links to.
     let overview = seen.iter().rev().find(|r| r.body.contains("Sign out")).expect("a signed-in page");
-    let css =
-        overview.body.split("href=\"/static/").nth(1).and_then(|s| s.split('"').next()).expect("a stylesheet link");
-    let stylesheet = c.get(&format!("/static/{css}")).await;
+    let stylesheet = c.get(&overview.stylesheet()).await;
     stylesheet.status(200);
     seen.push(stylesheet);
     let settings = c.get("/settings").await;
@@ -364,7 +362,7 @@ async fn every_response_carries_the_security_headers() {
     let mut d = Dash::start().await;
     let mut c = d.signed_in().await;
     let overview = c.get("/").await;
-    let css = overview.body.split("rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let css = overview.stylesheet();
     assert!(css.starts_with("/static/app.") && css.ends_with(".css") && css.len() > "/static/app..css".len() + 8);
     let token = c.token().await;
     let mut replies = vec![

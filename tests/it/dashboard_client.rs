@@ -79,6 +79,14 @@ impl Reply {
         self
     }
 
+    /// The path of the stylesheet the page links to (`/static/app.HASH.css`).
+    #[track_caller]
+    pub fn stylesheet(&self) -> String {
+        let link = self.body.split("<link rel=\"stylesheet\" href=\"").nth(1);
+        let path = link.and_then(|rest| rest.split('"').next());
+        path.unwrap_or_else(|| panic!("the page links no stylesheet:\n{}", self.body)).to_string()
+    }
+
     #[track_caller]
     pub fn hides(&self, text: &str) -> &Self {
         assert!(!self.body.contains(text), "the page shows {text:?}:\n{}", self.body);
