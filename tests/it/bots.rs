@@ -27,12 +27,6 @@ async fn three_bots() -> World {
     w
 }
 
-fn restored(w: &World) -> std::path::PathBuf {
-    let dir = w.dir.path().join("restored");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn parts_spread_over_every_bot_and_come_back_through_the_bot_that_sent_each() {
     let mut w = three_bots().await.with_admin();
@@ -72,7 +66,7 @@ async fn parts_spread_over_every_bot_and_come_back_through_the_bot_that_sent_eac
 
     // Back through the ledger: the fake refuses a file id to any bot but its own, so
     // every getFile went through the bot that sent the part.
-    let dir = restored(&w);
+    let dir = w.restored_dir();
     w.run(&["restore", "bkt/pg/base.tar", "--out", dir.to_str().unwrap()]).await.success().no_token();
     assert_eq!(std::fs::read(dir.join("base.tar")).unwrap(), big);
     let out = w.run(&["verify", "--sample", "0", "--json"]).await;
@@ -168,7 +162,7 @@ async fn a_part_sent_by_a_bot_no_longer_configured_is_named_before_any_download(
     // Bot 3's token is gone from the settings.
     w.set_env("TELEGRAM_BOT_TOKENS", TOKEN_2);
     let (get_files, downloads) = (w.tg.calls("getFile"), w.tg.calls("download"));
-    let dir = restored(&w);
+    let dir = w.restored_dir();
     let out = w.run(&["restore", "bkt/db.dump", "--out", dir.to_str().unwrap()]).await;
     out.code(1).no_token();
     let line = out.stderr.lines().find(|l| l.contains("bot 323456789")).unwrap_or_else(|| panic!("{}", out.stderr));
@@ -262,7 +256,7 @@ async fn each_bucket_goes_to_its_own_chat_and_topic_and_a_wrong_topic_is_failed_
     w.run(&["retry"]).await.success().no_token();
     assert_eq!(place(&w, "lost.bin"), BTreeSet::from([(BACKUP_CHAT.to_string(), Some(7))]));
     assert_eq!(place(&w, "dump.sql"), BTreeSet::from([(BACKUP_CHAT.to_string(), Some(7))]), "nothing moved");
-    let dir = restored(&w);
+    let dir = w.restored_dir();
     w.run(&["restore", "dbs/dump.sql", "--out", dir.to_str().unwrap()]).await.success();
     assert_eq!(std::fs::read(dir.join("dump.sql")).unwrap(), data(PART_SIZE as usize * 2 + 9, 1));
     // A new version in dbs goes to dbs's new chat.
@@ -322,7 +316,7 @@ async fn a_ledger_from_before_several_bots_is_filled_in_with_the_bot_and_chat_co
         [[BACKUP_CHAT.to_string(), BOT_ID.to_string()]]
     );
     assert_eq!(w.query("SELECT count(*) FROM backfill"), [["0"]], "filled in once");
-    let dir = restored(&w);
+    let dir = w.restored_dir();
     w.run(&["restore", "bkt/old.tar", "--out", dir.to_str().unwrap()]).await.success();
     assert_eq!(std::fs::read(dir.join("old.tar")).unwrap(), body);
 }

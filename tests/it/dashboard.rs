@@ -2,6 +2,8 @@
 //! the lock shared with the command line, sessions, CSRF and origin checks, security
 //! headers, the pages and their actions, and no secret anywhere.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::dashboard_client::{Client, Dash, PASSWORD, Reply};
@@ -149,23 +151,39 @@ async fn guessing_on_the_dashboard_is_throttled_there_and_never_blocks_a_restore
     let code = d.codes.next().await;
     assert_eq!(operator.sign_in(PASSWORD, &code).await.status, 303);
 
-    // And `restore --all` works while the guessing goes on.
+    // And `restore --all` works while the guessing goes on: it starts once the guessing
+    // has, and the guessing goes on until it ends.
+    let (started, guessing_started) = tokio::sync::oneshot::channel();
+    let restoring = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let guessing = tokio::spawn({
-        let url = d.server.url.clone();
+        let (url, restoring) = (d.server.url.clone(), restoring.clone());
         async move {
-            for i in 0..30 {
+            let mut started = Some(started);
+            let mut answers = Vec::new();
+            for i in 0.. {
                 let mut c = Client::new(&url);
-                c.forwarded_for = Some(format!("192.0.2.{i}"));
-                c.sign_in("guess", "654321").await;
+                c.forwarded_for = Some(format!("192.0.2.{}", i % 250));
+                answers.push(c.sign_in("guess", "654321").await.status);
+                if i == 2 {
+                    started.take().map(|s| s.send(()));
+                }
+                if i >= 30 && !restoring.load(Ordering::SeqCst) {
+                    break;
+                }
             }
+            answers
         }
     });
+    guessing_started.await.unwrap();
     let all = d.w.dir.path().join("all");
     let code = d.codes.next().await;
     let out = d.w.run(&["restore", "--all", "--otp", &code, "--out", all.to_str().unwrap(), "--json"]).await;
+    restoring.store(false, Ordering::SeqCst);
     out.success();
     assert_eq!(out.json()["restored"], 2);
-    guessing.await.unwrap();
+    let answers = guessing.await.unwrap();
+    assert!(answers.iter().all(|s| *s == 401 || *s == 429), "every guess was refused: {answers:?}");
+    assert_eq!(d.w.query("SELECT failures, locked_until FROM totp"), [["0", "0"]]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

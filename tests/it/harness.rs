@@ -133,6 +133,13 @@ impl World {
         self.dir.path().join("ledger.sqlite3")
     }
 
+    /// A directory to restore into (`restored/` in the world's directory), created.
+    pub fn restored_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("restored");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.insert(key.to_string(), value.to_string());
     }

@@ -187,11 +187,8 @@ async fn the_metrics_match_the_ledger_and_count_what_went_wrong() {
     let labels = [("bucket", "dumps")];
     assert_eq!(endpoint.get("tgploy_delivered_bytes", &labels), from_file.get("tgploy_delivered_bytes", &labels));
     assert_eq!(server.stop("TERM", Duration::from_secs(30)).await.0, 0);
-    let leftovers: Vec<_> = std::fs::read_dir(w.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(".tgploy-metrics"))
-        .collect();
+    let leftovers: Vec<_> =
+        crate::restore::leftovers(w.dir.path()).into_iter().filter(|n| n.starts_with(".tgploy-metrics")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     for text in [&text, &textfile, &stdout.stdout] {

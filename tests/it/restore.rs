@@ -17,12 +17,6 @@ pub(crate) fn leftovers(dir: &Path) -> Vec<String> {
     names
 }
 
-fn out_dir(w: &World) -> PathBuf {
-    let dir = w.dir.path().join("restored");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Saves a document of the chat (the newest of that name) to `dir`, as an operator
 /// downloading it from a Telegram client would.
 fn download(w: &World, name: &str, dir: &Path) -> PathBuf {
@@ -81,7 +75,7 @@ async fn restore_from_the_ledger_rebuilds_small_multi_part_empty_and_boundary_ob
     }
     w.sync().await.success();
 
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     for (key, body) in &objects {
         let out = w.run(&["restore", &format!("bkt/{key}"), "--out", dir.to_str().unwrap()]).await;
         out.success().no_token();
@@ -113,7 +107,7 @@ async fn restore_takes_the_latest_version_unless_an_etag_is_given() {
     w.s3.put("bkt", "db.dump", new.clone()).await;
     w.sync().await.success();
 
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     let latest = dir.join("latest");
     w.run(&["restore", "bkt/db.dump", "--out", latest.to_str().unwrap()]).await.success();
     assert_eq!(std::fs::read(&latest).unwrap(), new);
@@ -147,7 +141,7 @@ async fn restore_from_the_manifest_alone_after_losing_the_server_and_the_ledger(
     w.s3.put("bkt", "pg/base.tar", body.clone()).await;
     w.sync().await.success();
 
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     let manifest = download(&w, "base.tar.tgploy.json", w.dir.path());
     forget_the_server(&mut w);
     // Only the bot token (and the API URL of the test server) is left.
@@ -168,7 +162,7 @@ async fn failed_downloads_are_named_without_the_token() {
     w.s3.create_bucket("bkt").await;
     w.s3.put("bkt", "base.tar", data(PART_SIZE as usize * 2 + 1, 4)).await;
     w.sync().await.success();
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     // The download URL holds the token: a dropped connection or an error answer must
     // not put it into the message.
     // One failure is repeated within the run; four in a row are an outage (exit 4). One
@@ -197,7 +191,7 @@ async fn bad_input_is_named_and_leaves_no_output() {
     let body = data(PART_SIZE as usize * 3 + 1, 4);
     w.s3.put("bkt", "base.tar", body.clone()).await;
     w.sync().await.success();
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     let target = dir.join("base.tar");
     let manifest = download(&w, "base.tar.tgploy.json", w.dir.path());
 
@@ -244,7 +238,7 @@ async fn parts_over_the_download_limit_are_refused_up_front_with_the_manual_rout
     w.sync().await.success();
     // Parts of 64 KiB against a server that hands out at most 50,000 bytes.
     w.tg.set_download_limit(50_000);
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     let out = w.run(&["restore", "bkt/big.tar", "--out", dir.to_str().unwrap()]).await;
     out.code(1).no_token();
     assert!(out.stderr.contains("part 1 of 3 (big.tar.part001)"), "{}", out.stderr);
@@ -263,7 +257,7 @@ async fn a_self_hosted_bot_api_server_is_read_from_its_local_paths() {
     w.s3.put("bkt", "local.tar", body.clone()).await;
     w.sync().await.success();
     w.tg.set_local_mode();
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     w.run(&["restore", "bkt/local.tar", "--out", dir.to_str().unwrap()]).await.success();
     assert_eq!(std::fs::read(dir.join("local.tar")).unwrap(), body);
     assert_eq!(w.tg.calls("download"), 0, "no file was fetched over HTTP");
@@ -290,7 +284,7 @@ async fn join_names_missing_and_corrupt_parts_then_joins_good_ones() {
     corrupt.truncate(1000);
     std::fs::write(&parts[2], corrupt).unwrap();
 
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     let target = dir.join("site.tar");
     let mut args = vec!["join".to_string()];
     args.extend(parts.iter().filter(|p| p.exists()).map(|p| p.display().to_string()));
@@ -370,7 +364,7 @@ async fn a_ledger_snapshot_in_the_admin_chat_is_enough_to_restore_after_losing_t
     std::fs::write(&copy, snap.bytes()).unwrap();
     forget_the_server(&mut w);
     w.set_env("DATABASE_PATH", copy.to_str().unwrap());
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     w.run(&["restore", "bkt/db.dump", "--out", dir.to_str().unwrap()]).await.success();
     assert_eq!(std::fs::read(dir.join("db.dump")).unwrap(), body);
 }
@@ -428,7 +422,7 @@ async fn encrypted_objects_round_trip_through_tgploy_and_through_the_stock_age_r
     assert_eq!(manifest["encryption"]["plaintext_sha256"], sha256_hex(body).as_str());
     assert_eq!(manifest["size"], stored.len() as u64);
 
-    let dir = out_dir(&w);
+    let dir = w.restored_dir();
     for (k, b) in &objects {
         let out =
             w.run(&["restore", &format!("bkt/{k}"), "-i", key.to_str().unwrap(), "--out", dir.to_str().unwrap()]).await;

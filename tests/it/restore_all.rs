@@ -99,10 +99,11 @@ async fn everything_comes_back_into_a_directory_and_a_second_run_skips_it() {
 async fn selection_by_bucket_prefix_and_as_of_picks_the_state_of_a_moment() {
     let w = World::new().await;
     let good = backups(&w).await;
-    // The moment between the good versions and what overwrote them.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let moment = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The good versions were made two hours ago (as the ledger has their S3 times); the
+    // moment is an hour ago, before what overwrote them.
+    w.execute("UPDATE deliveries SET last_modified_ms = last_modified_ms - 7200000");
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let moment = humantime::format_rfc3339_seconds(an_hour_ago).to_string();
     // Ransomware: every dump overwritten with garbage, and a note left; the garbage is
     // delivered faithfully, as new versions.
     for (b, k, _) in good.iter().filter(|(b, _, _)| *b == "dumps") {
@@ -141,8 +142,8 @@ async fn selection_by_bucket_prefix_and_as_of_picks_the_state_of_a_moment() {
     assert_eq!(report["bytes"], 3000 + PART_SIZE * 3 + 11);
     assert!(!Path::new("/nonexistent").exists());
 
-    // A duration means that long ago: nothing existed an hour before.
-    let hour = restore_all(&w, &["--as-of", "1h", "--dry-run", "--out", "/nonexistent", "--json"]).await;
+    // A duration means that long ago: nothing existed three hours before.
+    let hour = restore_all(&w, &["--as-of", "3h", "--dry-run", "--out", "/nonexistent", "--json"]).await;
     hour.success();
     assert_eq!(hour.json()["selected"], 0);
 }

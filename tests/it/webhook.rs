@@ -352,10 +352,10 @@ async fn events_from_concurrent_senders_are_all_in_the_ledger_when_answered() {
         crate::harness::post_events(&format!("{}/webhook", server.url), "load", 8, crate::harness::Until::Count(40))
             .await;
     assert_eq!(latencies.len(), 320);
-    // Every answered event was committed before its answer.
+    // Every answered event was committed before its answer: killed the moment the last
+    // answer came, the server leaves none of them behind.
+    server.kill();
     assert_eq!(w.query("SELECT COUNT(*) FROM deliveries WHERE bucket = 'load'"), [["320"]]);
-    let (code, logs) = server.stop("TERM", Duration::from_secs(60)).await;
-    assert_eq!(code, 0, "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
