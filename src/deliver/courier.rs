@@ -84,8 +84,9 @@ impl Courier<'_> {
     /// is released first.
     pub async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
         let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
-        // Where a delivery goes is fixed by its first claim: a bucket's new destination
-        // changes where new versions go, not where a started one is.
+        // Where a delivery goes is fixed by its first accepted part (`Ledger::claim`): a
+        // bucket's new destination changes where new versions go, and where one with no
+        // part accepted yet goes, not where a started one is.
         let routes = self.cfg.clone();
         let destination_of = move |bucket: &str| match routes.destination_for(bucket) {
             Ok(d) => (d.chat.to_string(), d.topic),
@@ -147,7 +148,7 @@ impl Courier<'_> {
         Ok(Some((obj, outcome)))
     }
 
-    /// Where the parts of `d` go: the destination its first claim fixed, named in errors
+    /// Where the parts of `d` go: the destination its claim fixed, named in errors
     /// by the setting that chose it. Only the default chat's failures stop a run.
     fn target(&self, d: &Delivery) -> Result<Target, Stop> {
         let bucket = &d.object.bucket;

@@ -91,7 +91,7 @@ pub struct Delivery {
     /// For an encrypted delivery, the original's SHA-256 (unknown for deliveries made
     /// before tgploy recorded it; their manifest has it).
     pub plaintext_sha256: Option<String>,
-    /// Where it goes (or went): the chat and forum topic its first claim fixed.
+    /// Where it goes (or went): the chat and forum topic its first accepted part fixed.
     pub chat: Option<String>,
     pub topic: Option<i64>,
     /// The bot that sent its manifest.
