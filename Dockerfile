@@ -7,6 +7,8 @@
 # The `build` stage leaves everything the runtime stage needs under /out:
 #
 #   /out/tgploy                           the binary, static (x86_64-unknown-linux-musl)
+#   /out/bin/sh                           a static busybox, installed as `sh` alone: Dokploy
+#                                         runs a schedule as `docker exec CONTAINER sh -c CMD`
 #   /out/etc/ssl/certs/ca-certificates.crt  CA certificates (HTTPS to S3 and Telegram)
 #   /out/etc/passwd, /out/etc/group       the user and group tgploy runs as (10001)
 #   /out/var/lib/tgploy                   an empty directory, mode 0700, owned by 10001
@@ -17,14 +19,15 @@
 # no image at all.
 
 FROM docker.io/library/rust:1.95-alpine AS build
-RUN apk add --no-cache musl-dev ca-certificates
+RUN apk add --no-cache musl-dev ca-certificates busybox-static
 WORKDIR /src
 COPY . .
 ENV CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
     CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
- && mkdir -p /out/etc/ssl/certs /out/var/lib/tgploy \
+ && mkdir -p /out/etc/ssl/certs /out/var/lib/tgploy /out/bin \
  && cp target/x86_64-unknown-linux-musl/release/tgploy /out/tgploy \
+ && cp /bin/busybox.static /out/bin/sh \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
  && echo 'tgploy:x:10001:10001:tgploy:/var/lib/tgploy:/sbin/nologin' > /out/etc/passwd \
  && echo 'tgploy:x:10001:' > /out/etc/group \
@@ -47,6 +50,10 @@ LABEL org.opencontainers.image.title="tgploy" \
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build /out/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/tgploy /usr/local/bin/tgploy
+# A shell and nothing else: busybox answers to the name it is called by, so as `sh` it is
+# the shell, and no other command exists. Schedulers that run `sh -c "tgploy sync"` in
+# the container (Dokploy's Schedules) need it; tgploy itself never runs a shell.
+COPY --from=build /out/bin/sh /bin/sh
 # The volume's directory, owned by the user in the image (mode 0700), so that a named
 # volume mounted here starts out private and writable by it. Copied with its parents:
 # a copy between stages keeps ownership and mode, while a directory that COPY creates
@@ -56,9 +63,12 @@ COPY --from=build /out/var/ /var/
 # Everything tgploy keeps is in the volume. There is no /tmp in an empty image:
 # part files, and SQLite's own temporary files, go to tmp/ in the volume, which tgploy
 # creates (mode 0700) when it first needs it. A container listens on every address of
-# its own network namespace, or nothing outside it could reach the servers.
-ENV PATH=/usr/local/bin \
-    TGPLOY_CONFIG=/var/lib/tgploy/config.toml \
+# its own network namespace, or nothing outside it could reach the servers. The config
+# file is optional, as the native binary's default places are: a container configured
+# through its environment alone works, and `setup` writes the file here. (TGPLOY_CONFIG,
+# set by a user, names a file that must exist.)
+ENV PATH=/usr/local/bin:/bin \
+    TGPLOY_DEFAULT_CONFIG=/var/lib/tgploy/config.toml \
     DATABASE_PATH=/var/lib/tgploy/ledger.sqlite3 \
     TGPLOY_TMP_DIR=/var/lib/tgploy/tmp \
     TMPDIR=/var/lib/tgploy/tmp \

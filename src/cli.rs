@@ -158,12 +158,13 @@ pub enum Command {
     ///
     /// Finds the delivery in the ledger (the latest version of the key unless --etag is
     /// given), or reads a manifest (`NAME.tgploy.json`, downloaded from the chat) when the
-    /// ledger is gone. Every part is located (`getFile`) before any download; each is
-    /// downloaded, checked against its SHA-256, then joined, and the whole is checked too.
+    /// ledger is gone. Each part is located (`getFile`) right before its download (a
+    /// download link lives an hour; a refused one is asked for again), checked against its
+    /// SHA-256, then joined, and the whole is checked too.
     /// The output is written to a temporary file beside it and renamed into place only
     /// when everything checked out. Encrypted objects are decrypted with --identity;
     /// without it the age file itself (`NAME.age`) is written. Parts over the cloud Bot
-    /// API's 20 MB download limit are reported up front with the manual route
+    /// API's 20 MiB download limit are reported up front with the manual route
     /// (`tgploy join`). Parts are downloaded --jobs at a time.
     ///
     /// With --all, everything comes back at once, --jobs downloads in flight across

@@ -9,7 +9,7 @@ use crate::config::{Config, Destination, TelegramSettings};
 use crate::ledger::{Bucket, Ledger};
 use crate::setup::explain_s3;
 use crate::shell::quote;
-use crate::sink::TelegramSink;
+use crate::sink::{SinkError, TelegramSink};
 use crate::source::S3Source;
 
 /// TOTP codes are accepted one 30 s step early or late; S3 signatures within 15 minutes.
@@ -197,6 +197,8 @@ async fn telegram(cfg: &Config, tg: &TelegramSettings, sink: &TelegramSink) -> V
     checks
 }
 
+/// Every bot may post to `dest`; a topic is checked too (a forum, and the topic itself with
+/// a message posted and deleted by the first bot: the one request that checks a topic).
 async fn destination(
     sink: &TelegramSink,
     bots: &[(usize, i64)],
@@ -205,25 +207,37 @@ async fn destination(
     setting: &str,
 ) -> Check {
     let mut refused = Vec::new();
-    for (i, id) in bots {
-        if let Err(e) = sink.check_chat(*i, dest, setting).await {
-            refused.push((*id, e));
+    let mut notes = Vec::new();
+    for (n, (i, id)) in bots.iter().enumerate() {
+        match sink.check_destination(*i, dest, setting, n == 0).await {
+            Ok(note) => notes.extend(note),
+            Err(e) => refused.push((*id, e)),
         }
     }
     let who = if bots.len() > 1 { "every bot" } else { "the bot" };
+    let fix = |bots: &str| match (&refused.first(), dest.topic) {
+        (Some((_, SinkError::NotForum { .. })), _) => {
+            format!("turn topics on in {} (a forum supergroup), or remove `{setting}`", dest.chat)
+        }
+        (Some((_, SinkError::Topic { .. } | SinkError::Misplaced { .. })), Some(topic)) => {
+            format!("create topic {topic} in {}, or correct `{setting}`", dest.chat)
+        }
+        _ => format!("add {bots} to {} with the right to post, or correct `{setting}`", dest.chat),
+    };
     match refused.first() {
-        None => pass(name, format!("{who} may post to {dest}")),
-        Some((_, e)) if bots.len() == 1 => fail(
-            name,
-            e.to_string(),
-            format!("add the bot to {} with the right to post, or correct `{setting}`", dest.chat),
-        ),
+        None => {
+            let checked =
+                if dest.topic.is_some() { " (a forum; a test message there was posted and deleted)" } else { "" };
+            let notes = if notes.is_empty() { String::new() } else { format!("; {}", notes.join("; ")) };
+            pass(name, format!("{who} may post to {dest}{checked}{notes}"))
+        }
+        Some((_, e)) if bots.len() == 1 => fail(name, e.to_string(), fix("the bot")),
         Some((_, e)) => {
             let ids: Vec<String> = refused.iter().map(|(id, _)| id.to_string()).collect();
             fail(
                 name,
                 format!("bot {} cannot post there: {e}", ids.join(", ")),
-                format!("add bot {} to {} with the right to post, or correct `{setting}`", ids.join(", "), dest.chat),
+                fix(&format!("bot {}", ids.join(", "))),
             )
         }
     }

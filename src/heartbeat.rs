@@ -139,10 +139,12 @@ impl Tallied for Sent {
 /// for Telegram first, then the summary that counts them, then the ledger snapshot when
 /// configured.
 pub async fn send(cfg: &Config, ledger: &Arc<Ledger>) -> Result<Sent> {
-    let settings = cfg.require_admin_chat("the heartbeat")?;
-    let sink = TelegramSink::new(&settings)?;
     let run = Run::begin(RunKind::Heartbeat, cfg, ledger);
     let sent = async {
+        // Inside the run: a heartbeat that cannot go out for want of a setting is a failed
+        // run on record, like a sync that cannot.
+        let settings = cfg.require_admin_chat("the heartbeat")?;
+        let sink = TelegramSink::new(&settings)?;
         alert::flush(ledger, &sink).await?;
         let owned = cfg.clone();
         let beat = Ledger::blocking(ledger, move |l| gather(l, &owned, now())).await?;

@@ -26,7 +26,11 @@ pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
     let path = PathBuf::from(name);
     // Often the first file of a new machine's data directory: both are created private,
     // like the ledger beside them.
-    let fail = |reason: String| Error::Ledger { path: path.display().to_string(), reason };
+    // The lock file is this machine's, beside the ledger: a file that cannot be made
+    // or locked is a local problem (exit 2), not the ledger's.
+    let fail = |reason: String| {
+        Error::local(format!("lock file {}: {reason}; check its directory and permissions", path.display()))
+    };
     crate::private::create_parent(&path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
     let mut file =
         crate::private::open_or_create(&path).map_err(|e| fail(format!("cannot open the lock file: {e}")))?;
@@ -52,7 +56,7 @@ pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
             )));
         }
         Err(TryLockError::Error(e)) => {
-            return Err(Error::Ledger { path: path.display().to_string(), reason: format!("cannot lock: {e}") });
+            return Err(fail(format!("cannot lock: {e}")));
         }
     }
     let _ = file.set_len(0);

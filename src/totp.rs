@@ -34,8 +34,16 @@ pub struct Enrolment {
 }
 
 fn totp(secret_base32: &str, account: &str) -> Result<Totp> {
+    // The secret in the ledger is damaged: no code can be checked against it. The fix is
+    // the operator's (exit 2), as for any second-factor refusal.
+    let damaged = |what: String| {
+        Error::SecondFactor(format!(
+            "{what}; enrol again with `tgploy setup totp --reset --otp RECOVERY-CODE`, or remove it from the \
+             ledger (README: Lost phone?)"
+        ))
+    };
     let secret = TotpSecret::try_from_base32(secret_base32)
-        .map_err(|e| Error::Failed(format!("the stored TOTP secret is unreadable: {e:?}")))?;
+        .map_err(|e| damaged(format!("the TOTP secret stored in the ledger is unreadable ({e:?})")))?;
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
         .with_digits(DIGITS as u8)
@@ -45,7 +53,7 @@ fn totp(secret_base32: &str, account: &str) -> Result<Totp> {
         .with_issuer(Some("tgploy"))
         .with_account_name(account)
         .build()
-        .map_err(|e| Error::Failed(format!("cannot use the TOTP secret: {e:?}")))
+        .map_err(|e| damaged(format!("the TOTP secret stored in the ledger cannot be used ({e:?})")))
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {

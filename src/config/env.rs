@@ -1,6 +1,9 @@
 //! Environment variables, kept stable: operators' unit files depend on them.
 
 pub const CONFIG: &str = "TGPLOY_CONFIG";
+/// Where the config file is looked for first when none is named, and where `setup`
+/// writes it: optional, unlike TGPLOY_CONFIG (the container image sets it).
+pub const DEFAULT_CONFIG: &str = "TGPLOY_DEFAULT_CONFIG";
 pub const S3_ENDPOINT: &str = "RUSTFS_ENDPOINT";
 pub const S3_ACCESS_KEY: &str = "RUSTFS_ACCESS_KEY";
 pub const S3_SECRET_KEY: &str = "RUSTFS_SECRET_KEY";

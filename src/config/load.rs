@@ -8,12 +8,9 @@ use std::time::Duration;
 
 use super::file::{FileValues, read_config_file, read_secret_file, validate_filter};
 use super::settings::{self, Effective, Fallback, Setting, Source};
-use super::{
-    CLOUD_MAX_PART_SIZE, ChatRef, Config, FilterConfig, LOCAL_MAX_PART_SIZE, MIN_PART_SIZE, Overrides, Secret, env,
-    is_cloud_api,
-};
+use super::{ChatRef, Config, FilterConfig, Overrides, Secret, check_part_size, env};
 use crate::error::{Error, Result};
-use crate::units::{human_size, parse_size};
+use crate::units::parse_size;
 
 /// A value as given: one text, or a list (a TOML array; a comma-separated variable).
 /// Not `Debug`: it may hold a secret.
@@ -237,7 +234,7 @@ impl Config {
                 }
                 Some(path)
             }
-            None => default_config_paths().into_iter().find(|p| p.is_file()),
+            None => default_config_paths(&env).into_iter().find(|p| p.is_file()),
         };
         let file = match &path {
             Some(path) => read_config_file(path)?,
@@ -265,27 +262,7 @@ impl Config {
         let webhook_concurrency: usize = r.value("webhook.concurrency", number("a whole number of at least 1"))?;
         let dashboard_listen = r.value("dashboard.listen", socket_addr)?;
         let dashboard_public_url = r.get("dashboard.public_url", http_url("https://backups.example.org"))?;
-        let is_cloud = is_cloud_api(&api_url);
-        let part_size = r.value("part_size", |g| {
-            let part_size = size(g)?;
-            let max = if is_cloud { CLOUD_MAX_PART_SIZE } else { LOCAL_MAX_PART_SIZE };
-            if part_size > max && is_cloud {
-                return Err(format!(
-                    "the cloud Bot API takes uploads of at most 50 MB, so parts may be at most {}; \
-                     a self-hosted Bot API server (telegram.api_url) takes up to {}",
-                    human_size(CLOUD_MAX_PART_SIZE),
-                    human_size(LOCAL_MAX_PART_SIZE)
-                ));
-            }
-            if part_size < MIN_PART_SIZE || part_size > max || part_size % 1024 != 0 {
-                return Err(format!(
-                    "must be a whole number of KiB between {} and {}",
-                    human_size(MIN_PART_SIZE),
-                    human_size(max)
-                ));
-            }
-            Ok(part_size)
-        })?;
+        let part_size = r.value("part_size", |g| check_part_size(size(g)?, &api_url))?;
         let max_attempts = r.value("max_attempts", |g| match number::<u32>("a whole number")(g)? {
             0 => Err("at least one attempt is needed".to_string()),
             n => Ok(n),
@@ -353,11 +330,18 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn default_config_paths() -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(dirs) = directories::ProjectDirs::from("", "", "tgploy") {
-        paths.push(dirs.config_dir().join("config.toml"));
-    }
+/// Where the config file is looked for when none is named (`--config`, TGPLOY_CONFIG), in
+/// order; the first that exists is read, and none need exist: TGPLOY_DEFAULT_CONFIG, the
+/// platform's config directory (`~/.config/tgploy/config.toml`), `/etc/tgploy/config.toml`.
+fn default_config_paths(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = default_config_path(env).into_iter().collect();
     paths.push(PathBuf::from("/etc/tgploy/config.toml"));
     paths
+}
+
+/// Where `setup` writes the config file when none is named: TGPLOY_DEFAULT_CONFIG, else
+/// the platform's config directory; `None` without a home directory.
+pub fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let platform = || directories::ProjectDirs::from("", "", "tgploy").map(|d| d.config_dir().join("config.toml"));
+    env(env::DEFAULT_CONFIG).filter(|p| !p.trim().is_empty()).map(PathBuf::from).or_else(platform)
 }

@@ -291,12 +291,14 @@ pub fn markdown_table() -> String {
         out.push_str(&format!("| {key} | {env} | {flag} | {fallback} | {} |\n", s.about));
     }
     out.push_str(&format!(
-        "| — | `{}` | `--config` | see above | the config file |\n\
+        "| — | `{}` | `--config` | see above | the config file; it must exist |\n\
+         | — | `{}` | — | none | where the config file is looked for first, and where `setup` writes it; need not exist (the container image sets it) |\n\
          | — | `{}` | `-v`, `-q` | `tgploy=info` | log filter, e.g. `debug` or `tgploy=debug` |\n\
          | `buckets.NAME.include`, `.exclude`, `.min_size`, `.max_size` | — | — | the `[sync]` filter | a bucket's own filter |\n\
          | `buckets.NAME.chat_id`, `.topic_id` | — | — | the backup chat and topic | where a bucket's new versions go |\n\
          | `buckets.NAME.expect_every`, `.expect_grace` | — | — | no watch; a tenth of the period | how often a new object is expected there (one period, or a table of key prefixes and periods), and how late it may be |\n",
         env::CONFIG,
+        env::DEFAULT_CONFIG,
         env::LOG
     ));
     out

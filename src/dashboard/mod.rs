@@ -79,7 +79,7 @@ impl App {
     /// like the same attempts one after another, not all before the first is counted.
     async fn answer_turn(&self, source: std::net::IpAddr) -> std::result::Result<AnswerTurn<'_>, throttle::Refusal> {
         let turn = self.answers.lock().await;
-        self.throttle.admit(source, crate::time::now())?;
+        self.throttle.admit(source, std::time::Instant::now())?;
         Ok(turn)
     }
 }
@@ -262,13 +262,30 @@ impl IntoResponse for Fail {
                 tracing::warn!("dashboard: {e}");
                 problem(StatusCode::SERVICE_UNAVAILABLE, "Busy", "The ledger is busy; reload the page in a moment.")
             }
-            Fail::Ledger(e) => {
+            // S3 or Telegram did not answer: nothing is wrong here, and it says which.
+            Fail::Ledger(Error::Unreachable { service, .. }) => {
+                tracing::warn!("dashboard: {service} cannot be reached");
+                let text =
+                    format!("{service} cannot be reached; try again in a moment (the dashboard's log says why).");
+                problem(StatusCode::BAD_GATEWAY, "Unreachable", &text)
+            }
+            Fail::Ledger(Error::Outage(e)) => {
+                tracing::warn!("dashboard: {e}");
+                let text =
+                    "An outside service stopped answering; try again in a moment (the dashboard's log says why).";
+                problem(StatusCode::BAD_GATEWAY, "Unreachable", text)
+            }
+            Fail::Ledger(e @ Error::Ledger { .. }) => {
                 tracing::error!("dashboard: {e}");
                 problem(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
                     "The ledger could not be read or written; the dashboard's log says why.",
                 )
+            }
+            Fail::Ledger(e) => {
+                tracing::error!("dashboard: {e}");
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The dashboard's log says why.")
             }
             Fail::Internal(e) => {
                 tracing::error!("dashboard: {e}");

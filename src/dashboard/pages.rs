@@ -22,7 +22,7 @@ use crate::ledger::{DeliveredFilter, State as DeliveryState};
 use crate::run::RunKind;
 use crate::sink::TelegramSink;
 use crate::source::S3Source;
-use crate::time::{now, rfc3339};
+use crate::time::now;
 use crate::totp::{self, Check, Gate};
 
 type Page = std::result::Result<Response, Fail>;
@@ -171,7 +171,7 @@ pub async fn login(
             Ok((AppendHeaders(cookies), see_other("/")).into_response())
         }
         None => {
-            app.throttle.failed(source, now());
+            app.throttle.failed(source, std::time::Instant::now());
             tracing::warn!("dashboard: refused a sign-in from {source} (wrong password or code)");
             login_page(&app, &headers, StatusCode::UNAUTHORIZED, Some(WRONG_ANSWER))
         }
@@ -181,13 +181,13 @@ pub async fn login(
 /// What the page says when the throttle holds an answer back.
 fn throttled(refusal: Refusal) -> String {
     match refusal {
-        Refusal::Wait { until } => format!(
-            "Too many wrong answers from this address: try again at {} (the command line is not affected).",
-            rfc3339(until)
+        Refusal::Wait { left } => format!(
+            "Too many wrong answers from this address: try again in {} (the command line is not affected).",
+            crate::time::span(left.as_secs_f64().ceil() as i64)
         ),
-        Refusal::Locked { until } => format!(
-            "Too many wrong answers: the dashboard's sign-in is locked until {} (the command line is not affected).",
-            rfc3339(until)
+        Refusal::Locked { left } => format!(
+            "Too many wrong answers: the dashboard's sign-in is locked for {} more (the command line is not affected).",
+            crate::time::span(left.as_secs_f64().ceil() as i64)
         ),
     }
 }
@@ -310,7 +310,7 @@ pub async fn disable_bucket(
         })
         .await;
     if matches!(checked, Ok(Err(_))) {
-        app.throttle.failed(source, now());
+        app.throttle.failed(source, std::time::Instant::now());
     }
     let outcome = match checked {
         Ok(Ok(())) => {
@@ -554,7 +554,7 @@ pub async fn change_password(
             Ok(see_other(&done_url("/security", "password", None, 0)))
         }
         auth::Answer::Wrong => {
-            app.throttle.failed(source, now());
+            app.throttle.failed(source, std::time::Instant::now());
             refuse(StatusCode::FORBIDDEN, WRONG_ANSWER).await
         }
     }

@@ -368,8 +368,9 @@ impl Courier<'_> {
             file_unique_id: None,
             sent_at: now(),
             bot_id: Some(sent.bot_id),
-            chat: d.chat.clone(),
-            topic: d.topic,
+            // Where Telegram says it put the message (the sink checked it is where asked).
+            chat: Some(sent.landed.chat.to_string()),
+            topic: sent.landed.topic,
         };
         let id = d.id;
         if !self.ledger(move |l, owner| l.finish_single(id, owner, &part, EMPTY_SHA256, None)).await? {
@@ -421,8 +422,9 @@ impl Courier<'_> {
             file_unique_id: Some(sent.file_unique_id),
             sent_at: now(),
             bot_id: Some(sent.bot_id),
-            chat: d.chat.clone(),
-            topic: d.topic,
+            // Where Telegram says it put the message (the sink checked it is where asked).
+            chat: Some(sent.landed.chat.to_string()),
+            topic: sent.landed.topic,
         };
         let (id, until) = (d.id, self.lease_until());
         let held = match (count, whole) {

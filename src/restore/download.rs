@@ -2,6 +2,11 @@
 //! `--jobs` at a time, across objects and within one object, each checked against its
 //! size and SHA-256 before anything uses it, and handed on in order.
 //!
+//! Each part is located (`getFile`) right before its download, never earlier: a link is
+//! promised for an hour only, and a restore of many parts, or of one large object over a
+//! slow line, outlasts it. What can be known without asking Telegram (a part over the
+//! download limit, a part of a bot no longer configured) is refused before any download.
+//!
 //! Two limits keep it bounded. Downloads in flight: `jobs` (getFile calls too). Part
 //! files on disk: `jobs + 1`, each held from the start of its download until the
 //! writer has read it, whatever the objects' sizes. An object takes its part files in
@@ -23,7 +28,7 @@ use super::plan::Plan;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
-use crate::sink::{FileSource, RemoteFile, TelegramSink};
+use crate::sink::{FileSource, TelegramSink};
 
 /// Fetches the parts of objects, `jobs` downloads at a time.
 pub struct Downloader {
@@ -50,33 +55,24 @@ impl Downloader {
         &self.sink
     }
 
-    /// Locates every part of `plan` (`getFile`) before anything of it is downloaded, so
-    /// a part Telegram no longer knows, or one over the download limit, is named first
-    /// (one after the other: the first that says no ends it).
-    pub(super) async fn locate(&self, plan: &Plan) -> Result<Vec<RemoteFile>, ObjectError> {
+    /// Refuses, before any download, an object that cannot be fetched whole: a part over
+    /// the cloud Bot API's download limit, or one whose bot is no longer configured.
+    pub(super) fn check(&self, plan: &Plan) -> Result<(), ObjectError> {
         check_download_limit(plan, self.sink.endpoint())?;
-        check_bots(plan, &self.sink)?;
-        let mut located = Vec::with_capacity(plan.parts.len());
-        for part in &plan.parts {
-            let _permit = self.downloads.acquire().await.map_err(closed)?;
-            located.push(locate_part(&self.sink, plan, part).await?);
-        }
-        Ok(located)
+        check_bots(plan, &self.sink)
     }
 
-    /// Downloads and checks every part of `plan` (located by [`Downloader::locate`])
-    /// and sends them to `pieces` in order. Stops at the first part that fails, at a
-    /// signal, or when the receiver is gone (its owner says why).
+    /// Locates, downloads and checks every part of `plan` (checked by
+    /// [`Downloader::check`]) and sends them to `pieces` in order. Stops at the first part
+    /// that fails, at a signal, or when the receiver is gone (its owner says why).
     pub(super) async fn fetch(
         &self,
         plan: &Plan,
-        located: Vec<RemoteFile>,
         progress: &Progress,
         shutdown: &Shutdown,
         pieces: mpsc::Sender<Piece>,
     ) -> Result<(), ObjectError> {
-        let count = located.len();
-        let mut located = located.into_iter().enumerate();
+        let count = plan.parts.len();
         let mut running = FuturesUnordered::new();
         let mut done: BTreeMap<usize, Piece> = BTreeMap::new();
         let mut next_to_send = 0;
@@ -99,10 +95,8 @@ impl Downloader {
             tokio::select! {
                 slot = self.part_files.clone().acquire_owned(), if started < count => {
                     let slot = slot.map_err(closed)?;
-                    if let Some((idx, file)) = located.next() {
-                        started += 1;
-                        running.push(self.fetch_part(plan, idx, file, slot, progress));
-                    }
+                    running.push(self.fetch_part(plan, started, slot, progress));
+                    started += 1;
                 }
                 Some(fetched) = running.next(), if !running.is_empty() => {
                     let (idx, piece) = fetched?;
@@ -116,28 +110,31 @@ impl Downloader {
         &self,
         plan: &Plan,
         idx: usize,
-        file: RemoteFile,
         slot: OwnedSemaphorePermit,
         progress: &Progress,
     ) -> Result<(usize, Piece), ObjectError> {
         let part = &plan.parts[idx];
         let _download = self.downloads.acquire().await.map_err(closed)?;
+        let file = locate_part(&self.sink, plan, part).await?;
         match &file.source {
             FileSource::Local(path) => {
                 fetch_checked(&self.sink, plan, part, &file, progress, |_| Ok(())).await?;
                 Ok((idx, Piece::path(PathBuf::from(path), slot)))
             }
             FileSource::Remote(_) => {
+                // A part file that cannot be written stops the restore half-way, like a
+                // write of the output that fails (`join`): what was asked could not be
+                // finished (exit 1); what finished stays.
                 let mut tmp =
                     tempfile::Builder::new().prefix("restore-").tempfile_in(self.tmp.path()).map_err(|e| {
-                        ObjectError::Run(Error::local(format!(
-                            "cannot create a part file in {}: {e}; set `tmp_dir` (TGPLOY_TMP_DIR)",
+                        ObjectError::Run(Error::failed(format!(
+                            "cannot create a part file in {}: {e}; free some space or set `tmp_dir` (TGPLOY_TMP_DIR)",
                             self.tmp.path().display()
                         )))
                     })?;
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
                 fetch_checked(&self.sink, plan, part, &file, progress, |chunk| out.write_all(chunk)).await?;
-                out.flush().map_err(|e| ObjectError::Run(Error::local(format!("cannot write a part file: {e}"))))?;
+                out.flush().map_err(|e| ObjectError::Run(Error::failed(format!("cannot write a part file: {e}"))))?;
                 drop(out);
                 Ok((idx, Piece::temp(tmp, slot)))
             }

@@ -1,6 +1,6 @@
-//! Fetching parts from Telegram: every part located (`getFile`) before any download,
-//! the cloud Bot API's download limit checked up front, each part checked against its
-//! size and SHA-256 as it streams past.
+//! Fetching parts from Telegram: the cloud Bot API's download limit checked up front, each
+//! part located (`getFile`) right before its download and checked against its size and
+//! SHA-256 as it streams past.
 
 use std::io;
 
@@ -8,14 +8,11 @@ use sha2::{Digest, Sha256};
 
 use super::ObjectError;
 use super::plan::{Plan, PlanPart};
-use crate::config::is_cloud_api;
+use crate::config::{CLOUD_DOWNLOAD_LIMIT, is_cloud_api};
 use crate::progress::Progress;
 use crate::shell::quote_path;
 use crate::sink::{RemoteFile, SinkError, TelegramSink};
 use crate::units::human_size;
-
-/// The cloud Bot API hands out files of up to 20 MB through `getFile`.
-const CLOUD_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
 
 /// The manual route, for parts the bot cannot download.
 pub(super) fn manual_route(plan: &Plan) -> String {
@@ -30,8 +27,8 @@ pub(super) fn manual_route(plan: &Plan) -> String {
     )
 }
 
-/// Refuses up front when the Bot API is Telegram's cloud and a part is over its 20 MB
-/// download limit.
+/// Refuses up front when the Bot API is Telegram's cloud and a part is over its download
+/// limit (20 MiB).
 pub(super) fn check_download_limit(plan: &Plan, api_url: &str) -> Result<(), ObjectError> {
     if !is_cloud_api(api_url) {
         return Ok(());
@@ -39,7 +36,7 @@ pub(super) fn check_download_limit(plan: &Plan, api_url: &str) -> Result<(), Obj
     let count = plan.parts.len();
     match plan.parts.iter().find(|p| p.size > CLOUD_DOWNLOAD_LIMIT) {
         Some(p) => Err(ObjectError::Object(format!(
-            "{} of {} is {}, over the cloud Bot API's 20 MB download limit, so the bot cannot fetch it; {}",
+            "{} of {} is {}, over the cloud Bot API's download limit of 20 MiB, so the bot cannot fetch it; {}",
             p.label(count),
             plan.label,
             human_size(p.size),
@@ -55,7 +52,7 @@ fn part_failure(plan: &Plan, part: &PlanPart, e: SinkError) -> ObjectError {
         // Nothing more can be fetched in this run: Telegram is down, the token refused.
         e if e.is_outage() || matches!(e, SinkError::Unauthorized { .. }) => ObjectError::Run(e.into()),
         SinkError::TooBigToDownload { .. } => ObjectError::Object(format!("{label}: {e}; {}", manual_route(plan))),
-        SinkError::UnknownFile(_) | SinkError::UnknownBot(_) => {
+        SinkError::UnknownFile(_) | SinkError::UnknownBot(_) | SinkError::LinkRefused { .. } => {
             ObjectError::Object(format!("{label} cannot be fetched: {e}; {}", manual_route(plan)))
         }
         e => ObjectError::Object(format!("{label}: {e}")),

@@ -1,10 +1,10 @@
 //! The way back: parts fetched from Telegram (or given by hand), each checked against its
 //! SHA-256, joined, decrypted when encrypted, and written atomically.
 //!
-//! Every part of an object is located with `getFile` before anything of it is
-//! downloaded, so a part Telegram no longer knows, or one over the Bot API's download
-//! limit, is named before any work. Parts are then downloaded `--jobs` at a time into
-//! private temporary files and checked ([`download`]); only checked parts reach the
+//! A part over the Bot API's download limit, or one of a bot no longer configured, is
+//! named before any work. Parts are then located (`getFile`, right before each download:
+//! its link lives an hour) and downloaded `--jobs` at a time into private temporary
+//! files and checked ([`download`]); only checked parts reach the
 //! writer, in order, which joins them into the output (a temporary file beside the
 //! requested name, renamed into place once everything checked out, or stdout). Memory
 //! stays bounded by the read buffers; disk by `--jobs` + 1 parts.
@@ -135,10 +135,10 @@ async fn fetch_into<R: Send + 'static>(
     shutdown: &Shutdown,
     consume: impl FnOnce(&mut dyn Iterator<Item = Piece>) -> R + Send + 'static,
 ) -> Result<R, ObjectError> {
-    let located = downloader.locate(plan).await?;
+    downloader.check(plan)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(1);
     let consumer = tokio::task::spawn_blocking(move || consume(&mut std::iter::from_fn(move || rx.blocking_recv())));
-    let fetched = downloader.fetch(plan, located, progress, shutdown, tx).await;
+    let fetched = downloader.fetch(plan, progress, shutdown, tx).await;
     let consumed = consumer.await.map_err(|e| ObjectError::Run(Error::Internal(format!("the writer failed: {e}"))))?;
     fetched.map(|()| consumed)
 }

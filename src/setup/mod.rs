@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::config::file::{self, write_private};
 use crate::config::{
-    CLOUD_API_URL, CLOUD_MAX_PART_SIZE, ChatRef, DEFAULT_PART_SIZE, LOCAL_MAX_PART_SIZE, MIN_PART_SIZE, S3Settings,
-    Secret, is_cloud_api,
+    CLOUD_API_URL, CLOUD_MAX_PART_SIZE, ChatRef, DEFAULT_PART_SIZE, LOCAL_MAX_PART_SIZE, S3Settings, Secret,
+    check_part_size, is_cloud_api,
 };
 use crate::error::{Error, Result};
 use crate::html::escape_html;
@@ -130,10 +130,10 @@ pub fn explain_s3(e: &SourceError) -> String {
     format!("{text}\n  → {hint}")
 }
 
-/// The default place for the config file.
+/// The default place for the config file (TGPLOY_DEFAULT_CONFIG, else the platform's
+/// config directory).
 pub fn default_config_path() -> Result<PathBuf> {
-    directories::ProjectDirs::from("", "", "tgploy")
-        .map(|d| d.config_dir().join("config.toml"))
+    crate::config::default_config_path(&|name| std::env::var(name).ok())
         .ok_or_else(|| Error::config("no home directory to put the config in: pass --config PATH"))
 }
 
@@ -520,7 +520,7 @@ fn ask_part_size(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
         p.say("Step 5 of 5 — part size: objects larger than this are sent in parts.");
         let items = vec![
             format!(
-                "{} (default): every part can be restored automatically through the bot (cloud download limit 20 MB)",
+                "{} (default): every part can be restored automatically through the bot (cloud download limit 20 MiB)",
                 human_size(DEFAULT_PART_SIZE)
             ),
             format!(
@@ -551,14 +551,10 @@ fn ask_part_size(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
                     Answer::Value(v) => v,
                     Answer::Back => continue,
                 };
-                match parse_size(&typed) {
-                    Ok(n) if (MIN_PART_SIZE..=LOCAL_MAX_PART_SIZE).contains(&n) && n % 1024 == 0 => a.part_size = n,
-                    Ok(_) => {
-                        p.say(&format!("Pick a whole number of KiB up to {}.", human_size(LOCAL_MAX_PART_SIZE)));
-                        continue;
-                    }
+                match parse_size(&typed).and_then(|n| check_part_size(n, &a.api_url)) {
+                    Ok(n) => a.part_size = n,
                     Err(why) => {
-                        p.say(&why);
+                        p.say(&format!("The part size {why}."));
                         continue;
                     }
                 }
@@ -582,9 +578,17 @@ pub async fn non_interactive(
             target.display()
         )));
     }
-    let buckets = check_s3(&a)
-        .await
-        .map_err(|e| Error::config(format!("S3 check failed: {}", explain_s3(&e).replace('\n', ""))))?;
+    let buckets = check_s3(&a).await.map_err(|e| {
+        let why = format!("S3 check failed: {}", explain_s3(&e).replace('\n', ""));
+        // Nothing answered: exit 4, like any run that cannot reach S3; a refusal is the
+        // settings' fault: exit 2.
+        match e {
+            SourceError::Unreachable { endpoint, .. } => {
+                Error::Unreachable { service: crate::error::Service::S3, endpoint, reason: why }
+            }
+            _ => Error::config(why),
+        }
+    })?;
     p.say(&format!("✓ S3 answers; {} bucket(s)", buckets.len()));
     let sink = TelegramSink::for_setup(&a.bot_token, &a.api_url)?;
     let name = sink.check_bot(0).await?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::terminal::{PrintPrompter, TerminalPrompter};
 use super::{Answers, default_config_path, enrol, enrol_unattended, interactive, non_interactive};
 use crate::cli::{GlobalArgs, SetupArgs, SetupCommand};
-use crate::config::{ChatRef, Config, Overrides, env};
+use crate::config::{ChatRef, Config, Overrides, check_part_size, env};
 use crate::dashboard::auth;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
@@ -172,7 +172,9 @@ fn answers(cfg: &Config, args: &SetupArgs) -> Result<Answers> {
     a.backup_chat = chat(&args.backup_chat_id, "--backup-chat-id")?.or_else(|| cfg.backup_chat.clone());
     a.admin_chat = chat(&args.admin_chat_id, "--admin-chat-id")?.or_else(|| cfg.admin_chat.clone());
     a.part_size = match &args.part_size {
-        Some(v) => parse_size(v).map_err(|why| Error::config(format!("invalid --part-size: {why}")))?,
+        Some(v) => parse_size(v)
+            .and_then(|n| check_part_size(n, &a.api_url))
+            .map_err(|why| Error::config(format!("invalid --part-size {v}: {why}")))?,
         None => cfg.part_size,
     };
     a.webhook_token = cfg.webhook_token.clone();

@@ -90,8 +90,17 @@ pub(crate) struct BotApi {
     token: String,
 }
 
+/// Why a [`BotApi`] could not be built.
+#[derive(Debug)]
+pub(crate) enum BuildError {
+    /// The endpoint is no URL.
+    Url(String),
+    /// The HTTP client could not be built (no TLS roots, …).
+    Client(String),
+}
+
 impl BotApi {
-    pub fn new(endpoint: &str, token: &str) -> Result<BotApi, String> {
+    pub fn new(endpoint: &str, token: &str) -> Result<BotApi, BuildError> {
         // No total timeout: a 1950 MiB part to a self-hosted server takes long. Connect
         // and read timeouts catch a dead server.
         let client = reqwest::Client::builder()
@@ -99,9 +108,12 @@ impl BotApi {
             .read_timeout(Duration::from_secs(300))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| BuildError::Client(format!("cannot build the HTTP client: {e}")))?;
         let endpoint = endpoint.trim_end_matches('/').to_string();
-        reqwest::Url::parse(&endpoint).map_err(|e| format!("invalid URL: {e}"))?;
+        let url = reqwest::Url::parse(&endpoint).map_err(|e| BuildError::Url(e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(BuildError::Url(format!("`{}` is not http or https", url.scheme())));
+        }
         Ok(BotApi { client, endpoint, token: token.to_string() })
     }
 
@@ -163,6 +175,11 @@ impl BotApi {
             return Err(CallError::Transient(format!("it answered HTTP {status}")));
         }
         let envelope: Envelope<T> = serde_json::from_str(&text).map_err(|_| {
+            if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+                // The limit is enforced in front of the Bot API (nginx): its answer is the
+                // envelope today, an HTML page in older reports; the status says it all.
+                return CallError::Api { code: 413, description: "Request Entity Too Large".into(), migrate_to: None };
+            }
             let raw: String = text.chars().take(200).collect();
             CallError::Garbled(format!("unexpected answer (HTTP {status}): {raw}"))
         })?;

@@ -1,5 +1,11 @@
 //! Files Telegram holds: located with `getFile` and downloaded, each through the bot that
 //! received it (file ids belong to their bot).
+//!
+//! A download link lives for at least an hour after its `getFile`, and no longer is
+//! promised: the Bot API server keeps the file in its cache for a while, then the same
+//! path is no longer served. So a file is located right before it is downloaded, and a
+//! refused download is located again before anything is concluded: only `getFile` itself
+//! can say that a file id is unknown to its bot.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +28,8 @@ pub struct RemoteFile {
     pub source: FileSource,
     /// The bot (by index) that located it, and downloads it.
     bot: usize,
+    /// Its file id, to locate it again when its link is refused.
+    file_id: String,
 }
 
 impl TelegramSink {
@@ -34,9 +42,14 @@ impl TelegramSink {
         }
     }
 
-    /// Asks Telegram where a file is (`getFile`), through the bot that received it.
+    /// Asks Telegram where a file is (`getFile`), through the bot that received it. Call it
+    /// right before [`TelegramSink::fetch`]: the link it gives is promised for an hour.
     pub async fn locate(&self, bot_id: Option<i64>, file_id: &str) -> Result<RemoteFile, SinkError> {
         let bot = self.bot_index(bot_id).ok_or(SinkError::UnknownBot(bot_id.unwrap_or_default()))?;
+        self.locate_with(bot, file_id).await
+    }
+
+    async fn locate_with(&self, bot: usize, file_id: &str) -> Result<RemoteFile, SinkError> {
         let (file, _): (teloxide::types::File, _) =
             self.request(Call::new("getFile").param("file_id", file_id), Through::Bot(bot)).await?;
         let path = Path::new(&file.path);
@@ -53,14 +66,39 @@ impl TelegramSink {
         } else {
             FileSource::Remote(file.path.clone())
         };
-        Ok(RemoteFile { size: u64::from(file.meta.size), source, bot })
+        Ok(RemoteFile { size: u64::from(file.meta.size), source, bot, file_id: file_id.to_string() })
     }
 
-    /// Streams a located file into `sink`, chunk by chunk; returns the bytes read.
+    /// Streams a located file into `sink`, chunk by chunk; returns the bytes read. When the
+    /// download is refused before its first byte (a link past its lifetime answers 404),
+    /// the file is located again and the download tried once more: a `getFile` that
+    /// refuses then says the file id is unknown; a fresh link refused too is
+    /// [`SinkError::LinkRefused`].
     pub async fn fetch(
         &self,
         file: &RemoteFile,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, SinkError> {
+        match self.fetch_once(file, &mut sink).await {
+            Err(SinkError::LinkRefused { status, .. }) => {
+                tracing::info!(
+                    "the download link of a file of bot {} was refused (HTTP {status}); asking getFile again",
+                    self.bots[file.bot].id
+                );
+                let fresh = self.locate_with(file.bot, &file.file_id).await?;
+                self.fetch_once(&fresh, &mut sink).await.map_err(|e| match e {
+                    SinkError::LinkRefused { status, .. } => SinkError::LinkRefused { status, fresh: true },
+                    e => e,
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn fetch_once(
+        &self,
+        file: &RemoteFile,
+        sink: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, SinkError> {
         let write_error = |e: std::io::Error| SinkError::Io(format!("cannot write what was downloaded: {e}"));
         let mut total = 0u64;

@@ -46,6 +46,9 @@ const DEFAULT_MAX_FLOOD_WAIT: Duration = Duration::from_secs(10 * 60);
 pub enum SinkError {
     #[error("cannot reach the Telegram Bot API at {endpoint}: {reason}")]
     Unreachable { endpoint: String, reason: String },
+    /// `telegram.api_url` is no URL a request can go to.
+    #[error("the Telegram Bot API URL {endpoint} is not valid ({reason}); check `telegram.api_url` (TELEGRAM_API_URL)")]
+    BadUrl { endpoint: String, reason: String },
     #[error(
         "the Telegram Bot API at {endpoint} rejected the bot token of bot {bot}; check `telegram.bot_token`, \
          `telegram.bot_tokens` (TELEGRAM_BOT_TOKEN, TELEGRAM_BOT_TOKENS): the tokens @BotFather gave"
@@ -63,12 +66,32 @@ pub enum SinkError {
         /// The default chat: nothing can be delivered until it is fixed.
         fatal: bool,
     },
-    /// A forum topic that does not exist, or a topic in a chat that is no forum.
+    /// A forum topic that does not exist (or the General topic, which takes no id).
     #[error(
         "Telegram has no topic {topic} in chat {chat} (it answered `{reason}`); check `{setting}`: a topic id \
          needs a forum supergroup that has it"
     )]
     Topic { chat: String, topic: i64, setting: String, reason: String },
+    /// A destination with a topic in a chat that is no forum: Telegram would post to the
+    /// main chat.
+    #[error(
+        "chat {chat} is a {kind} without topics, not a forum: Telegram would post to its main chat, not topic \
+         {topic}; turn topics on in the group, or remove `{setting}`"
+    )]
+    NotForum { chat: String, kind: String, topic: i64, setting: String },
+    /// Telegram accepted a message but put it elsewhere than asked: since Bot API 9.3 a
+    /// topic in a chat that is no forum is dropped without an error, and the message lands
+    /// in the main chat. Nothing is recorded there; the stray message is deleted.
+    #[error("Telegram posted to {placed}; check `{setting}`; {cleanup}")]
+    Misplaced {
+        /// Where it went instead of where it was asked to go, and why.
+        placed: String,
+        setting: String,
+        /// What became of the stray message.
+        cleanup: String,
+        /// The default chat: nothing can be delivered until it is fixed.
+        fatal: bool,
+    },
     #[error(
         "the Bot API server at {endpoint} refused a {size}-byte upload as too large (HTTP 413): \
          its limit is below the part size; lower `part_size` (TGPLOY_PART_SIZE){hint}"
@@ -86,12 +109,23 @@ pub enum SinkError {
     Rejected(String),
     /// `getFile` refused: the file is over the Bot API's download limit.
     #[error(
-        "the Bot API at {endpoint} answered `file is too big`: it hands out files up to its download limit (20 MB on the cloud Bot API)"
+        "the Bot API at {endpoint} answered `file is too big`: it hands out files up to its download limit (20 MiB on the cloud Bot API)"
     )]
     TooBigToDownload { endpoint: String },
     /// `getFile` does not know the file id (wrong, or from another bot).
-    #[error("Telegram does not know this file id (it was sent by another bot, or deleted): {0}")]
+    #[error("Telegram does not know this file id (it was sent by another bot, or deleted): getFile answered `{0}`")]
     UnknownFile(String),
+    /// The download of a file `getFile` located was refused (its link expired, or the file
+    /// server does not serve it); `fresh` when even a link asked for right before was.
+    #[error(
+        "the download was refused (HTTP {status}){}",
+        if *fresh {
+            " although getFile had just located the file: Telegram's file server does not hand it out now; try again later"
+        } else {
+            ": its link expired"
+        }
+    )]
+    LinkRefused { status: u16, fresh: bool },
     /// A file sent by a bot whose token is no longer configured.
     #[error(
         "it was sent by bot {0}, whose token is no longer configured: add it to `telegram.bot_tokens` \
@@ -105,7 +139,13 @@ pub enum SinkError {
 impl SinkError {
     /// Errors that no retry can fix without the operator changing the configuration.
     pub fn is_config(&self) -> bool {
-        matches!(self, SinkError::Unauthorized { .. } | SinkError::Chat { fatal: true, .. })
+        matches!(
+            self,
+            SinkError::Unauthorized { .. }
+                | SinkError::BadUrl { .. }
+                | SinkError::Chat { fatal: true, .. }
+                | SinkError::Misplaced { fatal: true, .. }
+        )
     }
 
     /// Telegram is down, or will not take anything for longer than a run should wait:
@@ -136,6 +176,8 @@ pub struct SentDocument {
     pub file_unique_id: String,
     /// The bot that sent it: the only one that can download it again.
     pub bot_id: i64,
+    /// Where Telegram put it, as its answer says.
+    pub landed: Landed,
 }
 
 /// A message Telegram accepted.
@@ -143,6 +185,16 @@ pub struct SentDocument {
 pub struct SentMessage {
     pub message_id: i64,
     pub bot_id: i64,
+    /// Where Telegram put it, as its answer says.
+    pub landed: Landed,
+}
+
+/// Where Telegram put a message, read from its answer (`chat.id`, and
+/// `message_thread_id` when `is_topic_message`): what the ledger records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Landed {
+    pub chat: i64,
+    pub topic: Option<i64>,
 }
 
 /// A chat (and forum topic) as requests name it, with the setting errors point to.
@@ -165,6 +217,17 @@ impl Target {
     fn chat(chat: &ChatRef, setting: impl Into<String>) -> Target {
         Target { id: chat.to_string(), topic: None, setting: setting.into(), fatal: true }
     }
+}
+
+/// What `getChat` says of a chat, as far as tgploy needs it (`JsonChat` in
+/// telegram-bot-api's `Client.cpp`: `is_forum` is present, and true, for forum
+/// supergroups only).
+#[derive(Debug, serde::Deserialize)]
+struct ChatInfo {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    is_forum: bool,
 }
 
 /// One bot: its id and its own connection to the Bot API.
@@ -244,8 +307,10 @@ impl TelegramSink {
         let endpoint = api_url.trim_end_matches('/').to_string();
         let mut bots = Vec::with_capacity(tokens.len());
         for token in tokens {
-            let api = BotApi::new(api_url, token.expose())
-                .map_err(|reason| SinkError::Unreachable { endpoint: endpoint.clone(), reason })?;
+            let api = BotApi::new(api_url, token.expose()).map_err(|e| match e {
+                api::BuildError::Url(reason) => SinkError::BadUrl { endpoint: endpoint.clone(), reason },
+                api::BuildError::Client(reason) => SinkError::Io(reason),
+            })?;
             bots.push(Bot { id: bot_id(token).unwrap_or_default(), api });
         }
         if bots.is_empty() {
@@ -308,13 +373,49 @@ impl TelegramSink {
         Ok(self.send_html(&target, html, Through::Bot(0)).await?.message_id)
     }
 
-    /// Checks that a bot (by index) may post to a destination, without posting anything
-    /// (a chat action, in the topic when there is one).
-    pub async fn check_chat(&self, bot: usize, dest: &Destination, setting: &str) -> Result<(), SinkError> {
+    /// Checks that a bot (by index) may post to a destination. The chat is checked with a
+    /// chat action, which posts nothing. A topic needs more, since a chat action does not
+    /// check topics (telegram-bot-api's `process_send_chat_action_query` checks the chat
+    /// only) and Telegram drops a topic outside forums: `getChat` must say the chat is a
+    /// forum; then, with `probe`, a message is posted in the topic (a send is the request
+    /// that checks a topic: `check_message_topic`) and deleted at once. Returns a note when
+    /// that message could not be deleted.
+    pub async fn check_destination(
+        &self,
+        bot: usize,
+        dest: &Destination,
+        setting: &str,
+        probe: bool,
+    ) -> Result<Option<String>, SinkError> {
         let target = Target::new(dest, setting, true);
         let call = Call::new("sendChatAction").to(&target).param("action", "upload_document");
         let _: (bool, _) = self.request(call, Through::Bot(bot)).await?;
-        Ok(())
+        let Some(topic) = dest.topic else { return Ok(None) };
+        let call = Call::new("getChat").param("chat_id", target.id.clone());
+        let (chat, _): (ChatInfo, _) = self.request(call, Through::Bot(bot)).await?;
+        if !chat.is_forum && chat.kind != "private" {
+            return Err(SinkError::NotForum {
+                chat: target.id.clone(),
+                kind: chat.kind,
+                topic,
+                setting: setting.to_string(),
+            });
+        }
+        if !probe {
+            return Ok(None);
+        }
+        let text =
+            format!("tgploy doctor: checking that topic {topic} takes messages; this message is deleted at once");
+        let sent = self.send_html(&target, &crate::html::escape_html(&text), Through::Bot(bot)).await?;
+        let delete = Call::new("deleteMessage")
+            .param("chat_id", sent.landed.chat.to_string())
+            .param("message_id", sent.message_id.to_string());
+        Ok(match self.request::<bool>(delete, Through::Bot(bot)).await {
+            Ok(_) => None,
+            Err(e) => {
+                Some(format!("its test message {} could not be deleted ({e}); delete it by hand", sent.message_id))
+            }
+        })
     }
 
     /// Checks the tokens and that the API answers: `getMe` of every bot. Returns each
@@ -385,7 +486,8 @@ impl TelegramSink {
         call.document = Some(document);
         let (message, bot): (Message, usize) = self.request(call, through).await?;
         crate::metrics::count(crate::metrics::DOCUMENTS_SENT, &[], 1.0);
-        document_of(&message, self.bots[bot].id)
+        let landed = self.check_landed(target, &message, bot).await?;
+        document_of(&message, self.bots[bot].id, landed)
     }
 
     /// Sends an HTML text message to `dest` through whichever bot is free first (an
@@ -403,7 +505,67 @@ impl TelegramSink {
     async fn send_html(&self, target: &Target, html: &str, through: Through) -> Result<SentMessage, SinkError> {
         let call = Call::new("sendMessage").to(target).param("text", html).param("parse_mode", "HTML");
         let (message, bot): (Message, usize) = self.request(call, through).await?;
-        Ok(SentMessage { message_id: i64::from(message.id.0), bot_id: self.bots[bot].id })
+        let landed = self.check_landed(target, &message, bot).await?;
+        Ok(SentMessage { message_id: i64::from(message.id.0), bot_id: self.bots[bot].id, landed })
+    }
+
+    /// Checks that Telegram put a message where it was asked to, from what its answer says:
+    /// the chat, and the topic. Since Bot API 9.3 a `message_thread_id` is checked only in
+    /// forum supergroups (and private chats); anywhere else Telegram drops it and posts to
+    /// the main chat, answering as if all went well. A message that landed elsewhere is
+    /// deleted (a bot may delete its own messages) and the send fails, naming the setting.
+    async fn check_landed(&self, target: &Target, message: &Message, bot: usize) -> Result<Landed, SinkError> {
+        let landed = Landed {
+            chat: message.chat.id.0,
+            topic: message.thread_id.filter(|_| message.is_topic_message).map(|t| i64::from(t.0.0)),
+        };
+        let same_chat = match target.id.parse::<i64>() {
+            Ok(id) => id == landed.chat,
+            Err(_) => {
+                message.chat.username().is_some_and(|name| name.eq_ignore_ascii_case(target.id.trim_start_matches('@')))
+            }
+        };
+        if same_chat && landed.topic == target.topic {
+            return Ok(landed);
+        }
+        let place = |chat: &str, topic: Option<i64>| match topic {
+            Some(topic) => format!("topic {topic} of chat {chat}"),
+            None => format!("the main chat of {chat}"),
+        };
+        let why = match (same_chat, target.topic, landed.topic) {
+            (true, Some(_), None) => format!(
+                ": chat {} is not a forum (a supergroup with topics), and Telegram drops a topic outside forums",
+                target.id
+            ),
+            _ => String::new(),
+        };
+        let message_id = i64::from(message.id.0);
+        let delete = Call::new("deleteMessage")
+            .param("chat_id", landed.chat.to_string())
+            .param("message_id", message_id.to_string());
+        let cleanup = match self.request::<bool>(delete, Through::Bot(bot)).await {
+            Ok(_) => format!("the stray message {message_id} was deleted"),
+            Err(e) => format!(
+                "the stray message {message_id} could not be deleted ({e}): delete it in chat {} by hand",
+                landed.chat
+            ),
+        };
+        tracing::warn!(
+            "bot {}: message {message_id} landed in chat {} topic {:?}, not where asked",
+            self.bots[bot].id,
+            landed.chat,
+            landed.topic
+        );
+        Err(SinkError::Misplaced {
+            placed: format!(
+                "{} instead of {}{why}",
+                place(&landed.chat.to_string(), landed.topic),
+                place(&target.id, target.topic)
+            ),
+            setting: target.setting.clone(),
+            cleanup,
+            fatal: target.fatal,
+        })
     }
 
     fn admin(&self) -> Result<&Target, SinkError> {
@@ -441,9 +603,10 @@ impl TelegramSink {
         }
         match code {
             401 => return SinkError::Unauthorized { endpoint: endpoint(), bot: bot_id },
+            // A refused download says nothing about the file id: its link may have expired.
+            _ if call.method == "download" => return SinkError::LinkRefused { status: code, fresh: false },
             // The cloud Bot API answers 404 to a token it does not know.
-            404 if call.method != "download" => return SinkError::Unauthorized { endpoint: endpoint(), bot: bot_id },
-            404 => return SinkError::UnknownFile(description),
+            404 => return SinkError::Unauthorized { endpoint: endpoint(), bot: bot_id },
             413 => {
                 return SinkError::TooLarge {
                     endpoint: endpoint(),
@@ -589,7 +752,7 @@ async fn file_document(path: &Path, file_name: &str) -> Result<Document, SinkErr
     Ok(Document { name: file_name.to_string(), body: Attachment::File { path: path.to_path_buf(), len } })
 }
 
-fn document_of(message: &Message, bot_id: i64) -> Result<SentDocument, SinkError> {
+fn document_of(message: &Message, bot_id: i64, landed: Landed) -> Result<SentDocument, SinkError> {
     let doc = message
         .document()
         .ok_or_else(|| SinkError::Rejected("Telegram answered without a document in the message".into()))?;
@@ -598,6 +761,7 @@ fn document_of(message: &Message, bot_id: i64) -> Result<SentDocument, SinkError
         file_id: doc.file.id.0.clone(),
         file_unique_id: doc.file.unique_id.0.clone(),
         bot_id,
+        landed,
     })
 }
 

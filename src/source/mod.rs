@@ -13,6 +13,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::EncodingType;
 use bytes::Bytes;
 
 use crate::config::S3Settings;
@@ -129,6 +130,14 @@ pub struct S3Source {
     region: String,
 }
 
+/// Decodes a key as S3 URL-encodes it, in listings asked for `encoding-type=url` and in
+/// bucket events: `+` is a space, `%XX` a byte of its UTF-8. `None` when the bytes are
+/// not UTF-8, which no S3 key is.
+pub fn decode_key(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|k| k.into_owned())
+}
+
 /// Trims the quotes S3 puts around ETags.
 pub fn trim_etag(etag: &str) -> String {
     etag.trim().trim_matches('"').to_string()
@@ -200,6 +209,13 @@ impl S3Source {
                 endpoint,
                 reason: format!("the answer is not S3 ({})", crate::error::chain(&err)),
             },
+            // A 2xx whose body did not parse: not S3's XML (a listing with a key XML cannot
+            // carry, when the server was not asked to URL-encode keys, reads this way).
+            SdkError::ServiceError(service) if service.raw().status().is_success() => SourceError::Other(format!(
+                "{what}: the server's answer (HTTP {}) does not read as S3's XML: {}",
+                service.raw().status().as_u16(),
+                crate::error::chain(&err)
+            )),
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
                 let code = service.err().code().unwrap_or("");
@@ -234,12 +250,21 @@ impl S3Source {
     }
 
     /// A bucket's objects, page by page (ListObjectsV2 returns at most 1000 keys a page,
-    /// in UTF-8 byte order of the keys).
+    /// in UTF-8 byte order of the keys). Keys are asked for URL-encoded
+    /// (`encoding-type=url`, as boto3 and rclone ask): XML 1.0 cannot carry control
+    /// characters, and S3 puts them raw into a listing that is not asked to encode, which
+    /// no client can then read; one such key would stop a bucket's backups.
     pub fn list_pages(&self, bucket: &str) -> Listing<'_> {
         Listing {
             source: self,
             bucket: bucket.to_string(),
-            pages: self.client.list_objects_v2().bucket(bucket).into_paginator().send(),
+            pages: self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .encoding_type(EncodingType::Url)
+                .into_paginator()
+                .send(),
         }
     }
 
@@ -259,6 +284,7 @@ impl S3Source {
             .list_objects_v2()
             .bucket(bucket)
             .max_keys(1)
+            .encoding_type(EncodingType::Url)
             .send()
             .await
             .map_err(|e| self.classify(&format!("bucket {bucket}"), e))?;
@@ -326,9 +352,27 @@ impl Listing<'_> {
     pub async fn next_page(&mut self) -> Result<Option<Vec<ListedObject>>, SourceError> {
         let Some(page) = self.pages.next().await else { return Ok(None) };
         let page = page.map_err(|e| self.source.classify(&format!("bucket {}", self.bucket), e))?;
+        // A server that honours `encoding-type=url` says so in the answer (botocore decodes
+        // on the same condition); one that ignores it lists keys as they are.
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
         let mut objects = Vec::with_capacity(page.contents().len());
         for obj in page.contents() {
-            let Some(key) = obj.key() else { continue };
+            let Some(listed) = obj.key() else { continue };
+            let key = if encoded {
+                match decode_key(listed) {
+                    Some(key) => key,
+                    None => {
+                        tracing::warn!(
+                            "bucket {}: the listing has a key that is not UTF-8 once decoded ({listed}); skipped",
+                            self.bucket
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                listed.to_string()
+            };
+            let key = key.as_str();
             let size = obj.size().unwrap_or(0).max(0) as u64;
             if key.ends_with('/') && size == 0 {
                 continue;

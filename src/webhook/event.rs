@@ -89,7 +89,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             let object = s3.object.ok_or_else(|| format!("record {i} has no object"))?;
             let raw_key =
                 object.key.filter(|k| !k.is_empty()).ok_or_else(|| format!("record {i} has no object key"))?;
-            let key = decode_key(&raw_key)
+            let key = crate::source::decode_key(&raw_key)
                 .ok_or_else(|| format!("record {i}: object key is not valid UTF-8 once decoded"))?;
             let name = r.event_name.unwrap_or_default();
             let name = if name.starts_with("s3:") || name.is_empty() { name } else { format!("s3:{name}") };
@@ -107,12 +107,6 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
             })
         })
         .collect()
-}
-
-/// Decodes a form-URL-encoded key: `+` is a space, `%XX` a byte.
-pub fn decode_key(raw: &str) -> Option<String> {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|k| k.into_owned())
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ async fn guessing_on_the_dashboard_is_throttled_there_and_never_blocks_a_restore
     }
     attacker.sign_in("guess", "123456").await.status(401).shows(WRONG);
     // The fifth comes too soon: held back, unchecked, with a time to come back.
-    attacker.sign_in("guess", "123456").await.status(429).shows("try again at");
+    attacker.sign_in("guess", "123456").await.status(429).shows("try again in");
     assert!(d.server.logs().contains("wrong answers from 203.0.113.9"), "{}", d.server.logs());
 
     // The command line's second factor is untouched: a restore on the host goes ahead.

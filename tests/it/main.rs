@@ -13,6 +13,7 @@ mod faults;
 mod freshness;
 mod harness;
 mod metrics;
+mod outside;
 mod private_state;
 mod probe;
 mod restore;

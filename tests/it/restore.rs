@@ -175,11 +175,19 @@ async fn failed_downloads_are_named_without_the_token() {
     let out = w.run(&["-v", "restore", "bkt/base.tar", "--jobs", "1", "--out", dir.to_str().unwrap()]).await;
     out.code(4).no_token();
     assert!(out.stderr.contains("502"), "{}", out.stderr);
-    // A download the Bot API refuses outright (the file is gone) is named too.
-    w.tg.inject("download", Fault::BadRequest("wrong file_id or the file is temporarily unavailable"), 1);
-    let out = w.run(&["-v", "restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await;
+    // A refused download is located again (its link may have expired) and tried once
+    // more; refused again, through a link just given, it is named.
+    w.tg.inject("download", Fault::BadRequest("wrong file_id or the file is temporarily unavailable"), 2);
+    let located = w.tg.calls("getFile");
+    let out = w.run(&["-v", "restore", "bkt/base.tar", "--jobs", "1", "--out", dir.to_str().unwrap()]).await;
     out.code(1).no_token();
-    assert!(out.stderr.contains("the download answered 400"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the download was refused (HTTP 400) although getFile had just located"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("does not know this file id"), "not blamed on the file id: {}", out.stderr);
+    assert_eq!(w.tg.calls("getFile") - located, 2, "the refused part was located twice, nothing after it");
     assert!(leftovers(&dir).is_empty());
     w.run(&["restore", "bkt/base.tar", "--out", dir.to_str().unwrap()]).await.success();
 }
@@ -239,7 +247,9 @@ async fn parts_over_the_download_limit_are_refused_up_front_with_the_manual_rout
     // Parts of 64 KiB against a server that hands out at most 50,000 bytes.
     w.tg.set_download_limit(50_000);
     let dir = w.restored_dir();
-    let out = w.run(&["restore", "bkt/big.tar", "--out", dir.to_str().unwrap()]).await;
+    // One part at a time: each is located right before its download, and the first one
+    // located says no.
+    let out = w.run(&["restore", "bkt/big.tar", "--jobs", "1", "--out", dir.to_str().unwrap()]).await;
     out.code(1).no_token();
     assert!(out.stderr.contains("part 1 of 3 (big.tar.part001)"), "{}", out.stderr);
     assert!(out.stderr.contains("file is too big") || out.stderr.contains("too big"), "{}", out.stderr);

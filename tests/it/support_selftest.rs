@@ -33,6 +33,32 @@ async fn call(tg: &FakeTelegram, token: &str, method: &str, body: Value) -> (u16
     (status, resp.json().await.unwrap_or_else(|e| panic!("{method} answer: {e}")))
 }
 
+/// A sendDocument whose multipart body is exactly `total` bytes long (the file padded to
+/// fit), as the status and the answer.
+async fn raw_upload(tg: &FakeTelegram, total: usize) -> (u16, Value) {
+    let boundary = "tgploy-selftest-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n1\r\n--{boundary}\r\n\
+         Content-Disposition: form-data; name=\"document\"; filename=\"f.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let file = total.checked_sub(head.len() + tail.len()).expect("room for the file");
+    let mut body = head.into_bytes();
+    body.extend(std::iter::repeat_n(b'x', file));
+    body.extend(tail.into_bytes());
+    assert_eq!(body.len(), total);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/bot{TOKEN}/sendDocument", tg.url()))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("an envelope"))
+}
+
 /// The description of an API error teloxide has no variant for.
 fn unknown_api_error<T: std::fmt::Debug>(result: Result<T, RequestError>) -> String {
     match result {
@@ -209,11 +235,17 @@ async fn support_selftest_telegram_errors_map_like_the_real_api() {
         other => panic!("expected an API error, got {other:?}"),
     };
 
-    tg.set_upload_limit(10);
-    let e = api(bot.send_document(ChatId(1), document_file(&[0; 11], "big.bin")).await);
-    assert_eq!(e, ApiError::RequestEntityTooLarge);
-    let ok = bot.send_document(ChatId(1), document_file(&[0; 10], "fits.bin")).await;
-    assert!(ok.is_ok(), "{ok:?}");
+    // The limit is on the whole request body, like nginx's `client_max_body_size` in front
+    // of the cloud Bot API: a body of exactly the limit is taken, one byte more is not.
+    tg.set_upload_limit(1000);
+    let (status, body) = raw_upload(&tg, 1000).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = raw_upload(&tg, 1001).await;
+    assert_eq!(status, 413);
+    assert_eq!(body, json!({"ok": false, "error_code": 413, "description": "Request Entity Too Large"}));
+    let e = api(bot.send_document(ChatId(1), document_file(&[0; 1000], "big.bin")).await);
+    assert_eq!(e, ApiError::RequestEntityTooLarge, "a 1000-byte file does not fit in a 1000-byte body");
+    tg.set_upload_limit(crate::support::telegram::DEFAULT_UPLOAD_LIMIT);
 
     let e = api(bot.send_document(ChatId(1), document_file(b"", "empty.bin")).await);
     assert_eq!(e, ApiError::Unknown("Bad Request: file must be non-empty".into()));
@@ -632,8 +664,9 @@ async fn support_selftest_telegram_forum_topics() {
     assert_eq!(general.thread_id, None);
     assert!(!general.is_topic_message);
 
-    // A topic the forum lacks, the General topic by id, or a chat that is no forum.
-    for (chat, thread) in [(forum, 9), (forum, 1), (plain, 5), (ChatId(42), 5)] {
+    // A topic the forum lacks, the General topic by id, or a topic in a private chat
+    // (`check_message_topic` asks `getForumTopic` there too): refused, nothing stored.
+    for (chat, thread) in [(forum, 9), (forum, 1), (ChatId(42), 5)] {
         let e = unknown_api_error(bot.send_message(chat, "x").message_thread_id(topic(thread)).await);
         assert_eq!(e, "Bad Request: message thread not found", "{chat} {thread}");
         let e = unknown_api_error(
@@ -646,16 +679,34 @@ async fn support_selftest_telegram_forum_topics() {
     let docs = tg.documents();
     assert_eq!((docs.len(), docs[0].thread_id), (1, Some(7)));
 
-    // sendChatAction checks the topic the same way, and takes the General topic.
-    for thread in [5, 1] {
-        let ok = bot.send_chat_action(forum, ChatAction::UploadDocument).message_thread_id(topic(thread)).await;
-        assert!(ok.is_ok(), "{thread}: {ok:?}");
+    // Since Bot API 9.3, a chat that is no forum (a plain supergroup, a basic group, a
+    // channel) takes any topic and drops it: the message lands in the main chat, and the
+    // answer says so (no message_thread_id, not a topic message).
+    for chat in [plain, ChatId(-4242)] {
+        let m = bot.send_message(chat, "dropped").message_thread_id(topic(5)).await.expect("sent to the main chat");
+        assert_eq!((m.chat.id, m.thread_id, m.is_topic_message), (chat, None, false), "{chat}");
+        let d = bot
+            .send_document(chat, document_file(b"d", "d.bin"))
+            .message_thread_id(topic(5))
+            .await
+            .expect("document to the main chat");
+        assert_eq!((d.thread_id, d.is_topic_message), (None, false), "{chat}");
     }
-    for (chat, thread) in [(forum, 9), (plain, 5)] {
-        let e = unknown_api_error(
-            bot.send_chat_action(chat, ChatAction::UploadDocument).message_thread_id(topic(thread)).await,
-        );
-        assert_eq!(e, "Bad Request: message thread not found", "{chat} {thread}");
+    let landed: Vec<_> = tg.messages().iter().skip(3).map(|m| (m.chat_id.clone(), m.thread_id)).collect();
+    let main = |c: &str| (c.to_string(), None);
+    assert_eq!(landed, [main("-1001000000011"), main("-1001000000011"), main("-4242"), main("-4242")]);
+
+    // sendChatAction checks the chat, never the topic (`process_send_chat_action_query`).
+    for (chat, thread) in [(forum, 5), (forum, 1), (forum, 9), (plain, 5)] {
+        let ok = bot.send_chat_action(chat, ChatAction::UploadDocument).message_thread_id(topic(thread)).await;
+        assert!(ok.is_ok(), "{chat} {thread}: {ok:?}");
+    }
+
+    // getChat says which chats are forums.
+    for (chat, forum_flag) in [("-1001000000010", Some(true)), ("-1001000000011", None), ("-4242", None)] {
+        let (status, body) = call(&tg, TOKEN, "getChat", json!({"chat_id": chat})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"]["is_forum"].as_bool(), forum_flag, "{chat}: {body}");
     }
 
     // The raw answer, as the real API writes it.
@@ -668,6 +719,58 @@ async fn support_selftest_telegram_forum_topics() {
     assert_eq!(result["reply_to_message"]["message_id"], 7);
     let msg: Message = serde_json::from_value(result.clone()).expect("Message");
     assert_eq!(msg.thread_id, Some(topic(7)));
+}
+
+/// A download link lives from its `getFile` for the link's lifetime; then the same path is
+/// not found until `getFile` is asked again.
+#[tokio::test]
+async fn support_selftest_telegram_links_expire_after_their_lifetime() {
+    let tg = FakeTelegram::start().await;
+    let bot = tg.bot();
+    let sent = bot.send_document(ChatId(1), document_file(b"bytes", "f.bin")).await.expect("send");
+    let file_id = sent.document().expect("doc").file.id.clone();
+    let (status, body) = call(&tg, TOKEN, "getFile", json!({"file_id": file_id.0})).await;
+    assert_eq!(status, 200, "{body}");
+    let url = format!("{}/file/bot{TOKEN}/{}", tg.url(), body["result"]["file_path"].as_str().expect("path"));
+    let get = |url: String| async move { reqwest::get(&url).await.expect("download").status().as_u16() };
+    assert_eq!(get(url.clone()).await, 200);
+
+    tg.set_link_lifetime(Duration::from_millis(300));
+    call(&tg, TOKEN, "getFile", json!({"file_id": file_id.0})).await;
+    assert_eq!(get(url.clone()).await, 200, "within its lifetime");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(get(url.clone()).await, 404, "expired");
+    call(&tg, TOKEN, "getFile", json!({"file_id": file_id.0})).await;
+    assert_eq!(get(url.clone()).await, 200, "a new getFile serves it again");
+}
+
+/// deleteMessage (`process_delete_message_query`): a bot deletes its own messages; another
+/// bot's, or one that does not exist, are refused as the server refuses them.
+#[tokio::test]
+async fn support_selftest_telegram_delete_message() {
+    let tg = FakeTelegram::start_with_bots(&[(TOKEN_2, BOT_USERNAME_2)]).await;
+    let group = "-1001000000077";
+    let mine = bot_send(&tg, TOKEN, group).await;
+    let theirs = bot_send(&tg, TOKEN_2, group).await;
+    let delete = |token: &'static str, id: i64| {
+        let tg = &tg;
+        async move { call(tg, token, "deleteMessage", json!({"chat_id": group, "message_id": id})).await }
+    };
+    let (status, body) = delete(TOKEN, theirs).await;
+    assert_eq!((status, body["description"].as_str()), (400, Some("Bad Request: message can't be deleted")));
+    let (status, body) = delete(TOKEN, mine).await;
+    assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+    let (status, body) = delete(TOKEN, mine).await;
+    assert_eq!((status, body["description"].as_str()), (400, Some("Bad Request: message to delete not found")));
+    assert_eq!(tg.deleted(), [(BOT_ID, group.to_string(), mine)]);
+    let left: Vec<i64> = tg.messages().iter().map(|m| m.message_id).collect();
+    assert_eq!(left, [theirs], "a deleted message is gone from the chat");
+}
+
+async fn bot_send(tg: &FakeTelegram, token: &str, chat: &str) -> i64 {
+    let (status, body) = call(tg, token, "sendMessage", json!({"chat_id": chat, "text": "x"})).await;
+    assert_eq!(status, 200, "{body}");
+    body["result"]["message_id"].as_i64().expect("message id")
 }
 
 /// A throttled download takes as long as its size at the rate.

@@ -37,6 +37,8 @@ struct Stats {
     head: AtomicUsize,
     /// HeadObject answers 500 InternalError while set.
     heads_fail: AtomicBool,
+    /// Listings ignore `encoding-type=url` while set, like a server that does not know it.
+    no_url_encoding: AtomicBool,
     list: AtomicUsize,
     gets: Mutex<Vec<(String, String, Option<String>)>>,
     /// The `If-Match` of each GET, in order (`None` for an unconditional one).
@@ -256,15 +258,63 @@ impl S3 for Wrapper {
                 return Ok(S3Response::new(synthetic_page(name, *objects, &req.input)));
             }
             let bucket = req.input.bucket.clone();
+            let mut req = req;
+            // Continuation tokens are opaque, as on AWS: s3s-fs uses the last key, which may
+            // hold characters XML cannot carry, so it travels hex-encoded.
+            if let Some(token) = req.input.continuation_token.take() {
+                let raw = hex::decode(&token).ok().and_then(|b| String::from_utf8(b).ok());
+                let Some(raw) = raw else {
+                    return Err(s3s::s3_error!(InvalidArgument, "The continuation token provided is incorrect"));
+                };
+                req.input.continuation_token = Some(raw);
+            }
+            if self.stats.no_url_encoding.load(Ordering::SeqCst) {
+                req.input.encoding_type = None;
+            }
+            let url_encoded = req.input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
             let mut resp = self.inner.list_objects_v2(req).await?;
             if self.listed_etags
                 && let Some(contents) = resp.output.contents.as_mut()
             {
                 self.fill_etags(&bucket, contents).await?;
             }
+            let out = &mut resp.output;
+            out.continuation_token = out.continuation_token.take().map(hex::encode);
+            out.next_continuation_token = out.next_continuation_token.take().map(hex::encode);
+            // s3s-fs echoes `encoding-type` but encodes nothing; AWS encodes every key (and
+            // prefix) when asked. Unasked, keys go into the XML as they are: one with a
+            // control character makes the whole listing unreadable XML, as on AWS, moto and
+            // RustFS.
+            if url_encoded {
+                for object in out.contents.iter_mut().flatten() {
+                    object.key = object.key.as_deref().map(s3_url_encode);
+                }
+                for prefix in out.common_prefixes.iter_mut().flatten() {
+                    prefix.prefix = prefix.prefix.as_deref().map(s3_url_encode);
+                }
+                for field in [&mut out.prefix, &mut out.start_after, &mut out.delimiter] {
+                    *field = field.as_deref().map(s3_url_encode);
+                }
+            }
             Ok(resp)
         })
     }
+}
+
+/// A key as S3 writes it with `encoding-type=url`: unreserved characters and `/` as they
+/// are, a space as `+`, every other byte of its UTF-8 as `%XX` (AWS's example:
+/// `test_file(3).png` lists as `test_file%283%29.png`; botocore decodes with
+/// `unquote_plus`).
+pub fn s3_url_encode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 pub struct S3Server {
@@ -462,6 +512,12 @@ impl S3Server {
     }
 
     /// Makes HeadObject answer 500 InternalError (or behave again).
+    /// Listings ignore `encoding-type=url` (and do not say they used it), like a server
+    /// that does not implement it: keys go into the XML as they are.
+    pub fn ignore_url_encoding(&self, ignore: bool) {
+        self.stats.no_url_encoding.store(ignore, Ordering::SeqCst);
+    }
+
     pub fn fail_heads(&self, fail: bool) {
         self.stats.heads_fail.store(fail, Ordering::SeqCst);
     }

@@ -9,7 +9,13 @@
 //!
 //! Beyond single calls it models what the cloud Bot API does across calls: several bots, each
 //! with its own file ids; forum topics; a flood limit per bot and chat; answers lost after the
-//! message was sent; and file servers that hand out each download at a limited rate.
+//! message was sent; download links that expire; and file servers that hand out each download
+//! at a limited rate.
+//!
+//! Its authority is the Bot API server's own source (tdlib/telegram-bot-api,
+//! `telegram-bot-api/Client.cpp`, `Client.h`, `Query.cpp`): each behaviour the tests depend on
+//! names the function it follows (`check_message_topic`, `check_remote_file_id`,
+//! `do_get_file`, `MAX_DOWNLOAD_FILE_SIZE`, `set_retry_after_error`, …).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -54,8 +60,19 @@ pub const BOT_ID_3: i64 = 323_456_789;
 /// The username of the bot of `TOKEN_3`.
 pub const BOT_USERNAME_3: &str = "tgploy_test3_bot";
 
-const DEFAULT_UPLOAD_LIMIT: u64 = 50 * 1000 * 1000;
-const DEFAULT_DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
+/// The cloud Bot API's upload limit, "50 MB" in its documentation: it is enforced in front of
+/// the Bot API server (telegram-bot-api's source has no upload constant; a request over it is
+/// answered 413 by the HTTP front, nginx's `client_max_body_size 50m`), on the whole request
+/// body, multipart envelope included: 50 MiB.
+pub const DEFAULT_UPLOAD_LIMIT: u64 = 50 << 20;
+/// `Client::MAX_DOWNLOAD_FILE_SIZE = 20 << 20` (telegram-bot-api's Client.h): `getFile`
+/// refuses larger files (`do_get_file`), except on a `--local` server.
+pub const DEFAULT_DOWNLOAD_LIMIT: u64 = 20 << 20;
+/// How long a download link stays valid after `getFile`: Telegram guarantees "at least one
+/// hour" (the Bot API documentation of `getFile`); the file is kept in the server's cache
+/// for that long, then the same `file_path` is no longer served until `getFile` is called
+/// again.
+pub const DEFAULT_LINK_LIFETIME: Duration = Duration::from_secs(3600);
 const MAX_TEXT_UTF16: usize = 4096;
 const MAX_CAPTION_UTF16: usize = 1024;
 /// Non-file parameters are held in memory; this keeps a misbehaving client from exhausting it.
@@ -81,6 +98,9 @@ pub enum Fault {
     Drop,
     /// The request body is read, then no response ever comes.
     Hang,
+    /// 404 `Not Found`, as Telegram's file server answers a download link that expired (or
+    /// any path it does not serve). Meant for `download`.
+    NotFound,
     /// The request is carried out in full (a message is sent and stored, as on success), then
     /// the TCP connection is closed without any response: the answer was lost on the way back,
     /// and the client cannot tell whether the message went out.
@@ -165,6 +185,8 @@ struct BotState {
     file_paths: HashMap<String, String>,
     faults: HashMap<String, VecDeque<Fault>>,
     calls: HashMap<String, usize>,
+    /// Calls by method and by the bot id of the token in the request's path.
+    calls_by_bot: HashMap<(String, i64), usize>,
     next_message_id: HashMap<String, i64>,
     /// Chats no bot may send to.
     forbidden: HashSet<String>,
@@ -184,6 +206,10 @@ struct BotState {
     download_limit: u64,
     /// Answer `getFile` like `telegram-bot-api --local`: absolute paths on disk.
     local_paths: bool,
+    /// How long a file stays downloadable after its `getFile`.
+    link_lifetime: Duration,
+    /// Messages deleted with deleteMessage: `(bot id, chat, message id)`.
+    deleted: Vec<(i64, String, i64)>,
     delay: Duration,
     seq: u64,
     /// Updates for getUpdates, in order; each with its update_id.
@@ -256,6 +282,10 @@ struct StoredFile {
     size: u64,
     path: PathBuf,
     file_path: String,
+    /// Until when the file is served at `file_path`: set by `getFile`, like the Bot API
+    /// server's file cache (`Client::do_get_file` downloads the file into its directory,
+    /// which the file server serves; cached files are removed after a while).
+    served_until: Option<Instant>,
 }
 
 impl Shared {
@@ -269,11 +299,15 @@ impl Shared {
         st.seq
     }
 
-    /// Counts the call and takes the next injected fault for the method, if any.
-    fn record_call(&self, method: &str) -> Option<Fault> {
+    /// Counts the call (and by the bot its token names) and takes the next injected fault
+    /// for the method, if any.
+    fn record_call(&self, method: &str, token: Option<&str>) -> Option<Fault> {
         let fault = {
             let mut st = self.lock();
             *st.calls.entry(method.to_owned()).or_default() += 1;
+            if let Some(bot) = token.and_then(bot_id_of) {
+                *st.calls_by_bot.entry((method.to_owned(), bot)).or_default() += 1;
+            }
             let injected = st.faults.get_mut(method).and_then(VecDeque::pop_front);
             injected.or(st.outage)
         };
@@ -297,6 +331,7 @@ impl FakeTelegram {
                 file_paths: HashMap::new(),
                 faults: HashMap::new(),
                 calls: HashMap::new(),
+                calls_by_bot: HashMap::new(),
                 next_message_id: HashMap::new(),
                 forbidden: HashSet::new(),
                 bots: HashMap::from([(TOKEN.to_owned(), BotAccount { id: BOT_ID, username: BOT_USERNAME.to_owned() })]),
@@ -309,6 +344,8 @@ impl FakeTelegram {
                 upload_limit: DEFAULT_UPLOAD_LIMIT,
                 download_limit: DEFAULT_DOWNLOAD_LIMIT,
                 local_paths: false,
+                link_lifetime: DEFAULT_LINK_LIFETIME,
+                deleted: Vec::new(),
                 delay: Duration::ZERO,
                 seq: 0,
                 updates: Vec::new(),
@@ -485,6 +522,17 @@ impl FakeTelegram {
         self.shared.lock().download_limit = bytes;
     }
 
+    /// How long a file stays downloadable after its `getFile` (Telegram: at least an hour);
+    /// after that its `file_path` answers 404 until `getFile` is called again.
+    pub fn set_link_lifetime(&self, lifetime: Duration) {
+        self.shared.lock().link_lifetime = lifetime;
+    }
+
+    /// Messages deleted with deleteMessage, as `(bot id, chat, message id)`.
+    pub fn deleted(&self) -> Vec<(i64, String, i64)> {
+        self.shared.lock().deleted.clone()
+    }
+
     /// Delay applied to every sendDocument/sendMessage answer. The message is accepted (visible
     /// in `documents()`/`messages()`) before the delay, like a reply lost or slow on the way back.
     pub fn set_delay(&self, d: Duration) {
@@ -514,7 +562,8 @@ impl FakeTelegram {
     /// Makes a supergroup (`-100…`) a forum with these topics (`message_thread_id` values),
     /// replacing any earlier ones. Messages without `message_thread_id` go to the General topic,
     /// which every forum has; like the real Bot API, sendMessage and sendDocument refuse its id
-    /// (1) as `message_thread_id`, while sendChatAction accepts it.
+    /// (1) as `message_thread_id` (`Client::check_message_topic`). A supergroup that is no
+    /// forum takes any `message_thread_id` and posts to its main chat.
     pub fn set_forum(&self, chat_id: &str, topics: &[i64]) {
         let key = chat_match_key(chat_id);
         assert!(
@@ -551,6 +600,13 @@ impl FakeTelegram {
     pub fn calls(&self, method: &str) -> usize {
         let method = method.to_ascii_lowercase();
         self.shared.lock().calls.get(&method).copied().unwrap_or(0)
+    }
+
+    /// Requests for `method` (case-insensitive; `download` for file downloads) made with
+    /// the token of the bot `bot_id`.
+    pub fn calls_by(&self, method: &str, bot_id: i64) -> usize {
+        let key = (method.to_ascii_lowercase(), bot_id);
+        self.shared.lock().calls_by_bot.get(&key).copied().unwrap_or(0)
     }
 
     pub async fn wait_for_documents(&self, n: usize, timeout: Duration) -> bool {
@@ -598,13 +654,17 @@ async fn serve_request(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Response, io::Error> {
     // Downloads are counted, and take faults, as the pseudo-method `download`.
-    let method = if req.uri().path().starts_with("/file/") {
-        Some("download".to_owned())
-    } else {
-        parse_method_path(req.uri().path()).map(|(_, method)| method.to_ascii_lowercase())
+    let path = req.uri().path();
+    let called = match path.strip_prefix("/file/") {
+        Some(rest) => {
+            let token =
+                rest.split('/').next().map(percent_decode).and_then(|b| b.strip_prefix("bot").map(str::to_owned));
+            Some(("download".to_owned(), token))
+        }
+        None => parse_method_path(path).map(|(token, method)| (method.to_ascii_lowercase(), Some(token))),
     };
-    if let Some(method) = method {
-        match shared.record_call(&method) {
+    if let Some((method, token)) = called {
+        match shared.record_call(&method, token.as_deref()) {
             None => {}
             Some(Fault::Drop) => {
                 drain(Body::new(req.into_body())).await;
@@ -647,6 +707,10 @@ async fn serve_request(
             Some(Fault::BadRequest(description)) => {
                 drain(Body::new(req.into_body())).await;
                 return Ok(bad_request(description).into_response());
+            }
+            Some(Fault::NotFound) => {
+                drain(Body::new(req.into_body())).await;
+                return Ok(not_found().into_response());
             }
         }
     }
@@ -706,6 +770,8 @@ fn bad_request(description: &str) -> ApiFailure {
     api_error(400, &format!("Bad Request: {description}"))
 }
 
+/// `Query::set_retry_after_error`: 429, "Too Many Requests: retry after N", and
+/// `parameters.retry_after`.
 fn too_many_requests(secs: u32) -> ApiFailure {
     ApiFailure { code: 429, description: format!("Too Many Requests: retry after {secs}"), retry_after: Some(secs) }
 }
@@ -776,7 +842,14 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let method = method.to_ascii_lowercase();
     if !matches!(
         method.as_str(),
-        "getme" | "sendmessage" | "senddocument" | "getfile" | "getupdates" | "sendchataction"
+        "getme"
+            | "sendmessage"
+            | "senddocument"
+            | "getfile"
+            | "getupdates"
+            | "sendchataction"
+            | "getchat"
+            | "deletemessage"
     ) {
         drain(req.into_body()).await;
         return not_found().into_response();
@@ -799,6 +872,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         "getupdates" => Ok(get_updates(&shared, &params)),
         "sendchataction" => send_chat_action(&shared, &bot, &params),
+        "getchat" => get_chat(&shared, &bot, &params),
+        "deletemessage" => delete_message(&shared, &bot, &params),
         _ => get_file(&shared, &bot, &params),
     };
     match result {
@@ -910,8 +985,17 @@ async fn read_params(shared: &Shared, req: Request) -> Result<Params, ApiFailure
     Ok(params)
 }
 
+/// Reads a multipart body, within the upload limit, which applies to the whole request body
+/// like nginx's `client_max_body_size` in front of the cloud Bot API: a body announced larger
+/// (`Content-Length`) is refused at once with 413; one sent without a length is counted as it
+/// comes.
 async fn read_multipart(shared: &Shared, req: Request, params: &mut Params) -> Result<(), ApiFailure> {
     let limit = shared.lock().upload_limit;
+    let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > limit) {
+        drain(req.into_body()).await;
+        return Err(too_large());
+    }
     let Ok(mut multipart) = <Multipart as FromRequest<()>>::from_request(req, &()).await else {
         return Err(bad_request("can't parse multipart/form-data"));
     };
@@ -926,6 +1010,8 @@ async fn read_multipart(shared: &Shared, req: Request, params: &mut Params) -> R
         let Some(file_name) = field.file_name().map(str::to_owned) else {
             let mut buf = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(broken)? {
+                total += chunk.len() as u64;
+                over_limit |= total > limit;
                 if buf.len() + chunk.len() > MAX_PARAM_BYTES {
                     param_too_long = true;
                 } else {
@@ -1073,21 +1159,30 @@ fn chat_for(shared: &Shared, raw: &str) -> Result<Chat, ApiFailure> {
     Ok(Chat { key: id.to_string(), json, kind })
 }
 
-/// The forum topic a message or chat action goes to (`message_thread_id`), checked like the
-/// Bot API does: absent, zero, negative or not a number means none (telegram-bot-api's
-/// `get_forum_topic_id`); any other value must be a topic of a forum. The General topic is
-/// refused for messages (`check_message_topic`) but taken by sendChatAction.
-fn topic_of(shared: &Shared, chat: &Chat, params: &Params, general_allowed: bool) -> Result<Option<i64>, ApiFailure> {
-    let Some(topic) = params.get("message_thread_id").and_then(|v| v.parse::<i32>().ok()).filter(|&t| t > 0) else {
+/// `message_thread_id` as telegram-bot-api reads it (`Client::get_forum_topic_id(query,
+/// field)`): absent, empty, not a number or negative is 0, none.
+fn requested_topic(params: &Params) -> i64 {
+    params.get("message_thread_id").and_then(|v| v.parse::<i32>().ok()).filter(|&t| t > 0).map_or(0, i64::from)
+}
+
+/// Where a message asked for topic `message_thread_id` lands, as `Client::check_message_topic`
+/// decides since Bot API 9.3: only forum supergroups and private chats check the topic. In a
+/// forum, the General topic's id (`GENERAL_FORUM_TOPIC_ID`, 1) is refused and so is a topic the
+/// forum lacks (`getForumTopic` fails, answered by `TdOnCheckForumTopicCallback` as "message
+/// thread not found"); a private chat here has no topics. In an ordinary supergroup, a basic
+/// group or a channel the topic is dropped without an error: the message goes to the main
+/// chat, and its answer has no `message_thread_id`.
+fn landing_topic(shared: &Shared, chat: &Chat, params: &Params) -> Result<Option<i64>, ApiFailure> {
+    let topic = requested_topic(params);
+    if topic == 0 {
         return Ok(None);
-    };
-    let topic = i64::from(topic);
+    }
     let st = shared.lock();
-    let known = st
-        .forums
-        .get(&chat_match_key(&chat.key))
-        .is_some_and(|topics| if topic == GENERAL_TOPIC_ID { general_allowed } else { topics.contains(&topic) });
-    if known { Ok(Some(topic)) } else { Err(bad_request("message thread not found")) }
+    match (chat.kind, st.forums.get(&chat_match_key(&chat.key))) {
+        (ChatKind::Supergroup, Some(topics)) if topic != GENERAL_TOPIC_ID && topics.contains(&topic) => Ok(Some(topic)),
+        (ChatKind::Supergroup, Some(_)) | (ChatKind::Private, _) => Err(bad_request("message thread not found")),
+        (ChatKind::Supergroup, None) | (ChatKind::Group | ChatKind::Channel, _) => Ok(None),
+    }
 }
 
 fn bot_user_json(bot: &BotAccount) -> Value {
@@ -1149,12 +1244,56 @@ fn next_message_id(st: &mut BotState, bot: &BotAccount, chat: &Chat) -> i64 {
     *counter
 }
 
+/// `Client::process_send_chat_action_query`: the chat is checked (`check_chat`), not the topic
+/// (no `check_message_topic`); TDLib's `sendChatAction` takes any well-formed topic id. So a
+/// chat action says nothing about whether a topic exists.
 fn send_chat_action(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
     let Some(chat_id) = params.get("chat_id") else {
         return Err(bad_request("chat_id is empty"));
     };
+    resolve_chat(shared, bot, chat_id)?;
+    Ok(json!(true))
+}
+
+/// `Client::process_get_chat_query`: the chat as `JsonChat` describes it; a forum supergroup
+/// says `"is_forum": true`, nothing else does.
+fn get_chat(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
+    let Some(chat_id) = params.get("chat_id") else {
+        return Err(bad_request("chat_id is empty"));
+    };
+    Ok(resolve_chat(shared, bot, chat_id)?.json)
+}
+
+/// `Client::process_delete_message_query`: `check_message` finds the message ("message to
+/// delete not found" otherwise), then TDLib deletes it; a bot may delete its own messages,
+/// another's only as an administrator (this fake's bots are none): "message can't be deleted"
+/// (`MESSAGE_DELETE_FORBIDDEN`).
+fn delete_message(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
+    let Some(chat_id) = params.get("chat_id") else {
+        return Err(bad_request("chat identifier is not specified"));
+    };
+    let Some(message_id) = params.get("message_id").and_then(|v| v.parse::<i64>().ok()).filter(|&m| m > 0) else {
+        return Err(bad_request("message identifier is not specified"));
+    };
     let chat = resolve_chat(shared, bot, chat_id)?;
-    topic_of(shared, &chat, params, true)?;
+    let key = chat_match_key(&chat.key);
+    // Private chats and basic groups number messages per bot (`next_message_id`).
+    let per_bot = matches!(chat.kind, ChatKind::Private | ChatKind::Group);
+    let mut st = shared.lock();
+    let same =
+        |m: &Sent| chat_match_key(&m.chat_id) == key && m.message_id == message_id && (!per_bot || m.bot_id == bot.id);
+    let Some(pos) = st.messages.iter().position(same) else {
+        return Err(bad_request("message to delete not found"));
+    };
+    if st.messages[pos].bot_id != bot.id {
+        return Err(bad_request("message can't be deleted"));
+    }
+    let gone = st.messages.remove(pos);
+    st.documents
+        .retain(|d| !(chat_match_key(&d.chat_id) == key && d.message_id == message_id && d.bot_id == gone.bot_id));
+    st.deleted.push((bot.id, chat.key.clone(), message_id));
+    drop(st);
+    shared.changed.notify_waiters();
     Ok(json!(true))
 }
 
@@ -1201,7 +1340,7 @@ fn send_message(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Va
         return Err(bad_request("message is too long"));
     }
     let chat = resolve_chat(shared, bot, chat_id)?;
-    let topic = topic_of(shared, &chat, params, false)?;
+    let topic = landing_topic(shared, &chat, params)?;
 
     let message_id = {
         let mut st = shared.lock();
@@ -1274,7 +1413,7 @@ fn send_document(shared: &Shared, bot: &BotAccount, mut params: Params) -> Resul
         return Err(bad_request("file must be non-empty"));
     }
     let chat = resolve_chat(shared, bot, &chat_id)?;
-    let topic = topic_of(shared, &chat, &params, false)?;
+    let topic = landing_topic(shared, &chat, &params)?;
     let caption = caption.filter(|c| !c.text.is_empty());
 
     let (stored, message_id) = {
@@ -1367,38 +1506,42 @@ fn new_stored_file(seed: u64, bot_id: i64, seq: u64, upload: &mut Upload) -> Sto
         size: upload.size,
         path: upload.path.clone(),
         file_path: format!("documents/file_{seq}{ext}"),
+        served_until: None,
     }
 }
 
+/// `Client::process_get_file_query`: `check_remote_file_id` (an id this server never issued:
+/// "wrong file identifier/HTTP URL specified"; another bot's id is well-formed but cannot be
+/// fetched with this bot's rights, which `on_update_file` reports as "wrong file_id or the
+/// file is temporarily unavailable"), then `do_get_file`: over `MAX_DOWNLOAD_FILE_SIZE` on
+/// the cloud API, "file is too big"; else the file is downloaded into the server's cache and
+/// served at its `file_path` (relative; absolute with `--local`) for the link's lifetime.
 fn get_file(shared: &Shared, bot: &BotAccount, params: &Params) -> Result<Value, ApiFailure> {
-    let (stored, limit, local) = {
-        let st = shared.lock();
-        let stored = params.get("file_id").and_then(|id| st.files.get(id)).cloned();
-        (stored, st.download_limit, st.local_paths)
-    };
-    let Some(stored) = stored else {
+    let mut st = shared.lock();
+    let (limit, local, lifetime) = (st.download_limit, st.local_paths, st.link_lifetime);
+    let Some(stored) = params.get("file_id").and_then(|id| st.files.get_mut(id)) else {
         return Err(bad_request("wrong file identifier/HTTP URL specified"));
     };
     if stored.bot_id != bot.id {
-        // Another bot's id is well-formed, so the server takes it, but the file cannot be
-        // fetched with this bot's rights: telegram-bot-api's answer to a failed download.
         return Err(bad_request("wrong file_id or the file is temporarily unavailable"));
     }
     if stored.size > limit {
         return Err(bad_request("file is too big"));
     }
+    stored.served_until = Some(Instant::now() + lifetime);
     Ok(json!({
         "file_id": stored.file_id,
         "file_unique_id": stored.file_unique_id,
         "file_size": stored.size,
-        "file_path": if local { stored.path.display().to_string() } else { stored.file_path },
+        "file_path": if local { stored.path.display().to_string() } else { stored.file_path.clone() },
     }))
 }
 
 /// `GET /file/bot<token>/<file_path>`, only in the documented form: the path's slashes
 /// are slashes. A path sent as one `%2F`-encoded segment (what teloxide's `download_file*`
 /// does) is not found, as on a server or reverse proxy that does not decode `%2F`. Another
-/// bot's file is not found either.
+/// bot's file is not found either, nor a file whose link expired (no `getFile` within the
+/// link's lifetime: the server's cache no longer has it).
 async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
     drain(req.into_body()).await;
     let Some((bot, raw_path)) = rest.split_once('/') else {
@@ -1416,7 +1559,10 @@ async fn download(shared: &Shared, rest: &str, req: Request) -> Response {
     let (stored, rate) = {
         let st = shared.lock();
         let stored = st.file_paths.get(&file_path).and_then(|id| st.files.get(id)).cloned();
-        (stored.filter(|stored| stored.bot_id == bot.id), st.download_rate)
+        // Served only while its link lives: from `getFile` on, for the link's lifetime.
+        let now = Instant::now();
+        let stored = stored.filter(|stored| stored.bot_id == bot.id && stored.served_until.is_some_and(|t| t > now));
+        (stored, st.download_rate)
     };
     let Some(stored) = stored else {
         return not_found().into_response();
