@@ -354,3 +354,34 @@ impl FromRequestParts<Shared> for Authed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_outside_service_that_does_not_answer_is_a_bad_gateway_not_the_ledger() {
+        let unreachable = Error::Unreachable {
+            service: crate::error::Service::S3,
+            endpoint: "http://127.0.0.1:9".into(),
+            reason: "connection refused".into(),
+        };
+        let response = Fail::Ledger(unreachable).into_response();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let page = body(response).await;
+        assert!(page.contains("S3 cannot be reached") && !page.contains("ledger"), "{page}");
+
+        let response = Fail::Ledger(Error::Ledger { path: "/x".into(), reason: "disk I/O error".into() }).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body(response).await.contains("The ledger could not be read or written"));
+
+        let response = Fail::Ledger(Error::failed("something else")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body(response).await.contains("ledger"), "only the ledger's failures blame the ledger");
+    }
+}

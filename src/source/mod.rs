@@ -393,6 +393,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keys_decode_as_s3_url_encodes_them() {
+        // AWS's own example, a space as `+`, a literal `+`, control characters, UTF-8.
+        for (listed, key) in [
+            ("test_file%283%29.png", "test_file(3).png"),
+            ("db/dump+1.sql", "db/dump 1.sql"),
+            ("a%2Bb", "a+b"),
+            ("odd/%01start%0Anext%7F", "odd/\u{1}start\nnext\u{7f}"),
+            ("%C3%BC%E2%82%AC", "ü€"),
+            ("plain/key.txt", "plain/key.txt"),
+        ] {
+            assert_eq!(decode_key(listed).as_deref(), Some(key), "{listed}");
+        }
+        assert_eq!(decode_key("%FF"), None, "not UTF-8");
+    }
+
+    #[test]
     fn names_no_server_takes_are_refused_before_asking() {
         for (bucket, key) in [("../etc", "passwd"), ("", "k"), ("a b", "k"), ("..", "k"), ("bkt", "")] {
             assert!(matches!(check_names(bucket, key), Err(SourceError::Invalid { .. })), "{bucket}/{key}");
