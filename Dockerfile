@@ -7,7 +7,7 @@
 # The `build` stage leaves everything the runtime stage needs under /out:
 #
 #   /out/tgploy                           the binary, static (x86_64-unknown-linux-musl)
-#   /out/bin/sh                           a static busybox, installed as `sh` alone: Dokploy
+#   /out/bin/sh                           a static busybox, installed as `sh`: Dokploy
 #                                         runs a schedule as `docker exec CONTAINER sh -c CMD`
 #   /out/etc/ssl/certs/ca-certificates.crt  CA certificates (HTTPS to S3 and Telegram)
 #   /out/etc/passwd, /out/etc/group       the user and group tgploy runs as (10001)
@@ -50,8 +50,7 @@ LABEL org.opencontainers.image.title="tgploy" \
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build /out/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/tgploy /usr/local/bin/tgploy
-# A shell and nothing else: busybox answers to the name it is called by, so as `sh` it is
-# the shell, and no other command exists. Schedulers that run `sh -c "tgploy sync"` in
+# A shell: a static busybox, called `sh`. Schedulers that run `sh -c "tgploy sync"` in
 # the container (Dokploy's Schedules) need it; tgploy itself never runs a shell.
 COPY --from=build /out/bin/sh /bin/sh
 # The volume's directory, owned by the user in the image (mode 0700), so that a named

@@ -376,7 +376,8 @@ mod tests {
         let page = body(response).await;
         assert!(page.contains("S3 cannot be reached") && !page.contains("ledger"), "{page}");
 
-        let response = Fail::Ledger(Error::Ledger { path: "/x".into(), reason: "disk I/O error".into() }).into_response();
+        let response =
+            Fail::Ledger(Error::Ledger { path: "/x".into(), reason: "disk I/O error".into() }).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(body(response).await.contains("The ledger could not be read or written"));
 

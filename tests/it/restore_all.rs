@@ -10,17 +10,20 @@ use crate::harness::{Output, PART_SIZE, World, data, sha256_hex, wait_exit};
 use crate::restore::{age_key, leftovers};
 use crate::support::s3::S3Server;
 
-/// Every file under `dir`, by its path relative to `dir`, with its SHA-256.
+/// Every file under `dir`, by its path relative to `dir`, with its SHA-256. A restore may
+/// be running meanwhile: a file renamed or removed between listing and reading is left
+/// out, as it would be a moment later.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
             let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
             if meta.is_dir() {
                 walk(root, &path, out);
-            } else {
+            } else if let Ok(bytes) = std::fs::read(&path) {
                 let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, sha256_hex(&std::fs::read(&path).unwrap()));
+                out.insert(rel, sha256_hex(&bytes));
             }
         }
     }
