@@ -471,7 +471,7 @@ pub struct RestoreArgs {
     /// ago, like 36h); keys that did not exist yet are left out. The way back from an
     /// overwrite: ransomware, a bad job.
     #[arg(long, value_name = "TIME", requires = "all", value_parser = parse_moment)]
-    pub as_of: Option<crate::restore::all::AsOf>,
+    pub as_of: Option<tgploy::restore::all::AsOf>,
 
     /// Parts downloaded at once, across objects and within one large object.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -499,8 +499,8 @@ pub struct RestoreArgs {
 }
 
 /// `--as-of`: an RFC 3339 time, or a duration meaning that long ago.
-fn parse_moment(s: &str) -> Result<crate::restore::all::AsOf, String> {
-    use crate::restore::all::AsOf;
+fn parse_moment(s: &str) -> Result<tgploy::restore::all::AsOf, String> {
+    use tgploy::restore::all::AsOf;
     if let Ok(t) = humantime::parse_rfc3339_weak(s.trim()) {
         return Ok(AsOf::At(t));
     }

@@ -1,15 +1,15 @@
 //! tgploy: an off-site disaster-recovery courier from S3-compatible buckets to Telegram.
 //!
-//! The library does the work; `src/main.rs` only parses arguments and maps the result
-//! to an exit code. Only [`ledger`] speaks SQL, only [`source`] speaks S3, only [`sink`]
-//! speaks Telegram; [`run`], [`deliver`], [`sync`] and the other operations sit in
-//! between. `ARCHITECTURE.md` is the map.
+//! The library does the work and never sees the command line: the binary (`src/main.rs`,
+//! with `cli.rs` and `commands/`) parses the arguments, calls one library function per
+//! command, renders its report and exits with the code its error maps to. Only
+//! [`ledger`] speaks SQL, only [`source`] speaks S3, only [`sink`] speaks Telegram;
+//! [`run`], [`deliver`], [`sync`] and the other operations sit in between.
+//! `ARCHITECTURE.md` is the map.
 
 pub mod alert;
 pub mod backoff;
 pub mod buckets;
-pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod crypt;
 pub mod dashboard;
@@ -50,21 +50,3 @@ pub mod verify;
 pub mod webhook;
 
 pub use error::{Error, ExitCode, Result};
-
-/// Runs a parsed command line to completion and returns the process exit code. Errors
-/// are printed here, once, as one line on stderr.
-pub fn run(cli: cli::Cli) -> ExitCode {
-    match commands::run(cli) {
-        Ok(()) => ExitCode::Success,
-        Err(e) => {
-            let code = e.exit_code();
-            // The report on stdout already said what failed: a summary follows.
-            if e.is_summary() {
-                eprintln!("tgploy: {e}");
-            } else {
-                eprintln!("tgploy: error: {e}");
-            }
-            code
-        }
-    }
-}

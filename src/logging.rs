@@ -7,11 +7,12 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::GlobalArgs;
 use crate::config::env;
 
-pub fn init(args: &GlobalArgs) {
-    let default = match (args.quiet, args.verbose) {
+/// Logs to stderr: warnings only when `quiet`, more with each `verbose` step (`-v`,
+/// `-vv`), unless `TGPLOY_LOG` says otherwise.
+pub fn init(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "tgploy=info,warn",
         (false, 1) => "info",

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::buckets;
 use crate::cli::BucketsCommand;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::source::S3Source;
-use crate::time::{ago, now};
-use crate::units::human_size;
+use tgploy::buckets;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::source::S3Source;
+use tgploy::time::{ago, now};
+use tgploy::units::human_size;
 
 pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Resul
     }
 }
 
-async fn list(ctx: &Context, ledger: &Arc<crate::ledger::Ledger>, json: bool) -> Result<()> {
+async fn list(ctx: &Context, ledger: &Arc<tgploy::ledger::Ledger>, json: bool) -> Result<()> {
     let (rows, endpoint) = buckets::list(&ctx.config, ledger).await?;
     if json {
         return output::print_json(&rows);

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::cli::DashboardArgs;
 use crate::commands::Context;
-use crate::dashboard;
-use crate::error::Result;
+use tgploy::dashboard;
+use tgploy::error::Result;
 
 pub async fn run(ctx: &Context, _args: &DashboardArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);

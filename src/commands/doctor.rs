@@ -2,9 +2,9 @@
 
 use crate::cli::DoctorArgs;
 use crate::commands::Context;
-use crate::doctor;
-use crate::error::{Error, Result};
-use crate::output;
+use tgploy::doctor;
+use tgploy::error::{Error, Result};
+use tgploy::output;
 
 pub async fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     let checks = doctor::run(&ctx.config).await;

@@ -4,10 +4,10 @@ use serde::Serialize;
 
 use crate::cli::FilesArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::time::{rfc3339, rfc3339_ms};
-use crate::units::human_size;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::time::{rfc3339, rfc3339_ms};
+use tgploy::units::human_size;
 
 #[derive(Serialize)]
 struct FileView {

@@ -4,8 +4,8 @@
 use clap::CommandFactory;
 
 use crate::cli::Cli;
-use crate::error::{Error, Result};
-use crate::output;
+use tgploy::error::{Error, Result};
+use tgploy::output;
 
 pub fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut buf = Vec::new();

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use crate::cli::HeartbeatArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::heartbeat;
-use crate::ledger::Ledger;
-use crate::output;
-use crate::time::now;
+use tgploy::error::Result;
+use tgploy::heartbeat;
+use tgploy::ledger::Ledger;
+use tgploy::output;
+use tgploy::time::now;
 
 pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);

@@ -1,9 +1,9 @@
 //! `join` subcommand: join parts downloaded by hand, checked against their manifest.
 
 use crate::cli::JoinArgs;
-use crate::error::Result;
-use crate::output;
-use crate::restore;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::restore;
 
 pub fn run(args: &JoinArgs) -> Result<()> {
     let w = &args.write;

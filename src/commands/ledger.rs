@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use crate::cli::LedgerCommand;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::snapshot;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::snapshot;
 
 pub async fn run(ctx: &Context, cmd: &LedgerCommand) -> Result<()> {
     match cmd {

@@ -20,10 +20,10 @@ mod verify;
 use std::future::Future;
 
 use crate::cli::{Cli, Command, ProbeArgs};
-use crate::config::{Config, Overrides};
-use crate::error::{Error, Result};
-use crate::ledger::Ledger;
-use crate::run::RunKind;
+use tgploy::config::{Config, Overrides};
+use tgploy::error::{Error, Result};
+use tgploy::ledger::Ledger;
+use tgploy::run::RunKind;
 
 /// What every command gets: the settings, read once.
 pub struct Context {
@@ -33,7 +33,7 @@ pub struct Context {
 impl Context {
     fn load(cli: &Cli) -> Result<Context> {
         let config = Config::load(&overrides(cli))?;
-        crate::logging::redact(config.secrets());
+        tgploy::logging::redact(config.secrets());
         Ok(Context { config })
     }
 
@@ -43,9 +43,9 @@ impl Context {
     }
 
     /// Takes the run lock of `kind`, then opens the ledger.
-    pub fn locked_ledger(&self, kind: RunKind) -> Result<(Ledger, Option<crate::lock::RunLock>)> {
+    pub fn locked_ledger(&self, kind: RunKind) -> Result<(Ledger, Option<tgploy::lock::RunLock>)> {
         let path = self.config.database_path()?;
-        let lock = crate::lock::acquire(&path, kind.as_str())?;
+        let lock = tgploy::lock::acquire(&path, kind.as_str())?;
         Ok((self.open(&path)?, Some(lock)))
     }
 
@@ -55,7 +55,7 @@ impl Context {
     fn open(&self, path: &std::path::Path) -> Result<Ledger> {
         let ledger = Ledger::open(path)?;
         if let (Ok(tokens), Ok(dest)) = (self.config.require_bot_tokens(), self.config.backup_destination())
-            && let Some(bot) = tokens.first().and_then(crate::config::bot_id)
+            && let Some(bot) = tokens.first().and_then(tgploy::config::bot_id)
             && ledger.backfill_destinations(bot, &dest.chat.to_string(), dest.topic)?
         {
             tracing::info!("recorded bot {bot} and chat {dest} for what was delivered before several bots");
@@ -124,7 +124,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => block_on(verify::run(&ctx, &args)),
         Command::Ledger(cmd) => block_on(ledger::run(&ctx, &cmd)),
         Command::Probe(args) => {
-            let url = args.url.unwrap_or_else(|| crate::probe::default_url(ctx.config.webhook_listen));
+            let url = args.url.unwrap_or_else(|| tgploy::probe::default_url(ctx.config.webhook_listen));
             block_on(probe::run(&url, args.timeout))
         }
         Command::Completions { .. } | Command::Man | Command::Setup(_) | Command::Join(_) => Ok(()),

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
-use crate::output;
-use crate::probe;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::probe;
 
 pub async fn run(url: &str, timeout: Duration) -> Result<()> {
     let answer = probe::probe(url, timeout).await?;

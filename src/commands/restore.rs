@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use crate::cli::RestoreArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::restore::all::{self, AllRequest, Destination, ObjectOutcome};
-use crate::restore::{self, Request};
-use crate::units::human_size;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::restore::all::{self, AllRequest, Destination, ObjectOutcome};
+use tgploy::restore::{self, Request};
+use tgploy::units::human_size;
 
 pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>, verbose: bool) -> Result<()> {
     if args.all {

@@ -4,13 +4,13 @@ use std::io::IsTerminal;
 
 use crate::cli::RetryArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::retry::{self, RetryOptions};
-use crate::shutdown::Shutdown;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::retry::{self, RetryOptions};
+use tgploy::shutdown::Shutdown;
 
 pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
-    let (ledger, _lock) = ctx.locked_ledger(crate::run::RunKind::Retry)?;
+    let (ledger, _lock) = ctx.locked_ledger(tgploy::run::RunKind::Retry)?;
     let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();
     shutdown.listen();

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::cli::ServeWebhookArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::webhook;
+use tgploy::error::Result;
+use tgploy::webhook;
 
 pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);

@@ -3,13 +3,13 @@
 
 use crate::cli::StatusArgs;
 use crate::commands::Context;
-use crate::error::{Error, Result};
-use crate::freshness;
-use crate::metrics;
-use crate::output;
-use crate::status::{self, RunView};
-use crate::time::{ago, now};
-use crate::units::human_size;
+use tgploy::error::{Error, Result};
+use tgploy::freshness;
+use tgploy::metrics;
+use tgploy::output;
+use tgploy::status::{self, RunView};
+use tgploy::time::{ago, now};
+use tgploy::units::human_size;
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let ledger = ctx.ledger()?;

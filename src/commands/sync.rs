@@ -4,15 +4,15 @@ use std::io::IsTerminal;
 
 use crate::cli::SyncArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::shutdown::Shutdown;
-use crate::sync::{self, SyncOptions, SyncReport};
-use crate::units::human_size;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::shutdown::Shutdown;
+use tgploy::sync::{self, SyncOptions, SyncReport};
+use tgploy::units::human_size;
 
 pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     let (ledger, _lock) =
-        if args.dry_run { (ctx.ledger_for_dry_run()?, None) } else { ctx.locked_ledger(crate::run::RunKind::Sync)? };
+        if args.dry_run { (ctx.ledger_for_dry_run()?, None) } else { ctx.locked_ledger(tgploy::run::RunKind::Sync)? };
     let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();
     shutdown.listen();

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::cli::VerifyArgs;
 use crate::commands::Context;
-use crate::error::Result;
-use crate::output;
-use crate::verify;
+use tgploy::error::Result;
+use tgploy::output;
+use tgploy::verify;
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);

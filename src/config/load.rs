@@ -339,6 +339,56 @@ fn default_config_paths(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     paths
 }
 
+/// The config file `setup` writes: `--config` (`flag`), else TGPLOY_CONFIG, else the
+/// default place ([`default_config_path`]).
+pub fn setup_target(flag: Option<PathBuf>) -> Result<PathBuf> {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match flag.or_else(|| from_env(env::CONFIG).map(PathBuf::from)) {
+        Some(path) => Ok(path),
+        None => default_config_path(&from_env)
+            .ok_or_else(|| Error::config("no home directory to put the config in: pass --config PATH")),
+    }
+}
+
+impl Config {
+    /// The settings `setup` starts from when it writes `target`: that file when it
+    /// exists, then the environment (TGPLOY_CONFIG names the target, which may not exist
+    /// yet: it is not read as such), and `database` (`--database`). A file that does not
+    /// load is what setup is there to replace: then the environment alone.
+    pub fn load_for_setup(target: &Path, database: Option<&Path>) -> Result<Config> {
+        let from_env = |name: &str| if name == env::CONFIG { None } else { std::env::var(name).ok() };
+        let flags = Overrides::default().flag("database_path", database.map(|p| p.display()));
+        let overrides = Overrides { config: target.exists().then(|| target.to_path_buf()), ..flags.clone() };
+        match Config::load_with(&overrides, &from_env) {
+            Ok(cfg) => Ok(cfg),
+            Err(e) => {
+                tracing::warn!("the existing configuration does not load ({e}); starting from the environment");
+                Config::load_with(&flags, &from_env)
+            }
+        }
+    }
+}
+
+/// The dashboard's password for `setup dashboard --non-interactive`: from
+/// TGPLOY_DASHBOARD_PASSWORD, or the file TGPLOY_DASHBOARD_PASSWORD_FILE names. It is no
+/// setting: it is read only here, and only its hash is kept.
+pub fn dashboard_password_from_env() -> Result<Secret> {
+    match (std::env::var(env::DASHBOARD_PASSWORD).ok(), std::env::var_os(env::DASHBOARD_PASSWORD_FILE)) {
+        (Some(p), _) if !p.is_empty() => Ok(Secret::new(p)),
+        (_, Some(path)) => {
+            let path = PathBuf::from(path);
+            std::fs::read_to_string(&path).map(|p| Secret::new(p.trim_end_matches(['\r', '\n']))).map_err(|e| {
+                Error::config(format!("cannot read {} {}: {e}", env::DASHBOARD_PASSWORD_FILE, path.display()))
+            })
+        }
+        _ => Err(Error::config(format!(
+            "--non-interactive reads the dashboard password from {} or {}; neither is set",
+            env::DASHBOARD_PASSWORD,
+            env::DASHBOARD_PASSWORD_FILE
+        ))),
+    }
+}
+
 /// Where `setup` writes the config file when none is named: TGPLOY_DEFAULT_CONFIG, else
 /// the platform's config directory; `None` without a home directory.
 pub fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {

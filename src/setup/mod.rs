@@ -130,13 +130,6 @@ pub fn explain_s3(e: &SourceError) -> String {
     format!("{text}\n  → {hint}")
 }
 
-/// The default place for the config file (TGPLOY_DEFAULT_CONFIG, else the platform's
-/// config directory).
-pub fn default_config_path() -> Result<PathBuf> {
-    crate::config::default_config_path(&|name| std::env::var(name).ok())
-        .ok_or_else(|| Error::config("no home directory to put the config in: pass --config PATH"))
-}
-
 /// What setup did, for its summary.
 pub struct Outcome {
     pub config_path: PathBuf,

@@ -279,3 +279,20 @@ fn committed_completions_and_man_page_are_current() {
         assert!(committed == generate(&args), "{path} is out of date: run `tgploy {}` > {path}", args.join(" "));
     }
 }
+
+#[test]
+fn every_flag_in_the_settings_table_exists() {
+    use clap::CommandFactory;
+    let cli = crate::command_line::Cli::command();
+    let mut longs = Vec::new();
+    let mut stack = vec![&cli];
+    while let Some(cmd) = stack.pop() {
+        longs.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")));
+        stack.extend(cmd.get_subcommands());
+    }
+    for s in tgploy::config::SETTINGS {
+        if let Some(flag) = s.flag {
+            assert!(longs.iter().any(|l| l == flag), "{} names {flag}, which no command has", s.key);
+        }
+    }
+}

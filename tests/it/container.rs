@@ -359,7 +359,7 @@ fn strings(v: &Value) -> Vec<&str> {
 #[track_caller]
 fn parses(args: &[&str]) {
     use clap::error::ErrorKind;
-    match tgploy::cli::Cli::try_parse_from(std::iter::once("tgploy").chain(args.iter().copied())) {
+    match crate::command_line::Cli::try_parse_from(std::iter::once("tgploy").chain(args.iter().copied())) {
         Ok(_) => {}
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {}
         Err(e) => panic!("`tgploy {}` does not parse: {e}", args.join(" ")),

@@ -4,8 +4,11 @@
 mod bots;
 mod browser;
 mod captions;
+// The binary's command line, compiled here too: tests parse with it.
 mod claims;
 mod cli;
+#[path = "../../src/cli.rs"]
+mod command_line;
 mod container;
 mod dashboard;
 mod dashboard_client;
