@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::config::{Config, Destination, TelegramSettings};
 use crate::ledger::{Bucket, Ledger};
-use crate::setup::explain_s3;
 use crate::shell::quote;
 use crate::sink::{SinkError, TelegramSink};
 use crate::source::S3Source;
+use crate::source::explain;
 
 /// TOTP codes are accepted one 30 s step early or late; S3 signatures within 15 minutes.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
@@ -66,7 +66,7 @@ pub async fn run(cfg: &Config) -> Vec<Check> {
                 Err(e) => {
                     checks.push(fail(
                         "S3",
-                        explain_s3(&e).replace('\n', ""),
+                        explain(&e).replace('\n', ""),
                         "check `s3.endpoint`, the keys, and that the server runs",
                     ));
                     checks.push(fail("buckets", "not checked: S3 cannot be reached", "fix the S3 check first"));

@@ -9,8 +9,9 @@ use std::io::Write;
 
 use super::load::{Given, duration, globs, size, topic};
 use super::settings::SETTINGS;
-use super::{BucketConfig, CLOUD_API_URL, ChatRef, FilterConfig, S3Settings, Secret};
+use super::{BucketConfig, ChatRef, FilterConfig, S3Settings, Secret};
 use crate::error::{Error, Result};
+use crate::sink::limits::CLOUD_API_URL;
 use crate::units::human_size;
 
 /// The config file's values, by dotted key, with the line each is on.

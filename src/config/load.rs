@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use super::file::{FileValues, read_config_file, read_secret_file, validate_filter};
 use super::settings::{self, Effective, Fallback, Setting, Source};
-use super::{ChatRef, Config, FilterConfig, Overrides, Secret, check_part_size, env};
+use super::{ChatRef, Config, FilterConfig, Overrides, Secret, env};
 use crate::error::{Error, Result};
+use crate::sink::limits::check_part_size;
 use crate::units::parse_size;
 
 /// A value as given: one text, or a list (a TOML array; a comma-separated variable).

@@ -11,150 +11,17 @@ pub mod file;
 mod load;
 pub use load::{dashboard_password_from_env, default_config_path, setup_target};
 pub mod settings;
+mod values;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::sink::limits::{bot_id, looks_like_bot_token};
 pub use settings::{Effective, Fallback, SETTINGS, Setting, Source};
-
-/// The default part size: every part stays within the cloud Bot API's download limit
-/// ([`CLOUD_DOWNLOAD_LIMIT`]), so that `restore` can fetch each part through the bot.
-pub const DEFAULT_PART_SIZE: u64 = 19 * 1024 * 1024;
-/// The cloud Bot API's download limit: `getFile` refuses larger files
-/// (`MAX_DOWNLOAD_FILE_SIZE = 20 << 20` in telegram-bot-api's `Client.h`).
-pub const CLOUD_DOWNLOAD_LIMIT: u64 = 20 << 20;
-/// The cloud Bot API's upload limit, "50 MB" in Telegram's documentation: Telegram's HTTP
-/// front refuses a request body over 50 MiB (52,428,800 bytes, multipart envelope
-/// included) with 413 `Request Entity Too Large`. The Bot API server's source has no such
-/// constant; the figure is the one uploads at the boundary show.
-pub const CLOUD_UPLOAD_LIMIT: u64 = 50 << 20;
-/// The largest part the cloud Bot API accepts: under [`CLOUD_UPLOAD_LIMIT`] with a
-/// mebibyte to spare for the request's other fields (caption, chat, boundaries: a few KiB).
-pub const CLOUD_MAX_PART_SIZE: u64 = 49 * 1024 * 1024;
-/// The largest part a self-hosted Bot API server accepts (uploads of up to 2000 MB).
-pub const LOCAL_MAX_PART_SIZE: u64 = 1950 * 1024 * 1024;
-/// The smallest part size; small parts only make sense in tests.
-pub const MIN_PART_SIZE: u64 = 4 * 1024;
-/// The Bot API of Telegram's cloud.
-pub const CLOUD_API_URL: &str = "https://api.telegram.org";
-
-/// A secret value: never printed, not even by `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// A Telegram chat: a numeric id (`-100…` for channels and supergroups) or `@username`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ChatRef {
-    Id(i64),
-    Username(String),
-}
-
-impl FromStr for ChatRef {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let s = s.trim();
-        if let Ok(id) = s.parse::<i64>() {
-            return Ok(ChatRef::Id(id));
-        }
-        if let Some(name) = s.strip_prefix('@')
-            && !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Ok(ChatRef::Username(s.to_string()));
-        }
-        Err(format!("`{s}` is neither a numeric chat id (like -1001234567890) nor a @channelname"))
-    }
-}
-
-impl fmt::Display for ChatRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChatRef::Id(id) => write!(f, "{id}"),
-            ChatRef::Username(name) => f.write_str(name),
-        }
-    }
-}
-
-/// Which objects of a bucket are delivered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FilterConfig {
-    /// Globs over the object key; when set, only matching keys are delivered.
-    pub include: Vec<String>,
-    /// Globs over the object key; matching keys are never delivered.
-    pub exclude: Vec<String>,
-    /// Objects smaller than this are not delivered.
-    pub min_size: Option<u64>,
-    /// Objects larger than this are not delivered.
-    pub max_size: Option<u64>,
-}
-/// Where messages go: a chat and, in a forum supergroup, a topic (the Bot API's
-/// `message_thread_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Destination {
-    pub chat: ChatRef,
-    pub topic: Option<i64>,
-}
-
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.topic {
-            Some(topic) => write!(f, "{} (topic {topic})", self.chat),
-            None => write!(f, "{}", self.chat),
-        }
-    }
-}
-
-/// A `[buckets.NAME]` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BucketConfig {
-    /// Its own filter, when the section has one (the `[sync]` one otherwise).
-    pub filter: Option<FilterConfig>,
-    /// Its own chat (the default backup chat otherwise).
-    pub chat: Option<ChatRef>,
-    /// Its forum topic, in its own chat or the default one.
-    pub topic: Option<i64>,
-    /// How often a new object version is expected in it (`expect_every`): the whole
-    /// bucket (prefix "") or prefixes of it, each with its period.
-    pub watches: Vec<(String, Duration)>,
-    /// How late past its period a watch may be before it is overdue (`expect_grace`;
-    /// a tenth of the period by default).
-    pub grace: Option<Duration>,
-}
-
-impl BucketConfig {
-    /// The setting of `[buckets.NAME]` that gives it a destination of its own
-    /// (`chat_id`, else `topic_id`), when it has one.
-    pub fn own_destination(&self) -> Option<&'static str> {
-        if self.chat.is_some() { Some("chat_id") } else { self.topic.map(|_| "topic_id") }
-    }
-}
-
-/// The bot's id: the number before the colon of its token (never the token).
-pub fn bot_id(token: &Secret) -> Option<i64> {
-    token.expose().split_once(':').and_then(|(id, _)| id.parse().ok())
-}
+pub use values::{BucketConfig, ChatRef, Destination, FilterConfig, Secret, redact};
 
 /// S3 connection settings.
 #[derive(Debug, Clone)]
@@ -334,12 +201,12 @@ impl Config {
                     env::BOT_TOKENS
                 )));
             }
-            match tokens.iter().find(|t| bot_id(t) == bot_id(token)) {
+            match tokens.iter().find(|t| bot_id(t.expose()) == bot_id(token.expose())) {
                 Some(t) if t == token => {}
                 Some(_) => {
                     return Err(Error::config(format!(
                         "two different tokens of bot {} are configured; keep its current one",
-                        bot_id(token).unwrap_or_default()
+                        bot_id(token.expose()).unwrap_or_default()
                     )));
                 }
                 None => tokens.push(token.clone()),
@@ -388,52 +255,10 @@ impl Config {
     }
 }
 
-/// The one rule for part sizes, for the settings and for `setup`'s answers: a whole
-/// number of KiB from [`MIN_PART_SIZE`] up to what the Bot API at `api_url` takes.
-pub fn check_part_size(part_size: u64, api_url: &str) -> std::result::Result<u64, String> {
-    let is_cloud = is_cloud_api(api_url);
-    let max = if is_cloud { CLOUD_MAX_PART_SIZE } else { LOCAL_MAX_PART_SIZE };
-    if part_size > max && is_cloud {
-        return Err(format!(
-            "the cloud Bot API takes uploads of at most 50 MB (52,428,800 bytes a request), so parts may be at \
-             most {}; a self-hosted Bot API server (telegram.api_url) takes up to {}",
-            crate::units::human_size(CLOUD_MAX_PART_SIZE),
-            crate::units::human_size(LOCAL_MAX_PART_SIZE)
-        ));
-    }
-    if part_size < MIN_PART_SIZE || part_size > max || !part_size.is_multiple_of(1024) {
-        return Err(format!(
-            "must be a whole number of KiB between {} and {}",
-            crate::units::human_size(MIN_PART_SIZE),
-            crate::units::human_size(max)
-        ));
-    }
-    Ok(part_size)
-}
-
-/// Whether `api_url` is Telegram's cloud Bot API (with its upload and download limits).
-pub fn is_cloud_api(api_url: &str) -> bool {
-    reqwest::Url::parse(api_url)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("api.telegram.org")))
-        .unwrap_or(false)
-}
-
-fn looks_like_bot_token(token: &str) -> bool {
-    match token.split_once(':') {
-        Some((id, secret)) => {
-            !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_digit())
-                && !secret.is_empty()
-                && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        }
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::limits::{CLOUD_API_URL, DEFAULT_PART_SIZE};
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)], file: Option<&str>) -> Result<Config> {

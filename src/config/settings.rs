@@ -118,7 +118,7 @@ pub const SETTINGS: &[Setting] = &[
     plain(
         "telegram.api_url",
         env::API_URL,
-        Value(super::CLOUD_API_URL),
+        Value(crate::sink::limits::CLOUD_API_URL),
         "the Bot API server: Telegram's cloud, or a self-hosted `telegram-bot-api --local`",
     ),
     plain(

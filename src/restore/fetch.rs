@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::ObjectError;
 use super::plan::{Plan, PlanPart};
-use crate::config::{CLOUD_DOWNLOAD_LIMIT, is_cloud_api};
 use crate::progress::Progress;
 use crate::shell::quote_path;
+use crate::sink::limits::{CLOUD_DOWNLOAD_LIMIT, is_cloud_api};
 use crate::sink::{RemoteFile, SinkError, TelegramSink};
 use crate::units::human_size;
 

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use super::terminal::{PrintPrompter, TerminalPrompter};
 use super::{Answers, enrol, enrol_unattended, interactive, non_interactive};
-use crate::config::{ChatRef, Config, check_part_size, setup_target};
+use crate::config::{ChatRef, Config, setup_target};
 use crate::dashboard::auth;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
+use crate::sink::limits::check_part_size;
 use crate::totp;
 use crate::units::parse_size;
 

@@ -243,7 +243,7 @@ impl BotApi {
 
     /// A network error as one line, without the token the URL carries.
     pub fn network_error(&self, e: &reqwest::Error) -> String {
-        super::redact_token(&crate::error::chain(e), &self.token)
+        crate::config::redact(&crate::error::chain(e), &self.token)
     }
 }
 

@@ -2,6 +2,7 @@
 //! writing objects back ([`upload`]) for `restore --all --to-s3`. The only module that
 //! speaks S3.
 
+mod explain;
 pub mod upload;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use aws_sdk_s3::types::EncodingType;
 use bytes::Bytes;
 
 use crate::config::S3Settings;
+pub use explain::explain;
 
 /// An error from the S3 side; each says whether the server could be reached at all.
 #[derive(Debug, thiserror::Error)]
