@@ -1,0 +1,93 @@
+//! `restore --all --out DIR`: each object at `DIR/BUCKET/KEY`, written beside its name and
+//! renamed into place once checked; an object already there and the same is not fetched.
+
+use std::path::Path;
+
+use sha2::Digest;
+
+use super::s3::join_error;
+use super::{ObjectOutcome, Restored, Work};
+use crate::crypt;
+use crate::error::Error;
+use crate::ledger::Delivery;
+use crate::restore::fetch::PartCheck;
+use crate::restore::join::{Output, hash_file, remove_stale_partials};
+use crate::restore::paths::{create_dirs, object_path};
+use crate::restore::{ObjectError, Plan, Target, fetch_into};
+
+impl Work<'_> {
+    pub(super) async fn to_dir(
+        &self,
+        dir: &Path,
+        d: &Delivery,
+        plan: &Plan,
+    ) -> std::result::Result<Restored, ObjectError> {
+        let o = &d.object;
+        let suffix = if plan.encrypted && self.req.identity.is_none() { crypt::SUFFIX } else { "" };
+        let path = object_path(dir, &o.bucket, &o.key, suffix)
+            .ok_or_else(|| ObjectError::Object("its path would be longer than the filesystem takes".into()))?;
+        let shown = path.display().to_string();
+        let expected = self.expected(plan);
+        let (check_dir, check_path) = (dir.to_path_buf(), path.clone());
+        let present = tokio::task::spawn_blocking(move || -> std::result::Result<Presence, String> {
+            create_dirs(&check_dir, &check_path)?;
+            remove_stale_partials(&check_path);
+            presence(&check_path, expected.as_ref())
+        })
+        .await
+        .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))?
+        .map_err(ObjectError::Object)?;
+        match present {
+            Presence::Absent => {}
+            Presence::Same => return Ok((ObjectOutcome::AlreadyThere, Some(shown))),
+            Presence::Differs(why) if !self.req.force => {
+                return Err(ObjectError::Object(format!("{shown} {why}; --force replaces it")));
+            }
+            Presence::Differs(_) => {}
+        }
+        let target = Target::File { path, overwrite: true };
+        let out = Output::open(&target).map_err(|e| ObjectError::Object(e.to_string()))?;
+        let (joined, identity) = (plan.clone(), self.req.identity.clone());
+        let (out, written) = fetch_into(self.downloader, plan, self.progress, self.shutdown, move |pieces| {
+            let mut out = out;
+            let written = out.write(pieces, &joined, identity.as_deref());
+            (out, written)
+        })
+        .await?;
+        written.map_err(join_error)?;
+        out.commit().map_err(|e| ObjectError::Object(e.to_string()))?;
+        Ok((ObjectOutcome::Restored, Some(shown)))
+    }
+}
+
+/// What is at an object's path already.
+enum Presence {
+    Absent,
+    /// The same size and SHA-256.
+    Same,
+    Differs(String),
+}
+
+fn presence(path: &Path, expected: Option<&(u64, String)>) -> std::result::Result<Presence, String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Presence::Absent),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let Some((size, sha)) = expected else {
+        return Ok(Presence::Differs("exists, and cannot be checked without downloading the object".into()));
+    };
+    if meta.len() != *size {
+        return Ok(Presence::Differs(format!("exists with {} bytes, not {size}", meta.len())));
+    }
+    let mut check = PartCheck::new();
+    hash_file(path, &mut check).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if &hex::encode(check.hasher.finalize()) == sha {
+        Ok(Presence::Same)
+    } else {
+        Ok(Presence::Differs("exists with other content".into()))
+    }
+}

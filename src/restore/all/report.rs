@@ -1,0 +1,89 @@
+//! What `restore --all` reports: an outcome per object, the totals, and the exit status
+//! they call for.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// How one object ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectOutcome {
+    /// A dry run: it would be restored.
+    WouldRestore,
+    Restored,
+    /// The same object (size and SHA-256) was there already.
+    AlreadyThere,
+    Failed,
+}
+
+/// One object of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: Option<String>,
+    pub encrypted: bool,
+    pub outcome: ObjectOutcome,
+    /// Where it went: a path, or `s3://BUCKET/KEY`.
+    pub target: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What `restore --all` did (or, with `--dry-run`, would do).
+#[derive(Debug, Serialize)]
+pub struct AllReport {
+    pub dry_run: bool,
+    pub destination: String,
+    pub as_of: Option<String>,
+    /// Objects selected, and the bytes of their stored streams.
+    pub selected: u64,
+    pub bytes: u64,
+    pub restored: u64,
+    pub already_there: u64,
+    pub failed: u64,
+    pub objects: Vec<ObjectReport>,
+    /// Why the run stopped before every object was done, if it did.
+    pub stopped: Option<String>,
+    #[serde(skip)]
+    pub(super) stop: Option<Error>,
+}
+
+impl AllReport {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        if self.dry_run {
+            return format!(
+                "dry run: would restore {} objects ({}) to {}\n",
+                self.selected,
+                crate::units::human_size(self.bytes),
+                self.destination
+            );
+        }
+        let mut out = format!(
+            "restored {} of {} objects to {}; {} already there; {} failed\n",
+            self.restored, self.selected, self.destination, self.already_there, self.failed
+        );
+        if let Some(why) = &self.stopped {
+            out.push_str(&format!("stopped: {why}; run it again to go on\n"));
+        }
+        out
+    }
+
+    /// The exit status: 0 when everything came back, 1 when some objects failed, the
+    /// stopping error (4 unreachable, 130/143 a signal) when the run stopped.
+    pub fn verdict(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            return Err(stop);
+        }
+        if self.failed > 0 {
+            return Err(Error::Failed(format!(
+                "{} of {} objects could not be restored (named above); the others were",
+                self.failed, self.selected
+            )));
+        }
+        Ok(())
+    }
+}
