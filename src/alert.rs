@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::html::escape_html;
 use crate::ledger::{Delivery, Ledger};
 use crate::sink::TelegramSink;
+use crate::sink::html::escape_html;
 use crate::time::{now, rfc3339};
 
 /// What an alert is about; alerts about the same subject are rate-limited together.

@@ -33,7 +33,7 @@ fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check 
 
 /// Runs every check; a failing one does not stop the others (a check that depends on a
 /// failed one says so).
-pub async fn run(cfg: &Config) -> Vec<Check> {
+pub async fn examine(cfg: &Config) -> Vec<Check> {
     let mut checks = vec![config_file(cfg)];
 
     // SQLite blocks: the ledger is opened and read off the async runtime.

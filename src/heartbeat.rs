@@ -9,13 +9,13 @@ use crate::alert;
 use crate::config::Config;
 use crate::error::Result;
 use crate::freshness::{self, WatchStatus};
-use crate::html::escape_html;
 use crate::ledger::Ledger;
 use crate::run::{Run, RunKind, Tallied, Tally};
 use crate::sink::TelegramSink;
+use crate::sink::html::escape_html;
+use crate::sizes::human_size;
 use crate::snapshot::{self, SentSnapshot};
 use crate::time::{ago, now, rfc3339};
-use crate::units::human_size;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Heartbeat {

@@ -31,9 +31,9 @@ pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
     let fail = |reason: String| {
         Error::local(format!("lock file {}: {reason}; check its directory and permissions", path.display()))
     };
-    crate::private::create_parent(&path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+    crate::private_files::create_parent(&path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
     let mut file =
-        crate::private::open_or_create(&path).map_err(|e| fail(format!("cannot open the lock file: {e}")))?;
+        crate::private_files::open_or_create(&path).map_err(|e| fail(format!("cannot open the lock file: {e}")))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

@@ -41,7 +41,7 @@ impl Tallied for RetryReport {
 }
 
 /// Runs `retry` as a run of its own: recorded, alerts raised and queued ones sent.
-pub async fn run(
+pub async fn retry(
     cfg: &Config,
     ledger: &Arc<Ledger>,
     opts: &RetryOptions,

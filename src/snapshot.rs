@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::html::escape_html;
 use crate::ledger::Ledger;
 use crate::sink::TelegramSink;
+use crate::sink::html::escape_html;
 use crate::time::{now, rfc3339};
 
 /// A snapshot Telegram accepted.
@@ -27,7 +27,7 @@ pub async fn backup(cfg: &Config, ledger: &Arc<Ledger>) -> Result<SentSnapshot> 
 /// Takes a consistent snapshot (`VACUUM INTO`), encrypts it when `[encryption]` is
 /// configured, and sends it to the admin chat.
 pub async fn send(ledger: &Arc<Ledger>, cfg: &Config, sink: &TelegramSink) -> Result<SentSnapshot> {
-    let tmp = crate::private::temp_dir(cfg.tmp_dir.as_deref())?;
+    let tmp = crate::private_files::temp_dir(cfg.tmp_dir.as_deref())?;
     let plain = tmp.path().join("ledger.sqlite3");
     let dest = plain.clone();
     Ledger::blocking(ledger, move |l| l.snapshot(&dest)).await?;

@@ -120,7 +120,7 @@ pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Status> {
 
 /// What `status --check` found: the problems, or the age of the last successful sync.
 #[derive(Debug)]
-pub struct Check {
+pub struct Health {
     pub problems: Vec<String>,
     /// `5m ago`, when there is a successful sync.
     pub last_ok_age: Option<String>,
@@ -128,7 +128,7 @@ pub struct Check {
 
 /// `status --check`: a successful sync younger than `max_age`, no dead delivery, and no
 /// overdue freshness watch.
-pub fn check(ledger: &Ledger, cfg: &Config, max_age: Duration, now: i64) -> Result<Check> {
+pub fn check(ledger: &Ledger, cfg: &Config, max_age: Duration, now: i64) -> Result<Health> {
     let mut problems = Vec::new();
     let (_, last_ok) = ledger.last_runs(RunKind::Sync.as_str())?;
     let max_age_text = humantime::format_duration(max_age).to_string();
@@ -151,5 +151,5 @@ pub fn check(ledger: &Ledger, cfg: &Config, max_age: Duration, now: i64) -> Resu
         ));
     }
     problems.extend(freshness::check(ledger, cfg, now)?.iter().filter(|w| w.overdue).map(WatchStatus::problem));
-    Ok(Check { problems, last_ok_age: last_ok.map(|r| ago(r.finished_at, now)) })
+    Ok(Health { problems, last_ok_age: last_ok.map(|r| ago(r.finished_at, now)) })
 }

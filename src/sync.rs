@@ -82,7 +82,7 @@ impl Tallied for SyncReport {
 
 /// Runs `sync` as a run of its own: recorded in the ledger, with alerts raised for what
 /// went wrong and queued alerts sent (none of that on a dry run, which writes nothing).
-pub async fn run(
+pub async fn sync(
     cfg: &Config,
     ledger: &Arc<Ledger>,
     opts: &SyncOptions,

@@ -118,7 +118,7 @@ pub fn enrolled(ledger: &Ledger) -> Result<bool> {
 
 /// What checking an answer against the enrolled second factor found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+pub enum Verdict {
     /// No second factor is enrolled: there was nothing to check.
     NotEnrolled,
     /// A current code, not used before; its time step is used up now.
@@ -134,10 +134,10 @@ pub enum Check {
     Locked { until: i64 },
 }
 
-impl Check {
+impl Verdict {
     /// Whether the answer opens the gate.
     pub fn passed(self) -> bool {
-        matches!(self, Check::Accepted | Check::Recovery { .. })
+        matches!(self, Verdict::Accepted | Verdict::Recovery { .. })
     }
 }
 
@@ -153,17 +153,17 @@ pub enum Gate {
 /// Checks a TOTP code or a recovery code given on the command line against the enrolled
 /// secret, recording the outcome (the step used, the recovery code used up, or one more
 /// failure towards the command line's lock).
-pub fn check(ledger: &Ledger, code: &str, now: i64) -> Result<Check> {
+pub fn check(ledger: &Ledger, code: &str, now: i64) -> Result<Verdict> {
     check_at(ledger, code, now, Gate::CommandLine)
 }
 
 /// Checks a TOTP code or a recovery code given at `gate`. A right code is used up
 /// wherever it was given; a wrong one counts, and the lock holds, on the command line
 /// only.
-pub fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Check> {
-    let Some(state) = ledger.totp()? else { return Ok(Check::NotEnrolled) };
+pub fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Verdict> {
+    let Some(state) = ledger.totp()? else { return Ok(Verdict::NotEnrolled) };
     if gate == Gate::CommandLine && state.locked_until > now {
-        return Ok(Check::Locked { until: state.locked_until });
+        return Ok(Verdict::Locked { until: state.locked_until });
     }
     let failed = || -> Result<(u32, bool)> {
         if gate == Gate::Dashboard {
@@ -181,38 +181,38 @@ pub fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Che
             }
             if step <= state.last_step {
                 let (failures, locked) = failed()?;
-                return Ok(Check::Replayed { failures, locked });
+                return Ok(Verdict::Replayed { failures, locked });
             }
             ledger.totp_accepted(step)?;
-            return Ok(Check::Accepted);
+            return Ok(Verdict::Accepted);
         }
     } else if ledger.use_recovery_code(&hash_code(code), now)? {
         let left = ledger.recovery_codes_left()?;
         tracing::warn!("a recovery code was used; {left} left");
-        return Ok(Check::Recovery { left });
+        return Ok(Verdict::Recovery { left });
     }
     let (failures, locked) = failed()?;
-    Ok(Check::Wrong { failures, locked })
+    Ok(Verdict::Wrong { failures, locked })
 }
 
-impl Check {
+impl Verdict {
     /// Why the answer was refused, for the operator; `None` when it opens the gate.
     pub fn refusal(self, now: i64) -> Option<String> {
         match self {
-            Check::NotEnrolled | Check::Accepted | Check::Recovery { .. } => None,
-            Check::Locked { until } => Some(format!(
+            Verdict::NotEnrolled | Verdict::Accepted | Verdict::Recovery { .. } => None,
+            Verdict::Locked { until } => Some(format!(
                 "second factor locked after {MAX_FAILURES} wrong codes; try again at {} (or wait {} min)",
                 crate::time::rfc3339(until),
                 (until - now + 59) / 60
             )),
-            Check::Replayed { failures, .. } => Some(format!(
+            Verdict::Replayed { failures, .. } => Some(format!(
                 "this code was already used; wait for the next one ({failures} of {MAX_FAILURES} wrong codes)"
             )),
-            Check::Wrong { locked: true, .. } => Some(format!(
+            Verdict::Wrong { locked: true, .. } => Some(format!(
                 "wrong code; second factor locked for {} minutes after {MAX_FAILURES} wrong codes",
                 LOCK_SECS / 60
             )),
-            Check::Wrong { failures, .. } => Some(format!(
+            Verdict::Wrong { failures, .. } => Some(format!(
                 "wrong code ({failures} of {MAX_FAILURES} before a {}-minute lock); use the current code from your authenticator app, or a recovery code",
                 LOCK_SECS / 60
             )),

@@ -61,7 +61,7 @@ impl Tallied for VerifyReport {
 
 /// Checks `sample` delivered objects picked at random (all with 0), of one bucket or
 /// all.
-pub async fn run(
+pub async fn verify(
     cfg: &Config,
     ledger: &Arc<Ledger>,
     bucket: Option<&str>,

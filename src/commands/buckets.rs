@@ -7,9 +7,9 @@ use crate::commands::Context;
 use tgploy::buckets;
 use tgploy::error::Result;
 use tgploy::output;
+use tgploy::sizes::human_size;
 use tgploy::source::S3Source;
 use tgploy::time::{ago, now};
-use tgploy::units::human_size;
 
 pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);

@@ -11,7 +11,7 @@ pub async fn run(ctx: &Context, _args: &DashboardArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.
-    dashboard::run(&ctx.config, ledger, |local| eprintln!("tgploy: dashboard listening on http://{local}")).await?;
+    dashboard::serve(&ctx.config, ledger, |local| eprintln!("tgploy: dashboard listening on http://{local}")).await?;
     eprintln!("tgploy: dashboard stopped");
     Ok(())
 }

@@ -7,7 +7,7 @@ use tgploy::error::{Error, Result};
 use tgploy::output;
 
 pub async fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
-    let checks = doctor::run(&ctx.config).await;
+    let checks = doctor::examine(&ctx.config).await;
     if args.json {
         output::print_json(&checks)?;
     } else {

@@ -6,8 +6,8 @@ use crate::cli::FilesArgs;
 use crate::commands::Context;
 use tgploy::error::Result;
 use tgploy::output;
+use tgploy::sizes::human_size;
 use tgploy::time::{rfc3339, rfc3339_ms};
-use tgploy::units::human_size;
 
 #[derive(Serialize)]
 struct FileView {

@@ -7,9 +7,9 @@ use crate::cli::RestoreArgs;
 use crate::commands::Context;
 use tgploy::error::Result;
 use tgploy::output;
-use tgploy::restore::all::{self, AllRequest, Destination, ObjectOutcome};
+use tgploy::restore::all::{self, AllRequest, ObjectOutcome, RestoreTo};
 use tgploy::restore::{self, Request};
-use tgploy::units::human_size;
+use tgploy::sizes::human_size;
 
 pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>, verbose: bool) -> Result<()> {
     if args.all {
@@ -37,8 +37,8 @@ async fn run_all(ctx: &Context, args: &RestoreArgs, otp: Option<&str>, verbose: 
         as_of: args.as_of,
         jobs: usize::from(args.jobs),
         destination: match &args.out {
-            Some(dir) => Destination::Dir(dir.clone()),
-            None => Destination::S3,
+            Some(dir) => RestoreTo::Dir(dir.clone()),
+            None => RestoreTo::S3,
         },
         identity: args.write.identity.clone(),
         dry_run: args.dry_run,

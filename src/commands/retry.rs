@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
         revive_dead: args.dead,
         progress: std::io::stderr().is_terminal(),
     };
-    let report = retry::run(&ctx.config, &ledger, &opts, &shutdown).await?;
+    let report = retry::retry(&ctx.config, &ledger, &opts, &shutdown).await?;
     if args.json {
         output::print_json(&report)?;
     } else {

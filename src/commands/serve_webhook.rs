@@ -11,7 +11,7 @@ pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.
-    webhook::run(&ctx.config, ledger, args.insecure_no_token, |local| {
+    webhook::serve(&ctx.config, ledger, args.insecure_no_token, |local| {
         eprintln!("tgploy: serve-webhook listening on http://{local}")
     })
     .await?;

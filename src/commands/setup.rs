@@ -54,7 +54,7 @@ pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
             part_size: args.part_size.clone(),
         },
     };
-    let Some(set) = tgploy::setup::start::run(request).await? else { return Ok(()) };
+    let Some(set) = tgploy::setup::start::setup(request).await? else { return Ok(()) };
     output::print(&format!(
         "dashboard password {} (an argon2id hash in the ledger){}\n",
         if set.replaced { "replaced" } else { "set" },

@@ -7,9 +7,9 @@ use tgploy::error::{Error, Result};
 use tgploy::freshness;
 use tgploy::metrics;
 use tgploy::output;
+use tgploy::sizes::human_size;
 use tgploy::status::{self, RunView};
 use tgploy::time::{ago, now};
-use tgploy::units::human_size;
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let ledger = ctx.ledger()?;

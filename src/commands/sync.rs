@@ -7,8 +7,8 @@ use crate::commands::Context;
 use tgploy::error::Result;
 use tgploy::output;
 use tgploy::shutdown::Shutdown;
+use tgploy::sizes::human_size;
 use tgploy::sync::{self, SyncOptions, SyncReport};
-use tgploy::units::human_size;
 
 pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     let (ledger, _lock) =
@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     shutdown.listen();
     let opts =
         SyncOptions { buckets: args.buckets.clone(), dry_run: args.dry_run, progress: std::io::stderr().is_terminal() };
-    let report = sync::run(&ctx.config, &ledger, &opts, &shutdown).await?;
+    let report = sync::sync(&ctx.config, &ledger, &opts, &shutdown).await?;
     if args.json {
         output::print_json(&report)?;
     } else {

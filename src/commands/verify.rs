@@ -11,7 +11,8 @@ use tgploy::verify;
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
-    let report = verify::run(&ctx.config, &ledger, args.bucket.as_deref(), args.sample, usize::from(args.jobs)).await?;
+    let report =
+        verify::verify(&ctx.config, &ledger, args.bucket.as_deref(), args.sample, usize::from(args.jobs)).await?;
     if args.json {
         output::print_json(&report)?;
     } else {

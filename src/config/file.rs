@@ -12,7 +12,7 @@ use super::settings::SETTINGS;
 use super::{BucketConfig, ChatRef, FilterConfig, S3Settings, Secret};
 use crate::error::{Error, Result};
 use crate::sink::limits::CLOUD_API_URL;
-use crate::units::human_size;
+use crate::sizes::human_size;
 
 /// The config file's values, by dotted key, with the line each is on.
 #[derive(Default)]
@@ -291,7 +291,7 @@ fn human_size_exact(bytes: u64) -> String {
 pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
     let fail = |e: std::io::Error| Error::local(format!("cannot write {}: {e}", path.display()));
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    crate::private::create_parent(path).map_err(fail)?;
+    crate::private_files::create_parent(path).map_err(fail)?;
     let backup = if path.exists() {
         let name = format!(
             "{}.bak-{}",
@@ -300,7 +300,7 @@ pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
         );
         let backup = path.with_file_name(name);
         std::fs::copy(path, &backup).map_err(fail)?;
-        crate::private::restrict(&backup).map_err(fail)?;
+        crate::private_files::restrict(&backup).map_err(fail)?;
         Some(backup)
     } else {
         None
@@ -310,7 +310,7 @@ pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
     tmp.write_all(text.as_bytes()).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
-    crate::private::restrict(path).map_err(fail)?;
+    crate::private_files::restrict(path).map_err(fail)?;
     Ok(backup)
 }
 

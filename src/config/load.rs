@@ -11,7 +11,7 @@ use super::settings::{self, Effective, Fallback, Setting, Source};
 use super::{ChatRef, Config, FilterConfig, Overrides, Secret, env};
 use crate::error::{Error, Result};
 use crate::sink::limits::check_part_size;
-use crate::units::parse_size;
+use crate::sizes::parse_size;
 
 /// A value as given: one text, or a list (a TOML array; a comma-separated variable).
 /// Not `Debug`: it may hold a secret.

@@ -90,7 +90,7 @@ type AnswerTurn<'a> = tokio::sync::MutexGuard<'a, ()>;
 /// Starts the dashboard from the settings: it needs a password and the second factor;
 /// binds `dashboard.listen`, calls `listening` with the bound address, and serves until
 /// SIGTERM or SIGINT.
-pub async fn run(cfg: &Config, ledger: Arc<Ledger>, listening: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+pub async fn serve(cfg: &Config, ledger: Arc<Ledger>, listening: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
     Ledger::blocking(&ledger, auth::ready).await?;
     let addr = cfg.dashboard_listen;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -110,12 +110,12 @@ pub async fn run(cfg: &Config, ledger: Arc<Ledger>, listening: impl FnOnce(std::
     crate::metrics::warn_if_open(cfg, local);
     listening(local);
     let stop = async move { shutdown.wait().await };
-    serve(Dashboard { cfg: cfg.clone(), ledger }, listener, stop).await
+    serve_on(Dashboard { cfg: cfg.clone(), ledger }, listener, stop).await
 }
 
 /// Serves the dashboard on `listener` until `shutdown` resolves, then lets requests in
 /// flight finish.
-async fn serve(
+async fn serve_on(
     dashboard: Dashboard,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

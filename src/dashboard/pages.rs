@@ -23,7 +23,7 @@ use crate::run::RunKind;
 use crate::sink::TelegramSink;
 use crate::source::S3Source;
 use crate::time::now;
-use crate::totp::{self, Check, Gate};
+use crate::totp::{self, Gate, Verdict};
 
 type Page = std::result::Result<Response, Fail>;
 
@@ -335,10 +335,10 @@ pub async fn disable_bucket(
 /// Why a code given on the dashboard was refused. Its wrong answers count towards the
 /// dashboard's own throttle, not the command line's lock, so no count of that lock is
 /// named.
-fn refusal(check: Check) -> String {
+fn refusal(check: Verdict) -> String {
     match check {
-        Check::NotEnrolled => "no second factor is enrolled: `tgploy setup totp --reset` enrols one.",
-        Check::Replayed { .. } => "this code was already used; wait for the next one.",
+        Verdict::NotEnrolled => "no second factor is enrolled: `tgploy setup totp --reset` enrols one.",
+        Verdict::Replayed { .. } => "this code was already used; wait for the next one.",
         _ => "wrong code; use the current code from your authenticator app, or a recovery code.",
     }
     .to_string()

@@ -27,7 +27,7 @@ use crate::pipeline::alongside;
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::sink::caption::{CaptionInfo, document_caption, empty_object_message, manifest_caption};
-use crate::sink::{Target, TelegramSink};
+use crate::sink::{Addressee, TelegramSink};
 use crate::source::{S3Source, SourceError};
 use crate::time::{now, rfc3339, rfc3339_ms};
 
@@ -150,7 +150,7 @@ impl Courier<'_> {
 
     /// Where the parts of `d` go: the destination its claim fixed, named in errors
     /// by the setting that chose it. Only the default chat's failures stop a run.
-    fn target(&self, d: &Delivery) -> Result<Target, Stop> {
+    fn target(&self, d: &Delivery) -> Result<Addressee, Stop> {
         let bucket = &d.object.bucket;
         let own = self.cfg.buckets.get(bucket);
         let chat: ChatRef = d
@@ -172,7 +172,7 @@ impl Courier<'_> {
             (None, None, None) => "telegram.backup_chat_id".to_string(),
         };
         let fatal = own.and_then(|b| b.chat.as_ref()).is_none() && current.as_ref() == Some(&dest);
-        Ok(Target::new(&dest, setting, fatal))
+        Ok(Addressee::new(&dest, setting, fatal))
     }
 
     /// Records a failed attempt (or a dead delivery, with an alert).
@@ -268,7 +268,7 @@ impl Courier<'_> {
                 let reader = EncryptedReader::new(self.source, obj, self.tmp_dir, part_size, enc)?;
                 let stored = format!("{name}{}", crate::crypt::SUFFIX);
                 let count = reader.count;
-                (count, Some(stored), futures_util::future::Either::Left(reader.run(tx)))
+                (count, Some(stored), futures_util::future::Either::Left(reader.read_into(tx)))
             }
             None => {
                 let count = part_count(obj.size, part_size);
@@ -296,7 +296,7 @@ impl Courier<'_> {
                 let first = done.len() as u32 + 1;
                 let reader =
                     PlainReader { source: self.source, obj, tmp_dir: self.tmp_dir, part_size, count, first, whole };
-                (count, None, futures_util::future::Either::Right(reader.run(tx)))
+                (count, None, futures_util::future::Either::Right(reader.read_into(tx)))
             }
         };
         // Part k+1 is read while part k uploads; the reader ends when the uploads stop

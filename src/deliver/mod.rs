@@ -91,7 +91,7 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine> {
         let sink = TelegramSink::new(&cfg.require_telegram()?)?;
-        let tmp = crate::private::temp_dir(cfg.tmp_dir.as_deref())?;
+        let tmp = crate::private_files::temp_dir(cfg.tmp_dir.as_deref())?;
         Ok(Engine { cfg: cfg.clone(), ledger, source, sink, tmp, shutdown, options, checked: AtomicBool::new(false) })
     }
 

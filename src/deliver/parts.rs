@@ -138,7 +138,7 @@ pub struct PlainReader<'a> {
 impl PlainReader<'_> {
     /// Sends each part as it is read; stops at the first error (sent too) or when the
     /// receiver is gone.
-    pub async fn run(mut self, tx: PartSender) {
+    pub async fn read_into(mut self, tx: PartSender) {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         for idx in self.first..=self.count {
             let Ok(permit) = permits.clone().acquire_owned().await else { return };
@@ -227,7 +227,7 @@ impl<'a> EncryptedReader<'a> {
         Ok(EncryptedReader { source, obj, part_size, enc, writer: Some(writer), ready, count, stored_size })
     }
 
-    pub async fn run(mut self, tx: PartSender) {
+    pub async fn read_into(mut self, tx: PartSender) {
         if let Err(stop) = self.read_all(&tx).await {
             let _ = tx.send(Err(stop)).await;
         }

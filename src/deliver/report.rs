@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result, Service};
 use crate::shutdown::Signal;
-use crate::units::human_size;
+use crate::sizes::human_size;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedItem {

@@ -63,7 +63,7 @@ impl Ledger {
     /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Ledger> {
         let fail = |reason: String| Error::Ledger { path: path.display().to_string(), reason };
-        crate::private::create_parent(path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+        crate::private_files::create_parent(path).map_err(|e| fail(format!("cannot create its directory: {e}")))?;
         // SQLite creates a database file with mode 0644 less the umask, and then its
         // `-wal` and `-shm` files with the mode of the database file (os_unix.c gives
         // them the database's st_mode and sets it with fchmod, whatever the umask). So
@@ -71,7 +71,7 @@ impl Ledger {
         // database) and private: all three are then 0600 from the first moment, with
         // no window in which another user could open one.
         if !path.exists() {
-            crate::private::open_or_create(path).map_err(|e| fail(format!("cannot create: {e}")))?;
+            crate::private_files::open_or_create(path).map_err(|e| fail(format!("cannot create: {e}")))?;
         }
         let conn = Connection::open_with_flags(
             path,

@@ -47,7 +47,7 @@ impl Downloader {
             sink,
             downloads: Arc::new(Semaphore::new(jobs)),
             part_files: Arc::new(Semaphore::new(jobs + 1)),
-            tmp: crate::private::temp_dir(tmp_base)?,
+            tmp: crate::private_files::temp_dir(tmp_base)?,
         })
     }
 

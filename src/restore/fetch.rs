@@ -12,7 +12,7 @@ use crate::progress::Progress;
 use crate::shell::quote_path;
 use crate::sink::limits::{CLOUD_DOWNLOAD_LIMIT, is_cloud_api};
 use crate::sink::{RemoteFile, SinkError, TelegramSink};
-use crate::units::human_size;
+use crate::sizes::human_size;
 
 /// The manual route, for parts the bot cannot download.
 pub(super) fn manual_route(plan: &Plan) -> String {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::fetch::{PartCheck, whole_as_part};
 use super::plan::Plan;
-use super::{Restored, Target};
+use super::{Restored, WriteTo};
 use sha2::Digest;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -191,10 +191,10 @@ pub(super) enum Output {
 }
 
 impl Output {
-    pub(super) fn open(target: &Target) -> Result<Output> {
+    pub(super) fn open(target: &WriteTo) -> Result<Output> {
         match target {
-            Target::Stdout => Ok(Output::Stdout),
-            Target::File { path, overwrite } => {
+            WriteTo::Stdout => Ok(Output::Stdout),
+            WriteTo::File { path, overwrite } => {
                 let dir = match path.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
                     _ => PathBuf::from("."),
@@ -280,7 +280,7 @@ pub(super) fn remove_stale_partials(path: &Path) {
 /// and checked first; all missing and corrupt parts are named at once, and nothing is
 /// written unless every part checks out. Without one, the files are joined in the
 /// order given.
-pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &Target, identity: Option<&Path>) -> Result<Restored> {
+pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &WriteTo, identity: Option<&Path>) -> Result<Restored> {
     let (plan, pieces) = match plan {
         Some(plan) => (plan.clone(), checked_pieces(files, plan)?),
         None => {
@@ -402,7 +402,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for len in [1, 232, 233, 255] {
             let path = dir.path().join("é".repeat(len / 2) + &"x".repeat(len % 2));
-            let out = Output::open(&Target::File { path: path.clone(), overwrite: false }).unwrap();
+            let out = Output::open(&WriteTo::File { path: path.clone(), overwrite: false }).unwrap();
             let Output::Temp { file, .. } = &out else { panic!("a file target") };
             let partial = file.path().file_name().unwrap().len();
             assert!(partial <= super::super::paths::NAME_MAX, "{len}: a partial name of {partial} bytes");
@@ -420,7 +420,7 @@ mod tests {
         for name in names {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        let long_partial = Output::open(&Target::File { path: dir.path().join(&long), overwrite: false }).unwrap();
+        let long_partial = Output::open(&WriteTo::File { path: dir.path().join(&long), overwrite: false }).unwrap();
         let Output::Temp { file, .. } = &long_partial else { panic!("a file target") };
         let long_partial_path = file.path().to_path_buf();
         std::mem::forget(long_partial);

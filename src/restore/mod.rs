@@ -33,18 +33,18 @@ pub use plan::{Plan, PlanPart};
 
 /// Where a rebuilt object goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum WriteTo {
     Stdout,
     File { path: PathBuf, overwrite: bool },
 }
 
-impl Target {
+impl WriteTo {
     /// `--out`: `-` for stdout, an existing directory to write `name` into, or a path;
     /// without it, `name` in the current directory. An existing file is only replaced
     /// with `overwrite`.
-    pub fn resolve(out: Option<&Path>, name: &str, overwrite: bool) -> Result<Target> {
+    pub fn resolve(out: Option<&Path>, name: &str, overwrite: bool) -> Result<WriteTo> {
         let path = match out {
-            Some(p) if p == Path::new("-") => return Ok(Target::Stdout),
+            Some(p) if p == Path::new("-") => return Ok(WriteTo::Stdout),
             Some(p) if p.is_dir() => p.join(name),
             Some(p) => p.to_path_buf(),
             None => PathBuf::from(name),
@@ -55,21 +55,21 @@ impl Target {
                 path.display()
             )));
         }
-        Ok(Target::File { path, overwrite })
+        Ok(WriteTo::File { path, overwrite })
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Target::Stdout => "stdout".into(),
-            Target::File { path, .. } => path.display().to_string(),
+            WriteTo::Stdout => "stdout".into(),
+            WriteTo::File { path, .. } => path.display().to_string(),
         }
     }
 }
 
-impl Target {
+impl WriteTo {
     /// Whether the object goes to stdout (so reports go to stderr).
     pub fn is_stdout(&self) -> bool {
-        matches!(self, Target::Stdout)
+        matches!(self, WriteTo::Stdout)
     }
 }
 
@@ -164,7 +164,7 @@ pub async fn check(
 pub async fn restore(
     downloader: &Downloader,
     plan: &Plan,
-    target: &Target,
+    target: &WriteTo,
     identity: Option<&Path>,
     progress: &Progress,
     shutdown: &Shutdown,
@@ -209,7 +209,7 @@ pub struct Request<'a> {
 
 /// `tgploy restore`: one object, from the ledger or from its manifest alone; returns
 /// what was written and where.
-pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, Target)> {
+pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, WriteTo)> {
     let plan = tokio::task::block_in_place(|| plan_for(cfg, req))?;
     let identity = req.identity;
     if let Some(path) = identity {
@@ -219,7 +219,7 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, T
         crypt::read_identities(path).map_err(Error::local)?;
     }
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
-    let target = Target::resolve(req.out, &name, req.force)?;
+    let target = WriteTo::resolve(req.out, &name, req.force)?;
     let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
     let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;
     let progress = Progress::bytes(plan.size, true);
@@ -231,7 +231,7 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, T
     let restored = result?;
     if plan.encrypted
         && identity.is_none()
-        && let Target::File { path, .. } = &target
+        && let WriteTo::File { path, .. } = &target
     {
         tracing::warn!(
             "{} is encrypted: wrote the age file; decrypt it with `age -d -i KEY {} > {}`, or restore with --identity",
@@ -296,7 +296,7 @@ pub fn join_files(
     out: &Path,
     identity: Option<&Path>,
     force: bool,
-) -> Result<(Restored, Target)> {
+) -> Result<(Restored, WriteTo)> {
     let plan = manifest.map(Plan::from_manifest_file).transpose()?;
     if let Some(path) = identity {
         if let Some(plan) = &plan
@@ -306,7 +306,7 @@ pub fn join_files(
         }
         crypt::read_identities(path).map_err(Error::local)?;
     }
-    let target = Target::resolve(Some(out), "", force)?;
+    let target = WriteTo::resolve(Some(out), "", force)?;
     let restored = join(parts, plan.as_ref(), &target, identity)?;
     Ok((restored, target))
 }

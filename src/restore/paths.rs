@@ -91,7 +91,7 @@ pub fn create_dirs(dir: &Path, path: &Path) -> Result<(), String> {
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::private::create_dir(&at).map_err(|e| format!("cannot create {}: {e}", at.display()))?;
+                crate::private_files::create_dir(&at).map_err(|e| format!("cannot create {}: {e}", at.display()))?;
             }
             Err(e) => return Err(format!("cannot read {}: {e}", at.display())),
         }

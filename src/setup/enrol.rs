@@ -2,7 +2,7 @@
 //! unattended (the secret and recovery codes shown once).
 
 use super::Answers;
-use super::prompt::{Answer, Prompter};
+use super::prompt::{Prompter, Reply};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::totp;
@@ -42,13 +42,13 @@ pub fn enrol(p: &mut dyn Prompter, ledger: &Ledger, replace: bool) -> Result<Opt
     }
     loop {
         match p.input("Current 6-digit code from the app (or `skip`)", None)? {
-            Answer::Back => continue,
-            Answer::Value(v) if v.trim().eq_ignore_ascii_case("skip") => {
+            Reply::Back => continue,
+            Reply::Value(v) if v.trim().eq_ignore_ascii_case("skip") => {
                 p.say("Second factor skipped; enrol later with `tgploy setup totp --reset`.");
                 return Ok(None);
             }
-            Answer::Value(code) if totp::confirms(&enrolment, &code) => break,
-            Answer::Value(_) => p.say("That code does not match; check the app's clock and try the current code."),
+            Reply::Value(code) if totp::confirms(&enrolment, &code) => break,
+            Reply::Value(_) => p.say("That code does not match; check the app's clock and try the current code."),
         }
     }
     totp::store(ledger, &enrolment)?;

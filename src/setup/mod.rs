@@ -22,7 +22,7 @@ use crate::sink::limits::{CLOUD_API_URL, DEFAULT_PART_SIZE};
 use crate::source::{S3Source, SourceError};
 use crate::totp;
 pub use enrol::{enrol, enrol_unattended};
-pub use prompt::{Answer, Prompter};
+pub use prompt::{Prompter, Reply};
 pub use unattended::non_interactive;
 pub use wizard::interactive;
 

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 /// An answer, or the wish to go back one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer<T> {
+pub enum Reply<T> {
     Value(T),
     Back,
 }
@@ -16,23 +16,23 @@ pub trait Prompter {
     /// Shows a line of information.
     fn say(&mut self, text: &str);
     /// A line of text; `<` means back.
-    fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<Answer<String>>;
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<Reply<String>>;
     /// A secret (not echoed); `<` means back.
-    fn secret(&mut self, prompt: &str) -> Result<Answer<String>>;
+    fn secret(&mut self, prompt: &str) -> Result<Reply<String>>;
     /// One of `items`; the prompter adds the way back.
-    fn select(&mut self, prompt: &str, items: &[String], default: usize) -> Result<Answer<usize>>;
+    fn select(&mut self, prompt: &str, items: &[String], default: usize) -> Result<Reply<usize>>;
     /// Yes or no.
     fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool>;
 }
 
 /// Asks until the value is given, or back.
-pub(super) fn ask(p: &mut dyn Prompter, prompt: &str, default: &str) -> Result<Answer<String>> {
+pub(super) fn ask(p: &mut dyn Prompter, prompt: &str, default: &str) -> Result<Reply<String>> {
     let default = (!default.is_empty()).then_some(default);
     loop {
         match p.input(prompt, default)? {
-            Answer::Value(v) if v.trim().is_empty() => p.say("A value is needed here."),
-            Answer::Value(v) => return Ok(Answer::Value(v.trim().to_string())),
-            Answer::Back => return Ok(Answer::Back),
+            Reply::Value(v) if v.trim().is_empty() => p.say("A value is needed here."),
+            Reply::Value(v) => return Ok(Reply::Value(v.trim().to_string())),
+            Reply::Back => return Ok(Reply::Back),
         }
     }
 }
@@ -41,19 +41,19 @@ pub(super) fn ask(p: &mut dyn Prompter, prompt: &str, default: &str) -> Result<A
 macro_rules! or_back {
     ($e:expr) => {
         match $e {
-            Answer::Value(v) => v,
-            Answer::Back => return Ok(Answer::Back),
+            Reply::Value(v) => v,
+            Reply::Back => return Ok(Reply::Back),
         }
     };
 }
 
 /// After a failed check: change the answers, keep them anyway, or go back.
-pub(super) fn after_failure(p: &mut dyn Prompter) -> Result<Answer<bool>> {
+pub(super) fn after_failure(p: &mut dyn Prompter) -> Result<Reply<bool>> {
     let items = vec!["Change the answers".to_string(), "Keep them anyway (not recommended)".to_string()];
     Ok(match p.select("What now?", &items, 0)? {
-        Answer::Value(0) => Answer::Value(false),
-        Answer::Value(_) => Answer::Value(true),
-        Answer::Back => Answer::Back,
+        Reply::Value(0) => Reply::Value(false),
+        Reply::Value(_) => Reply::Value(true),
+        Reply::Back => Reply::Back,
     })
 }
 

@@ -14,8 +14,8 @@ use crate::dashboard::auth;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::sink::limits::check_part_size;
+use crate::sizes::parse_size;
 use crate::totp;
-use crate::units::parse_size;
 
 /// How long the wizard waits for a message to the bot when detecting a chat.
 const DETECT_WAIT: Duration = Duration::from_secs(120);
@@ -75,7 +75,7 @@ pub struct PasswordSet {
 
 /// Runs `tgploy setup` (or one of its subcommands) to the end. Returns what `setup
 /// dashboard` did, for the command to say; the wizard speaks for itself.
-pub async fn run(req: Request<'_>) -> Result<Option<PasswordSet>> {
+pub async fn setup(req: Request<'_>) -> Result<Option<PasswordSet>> {
     let target = setup_target(req.config.clone())?;
     let cfg = Config::load_for_setup(&target, req.database.as_deref())?;
     let ledger = || Ledger::open(&cfg.database_path()?);

@@ -2,7 +2,7 @@
 
 use dialoguer::{Confirm, Input, Password, Select};
 
-use super::{Answer, Prompter};
+use super::{Prompter, Reply};
 use crate::error::{Error, Result};
 
 pub struct TerminalPrompter;
@@ -18,25 +18,25 @@ impl Prompter for TerminalPrompter {
         eprintln!("{text}");
     }
 
-    fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<Answer<String>> {
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<Reply<String>> {
         let mut input = Input::<String>::new().with_prompt(prompt).allow_empty(true);
         if let Some(d) = default {
             input = input.default(d.to_string());
         }
         let v = input.interact_text().map_err(failed)?;
-        Ok(if v.trim() == BACK { Answer::Back } else { Answer::Value(v) })
+        Ok(if v.trim() == BACK { Reply::Back } else { Reply::Value(v) })
     }
 
-    fn secret(&mut self, prompt: &str) -> Result<Answer<String>> {
+    fn secret(&mut self, prompt: &str) -> Result<Reply<String>> {
         let v = Password::new().with_prompt(prompt).allow_empty_password(true).interact().map_err(failed)?;
-        Ok(if v.trim() == BACK { Answer::Back } else { Answer::Value(v) })
+        Ok(if v.trim() == BACK { Reply::Back } else { Reply::Value(v) })
     }
 
-    fn select(&mut self, prompt: &str, items: &[String], default: usize) -> Result<Answer<usize>> {
+    fn select(&mut self, prompt: &str, items: &[String], default: usize) -> Result<Reply<usize>> {
         let mut all: Vec<String> = items.to_vec();
         all.push("← Back".to_string());
         let i = Select::new().with_prompt(prompt).items(&all).default(default).interact().map_err(failed)?;
-        Ok(if i == items.len() { Answer::Back } else { Answer::Value(i) })
+        Ok(if i == items.len() { Reply::Back } else { Reply::Value(i) })
     }
 
     fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool> {
@@ -52,15 +52,15 @@ impl Prompter for PrintPrompter {
         println!("{text}");
     }
 
-    fn input(&mut self, prompt: &str, _default: Option<&str>) -> Result<Answer<String>> {
+    fn input(&mut self, prompt: &str, _default: Option<&str>) -> Result<Reply<String>> {
         Err(Error::config(format!("`{prompt}` needs an answer, and --non-interactive asks nothing")))
     }
 
-    fn secret(&mut self, prompt: &str) -> Result<Answer<String>> {
+    fn secret(&mut self, prompt: &str) -> Result<Reply<String>> {
         self.input(prompt, None)
     }
 
-    fn select(&mut self, prompt: &str, _items: &[String], _default: usize) -> Result<Answer<usize>> {
+    fn select(&mut self, prompt: &str, _items: &[String], _default: usize) -> Result<Reply<usize>> {
         Err(Error::config(format!("`{prompt}` needs an answer, and --non-interactive asks nothing")))
     }
 

@@ -5,19 +5,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::enrol::{enrol, ledger_for};
-use super::prompt::{Answer, Prompter, after_failure, ask, or_back, secret_prompt};
+use super::prompt::{Prompter, Reply, after_failure, ask, or_back, secret_prompt};
 use super::{Answers, NEXT_STEPS, Outcome, check_s3};
 use crate::config::file::write_private;
 use crate::config::{ChatRef, Secret};
 use crate::error::Result;
-use crate::html::escape_html;
 use crate::sink::TelegramSink;
+use crate::sink::html::escape_html;
 use crate::sink::limits::{
     CLOUD_MAX_PART_SIZE, DEFAULT_PART_SIZE, LOCAL_MAX_PART_SIZE, bot_id, check_part_size, is_cloud_api,
 };
+use crate::sizes::{human_size, parse_size};
 use crate::source::explain;
 use crate::totp;
-use crate::units::{human_size, parse_size};
 
 /// The interactive wizard. `existing` says whether `target` exists (the caller already
 /// passed the second-factor gate for it).
@@ -45,9 +45,9 @@ pub async fn interactive(
             _ => ask_part_size(p, &mut a)?,
         };
         match moved {
-            Answer::Value(()) => step += 1,
-            Answer::Back if step > 0 => step -= 1,
-            Answer::Back => p.say("This is the first question."),
+            Reply::Value(()) => step += 1,
+            Reply::Back if step > 0 => step -= 1,
+            Reply::Back => p.say("This is the first question."),
         }
     }
     let token = Secret::new(totp::random_token()?);
@@ -71,7 +71,7 @@ async fn finish(p: &mut dyn Prompter, a: &Answers, target: &Path, enrol_totp: bo
     Ok(Outcome { config_path: target.to_path_buf(), backup_of_old: backup, enrolment })
 }
 
-async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
+async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Reply<()>> {
     loop {
         p.say("Step 1 of 5 — S3: the server that holds the backups (RustFS, MinIO, Garage, Ceph, AWS).");
         let endpoint = or_back!(ask(p, "S3 endpoint URL", &a.s3_endpoint)?);
@@ -81,21 +81,21 @@ async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
         }
         a.s3_endpoint = endpoint;
         a.s3_region = match ask(p, "Region", &a.s3_region)? {
-            Answer::Value(v) => v,
-            Answer::Back => continue,
+            Reply::Value(v) => v,
+            Reply::Back => continue,
         };
         a.s3_access_key = match ask(p, "Access key", &a.s3_access_key)? {
-            Answer::Value(v) => v,
-            Answer::Back => continue,
+            Reply::Value(v) => v,
+            Reply::Back => continue,
         };
         match p.secret(&secret_prompt("Secret key", &a.s3_secret_key))? {
-            Answer::Value(v) if !v.is_empty() => a.s3_secret_key = Secret::new(v),
-            Answer::Value(_) if !a.s3_secret_key.expose().is_empty() => {}
-            Answer::Value(_) => {
+            Reply::Value(v) if !v.is_empty() => a.s3_secret_key = Secret::new(v),
+            Reply::Value(_) if !a.s3_secret_key.expose().is_empty() => {}
+            Reply::Value(_) => {
                 p.say("A secret key is needed.");
                 continue;
             }
-            Answer::Back => continue,
+            Reply::Back => continue,
         }
         p.say("Checking: listing buckets…");
         match check_s3(a).await {
@@ -105,33 +105,33 @@ async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
                     buckets.len(),
                     if buckets.is_empty() { "(none yet)".into() } else { buckets.join(", ") }
                 ));
-                return Ok(Answer::Value(()));
+                return Ok(Reply::Value(()));
             }
             Err(e) => {
                 p.say(&format!("✗ S3 check failed: {}", explain(&e)));
                 if or_back!(after_failure(p)?) {
-                    return Ok(Answer::Value(()));
+                    return Ok(Reply::Value(()));
                 }
             }
         }
     }
 }
 
-async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
+async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Reply<()>> {
     loop {
         p.say("Step 2 of 5 — Telegram bot: the token @BotFather gave you.");
         match p.secret(&secret_prompt("Bot token", &a.bot_token))? {
-            Answer::Value(v) if !v.trim().is_empty() => a.bot_token = Secret::new(v.trim()),
-            Answer::Value(_) if !a.bot_token.expose().is_empty() => {}
-            Answer::Value(_) => {
+            Reply::Value(v) if !v.trim().is_empty() => a.bot_token = Secret::new(v.trim()),
+            Reply::Value(_) if !a.bot_token.expose().is_empty() => {}
+            Reply::Value(_) => {
                 p.say("A bot token is needed.");
                 continue;
             }
-            Answer::Back => return Ok(Answer::Back),
+            Reply::Back => return Ok(Reply::Back),
         }
         a.api_url = match ask(p, "Bot API server (a self-hosted one, or keep Telegram's)", &a.api_url)? {
-            Answer::Value(v) => v,
-            Answer::Back => continue,
+            Reply::Value(v) => v,
+            Reply::Back => continue,
         };
         p.say("Checking the token (getMe)…");
         let checked = match TelegramSink::for_setup(&a.bot_token, &a.api_url) {
@@ -146,7 +146,7 @@ async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
             Err(e) => {
                 p.say(&format!("✗ Telegram check failed: {e}"));
                 if or_back!(after_failure(p)?) {
-                    return Ok(Answer::Value(()));
+                    return Ok(Reply::Value(()));
                 }
             }
         }
@@ -155,12 +155,12 @@ async fn ask_bot(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
 
 /// More bots, optional: each adds its own flood limit (about 20 messages a minute into a
 /// group), so several deliver faster into the same chats.
-async fn ask_more_bots(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
+async fn ask_more_bots(p: &mut dyn Prompter, a: &mut Answers) -> Result<Reply<()>> {
     loop {
         let prompt = "More bots for more throughput: their tokens, separated by commas (hidden; Enter for none)";
         let tokens: Vec<Secret> = match p.secret(prompt)? {
-            Answer::Back => return Ok(Answer::Back),
-            Answer::Value(v) => {
+            Reply::Back => return Ok(Reply::Back),
+            Reply::Value(v) => {
                 v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Secret::new(t.to_string())).collect()
             }
         };
@@ -168,7 +168,7 @@ async fn ask_more_bots(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<(
             if !a.more_bot_tokens.is_empty() {
                 p.say(&format!("Keeping the {} more bot(s) configured.", a.more_bot_tokens.len()));
             }
-            return Ok(Answer::Value(()));
+            return Ok(Reply::Value(()));
         }
         let mut all_good = true;
         for token in &tokens {
@@ -187,13 +187,13 @@ async fn ask_more_bots(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<(
         if all_good {
             a.more_bot_tokens = tokens;
             p.say("Add every bot to the backup chat (and the admin chat) with the right to post.");
-            return Ok(Answer::Value(()));
+            return Ok(Reply::Value(()));
         }
         p.say("Give the tokens again, or press Enter for none.");
     }
 }
 
-async fn ask_chat(p: &mut dyn Prompter, a: &mut Answers, admin: bool, detect_wait: Duration) -> Result<Answer<()>> {
+async fn ask_chat(p: &mut dyn Prompter, a: &mut Answers, admin: bool, detect_wait: Duration) -> Result<Reply<()>> {
     let (what, step) = if admin { ("admin chat (alerts, heartbeat)", 4) } else { ("backup chat", 3) };
     let sink = TelegramSink::for_setup(&a.bot_token, &a.api_url)?;
     loop {
@@ -214,8 +214,8 @@ async fn ask_chat(p: &mut dyn Prompter, a: &mut Answers, admin: bool, detect_wai
                 let current = if admin { &a.admin_chat } else { &a.backup_chat };
                 let default = current.as_ref().map(|c| c.to_string()).unwrap_or_default();
                 let typed = match ask(p, "Chat id", &default)? {
-                    Answer::Value(v) => v,
-                    Answer::Back => continue,
+                    Reply::Value(v) => v,
+                    Reply::Back => continue,
                 };
                 match typed.parse::<ChatRef>() {
                     Ok(c) => c,
@@ -227,7 +227,7 @@ async fn ask_chat(p: &mut dyn Prompter, a: &mut Answers, admin: bool, detect_wai
             }
             _ => {
                 a.admin_chat = None;
-                return Ok(Answer::Value(()));
+                return Ok(Reply::Value(()));
             }
         };
         let text = format!(
@@ -242,7 +242,7 @@ async fn ask_chat(p: &mut dyn Prompter, a: &mut Answers, admin: bool, detect_wai
                 } else {
                     a.backup_chat = Some(chat);
                 }
-                return Ok(Answer::Value(()));
+                return Ok(Reply::Value(()));
             }
             Err(e) => p.say(&format!("✗ The bot cannot post there: {e}")),
         }
@@ -274,12 +274,12 @@ async fn detect(p: &mut dyn Prompter, sink: &TelegramSink, wait: Duration) -> Re
     };
     let items: Vec<String> = chats.iter().rev().map(|(c, name)| format!("{name} ({c})")).collect();
     match p.select("Which chat?", &items, 0)? {
-        Answer::Value(i) => Ok(chats.iter().rev().nth(i).map(|(c, _)| c.clone())),
-        Answer::Back => Ok(None),
+        Reply::Value(i) => Ok(chats.iter().rev().nth(i).map(|(c, _)| c.clone())),
+        Reply::Back => Ok(None),
     }
 }
 
-fn ask_part_size(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
+fn ask_part_size(p: &mut dyn Prompter, a: &mut Answers) -> Result<Reply<()>> {
     loop {
         p.say("Step 5 of 5 — part size: objects larger than this are sent in parts.");
         let items = vec![
@@ -312,8 +312,8 @@ fn ask_part_size(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
                     continue;
                 }
                 let typed = match ask(p, "Part size (e.g. 500MiB)", "1950MiB")? {
-                    Answer::Value(v) => v,
-                    Answer::Back => continue,
+                    Reply::Value(v) => v,
+                    Reply::Back => continue,
                 };
                 match parse_size(&typed).and_then(|n| check_part_size(n, &a.api_url)) {
                     Ok(n) => a.part_size = n,
@@ -324,6 +324,6 @@ fn ask_part_size(p: &mut dyn Prompter, a: &mut Answers) -> Result<Answer<()>> {
                 }
             }
         }
-        return Ok(Answer::Value(()));
+        return Ok(Reply::Value(()));
     }
 }

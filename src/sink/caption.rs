@@ -4,9 +4,9 @@
 //! code units. Keys may be 1024 bytes long and contain anything, so long names are
 //! shortened here (never in the manifest) and `<`, `>`, `&` are escaped.
 
-use crate::html::escape_html;
 use crate::shell::quote_path;
-use crate::units::human_size;
+use crate::sink::html::escape_html;
+use crate::sizes::human_size;
 
 /// Telegram's caption limit, in UTF-16 code units after entity parsing.
 pub const CAPTION_LIMIT: usize = 1024;

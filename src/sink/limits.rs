@@ -2,7 +2,7 @@
 //! and download limits, the shape of a bot token. Settings, setup and restores check
 //! against these.
 
-use crate::units::human_size;
+use crate::sizes::human_size;
 
 /// The default part size: every part stays within the cloud Bot API's download limit
 /// ([`CLOUD_DOWNLOAD_LIMIT`]), so that `restore` can fetch each part through the bot.

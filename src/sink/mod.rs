@@ -21,6 +21,7 @@ pub mod api;
 pub mod caption;
 mod error;
 mod files;
+pub mod html;
 pub mod limits;
 pub mod pace;
 mod request;
@@ -47,7 +48,7 @@ const DEFAULT_MAX_FLOOD_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// A chat (and forum topic) as requests name it, with the setting errors point to.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Addressee {
     /// The `chat_id` parameter: a number, or `@channel`.
     id: String,
     topic: Option<i64>,
@@ -56,14 +57,14 @@ pub struct Target {
     fatal: bool,
 }
 
-impl Target {
+impl Addressee {
     /// A destination, named in errors by the setting that chose it.
-    pub fn new(dest: &Destination, setting: impl Into<String>, fatal: bool) -> Target {
-        Target { id: dest.chat.to_string(), topic: dest.topic, setting: setting.into(), fatal }
+    pub fn new(dest: &Destination, setting: impl Into<String>, fatal: bool) -> Addressee {
+        Addressee { id: dest.chat.to_string(), topic: dest.topic, setting: setting.into(), fatal }
     }
 
-    fn chat(chat: &ChatRef, setting: impl Into<String>) -> Target {
-        Target { id: chat.to_string(), topic: None, setting: setting.into(), fatal: true }
+    fn chat(chat: &ChatRef, setting: impl Into<String>) -> Addressee {
+        Addressee { id: chat.to_string(), topic: None, setting: setting.into(), fatal: true }
     }
 }
 
@@ -87,7 +88,7 @@ struct Bot {
 /// The bots, bound to the admin chat when one is configured.
 pub struct TelegramSink {
     bots: Vec<Bot>,
-    admin: Option<Target>,
+    admin: Option<Addressee>,
     endpoint: String,
     tokens: Vec<String>,
     /// Spaces the messages of each bot to each chat.
@@ -106,7 +107,7 @@ impl TelegramSink {
     /// Every configured bot, bound to the admin chat when one is configured.
     pub fn new(settings: &TelegramSettings) -> Result<TelegramSink, SinkError> {
         let mut sink = TelegramSink::downloader(&settings.bots, &settings.api_url, settings.messages_per_minute)?;
-        sink.admin = settings.admin.as_ref().map(|d| Target::new(d, "telegram.admin_chat_id", false));
+        sink.admin = settings.admin.as_ref().map(|d| Addressee::new(d, "telegram.admin_chat_id", false));
         sink.max_flood_wait = settings.max_flood_wait;
         Ok(sink)
     }
@@ -179,7 +180,7 @@ impl TelegramSink {
     /// Sends an HTML message to a chat named explicitly, through the first bot (setup's
     /// test message).
     pub async fn send_text_to(&self, chat: &ChatRef, html: &str) -> Result<i64, SinkError> {
-        let target = Target::chat(chat, "the chat id");
+        let target = Addressee::chat(chat, "the chat id");
         Ok(self.send_html(&target, html, Through::Bot(0)).await?.message_id)
     }
 
@@ -197,7 +198,7 @@ impl TelegramSink {
         setting: &str,
         probe: bool,
     ) -> Result<Option<String>, SinkError> {
-        let target = Target::new(dest, setting, true);
+        let target = Addressee::new(dest, setting, true);
         let call = Call::new("sendChatAction").to(&target).param("action", "upload_document");
         let _: (bool, _) = self.request(call, Through::Bot(bot)).await?;
         let Some(topic) = dest.topic else { return Ok(None) };
@@ -216,7 +217,7 @@ impl TelegramSink {
         }
         let text =
             format!("tgploy doctor: checking that topic {topic} takes messages; this message is deleted at once");
-        let sent = self.send_html(&target, &crate::html::escape_html(&text), Through::Bot(bot)).await?;
+        let sent = self.send_html(&target, &crate::sink::html::escape_html(&text), Through::Bot(bot)).await?;
         let delete = Call::new("deleteMessage")
             .param("chat_id", sent.landed.chat.to_string())
             .param("message_id", sent.message_id.to_string());

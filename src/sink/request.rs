@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::api::{CallError, Document};
-use super::{MAX_FLOOD_WAITS, SinkError, Target, TelegramSink};
+use super::{Addressee, MAX_FLOOD_WAITS, SinkError, TelegramSink};
 
 /// Which bot a request goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub(super) struct Call<'a> {
     pub(super) params: Vec<(&'static str, String)>,
     pub(super) document: Option<&'a Document>,
     /// The chat it posts to: paced, and named in errors.
-    pub(super) chat: Option<&'a Target>,
+    pub(super) chat: Option<&'a Addressee>,
 }
 
 impl<'a> Call<'a> {
@@ -33,7 +33,7 @@ impl<'a> Call<'a> {
         Call { method, params: Vec::new(), document: None, chat: None }
     }
 
-    pub(super) fn to(mut self, chat: &'a Target) -> Self {
+    pub(super) fn to(mut self, chat: &'a Addressee) -> Self {
         self.params.push(("chat_id", chat.id.clone()));
         if let Some(topic) = chat.topic {
             self.params.push(("message_thread_id", topic.to_string()));

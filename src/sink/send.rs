@@ -8,7 +8,7 @@ use teloxide::types::Message;
 
 use super::api::{Attachment, Document};
 use super::request::{Call, Through};
-use super::{SinkError, Target, TelegramSink};
+use super::{Addressee, SinkError, TelegramSink};
 
 /// A document Telegram accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl TelegramSink {
     /// first. The file is streamed, not buffered.
     pub async fn send_file(
         &self,
-        dest: &Target,
+        dest: &Addressee,
         path: &Path,
         file_name: &str,
         caption: &str,
@@ -68,7 +68,7 @@ impl TelegramSink {
     /// Sends a small in-memory document (a manifest) to `dest`.
     pub async fn send_bytes(
         &self,
-        dest: &Target,
+        dest: &Addressee,
         bytes: Vec<u8>,
         file_name: &str,
         caption: &str,
@@ -79,7 +79,7 @@ impl TelegramSink {
 
     async fn send_document(
         &self,
-        target: &Target,
+        target: &Addressee,
         document: &Document,
         caption: &str,
         through: Through,
@@ -98,7 +98,7 @@ impl TelegramSink {
 
     /// Sends an HTML text message to `dest` through whichever bot is free first (an
     /// empty object's stand-in).
-    pub async fn send_text(&self, dest: &Target, html: &str) -> Result<SentMessage, SinkError> {
+    pub async fn send_text(&self, dest: &Addressee, html: &str) -> Result<SentMessage, SinkError> {
         self.send_html(dest, html, Through::FirstFree).await
     }
 
@@ -110,7 +110,7 @@ impl TelegramSink {
 
     pub(super) async fn send_html(
         &self,
-        target: &Target,
+        target: &Addressee,
         html: &str,
         through: Through,
     ) -> Result<SentMessage, SinkError> {
@@ -125,7 +125,7 @@ impl TelegramSink {
     /// forum supergroups (and private chats); anywhere else Telegram drops it and posts to
     /// the main chat, answering as if all went well. A message that landed elsewhere is
     /// deleted (a bot may delete its own messages) and the send fails, naming the setting.
-    async fn check_landed(&self, target: &Target, message: &Message, bot: usize) -> Result<Landed, SinkError> {
+    async fn check_landed(&self, target: &Addressee, message: &Message, bot: usize) -> Result<Landed, SinkError> {
         let landed = Landed {
             chat: message.chat.id.0,
             topic: message.thread_id.filter(|_| message.is_topic_message).map(|t| i64::from(t.0.0)),
@@ -179,7 +179,7 @@ impl TelegramSink {
         })
     }
 
-    fn admin(&self) -> Result<&Target, SinkError> {
+    fn admin(&self) -> Result<&Addressee, SinkError> {
         self.admin
             .as_ref()
             .ok_or_else(|| SinkError::Rejected("no admin chat is configured (telegram.admin_chat_id)".into()))

@@ -46,7 +46,7 @@ const DRAIN: Duration = Duration::from_secs(60);
 /// Starts the receiver from the settings: checks the token policy, the bot, binds
 /// `webhook.listen`, calls `listening` with the bound address, and serves until SIGTERM
 /// or SIGINT. `insecure_no_token` allows running without a token, on loopback only.
-pub async fn run(
+pub async fn serve(
     cfg: &Config,
     ledger: Arc<Ledger>,
     insecure_no_token: bool,
@@ -73,7 +73,7 @@ pub async fn run(
     metrics::warn_if_open(cfg, local);
     listening(local);
     let server = Server { cfg: cfg.clone(), ledger, source, engine, token };
-    serve(server, listener, shutdown).await
+    serve_on(server, listener, shutdown).await
 }
 
 /// The token events must carry: the configured one; none only with
@@ -146,7 +146,7 @@ impl Filters {
 
 /// Runs until `shutdown` is requested: stops accepting, lets the parts in flight finish
 /// (up to [`DRAIN`]), releases claims, returns.
-async fn serve(server: Server, listener: tokio::net::TcpListener, shutdown: Arc<Shutdown>) -> Result<()> {
+async fn serve_on(server: Server, listener: tokio::net::TcpListener, shutdown: Arc<Shutdown>) -> Result<()> {
     let drain = DRAIN;
     let filters = Filters::new(&server.cfg)?;
     // The group commit runs on a thread of its own, off the async runtime. It shares the

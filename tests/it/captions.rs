@@ -3,7 +3,7 @@
 
 use tgploy::config::{ChatRef, Destination, Secret, TelegramSettings};
 use tgploy::sink::caption::{CaptionInfo, document_caption, manifest_caption};
-use tgploy::sink::{Target, TelegramSink};
+use tgploy::sink::{Addressee, TelegramSink};
 
 use crate::support::telegram::{self, FakeTelegram};
 
@@ -20,7 +20,7 @@ async fn captions_of_1024_byte_keys_are_accepted() {
         max_flood_wait: std::time::Duration::from_secs(60),
     })
     .unwrap();
-    let to = Target::new(&backup, "telegram.backup_chat_id", true);
+    let to = Addressee::new(&backup, "telegram.backup_chat_id", true);
     let keys = [
         "k".repeat(1024),
         "<&>".repeat(341) + "x",

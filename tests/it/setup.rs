@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tgploy::config::{ChatRef, Config, Overrides};
 use tgploy::error::Result as TgResult;
-use tgploy::setup::{Answer, Answers, Prompter};
+use tgploy::setup::{Answers, Prompter, Reply};
 
 use crate::harness::{ADMIN_CHAT, BACKUP_CHAT, World, data};
 use crate::support::{s3, telegram};
 
 /// Answers given in order; the TOTP code is computed from what the wizard showed.
-enum Reply {
+enum Said {
     Text(&'static str),
     Owned(String),
     Back,
@@ -22,16 +22,16 @@ enum Reply {
 }
 
 struct Scripted {
-    replies: VecDeque<Reply>,
+    replies: VecDeque<Said>,
     transcript: Vec<String>,
 }
 
 impl Scripted {
-    fn new(replies: Vec<Reply>) -> Self {
+    fn new(replies: Vec<Said>) -> Self {
         Scripted { replies: replies.into(), transcript: Vec::new() }
     }
 
-    fn next(&mut self, prompt: &str) -> Reply {
+    fn next(&mut self, prompt: &str) -> Said {
         self.transcript.push(format!("? {prompt}"));
         self.replies
             .pop_front()
@@ -59,34 +59,34 @@ impl Prompter for Scripted {
         self.transcript.push(text.to_string());
     }
 
-    fn input(&mut self, prompt: &str, _default: Option<&str>) -> TgResult<Answer<String>> {
+    fn input(&mut self, prompt: &str, _default: Option<&str>) -> TgResult<Reply<String>> {
         Ok(match self.next(prompt) {
-            Reply::Text(t) => Answer::Value(t.to_string()),
-            Reply::Owned(t) => Answer::Value(t),
-            Reply::Back => Answer::Back,
-            Reply::CurrentCode => Answer::Value(current_code(&shown_secret(&self.text()))),
+            Said::Text(t) => Reply::Value(t.to_string()),
+            Said::Owned(t) => Reply::Value(t),
+            Said::Back => Reply::Back,
+            Said::CurrentCode => Reply::Value(current_code(&shown_secret(&self.text()))),
             _ => panic!("`{prompt}` is a text prompt"),
         })
     }
 
-    fn secret(&mut self, prompt: &str) -> TgResult<Answer<String>> {
+    fn secret(&mut self, prompt: &str) -> TgResult<Reply<String>> {
         self.input(prompt, None)
     }
 
-    fn select(&mut self, prompt: &str, items: &[String], _default: usize) -> TgResult<Answer<usize>> {
+    fn select(&mut self, prompt: &str, items: &[String], _default: usize) -> TgResult<Reply<usize>> {
         Ok(match self.next(prompt) {
-            Reply::Pick(i) => {
+            Said::Pick(i) => {
                 assert!(i < items.len(), "{prompt}: no item {i} in {items:?}");
-                Answer::Value(i)
+                Reply::Value(i)
             }
-            Reply::Back => Answer::Back,
+            Said::Back => Reply::Back,
             _ => panic!("`{prompt}` is a menu"),
         })
     }
 
     fn confirm(&mut self, prompt: &str, _default: bool) -> TgResult<bool> {
         match self.next(prompt) {
-            Reply::Yes(b) => Ok(b),
+            Said::Yes(b) => Ok(b),
             _ => panic!("`{prompt}` is a yes/no question"),
         }
     }
@@ -103,30 +103,30 @@ async fn the_wizard_checks_each_answer_goes_back_and_writes_a_private_config() {
     let endpoint = w.s3.endpoint();
     let api = w.tg.url();
     let mut p = Scripted::new(vec![
-        Reply::Owned(endpoint.clone()),
-        Reply::Text("us-east-1"),
-        Reply::Text(s3::ACCESS_KEY),
-        Reply::Text("not-the-secret"),
-        Reply::Pick(0), // the check failed: change the answers
-        Reply::Owned(endpoint.clone()),
-        Reply::Text("us-east-1"),
-        Reply::Text(s3::ACCESS_KEY),
-        Reply::Text(s3::SECRET_KEY),
-        Reply::Back, // at the bot token: back to S3, whose answers are kept as defaults
-        Reply::Owned(endpoint),
-        Reply::Text("us-east-1"),
-        Reply::Text(s3::ACCESS_KEY),
-        Reply::Text(""), // Enter keeps the secret key given before
-        Reply::Text(telegram::TOKEN),
-        Reply::Owned(api),
-        Reply::Text(""), // no more bots
-        Reply::Pick(0),  // detect the backup chat
-        Reply::Pick(0),  // the one that wrote
-        Reply::Pick(1),  // type the admin chat
-        Reply::Text(ADMIN_CHAT),
-        Reply::Pick(0), // default part size
-        Reply::Text("000000"),
-        Reply::CurrentCode,
+        Said::Owned(endpoint.clone()),
+        Said::Text("us-east-1"),
+        Said::Text(s3::ACCESS_KEY),
+        Said::Text("not-the-secret"),
+        Said::Pick(0), // the check failed: change the answers
+        Said::Owned(endpoint.clone()),
+        Said::Text("us-east-1"),
+        Said::Text(s3::ACCESS_KEY),
+        Said::Text(s3::SECRET_KEY),
+        Said::Back, // at the bot token: back to S3, whose answers are kept as defaults
+        Said::Owned(endpoint),
+        Said::Text("us-east-1"),
+        Said::Text(s3::ACCESS_KEY),
+        Said::Text(""), // Enter keeps the secret key given before
+        Said::Text(telegram::TOKEN),
+        Said::Owned(api),
+        Said::Text(""), // no more bots
+        Said::Pick(0),  // detect the backup chat
+        Said::Pick(0),  // the one that wrote
+        Said::Pick(1),  // type the admin chat
+        Said::Text(ADMIN_CHAT),
+        Said::Pick(0), // default part size
+        Said::Text("000000"),
+        Said::CurrentCode,
     ]);
     let answers = Answers { database_path: Some(w.ledger_path()), ..Answers::default() };
     let outcome = tgploy::setup::interactive(&mut p, answers, &target, true, Duration::from_secs(5))
@@ -171,7 +171,7 @@ async fn the_wizard_checks_each_answer_goes_back_and_writes_a_private_config() {
 
     // Run again: the existing file is only replaced when the operator says so.
     let before = std::fs::read(&target).unwrap();
-    let mut again = Scripted::new(vec![Reply::Yes(false)]);
+    let mut again = Scripted::new(vec![Said::Yes(false)]);
     let answers = Answers { database_path: Some(w.ledger_path()), ..Answers::default() };
     let none = tgploy::setup::interactive(&mut again, answers, &target, true, Duration::from_secs(5)).await.unwrap();
     assert!(none.is_none());

@@ -10,8 +10,8 @@ use crate::buckets::Summary;
 use crate::config::ChatRef;
 use crate::freshness::WatchStatus;
 use crate::ledger::{Alert, Counts, DeliveredSummary, Delivery, RunRecord, State};
+use crate::sizes::human_size;
 use crate::time::{ago, rfc3339};
-use crate::units::human_size;
 
 /// A link to a message, where Telegram has one: in channels and supergroups (`-100…`)
 /// as `t.me/c/…`, in public ones by name; in a forum topic, through the topic. `chat` is

@@ -7,8 +7,8 @@ use crate::buckets::Summary;
 use crate::config::{Destination, Effective, SETTINGS, Source};
 use crate::freshness::WatchStatus;
 use crate::ledger::{Session, TotpSummary};
+use crate::sizes::human_size;
 use crate::time::rfc3339;
-use crate::units::human_size;
 
 // ----- buckets -----
 

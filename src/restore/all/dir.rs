@@ -13,7 +13,7 @@ use crate::ledger::Delivery;
 use crate::restore::fetch::PartCheck;
 use crate::restore::join::{Output, hash_file, remove_stale_partials};
 use crate::restore::paths::{create_dirs, object_path};
-use crate::restore::{ObjectError, Plan, Target, fetch_into};
+use crate::restore::{ObjectError, Plan, WriteTo, fetch_into};
 
 impl Work<'_> {
     pub(super) async fn to_dir(
@@ -45,7 +45,7 @@ impl Work<'_> {
             }
             Presence::Differs(_) => {}
         }
-        let target = Target::File { path, overwrite: true };
+        let target = WriteTo::File { path, overwrite: true };
         let out = Output::open(&target).map_err(|e| ObjectError::Object(e.to_string()))?;
         let (joined, identity) = (plan.clone(), self.req.identity.clone());
         let (out, written) = fetch_into(self.downloader, plan, self.progress, self.shutdown, move |pieces| {

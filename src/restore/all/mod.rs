@@ -58,7 +58,7 @@ impl AsOf {
 
 /// Where the objects go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
+pub enum RestoreTo {
     /// `DIR/BUCKET/KEY`.
     Dir(PathBuf),
     /// The configured S3 endpoint, under the original bucket and key.
@@ -72,7 +72,7 @@ pub struct AllRequest {
     pub prefix: Option<String>,
     pub as_of: Option<AsOf>,
     pub jobs: usize,
-    pub destination: Destination,
+    pub destination: RestoreTo,
     /// An age identity file: encrypted objects come back decrypted.
     pub identity: Option<PathBuf>,
     pub dry_run: bool,
@@ -95,12 +95,12 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
         Ledger::blocking(ledger, move |l| l.restorable_summary(&selection)).await?
     };
     let destination = match &req.destination {
-        Destination::Dir(dir) => dir.display().to_string(),
-        Destination::S3 => cfg.require_s3()?.endpoint,
+        RestoreTo::Dir(dir) => dir.display().to_string(),
+        RestoreTo::S3 => cfg.require_s3()?.endpoint,
     };
     if let Some(path) = &req.identity {
         crypt::read_identities(path).map_err(Error::local)?;
-    } else if req.destination == Destination::S3 && encrypted > 0 {
+    } else if req.destination == RestoreTo::S3 && encrypted > 0 {
         return Err(Error::usage(format!(
             "{encrypted} of the {selected} objects are encrypted, and S3 gets the original bytes back: give the age \
              identity with --identity FILE (nothing was downloaded)"
@@ -128,12 +128,12 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
     }
 
     let target = match &req.destination {
-        Destination::Dir(dir) => {
-            crate::private::create_dir(dir)
+        RestoreTo::Dir(dir) => {
+            crate::private_files::create_dir(dir)
                 .map_err(|e| Error::local(format!("cannot create {}: {e}; choose another --out", dir.display())))?;
             Place::Dir(dir.clone())
         }
-        Destination::S3 => Place::S3 { source: S3Source::new(&cfg.require_s3()?), buckets: Default::default() },
+        RestoreTo::S3 => Place::S3 { source: S3Source::new(&cfg.require_s3()?), buckets: Default::default() },
     };
     let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
     let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;

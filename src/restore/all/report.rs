@@ -58,7 +58,7 @@ impl AllReport {
             return format!(
                 "dry run: would restore {} objects ({}) to {}\n",
                 self.selected,
-                crate::units::human_size(self.bytes),
+                crate::sizes::human_size(self.bytes),
                 self.destination
             );
         }
