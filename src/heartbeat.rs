@@ -56,7 +56,7 @@ pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Heartbeat> {
         failures_24h: ledger.failures_since(since)?,
         retry_queue: counts.failed,
         dead: counts.dead,
-        pending: counts.pending + counts.sending,
+        pending: counts.waiting(),
         last_backup: last.map(rfc3339),
         last_sync: last_sync.as_ref().map(|r| rfc3339(r.finished_at)),
         last_sync_error: last_sync.and_then(|r| r.error),
@@ -139,8 +139,7 @@ impl Tallied for Sent {
 /// for Telegram first, then the summary that counts them, then the ledger snapshot when
 /// configured.
 pub async fn send(cfg: &Config, ledger: &Arc<Ledger>) -> Result<Sent> {
-    let run = Run::begin(RunKind::Heartbeat, cfg, ledger);
-    let sent = async {
+    Run::scope(RunKind::Heartbeat, cfg, ledger, async |_| {
         // Inside the run: a heartbeat that cannot go out for want of a setting is a failed
         // run on record, like a sync that cannot.
         let settings = cfg.require_admin_chat("the heartbeat")?;
@@ -155,7 +154,6 @@ pub async fn send(cfg: &Config, ledger: &Arc<Ledger>) -> Result<Sent> {
             false => None,
         };
         Ok(Sent { snapshot })
-    }
-    .await;
-    run.end(sent).await
+    })
+    .await
 }

@@ -47,12 +47,12 @@ pub async fn retry(
     opts: &RetryOptions,
     shutdown: &Arc<Shutdown>,
 ) -> Result<RetryReport> {
-    let run = Run::begin(RunKind::Retry, cfg, ledger);
-    let result = run_inner(cfg, ledger, opts, shutdown, &run).await;
-    run.end(result).await
+    Run::scope(RunKind::Retry, cfg, ledger, async |run| retry_due(cfg, ledger, opts, shutdown, run).await).await
 }
 
-async fn run_inner(
+/// Revives dead deliveries when asked, then delivers the due failures (or the ones
+/// named), as part of `run`.
+async fn retry_due(
     cfg: &Config,
     ledger: &Arc<Ledger>,
     opts: &RetryOptions,

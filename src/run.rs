@@ -106,6 +106,19 @@ impl Run {
         Run { kind, started_at: now(), cfg: cfg.clone(), ledger: Arc::clone(ledger) }
     }
 
+    /// Does `work` as one run of `kind`: begun, handed to `work`, ended with what `work`
+    /// returns ([`Run::end`]), which comes back unchanged.
+    pub async fn scope<T: Tallied>(
+        kind: RunKind,
+        cfg: &Config,
+        ledger: &Arc<Ledger>,
+        work: impl AsyncFnOnce(&Run) -> Result<T>,
+    ) -> Result<T> {
+        let run = Run::begin(kind, cfg, ledger);
+        let result = work(&run).await;
+        run.end(result).await
+    }
+
     /// Delivers a batch through `engine`: the claims of runs that died on this host are
     /// taken over first, then the batch's deliveries are picked and delivered. An `Err`
     /// ends the run (the ledger failing, a configuration error); an outage or a signal

@@ -78,13 +78,12 @@ pub struct BucketStatus {
 
 /// Reads what `status` shows.
 pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Status> {
-    let (totals, per_bucket) = ledger.counts()?;
+    let (summaries, totals) = crate::buckets::summaries(ledger)?;
     let (last, last_ok) = ledger.last_runs(RunKind::Sync.as_str())?;
-    let buckets = ledger
-        .buckets()?
+    let buckets = summaries
         .into_iter()
-        .map(|b| BucketStatus {
-            counts: per_bucket.get(&b.name).cloned().unwrap_or_default(),
+        .map(|crate::buckets::Summary { bucket: b, counts }| BucketStatus {
+            counts,
             name: b.name,
             enabled: b.enabled,
             last_listed_at: b.last_listed_at.map(rfc3339),

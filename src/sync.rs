@@ -89,14 +89,14 @@ pub async fn sync(
     shutdown: &Arc<Shutdown>,
 ) -> Result<SyncReport> {
     if opts.dry_run {
-        return run_inner(cfg, ledger, opts, shutdown, None).await;
+        return sync_buckets(cfg, ledger, opts, shutdown, None).await;
     }
-    let run = Run::begin(RunKind::Sync, cfg, ledger);
-    let result = run_inner(cfg, ledger, opts, shutdown, Some(&run)).await;
-    run.end(result).await
+    Run::scope(RunKind::Sync, cfg, ledger, async |run| sync_buckets(cfg, ledger, opts, shutdown, Some(run)).await).await
 }
 
-async fn run_inner(
+/// Lists and records the selected buckets, then delivers what is new, as part of `run`
+/// (none on a dry run).
+async fn sync_buckets(
     cfg: &Config,
     ledger: &Arc<Ledger>,
     opts: &SyncOptions,

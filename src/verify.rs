@@ -15,7 +15,6 @@ use crate::progress::Progress;
 use crate::restore::{self, Downloader, ObjectError, Plan};
 use crate::run::{Run, RunKind, Tallied, Tally};
 use crate::shutdown::Shutdown;
-use crate::sink::TelegramSink;
 
 /// What a drill found.
 #[derive(Debug, Default, Serialize)]
@@ -68,9 +67,7 @@ pub async fn verify(
     sample: u64,
     jobs: usize,
 ) -> Result<VerifyReport> {
-    let run = Run::begin(RunKind::Verify, cfg, ledger);
-    let result = drill(cfg, ledger, bucket, sample, jobs).await;
-    run.end(result).await
+    Run::scope(RunKind::Verify, cfg, ledger, async |_| drill(cfg, ledger, bucket, sample, jobs).await).await
 }
 
 async fn drill(
@@ -82,8 +79,7 @@ async fn drill(
 ) -> Result<VerifyReport> {
     let bucket = bucket.map(str::to_string);
     let files = Ledger::blocking(ledger, move |l| l.sample_delivered(bucket.as_deref(), sample)).await?;
-    let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
-    let downloader = Downloader::new(sink, jobs, cfg.tmp_dir.as_deref())?;
+    let downloader = Downloader::for_config(cfg, jobs)?;
     let total: u64 = files.iter().flat_map(|f| &f.parts).map(|p| p.size).sum();
     let progress = Progress::bytes(total, true);
     let shutdown = Shutdown::new();

@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
                 if b.enabled { "yes".into() } else { "no".into() },
                 b.counts.sent.to_string(),
                 human_size(b.counts.sent_bytes),
-                (b.counts.pending + b.counts.sending).to_string(),
+                b.counts.waiting().to_string(),
                 b.counts.failed.to_string(),
                 b.counts.dead.to_string(),
                 match (&b.last_error, b.last_listed_unix) {

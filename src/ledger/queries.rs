@@ -147,6 +147,13 @@ fn version_time(alias: &str) -> String {
     format!("COALESCE({alias}.last_modified_ms, {alias}.sent_at * 1000)")
 }
 
+impl Counts {
+    /// Deliveries not yet delivered nor failed: pending, or being sent right now.
+    pub fn waiting(&self) -> u64 {
+        self.pending + self.sending
+    }
+}
+
 impl Ledger {
     /// The next `limit` objects `selection` takes, in (bucket, key) order after `after`:
     /// for each key, its newest delivered version (as of the selection's moment). Each

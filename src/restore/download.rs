@@ -51,6 +51,13 @@ impl Downloader {
         })
     }
 
+    /// The downloader of a restore or a drill: every configured bot (each part comes back
+    /// through its own), `jobs` downloads at a time, part files in `tmp_dir`.
+    pub fn for_config(cfg: &crate::config::Config, jobs: usize) -> Result<Downloader> {
+        let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
+        Downloader::new(sink, jobs, cfg.tmp_dir.as_deref())
+    }
+
     pub fn sink(&self) -> &TelegramSink {
         &self.sink
     }

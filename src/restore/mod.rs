@@ -25,7 +25,6 @@ use crate::ledger::{Ledger, State};
 use crate::progress::Progress;
 use crate::shell::quote_path;
 use crate::shutdown::Shutdown;
-use crate::sink::TelegramSink;
 pub use download::Downloader;
 pub use join::join;
 use join::{Output, Piece, write_stream};
@@ -220,8 +219,7 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, W
     }
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
     let target = WriteTo::resolve(req.out, &name, req.force)?;
-    let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
-    let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;
+    let downloader = Downloader::for_config(cfg, req.jobs)?;
     let progress = Progress::bytes(plan.size, true);
     progress.set_message(plan.label.clone());
     let shutdown = Shutdown::new();

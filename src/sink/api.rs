@@ -117,11 +117,6 @@ impl BotApi {
         Ok(BotApi { client, endpoint, token: token.to_string() })
     }
 
-    /// The bot's id: the token's part before the colon, never the secret after it.
-    fn bot_id(&self) -> &str {
-        self.token.split_once(':').map_or("?", |(id, _)| id)
-    }
-
     /// Calls `method` with `params` (and a document, for sendDocument).
     pub async fn call<T: DeserializeOwned>(
         &self,
@@ -166,7 +161,10 @@ impl BotApi {
             CallError::Transient(self.network_error(&e))
         })?;
         let status = response.status();
-        tracing::debug!("bot {}: {method} answered HTTP {status}", self.bot_id());
+        tracing::debug!(
+            "bot {}: {method} answered HTTP {status}",
+            super::limits::bot_id(&self.token).unwrap_or_default()
+        );
         answered(Some(status));
         let text = response.text().await.map_err(|e| CallError::Transient(self.network_error(&e)))?;
         if status.is_server_error() {

@@ -388,7 +388,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         Ok((counts, last)) => axum::Json(json!({
             "ok": true,
             "ledger": "ok",
-            "queue_depth": counts.pending + counts.sending,
+            "queue_depth": counts.waiting(),
             "failed": counts.failed,
             "dead": counts.dead,
             "events_accepted": app.accepted.load(Ordering::Relaxed),

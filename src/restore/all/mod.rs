@@ -30,7 +30,6 @@ use crate::error::{Error, Result};
 use crate::ledger::{Delivery, Ledger, Selection};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
-use crate::sink::TelegramSink;
 use crate::source::S3Source;
 use crate::time::rfc3339_ms;
 pub use report::{AllReport, ObjectOutcome, ObjectReport};
@@ -135,8 +134,7 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
         }
         RestoreTo::S3 => Place::S3 { source: S3Source::new(&cfg.require_s3()?), buckets: Default::default() },
     };
-    let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
-    let downloader = Downloader::new(sink, req.jobs, cfg.tmp_dir.as_deref())?;
+    let downloader = Downloader::for_config(cfg, req.jobs)?;
     let progress = Progress::objects(bytes, selected, true);
     let shutdown = Shutdown::new();
     shutdown.listen();
