@@ -1,7 +1,7 @@
 //! `doctor`: the checks of `setup`, run on an existing configuration, as a checklist with a
 //! fix for each failure. Never prints a secret.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -76,7 +76,7 @@ pub async fn examine(cfg: &Config) -> Vec<Check> {
                     checks.extend(buckets(cfg, known.as_deref(), &source, &on_server).await);
                 }
             }
-            checks.push(clock(&s3.endpoint, "S3 server").await);
+            checks.push(clock("S3 server", &s3.endpoint, source.clocks().await));
         }
     }
 
@@ -193,7 +193,7 @@ async fn telegram(cfg: &Config, tg: &TelegramSettings, sink: &TelegramSink) -> V
     for (name, dest, setting) in destinations {
         checks.push(destination(sink, &working, &name, &dest, &setting).await);
     }
-    checks.push(clock(sink.endpoint(), "Bot API server").await);
+    checks.push(clock("Bot API server", sink.endpoint(), sink.clocks().await));
     checks
 }
 
@@ -243,32 +243,14 @@ async fn destination(
     }
 }
 
-/// Compares this machine's clock with a server's `Date` header.
-async fn clock(url: &str, what: &str) -> Check {
+/// Compares this machine's clock with a server's (its `Date` header, as asked of it).
+fn clock<E: std::fmt::Display>(what: &str, url: &str, asked: Result<Option<crate::time::Clocks>, E>) -> Check {
     let name = format!("clock vs {what}");
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
-        Ok(c) => c,
-        Err(e) => return fail(&name, e.to_string(), "retry"),
+    let (ours, theirs) = match asked {
+        Err(e) => return fail(&name, format!("cannot ask {url} for the time: {e}"), "fix the connection first"),
+        Ok(None) => return pass(&name, format!("{url} sends no readable Date header; not measured")),
+        Ok(Some(clocks)) => clocks,
     };
-    let before = SystemTime::now();
-    let response = match client.head(url).send().await {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                &name,
-                format!("cannot ask {url} for the time: {}", e.without_url()),
-                "fix the connection first",
-            );
-        }
-    };
-    let after = SystemTime::now();
-    let Some(date) = response.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok()) else {
-        return pass(&name, format!("{url} sends no Date header; not measured"));
-    };
-    let Ok(theirs) = httpdate::parse_http_date(date) else {
-        return pass(&name, format!("{url} sends an unreadable Date header; not measured"));
-    };
-    let ours = before + after.duration_since(before).unwrap_or_default() / 2;
     let skew = ours.duration_since(theirs).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
     if skew > MAX_CLOCK_SKEW + Duration::from_secs(1) {
         fail(

@@ -3,6 +3,17 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Now, in Unix seconds.
+/// A server's clock against this machine's, read from the `Date` header of an answer:
+/// `(ours, theirs)`, ours taken halfway through the request.
+pub type Clocks = (std::time::SystemTime, std::time::SystemTime);
+
+/// The clocks of an answer that took from `before` to `after`, from its `Date` header
+/// (`None` without a readable one).
+pub fn clocks(before: std::time::SystemTime, after: std::time::SystemTime, date: Option<&str>) -> Option<Clocks> {
+    let theirs = httpdate::parse_http_date(date?).ok()?;
+    Some((before + after.duration_since(before).unwrap_or_default() / 2, theirs))
+}
+
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -197,6 +197,20 @@ impl BotApi {
         })
     }
 
+    /// The server's clock: a HEAD of the API's address, read from its `Date` header.
+    pub async fn clocks(&self) -> Result<Option<crate::time::Clocks>, CallError> {
+        let before = std::time::SystemTime::now();
+        let response = self
+            .client
+            .head(&self.endpoint)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| CallError::Transient(self.network_error(&e)))?;
+        let date = response.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok());
+        Ok(crate::time::clocks(before, std::time::SystemTime::now(), date))
+    }
+
     /// Starts the download of a file `getFile` located: the documented URL
     /// `/file/bot<token>/<file_path>`, with the path's slashes as slashes.
     pub async fn download(&self, file_path: &str) -> Result<reqwest::Response, CallError> {

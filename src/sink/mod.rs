@@ -239,6 +239,13 @@ impl TelegramSink {
         Ok(bots)
     }
 
+    /// The Bot API server's clock against this machine's (its `Date` header); `None`
+    /// when it sends none.
+    pub async fn clocks(&self) -> Result<Option<crate::time::Clocks>, SinkError> {
+        let call = Call::new("clock");
+        self.bots[0].api.clocks().await.map_err(|e| self.classify(e, &call, 0))
+    }
+
     /// `getMe` of one bot (by index): its username.
     pub async fn check_bot(&self, bot: usize) -> Result<String, SinkError> {
         let (me, _): (Me, _) = self.request(Call::new("getMe"), Through::Bot(bot)).await?;

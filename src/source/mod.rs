@@ -243,6 +243,20 @@ impl S3Source {
         }
     }
 
+    /// The S3 server's clock against this machine's, from the `Date` header of a HEAD of
+    /// its endpoint; `None` when it sends none. Signatures fail beyond 15 minutes.
+    pub async fn clocks(&self) -> Result<Option<crate::time::Clocks>, SourceError> {
+        let unreachable = |e: reqwest::Error| SourceError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason: crate::error::chain(&e.without_url()),
+        };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(unreachable)?;
+        let before = std::time::SystemTime::now();
+        let response = client.head(&self.endpoint).send().await.map_err(unreachable)?;
+        let date = response.headers().get(reqwest::header::DATE).and_then(|d| d.to_str().ok());
+        Ok(crate::time::clocks(before, std::time::SystemTime::now(), date))
+    }
+
     /// Every bucket the credentials can see.
     pub async fn list_buckets(&self) -> Result<Vec<String>, SourceError> {
         let out = self.client.list_buckets().send().await.map_err(|e| self.classify("bucket list", e))?;
