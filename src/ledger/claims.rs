@@ -17,11 +17,26 @@
 //! 4. The last step ([`Ledger::mark_sent`], [`Ledger::finish_single`]) makes the row
 //!    `sent`; a failure makes it `failed` with a backoff, or `dead` after the last
 //!    allowed attempt; a stop gives it back untouched ([`Ledger::release`]).
+//!
+//! Every other change of a delivery's row is here too, each safe for its own reason:
+//! - [`skip_unsent`] (`buckets enable --from-now`) makes `pending` and `failed` rows
+//!   `skipped`; a row claimed (`sending`) is left to its run, so no run loses a claim.
+//! - [`Ledger::record_restored`] (`restore --all --to-s3`) inserts a version as `sent`
+//!   with the parts of the delivery whose bytes it is: the same Telegram messages, so
+//!   nothing is claimed or sent, and the next `sync` finds the version known.
+//! - [`Ledger::backfill_destinations`] fills in, once, the bot, chat and topic of rows
+//!   from before tgploy recorded them; it touches no state and no row a run holds
+//!   (`pending` rows keep no destination).
+//! - [`Ledger::revive`] and [`Ledger::make_failures_due`] change `dead` and `failed`
+//!   rows only, which no run holds.
+//!
+//! New rows are created elsewhere (`versions.rs`: `pending`, or `skipped`), never changed
+//! there.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::Ledger;
-use super::model::{DELIVERY_COLUMNS, Delivery, Part, State, delivery_from_row};
+use super::model::{DELIVERY_COLUMNS, Delivery, ObjectVersion, Part, State, delivery_from_row};
 use crate::error::Result;
 
 impl Ledger {
@@ -316,6 +331,112 @@ impl Ledger {
             )
         })
     }
+
+    /// Records a version that `restore --all --to-s3` put back into S3 as delivered: its
+    /// bytes are the ones `from` delivered, in the same Telegram messages, so the next
+    /// `sync` sends nothing; its ETag is remembered for listings that carry none.
+    /// Returns false when the ledger knew the version already.
+    pub fn record_restored(
+        &self,
+        from: &Delivery,
+        etag: &str,
+        last_modified_ms: Option<i64>,
+        now: i64,
+    ) -> Result<bool> {
+        let o = &from.object;
+        self.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, part_size, sha256,
+                    manifest_message_id, manifest_file_id, created_at, updated_at, sent_at, encrypted, plaintext_sha256,
+                    chat_id, topic_id, manifest_bot_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'sent', ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT (bucket, key, etag) DO NOTHING",
+                params![
+                    o.bucket,
+                    o.key,
+                    etag,
+                    o.size,
+                    last_modified_ms,
+                    from.part_size,
+                    from.sha256,
+                    from.manifest_message_id,
+                    from.manifest_file_id,
+                    now,
+                    from.sent_at,
+                    from.encrypted,
+                    from.plaintext_sha256,
+                    from.chat,
+                    from.topic,
+                    from.manifest_bot_id
+                ],
+            )?;
+            if inserted == 1 {
+                let id = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT INTO parts (delivery_id, idx, offset, size, sha256, hash_state, file_name, message_id,
+                        file_id, file_unique_id, sent_at, bot_id, chat_id, topic_id)
+                     SELECT ?2, idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at,
+                        bot_id, chat_id, topic_id
+                     FROM parts WHERE delivery_id = ?1",
+                    params![from.id, id],
+                )?;
+            }
+            if let Some(mtime) = last_modified_ms {
+                tx.execute(
+                    "INSERT INTO etag_cache (bucket, key, size, last_modified_ms, etag) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size,
+                        last_modified_ms = excluded.last_modified_ms, etag = excluded.etag",
+                    params![o.bucket, o.key, o.size, mtime, etag],
+                )?;
+            }
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Fills in what rows from before several bots were recorded without: each part's
+    /// bot, chat and topic, each started delivery's destination and its manifest's bot,
+    /// with the bot and chat configured now. Once: migration 6 asks for it when the ledger
+    /// had parts, and this answers. Returns whether it did.
+    pub fn backfill_destinations(&self, bot_id: i64, chat: &str, topic: Option<i64>) -> Result<bool> {
+        self.write(|tx| {
+            let asked = tx.execute("DELETE FROM backfill WHERE what = 'destinations'", [])?;
+            if asked == 0 {
+                return Ok(false);
+            }
+            for table in ["parts", "superseded_parts"] {
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET bot_id = COALESCE(bot_id, ?1), chat_id = COALESCE(chat_id, ?2),
+                            topic_id = COALESCE(topic_id, ?3)
+                         WHERE bot_id IS NULL OR chat_id IS NULL"
+                    ),
+                    params![bot_id, chat, topic],
+                )?;
+            }
+            tx.execute(
+                "UPDATE deliveries SET chat_id = ?2, topic_id = ?3 WHERE chat_id IS NULL AND state != 'pending'
+                    AND EXISTS (SELECT 1 FROM parts p WHERE p.delivery_id = deliveries.id)",
+                params![bot_id, chat, topic],
+            )?;
+            tx.execute(
+                "UPDATE deliveries SET manifest_bot_id = ?1 WHERE manifest_bot_id IS NULL AND manifest_message_id IS NOT NULL",
+                [bot_id],
+            )?;
+            Ok(true)
+        })
+    }
+}
+
+/// Turns a known version that was never sent (`pending`, or `failed` after some parts)
+/// into `skipped`: `buckets enable --from-now` says the objects there before are not to
+/// be delivered. A version claimed right now (`sending`) is left to its run; parts
+/// already in Telegram stay recorded, and nothing is sent or deleted.
+pub(super) fn skip_unsent(tx: &Transaction<'_>, v: &ObjectVersion, now: i64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE deliveries SET state = 'skipped', updated_at = ?4
+         WHERE bucket = ?1 AND key = ?2 AND etag = ?3 AND state IN ('pending', 'failed')",
+        params![v.bucket, v.key, v.etag, now],
+    )
 }
 
 fn delivery(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Delivery>> {
