@@ -9,6 +9,9 @@
 //! and prints ratios against it. With `TGPLOY_BASELINE_BIN` naming another build of
 //! tgploy, the same scenarios run with it too, for before/after figures.
 
+// A test crate: its helpers are crate-wide, undocumented, and may unwrap.
+#![allow(unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -15,7 +15,7 @@ use crate::sink::html::escape_html;
 use crate::time::{now, rfc3339};
 
 /// What an alert is about; alerts about the same subject are rate-limited together.
-pub enum Subject<'a> {
+pub(crate) enum Subject<'a> {
     Dead(&'a Delivery),
     Unreachable(&'a str),
     Bucket(&'a str),
@@ -28,7 +28,7 @@ pub enum Subject<'a> {
 }
 
 /// Queues an alert and logs it.
-pub fn raise(ledger: &Ledger, cfg: &Config, subject: Subject<'_>, error: &str) -> Result<()> {
+pub(crate) fn raise(ledger: &Ledger, cfg: &Config, subject: Subject<'_>, error: &str) -> Result<()> {
     let (key, text) = match subject {
         Subject::Dead(d) => (
             format!("dead:{}", d.id),
@@ -71,7 +71,7 @@ pub fn raise(ledger: &Ledger, cfg: &Config, subject: Subject<'_>, error: &str) -
 
 /// Sends queued alerts to the admin chat, oldest first; stops at the first failure (they
 /// stay queued). Returns how many were sent.
-pub async fn flush(ledger: &Arc<Ledger>, sink: &TelegramSink) -> Result<usize> {
+pub(crate) async fn flush(ledger: &Arc<Ledger>, sink: &TelegramSink) -> Result<usize> {
     let mut sent = 0;
     for (id, text, created_at) in Ledger::blocking(ledger, |l| l.unsent_alerts()).await? {
         let html = format!("⚠️ {}\n<i>raised {}</i>", escape_html(&text), rfc3339(created_at));
@@ -93,7 +93,7 @@ pub async fn flush(ledger: &Arc<Ledger>, sink: &TelegramSink) -> Result<usize> {
 
 /// Flushes queued alerts if an admin chat is configured and Telegram settings are valid;
 /// never fails the run that calls it.
-pub async fn flush_if_possible(ledger: &Arc<Ledger>, cfg: &Config) {
+pub(crate) async fn flush_if_possible(ledger: &Arc<Ledger>, cfg: &Config) {
     let pending = match Ledger::blocking(ledger, |l| l.unsent_alerts()).await {
         Ok(p) => p.len(),
         Err(_) => return,

@@ -7,13 +7,13 @@ use std::time::Duration;
 /// Waits before repeating a request whose service did not answer or answered 5xx. When
 /// they run out, the service is down: the run stops (exit 4) rather than failing every
 /// delivery after it.
-pub const IN_RUN: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
+pub(crate) const IN_RUN: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
 
 const SCHEDULE: [u64; 5] = [60, 5 * 60, 15 * 60, 60 * 60, 6 * 60 * 60];
 const AFTER_SCHEDULE: u64 = 24 * 60 * 60;
 
 /// How long to wait before the next attempt, after `attempts` failed ones (1-based).
-pub fn delay_after(attempts: u32) -> Duration {
+pub(crate) fn delay_after(attempts: u32) -> Duration {
     let idx = attempts.saturating_sub(1) as usize;
     Duration::from_secs(SCHEDULE.get(idx).copied().unwrap_or(AFTER_SCHEDULE))
 }

@@ -26,11 +26,11 @@ pub struct BucketRow {
     pub pending: u64,
     pub failed: u64,
     pub dead: u64,
-    pub skipped: u64,
-    pub last_listed_at: Option<String>,
+    pub(crate) skipped: u64,
+    pub(crate) last_listed_at: Option<String>,
     #[serde(skip)]
     pub listed_at: Option<i64>,
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// `tgploy buckets list`: the buckets on the server (new ones recorded, as `sync` would)
@@ -69,12 +69,12 @@ pub async fn list(cfg: &Config, ledger: &Arc<Ledger>) -> Result<(Vec<BucketRow>,
 /// A known bucket with its deliveries counted by state.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    pub bucket: Bucket,
-    pub counts: Counts,
+    pub(crate) bucket: Bucket,
+    pub(crate) counts: Counts,
 }
 
 /// Every bucket in the ledger with its counts, by name; and the totals.
-pub fn summaries(ledger: &Ledger) -> Result<(Vec<Summary>, Counts)> {
+pub(crate) fn summaries(ledger: &Ledger) -> Result<(Vec<Summary>, Counts)> {
     let (total, mut per_bucket): (Counts, HashMap<String, Counts>) = ledger.counts()?;
     let rows = ledger
         .buckets()?
@@ -129,7 +129,7 @@ pub async fn disable_with_code(cfg: &Config, ledger: &Arc<Ledger>, otp: Option<&
 
 /// Disables a bucket: `sync` no longer delivers its objects. A bucket the ledger does not
 /// know yet must exist on the server (asked through `source`, only then).
-pub async fn disable(ledger: &Arc<Ledger>, source: impl FnOnce() -> Result<S3Source>, name: &str) -> Result<()> {
+pub(crate) async fn disable(ledger: &Arc<Ledger>, source: impl FnOnce() -> Result<S3Source>, name: &str) -> Result<()> {
     let known = {
         let name = name.to_string();
         Ledger::blocking(ledger, move |l| l.bucket(&name)).await?.is_some()

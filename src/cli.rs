@@ -31,7 +31,7 @@ Environment:
 /// `tgploy sync` with a systemd timer or cron.
 #[derive(Debug, Parser)]
 #[command(name = "tgploy", version, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
@@ -40,7 +40,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml,
     /// else /etc/tgploy/config.toml; without one, settings come from the environment.
     #[arg(long, global = true, value_name = "PATH")]
@@ -65,7 +65,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Deliver every new object version of the enabled buckets.
     ///
     /// Discovers new buckets, lists the enabled ones page by page, records every object
@@ -205,7 +205,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     /// Only this bucket (repeatable). It must exist and be enabled.
     #[arg(long = "bucket", short = 'b', value_name = "NAME")]
     pub buckets: Vec<String>,
@@ -220,7 +220,7 @@ pub struct SyncArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RetryArgs {
+pub(crate) struct RetryArgs {
     /// Ignore the backoff schedule: retry every failed delivery now.
     #[arg(long)]
     pub now: bool,
@@ -241,7 +241,7 @@ pub struct RetryArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeWebhookArgs {
+pub(crate) struct ServeWebhookArgs {
     /// Address to listen on [default: `webhook.listen` or TGPLOY_WEBHOOK_LISTEN, else
     /// 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
@@ -259,7 +259,7 @@ pub struct ServeWebhookArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DashboardArgs {
+pub(crate) struct DashboardArgs {
     /// Address to listen on [default: `dashboard.listen` or TGPLOY_DASHBOARD_LISTEN, else
     /// 127.0.0.1:8088].
     #[arg(long, value_name = "ADDR")]
@@ -267,7 +267,7 @@ pub struct DashboardArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// What to GET [default: http://WEBHOOK_LISTEN/healthz].
     #[arg(value_name = "URL")]
     pub url: Option<String>,
@@ -278,7 +278,7 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SetupArgs {
+pub(crate) struct SetupArgs {
     #[command(subcommand)]
     pub what: Option<SetupCommand>,
 
@@ -328,7 +328,7 @@ pub struct SetupArgs {
 /// (RUSTFS_SECRET_KEY, TELEGRAM_BOT_TOKEN, WEBHOOK_SECRET_TOKEN) or their `*_FILE`
 /// variants, never from flags, which other users can see in the process list.
 #[derive(Debug, Subcommand)]
-pub enum SetupCommand {
+pub(crate) enum SetupCommand {
     /// Manage the second factor.
     Totp {
         /// Enrol a new secret and new recovery codes (needs a current code or a
@@ -346,14 +346,14 @@ pub enum SetupCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// JSON on stdout instead of the checklist.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct HeartbeatArgs {
+pub(crate) struct HeartbeatArgs {
     /// Print the summary instead of sending it.
     #[arg(long)]
     pub dry_run: bool,
@@ -364,7 +364,7 @@ pub struct HeartbeatArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BucketsCommand {
+pub(crate) enum BucketsCommand {
     /// List the buckets on the server and whether each is enabled.
     List {
         /// JSON on stdout instead of a table.
@@ -388,7 +388,7 @@ pub enum BucketsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -421,7 +421,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct FilesArgs {
+pub(crate) struct FilesArgs {
     /// Only objects of this bucket.
     #[arg(long, short = 'b', value_name = "NAME")]
     pub bucket: Option<String>,
@@ -436,7 +436,7 @@ pub struct FilesArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RestoreArgs {
+pub(crate) struct RestoreArgs {
     /// The object: `BUCKET/KEY`, as delivered (see `tgploy files`).
     #[arg(
         value_name = "BUCKET/KEY",
@@ -511,7 +511,7 @@ fn parse_moment(s: &str) -> Result<tgploy::restore::all::AsOf, String> {
 
 /// How `restore` and `join` write what they rebuilt.
 #[derive(Debug, Args)]
-pub struct WriteArgs {
+pub(crate) struct WriteArgs {
     /// An age identity file (`age-keygen` output) to decrypt an encrypted object
     /// (`name.age`, `name.age.part…`).
     #[arg(long, short = 'i', value_name = "FILE")]
@@ -528,7 +528,7 @@ pub struct WriteArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct JoinArgs {
+pub(crate) struct JoinArgs {
     /// The part files, e.g. `dump.sql.part*`.
     #[arg(value_name = "PARTS", required = true)]
     pub parts: Vec<PathBuf>,
@@ -546,7 +546,7 @@ pub struct JoinArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Only objects of this bucket.
     #[arg(long, short = 'b', value_name = "NAME")]
     pub bucket: Option<String>,
@@ -565,7 +565,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum LedgerCommand {
+pub(crate) enum LedgerCommand {
     /// Send a consistent snapshot of the ledger (SQLite `VACUUM INTO`) to the admin chat.
     ///
     /// The ledger holds every part's Telegram file id: with a snapshot, `restore` works

@@ -12,9 +12,9 @@ use age::Identity;
 use age::x25519::Recipient;
 
 /// The suffix of an encrypted stream's name: `name.age`, `name.age.part001`, …
-pub const SUFFIX: &str = ".age";
+pub(crate) const SUFFIX: &str = ".age";
 /// The scheme a manifest names.
-pub const SCHEME: &str = "age";
+pub(crate) const SCHEME: &str = "age";
 
 /// Plaintext bytes per age STREAM chunk; each chunk gains a 16-byte tag.
 const CHUNK: u64 = 64 * 1024;
@@ -22,7 +22,7 @@ const TAG: u64 = 16;
 
 /// The recipients every object is encrypted to.
 #[derive(Clone)]
-pub struct Encryption {
+pub(crate) struct Encryption {
     recipients: Vec<Recipient>,
     labels: Vec<String>,
 }
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Encryption {
 
 impl Encryption {
     /// Parses `age1…` recipients; the error names the first one that is not.
-    pub fn new(recipients: &[String]) -> Result<Encryption, String> {
+    pub(crate) fn new(recipients: &[String]) -> Result<Encryption, String> {
         if recipients.is_empty() {
             return Err("no recipients are given".into());
         }
@@ -50,13 +50,13 @@ impl Encryption {
     }
 
     /// The recipients as written (`age1…`), for manifests.
-    pub fn recipients(&self) -> &[String] {
+    pub(crate) fn recipients(&self) -> &[String] {
         &self.labels
     }
 
     /// Wraps `out` in a fresh age encryptor (a new file key each time). Call `finish`
     /// on the result to write the last chunk.
-    pub fn wrap<W: Write>(&self, out: W) -> io::Result<age::stream::StreamWriter<W>> {
+    pub(crate) fn wrap<W: Write>(&self, out: W) -> io::Result<age::stream::StreamWriter<W>> {
         let encryptor = age::Encryptor::with_recipients(self.recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| io::Error::other(format!("cannot set up age encryption: {e}")))?;
         encryptor.wrap_output(out)
@@ -66,13 +66,13 @@ impl Encryption {
     /// payload in 64 KiB chunks with a 16-byte tag each (one empty chunk for empty
     /// input). The header's own size varies (age adds a random "grease" stanza); it is
     /// what [`Encryption::wrap`] writes before returning.
-    pub fn payload_size(plain: u64) -> u64 {
+    pub(crate) fn payload_size(plain: u64) -> u64 {
         plain + TAG * plain.div_ceil(CHUNK).max(1)
     }
 }
 
 /// Reads age identities (`AGE-SECRET-KEY-1…` lines, as `age-keygen` writes them).
-pub fn read_identities(path: &Path) -> Result<Vec<Box<dyn Identity>>, String> {
+pub(crate) fn read_identities(path: &Path) -> Result<Vec<Box<dyn Identity>>, String> {
     let file = age::IdentityFile::from_file(path.display().to_string())
         .map_err(|e| format!("cannot read the age identity file {}: {e}", path.display()))?;
     let identities = file.into_identities().map_err(|e| {
@@ -86,7 +86,7 @@ pub fn read_identities(path: &Path) -> Result<Vec<Box<dyn Identity>>, String> {
 
 /// Why an age stream cannot be decrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecryptError {
+pub(crate) enum DecryptError {
     /// None of the identities is a recipient of the stream: the operator's to fix.
     WrongIdentity(String),
     /// The stream is not age, or cannot be read.
@@ -102,7 +102,7 @@ impl std::fmt::Display for DecryptError {
 }
 
 /// Decrypts an age stream with the given identities.
-pub fn decrypt<R: Read>(input: R, identities: &[Box<dyn Identity>]) -> Result<impl Read, DecryptError> {
+pub(crate) fn decrypt<R: Read>(input: R, identities: &[Box<dyn Identity>]) -> Result<impl Read, DecryptError> {
     let decryptor = age::Decryptor::new(input).map_err(|e| {
         DecryptError::Invalid(match e {
             age::DecryptError::Io(e) => format!("cannot read the encrypted stream: {e}"),

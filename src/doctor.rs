@@ -13,7 +13,7 @@ use crate::source::S3Source;
 use crate::source::explain;
 
 /// TOTP codes are accepted one 30 s step early or late; S3 signatures within 15 minutes.
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
+pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Check {

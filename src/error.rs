@@ -123,15 +123,15 @@ impl Error {
         Error::Config(msg.into())
     }
 
-    pub fn usage(msg: impl Into<String>) -> Self {
+    pub(crate) fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
     }
 
-    pub fn local(msg: impl Into<String>) -> Self {
+    pub(crate) fn local(msg: impl Into<String>) -> Self {
         Error::Local(msg.into())
     }
 
-    pub fn failed(msg: impl Into<String>) -> Self {
+    pub(crate) fn failed(msg: impl Into<String>) -> Self {
         Error::Failed(msg.into())
     }
 
@@ -162,7 +162,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error with its sources on one line (`dispatch failure: io error: … Connection
 /// refused`), skipping links that repeat the one before, at most 300 characters.
-pub fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -38,7 +38,7 @@ impl Filter {
         })
     }
 
-    pub fn matches(&self, key: &str, size: u64) -> bool {
+    pub(crate) fn matches(&self, key: &str, size: u64) -> bool {
         if self.min_size.is_some_and(|min| size < min) || self.max_size.is_some_and(|max| size > max) {
             return false;
         }

@@ -22,20 +22,20 @@ use crate::time::{rfc3339, span};
 /// new is expected there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
-    pub bucket: String,
-    pub prefix: String,
-    pub every: Duration,
-    pub grace: Duration,
+    pub(crate) bucket: String,
+    pub(crate) prefix: String,
+    pub(crate) every: Duration,
+    pub(crate) grace: Duration,
 }
 
 impl Watch {
     /// `bucket/prefix`, as messages name it.
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         format!("{}/{}", self.bucket, self.prefix)
     }
 
     /// How old the newest version may be before the watch is overdue.
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.every + self.grace
     }
 }
@@ -62,18 +62,18 @@ pub struct WatchStatus {
     pub bucket: String,
     pub prefix: String,
     /// The period, in seconds.
-    pub every_secs: u64,
-    pub grace_secs: u64,
+    pub(crate) every_secs: u64,
+    pub(crate) grace_secs: u64,
     /// The newest version there: its key and last-modified time (RFC 3339).
     pub newest_key: Option<String>,
-    pub newest_at: Option<String>,
+    pub(crate) newest_at: Option<String>,
     #[serde(skip)]
-    pub newest_unix: Option<i64>,
+    pub(crate) newest_unix: Option<i64>,
     /// How old the newest version is, in seconds.
-    pub age_secs: Option<i64>,
+    pub(crate) age_secs: Option<i64>,
     pub overdue: bool,
     #[serde(skip)]
-    pub watch: Watch,
+    pub(crate) watch: Watch,
 }
 
 impl WatchStatus {
@@ -102,7 +102,7 @@ impl WatchStatus {
 }
 
 /// Every watch's state now, from the ledger.
-pub fn check(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Vec<WatchStatus>> {
+pub(crate) fn check(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Vec<WatchStatus>> {
     watches(cfg).into_iter().map(|w| status_of(ledger, w, now)).collect()
 }
 
@@ -128,7 +128,7 @@ fn status_of(ledger: &Ledger, watch: Watch, now: i64) -> Result<WatchStatus> {
 /// After a `sync` listed `listed`: raises an alert for each of their overdue watches
 /// (the alert outbox lets one through per `alert_interval`) and queues a recovery note
 /// for each watch that is not overdue any more. Returns the watches' states.
-pub fn alert(ledger: &Ledger, cfg: &Config, listed: &[String], now: i64) -> Result<Vec<WatchStatus>> {
+pub(crate) fn alert(ledger: &Ledger, cfg: &Config, listed: &[String], now: i64) -> Result<Vec<WatchStatus>> {
     let mut states = Vec::new();
     for watch in watches(cfg).into_iter().filter(|w| listed.contains(&w.bucket)) {
         let s = status_of(ledger, watch, now)?;

@@ -19,21 +19,21 @@ use crate::time::{ago, now, rfc3339};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Heartbeat {
-    pub since: String,
-    pub delivered_24h: u64,
-    pub delivered_bytes_24h: u64,
-    pub buckets_enabled: u64,
-    pub buckets_total: u64,
-    pub failures_24h: u64,
-    pub retry_queue: u64,
-    pub dead: u64,
-    pub pending: u64,
-    pub last_backup: Option<String>,
-    pub last_sync: Option<String>,
-    pub last_sync_error: Option<String>,
-    pub unsent_alerts: u64,
+    pub(crate) since: String,
+    pub(crate) delivered_24h: u64,
+    pub(crate) delivered_bytes_24h: u64,
+    pub(crate) buckets_enabled: u64,
+    pub(crate) buckets_total: u64,
+    pub(crate) failures_24h: u64,
+    pub(crate) retry_queue: u64,
+    pub(crate) dead: u64,
+    pub(crate) pending: u64,
+    pub(crate) last_backup: Option<String>,
+    pub(crate) last_sync: Option<String>,
+    pub(crate) last_sync_error: Option<String>,
+    pub(crate) unsent_alerts: u64,
     /// The freshness watches (`expect_every`), with the age of the newest object of each.
-    pub watches: Vec<WatchStatus>,
+    pub(crate) watches: Vec<WatchStatus>,
     #[serde(skip)]
     last_backup_at: Option<i64>,
     #[serde(skip)]
@@ -69,7 +69,7 @@ pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Heartbeat> {
 
 impl Heartbeat {
     /// True when something needs a look.
-    pub fn worrying(&self) -> bool {
+    pub(crate) fn worrying(&self) -> bool {
         self.dead > 0
             || self.retry_queue > 0
             || self.last_sync_error.is_some()
@@ -113,7 +113,7 @@ impl Heartbeat {
     }
 
     /// The message for Telegram (HTML).
-    pub fn html(&self) -> String {
+    pub(crate) fn html(&self) -> String {
         let text = escape_html(&self.text());
         match text.split_once('\n') {
             Some((first, rest)) => format!("<b>{first}</b>\n{rest}"),

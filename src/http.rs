@@ -4,7 +4,7 @@ use axum::http::{HeaderMap, header};
 
 /// The token of an `Authorization: Bearer TOKEN` header, trimmed; the scheme's name is
 /// case-insensitive (RFC 9110).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 /// Takes the lock for runs of `kind` (`sync`, `retry`) on the ledger at `ledger`.
@@ -63,7 +62,7 @@ pub fn acquire(ledger: &Path, kind: &str) -> Result<RunLock> {
     let _ = file.rewind();
     let _ = write!(file, "{}", std::process::id());
     let _ = file.flush();
-    Ok(RunLock { _file: file, path })
+    Ok(RunLock { _file: file })
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub fn redact(secrets: Vec<String>) {
 }
 
 /// A log line with every known secret replaced.
-pub fn scrub(line: &str) -> String {
+pub(crate) fn scrub(line: &str) -> String {
     let known = SECRETS.read().unwrap_or_else(|p| p.into_inner());
     known.iter().fold(line.to_string(), |line, secret| crate::config::redact(&line, secret))
 }

@@ -27,7 +27,7 @@ use crate::ledger::{Counter, Counts, Ledger};
 use crate::run::RunKind;
 
 /// The content type of what [`render`] returns.
-pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Every family's name starts with this.
 const PREFIX: &str = "tgploy";
@@ -59,13 +59,13 @@ const COUNTERS: &[(&str, &str, Shown)] = &[
     ),
 ];
 
-pub const TELEGRAM_ANSWERS: &str = "telegram_answers";
-pub const FLOOD_WAIT_SECONDS: &str = "telegram_flood_wait_seconds";
-pub const DOCUMENTS_SENT: &str = "documents_sent";
-pub const PARTS_SENT: &str = "parts_sent";
-pub const S3_ERRORS: &str = "s3_errors";
-pub const WEBHOOK_EVENTS_ACCEPTED: &str = "webhook_events_accepted";
-pub const WEBHOOK_REQUESTS_REFUSED: &str = "webhook_requests_refused";
+pub(crate) const TELEGRAM_ANSWERS: &str = "telegram_answers";
+pub(crate) const FLOOD_WAIT_SECONDS: &str = "telegram_flood_wait_seconds";
+pub(crate) const DOCUMENTS_SENT: &str = "documents_sent";
+pub(crate) const PARTS_SENT: &str = "parts_sent";
+pub(crate) const S3_ERRORS: &str = "s3_errors";
+pub(crate) const WEBHOOK_EVENTS_ACCEPTED: &str = "webhook_events_accepted";
+pub(crate) const WEBHOOK_REQUESTS_REFUSED: &str = "webhook_requests_refused";
 
 /// The receiver's request durations: a histogram with these upper bounds (seconds).
 const DURATION: &str = "webhook_request_duration_seconds";
@@ -81,12 +81,12 @@ fn pending() -> std::sync::MutexGuard<'static, BTreeMap<(String, Labels), f64>> 
 }
 
 /// Counts `by` more of the counter `name` (one of the constants above) with `labels`.
-pub fn count(name: &str, pairs: &[(&str, &str)], by: f64) {
+pub(crate) fn count(name: &str, pairs: &[(&str, &str)], by: f64) {
     *pending().entry((name.to_string(), labels(pairs))).or_default() += by;
 }
 
 /// Counts one request of the webhook receiver that took `took`.
-pub fn observe_request(took: Duration) {
+pub(crate) fn observe_request(took: Duration) {
     let secs = took.as_secs_f64();
     let le = DURATION_BOUNDS.iter().find(|b| secs <= **b).map_or_else(|| "+Inf".to_string(), |b| b.to_string());
     let mut p = pending();
@@ -97,7 +97,7 @@ pub fn observe_request(took: Duration) {
 
 /// Adds what this process counted to the ledger's counters. What cannot be written
 /// stays pending for the next flush.
-pub fn flush(ledger: &Ledger) -> Result<()> {
+pub(crate) fn flush(ledger: &Ledger) -> Result<()> {
     let taken = std::mem::take(&mut *pending());
     if taken.is_empty() {
         return Ok(());
@@ -326,7 +326,7 @@ pub fn write_textfile(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 /// Warns when `/metrics` is on without a token on an address beyond this machine.
-pub fn warn_if_open(cfg: &Config, addr: std::net::SocketAddr) {
+pub(crate) fn warn_if_open(cfg: &Config, addr: std::net::SocketAddr) {
     if cfg.metrics_enabled && cfg.metrics_token.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
             "/metrics answers anyone who reaches {addr}: set `metrics.token` (TGPLOY_METRICS_TOKEN) and give it to \
@@ -336,11 +336,11 @@ pub fn warn_if_open(cfg: &Config, addr: std::net::SocketAddr) {
 }
 
 /// How often the servers add their counts to the ledger.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// The answer to `GET /metrics` on the servers: 404 unless `metrics.enabled`, 401
 /// without the token `metrics.token` names, the text otherwise.
-pub async fn response(
+pub(crate) async fn response(
     cfg: &Config,
     ledger: &std::sync::Arc<Ledger>,
     headers: &axum::http::HeaderMap,
@@ -372,7 +372,7 @@ pub async fn response(
 
 /// Adds this process's counts to the ledger every `every` until the process ends (the
 /// servers' background task).
-pub async fn flush_every(ledger: std::sync::Arc<Ledger>, every: Duration) {
+pub(crate) async fn flush_every(ledger: std::sync::Arc<Ledger>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 /// This process's identity: `host/pid-namespace/pid/nonce`.
-pub fn this_process() -> &'static str {
+pub(crate) fn this_process() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| {
         let nonce =
@@ -18,7 +18,7 @@ pub fn this_process() -> &'static str {
 }
 
 /// True when `owner` is certainly a process that no longer exists.
-pub fn is_dead(owner: &str) -> bool {
+pub(crate) fn is_dead(owner: &str) -> bool {
     let mut fields = owner.split('/');
     let (Some(host), Some(ns), Some(pid)) = (fields.next(), fields.next(), fields.next()) else {
         return false;

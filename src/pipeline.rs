@@ -6,7 +6,7 @@ use std::future::Future;
 /// Runs `work` to its end while `feeder` (which feeds it through a channel) makes
 /// progress beside it, in the same task; the feeder is dropped once `work` is done,
 /// finished or not.
-pub async fn alongside<T>(work: impl Future<Output = T>, feeder: impl Future<Output = ()>) -> T {
+pub(crate) async fn alongside<T>(work: impl Future<Output = T>, feeder: impl Future<Output = ()>) -> T {
     tokio::pin!(work, feeder);
     let mut feeding = true;
     loop {

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// Creates `dir` (and any missing parent) with mode 0700. An existing directory is left
 /// as it is: its mode is the operator's choice (systemd's `StateDirectory=`, say).
-pub fn create_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
@@ -21,7 +21,7 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Creates the directory `path` goes in, private, unless it exists (see [`create_dir`]).
-pub fn create_parent(path: &Path) -> io::Result<()> {
+pub(crate) fn create_parent(path: &Path) -> io::Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) if !parent.exists() => create_dir(parent),
         _ => Ok(()),
@@ -31,7 +31,7 @@ pub fn create_parent(path: &Path) -> io::Result<()> {
 /// Opens `path` for reading and writing, creating it with mode 0600 if it does not
 /// exist: the mode is given to `open(2)`, so the file is never readable by others, not
 /// even for a moment. (The umask can only take permissions away, never add any.)
-pub fn open_or_create(path: &Path) -> io::Result<File> {
+pub(crate) fn open_or_create(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -43,7 +43,7 @@ pub fn open_or_create(path: &Path) -> io::Result<File> {
 }
 
 /// Sets mode 0600 on an existing file.
-pub fn restrict(path: &Path) -> io::Result<()> {
+pub(crate) fn restrict(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -61,7 +61,7 @@ pub fn restrict(path: &Path) -> io::Result<()> {
 /// everything in it when dropped. A missing `base` is created private first: a
 /// container's empty image has no /tmp, and its `tmp_dir` in the volume exists only once
 /// made.
-pub fn temp_dir(base: Option<&Path>) -> Result<tempfile::TempDir> {
+pub(crate) fn temp_dir(base: Option<&Path>) -> Result<tempfile::TempDir> {
     let base: PathBuf = base.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
     let cannot = |e: io::Error| {
         Error::local(format!(
@@ -80,7 +80,8 @@ pub fn temp_dir(base: Option<&Path>) -> Result<tempfile::TempDir> {
     builder.tempdir_in(&base).map_err(cannot)
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -20,7 +20,7 @@ fn active() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
 }
 
 /// A byte count for one run, drawn as a bar on a terminal.
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     done: AtomicU64,
     total: AtomicU64,
@@ -30,7 +30,7 @@ pub struct Progress {
 
 impl Progress {
     /// A bar over `total_bytes`, drawn only on a terminal.
-    pub fn bytes(total_bytes: u64, enabled: bool) -> Progress {
+    pub(crate) fn bytes(total_bytes: u64, enabled: bool) -> Progress {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total_bytes);
             bar.set_style(
@@ -47,7 +47,7 @@ impl Progress {
 
     /// A bar over `total_bytes` of `objects` objects, with the objects done and the time
     /// left, drawn only on a terminal.
-    pub fn objects(total_bytes: u64, objects: u64, enabled: bool) -> Progress {
+    pub(crate) fn objects(total_bytes: u64, objects: u64, enabled: bool) -> Progress {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total_bytes);
             bar.set_style(
@@ -66,7 +66,7 @@ impl Progress {
     }
 
     /// One more object finished.
-    pub fn object_done(&self) {
+    pub(crate) fn object_done(&self) {
         if let Some((done, total)) = &self.objects {
             let done = done.fetch_add(1, Ordering::Relaxed) + 1;
             self.set_message(format!("{done}/{total} objects"));
@@ -74,25 +74,21 @@ impl Progress {
     }
 
     /// Counts on `bar` (drawn wherever it draws), which log lines then go above.
-    pub fn with_bar(bar: Option<ProgressBar>, total_bytes: u64) -> Progress {
+    pub(crate) fn with_bar(bar: Option<ProgressBar>, total_bytes: u64) -> Progress {
         if let Some(bar) = &bar {
             *active() = Some(bar.clone());
         }
         Progress { bar, done: AtomicU64::new(0), total: AtomicU64::new(total_bytes), objects: None }
     }
 
-    pub fn hidden() -> Progress {
-        Progress::with_bar(None, 0)
-    }
-
-    pub fn set_message(&self, msg: String) {
+    pub(crate) fn set_message(&self, msg: String) {
         if let Some(bar) = &self.bar {
             bar.set_message(msg);
         }
     }
 
     /// Bytes delivered.
-    pub fn inc(&self, bytes: u64) {
+    pub(crate) fn inc(&self, bytes: u64) {
         self.done.fetch_add(bytes, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(bytes);
@@ -100,7 +96,7 @@ impl Progress {
     }
 
     /// Bytes that will not be delivered in this run after all.
-    pub fn forget(&self, bytes: u64) {
+    pub(crate) fn forget(&self, bytes: u64) {
         let total = self.total.fetch_sub(bytes.min(self.total()), Ordering::Relaxed).saturating_sub(bytes);
         if let Some(bar) = &self.bar {
             bar.set_length(total);
@@ -108,22 +104,22 @@ impl Progress {
     }
 
     /// Prints a line above the bar (or plainly to stderr without one).
-    pub fn println(&self, line: &str) {
+    pub(crate) fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
         }
     }
 
-    pub fn done(&self) -> u64 {
+    pub(crate) fn done(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
             *active() = None;
@@ -140,10 +136,10 @@ impl Drop for Progress {
 /// Where log lines go: stderr, or above the progress bar while one is drawn (through
 /// the bar, which redraws itself below the line), so neither tears the other.
 #[derive(Clone, Copy, Default)]
-pub struct LogWriter;
+pub(crate) struct LogWriter;
 
 /// One log line, written when the event is complete.
-pub struct LogLine(Vec<u8>);
+pub(crate) struct LogLine(Vec<u8>);
 
 impl Write for LogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -183,7 +179,7 @@ mod tests {
 
     #[test]
     fn counts_each_byte_once_and_forgets_what_is_not_delivered() {
-        let p = Progress::hidden();
+        let p = Progress::with_bar(None, 0);
         p.total.store(300, Ordering::Relaxed);
         p.inc(100);
         p.inc(50);

@@ -25,11 +25,11 @@ const HEAD_CONCURRENCY: usize = 8;
 #[derive(Debug, Default)]
 pub struct Scan {
     /// Objects listed.
-    pub objects: u64,
+    pub(crate) objects: u64,
     /// Versions (passing the filter) not in the ledger before.
-    pub new: u64,
+    pub(crate) new: u64,
     /// Those versions, when the scan recorded nothing (a dry run).
-    pub unrecorded: Vec<ObjectVersion>,
+    pub(crate) unrecorded: Vec<ObjectVersion>,
 }
 
 /// Why a bucket could not be scanned.

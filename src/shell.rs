@@ -10,13 +10,13 @@
 /// and no command reads as an option: `it's` becomes `'it'\''s'`, `-rf` becomes
 /// `'./-rf'`. A glob meant to expand goes after it, outside the quotes:
 /// `format!("{}.part*", quote_path(name))`.
-pub fn quote_path(name: &str) -> String {
+pub(crate) fn quote_path(name: &str) -> String {
     if name.starts_with('-') { quote(&format!("./{name}")) } else { quote(name) }
 }
 
 /// `word` single-quoted for a POSIX shell; each `'` in it becomes `'\''` (close the
 /// quotes, an escaped quote, open them again).
-pub fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 

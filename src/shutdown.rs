@@ -22,7 +22,7 @@ pub enum Signal {
 
 impl Signal {
     /// Its name as the shell and the operator know it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Signal::Interrupt => "SIGINT",
             Signal::Terminate => "SIGTERM",
@@ -30,7 +30,7 @@ impl Signal {
     }
 
     /// The exit code a shell reports for a process this signal ended: 128 + its number.
-    pub fn exit_code(self) -> ExitCode {
+    pub(crate) fn exit_code(self) -> ExitCode {
         match self {
             Signal::Interrupt => ExitCode::Interrupted,
             Signal::Terminate => ExitCode::Terminated,
@@ -77,17 +77,17 @@ impl Shutdown {
     }
 
     /// The signal that asked the run to stop, if one did.
-    pub fn requested(&self) -> Option<Signal> {
+    pub(crate) fn requested(&self) -> Option<Signal> {
         Signal::from_u8(self.signal.load(Ordering::SeqCst))
     }
 
-    pub fn request(&self, signal: Signal) {
+    pub(crate) fn request(&self, signal: Signal) {
         self.signal.store(signal.to_u8(), Ordering::SeqCst);
         self.notify.notify_waiters();
     }
 
     /// Resolves once a stop was requested.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);

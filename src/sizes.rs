@@ -5,7 +5,7 @@ use std::str::FromStr;
 use bytesize::ByteSize;
 
 /// Parses a byte count: `20000000`, `19MiB`, `19 MiB`, `1.5GiB`, `64KB`.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> std::result::Result<u64, String> {
     ByteSize::from_str(s.trim())
         .map(|b| b.as_u64())
         .map_err(|_| format!("`{s}` is not a size (write bytes, or a number with a unit like 19MiB)"))

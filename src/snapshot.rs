@@ -26,7 +26,7 @@ pub async fn backup(cfg: &Config, ledger: &Arc<Ledger>) -> Result<SentSnapshot> 
 
 /// Takes a consistent snapshot (`VACUUM INTO`), encrypts it when `[encryption]` is
 /// configured, and sends it to the admin chat.
-pub async fn send(ledger: &Arc<Ledger>, cfg: &Config, sink: &TelegramSink) -> Result<SentSnapshot> {
+pub(crate) async fn send(ledger: &Arc<Ledger>, cfg: &Config, sink: &TelegramSink) -> Result<SentSnapshot> {
     let tmp = crate::private_files::temp_dir(cfg.tmp_dir.as_deref())?;
     let plain = tmp.path().join("ledger.sqlite3");
     let dest = plain.clone();

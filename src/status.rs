@@ -40,11 +40,11 @@ pub struct FailureView {
 
 #[derive(Debug, Serialize)]
 pub struct RunView {
-    pub started_at: String,
+    pub(crate) started_at: String,
     pub finished_at: String,
     pub sent: u64,
     pub failed: u64,
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     pub error: Option<String>,
     #[serde(skip)]
     pub finished_at_unix: i64,
@@ -70,7 +70,7 @@ pub struct BucketStatus {
     pub enabled: bool,
     #[serde(flatten)]
     pub counts: Counts,
-    pub last_listed_at: Option<String>,
+    pub(crate) last_listed_at: Option<String>,
     pub last_error: Option<String>,
     #[serde(skip)]
     pub last_listed_unix: Option<i64>,

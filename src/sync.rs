@@ -41,7 +41,7 @@ pub struct BucketReport {
 pub struct Item {
     pub bucket: String,
     pub key: String,
-    pub etag: String,
+    pub(crate) etag: String,
     pub size: u64,
 }
 
@@ -54,7 +54,7 @@ impl From<ObjectVersion> for Item {
 /// What a `sync` did (or, with `--dry-run`, would do).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     pub buckets: Vec<BucketReport>,
     /// With `--dry-run`: what would be sent.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,11 +5,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Now, in Unix seconds.
 /// A server's clock against this machine's, read from the `Date` header of an answer:
 /// `(ours, theirs)`, ours taken halfway through the request.
-pub type Clocks = (std::time::SystemTime, std::time::SystemTime);
+pub(crate) type Clocks = (std::time::SystemTime, std::time::SystemTime);
 
 /// The clocks of an answer that took from `before` to `after`, from its `Date` header
 /// (`None` without a readable one).
-pub fn clocks(before: std::time::SystemTime, after: std::time::SystemTime, date: Option<&str>) -> Option<Clocks> {
+pub(crate) fn clocks(
+    before: std::time::SystemTime,
+    after: std::time::SystemTime,
+    date: Option<&str>,
+) -> Option<Clocks> {
     let theirs = httpdate::parse_http_date(date?).ok()?;
     Some((before + after.duration_since(before).unwrap_or_default() / 2, theirs))
 }
@@ -43,7 +47,7 @@ pub fn ago(unix_secs: i64, now: i64) -> String {
 
 /// A length of time as people say it in a sentence (“no new backup for 26 h”): seconds
 /// under two minutes, minutes under two hours, hours under three days, then days.
-pub fn span(secs: i64) -> String {
+pub(crate) fn span(secs: i64) -> String {
     let secs = secs.max(0);
     if secs < 120 {
         format!("{secs} s")

@@ -19,17 +19,17 @@ use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::time::now;
 
-pub const STEP: u64 = 30;
-pub const DIGITS: usize = 6;
+pub(crate) const STEP: u64 = 30;
+pub(crate) const DIGITS: usize = 6;
 /// Wrong codes in a row before the lock.
-pub const MAX_FAILURES: u32 = 5;
-pub const LOCK_SECS: i64 = 15 * 60;
-pub const RECOVERY_CODES: usize = 10;
+pub(crate) const MAX_FAILURES: u32 = 5;
+pub(crate) const LOCK_SECS: i64 = 15 * 60;
+pub(crate) const RECOVERY_CODES: usize = 10;
 
 /// A new enrolment: what the operator must see once.
 pub struct Enrolment {
     pub secret_base32: String,
-    pub url: String,
+    pub(crate) url: String,
     pub recovery_codes: Vec<String>,
 }
 
@@ -63,7 +63,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 }
 
 /// A random token for the webhook (32 bytes, URL-safe).
-pub fn random_token() -> Result<String> {
+pub(crate) fn random_token() -> Result<String> {
     Ok(base32_lower(&random_bytes::<20>()?))
 }
 
@@ -102,7 +102,7 @@ pub fn store(ledger: &Ledger, enrolment: &Enrolment) -> Result<()> {
 }
 
 /// Checks a code for an enrolment being confirmed (nothing stored yet).
-pub fn confirms(enrolment: &Enrolment, code: &str) -> bool {
+pub(crate) fn confirms(enrolment: &Enrolment, code: &str) -> bool {
     let now = now().max(0) as u64;
     let code = code.trim();
     (-1i64..=1).any(|d| {
@@ -112,13 +112,13 @@ pub fn confirms(enrolment: &Enrolment, code: &str) -> bool {
 }
 
 /// Whether a second factor is enrolled.
-pub fn enrolled(ledger: &Ledger) -> Result<bool> {
+pub(crate) fn enrolled(ledger: &Ledger) -> Result<bool> {
     Ok(ledger.totp()?.is_some())
 }
 
 /// What checking an answer against the enrolled second factor found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// No second factor is enrolled: there was nothing to check.
     NotEnrolled,
     /// A current code, not used before; its time step is used up now.
@@ -136,7 +136,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Whether the answer opens the gate.
-    pub fn passed(self) -> bool {
+    pub(crate) fn passed(self) -> bool {
         matches!(self, Verdict::Accepted | Verdict::Recovery { .. })
     }
 }
@@ -144,7 +144,7 @@ impl Verdict {
 /// Where an answer was given: only the command line's wrong answers count towards its
 /// lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     CommandLine,
     /// The dashboard, which throttles its own wrong answers.
     Dashboard,
@@ -153,14 +153,14 @@ pub enum Gate {
 /// Checks a TOTP code or a recovery code given on the command line against the enrolled
 /// secret, recording the outcome (the step used, the recovery code used up, or one more
 /// failure towards the command line's lock).
-pub fn check(ledger: &Ledger, code: &str, now: i64) -> Result<Verdict> {
+pub(crate) fn check(ledger: &Ledger, code: &str, now: i64) -> Result<Verdict> {
     check_at(ledger, code, now, Gate::CommandLine)
 }
 
 /// Checks a TOTP code or a recovery code given at `gate`. A right code is used up
 /// wherever it was given; a wrong one counts, and the lock holds, on the command line
 /// only.
-pub fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Verdict> {
+pub(crate) fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Verdict> {
     let Some(state) = ledger.totp()? else { return Ok(Verdict::NotEnrolled) };
     if gate == Gate::CommandLine && state.locked_until > now {
         return Ok(Verdict::Locked { until: state.locked_until });
@@ -197,7 +197,7 @@ pub fn check_at(ledger: &Ledger, code: &str, now: i64, gate: Gate) -> Result<Ver
 
 impl Verdict {
     /// Why the answer was refused, for the operator; `None` when it opens the gate.
-    pub fn refusal(self, now: i64) -> Option<String> {
+    pub(crate) fn refusal(self, now: i64) -> Option<String> {
         match self {
             Verdict::NotEnrolled | Verdict::Accepted | Verdict::Recovery { .. } => None,
             Verdict::Locked { until } => Some(format!(
@@ -222,7 +222,7 @@ impl Verdict {
 
 /// Verifies a TOTP code or a recovery code against the enrolled secret (passing when
 /// none is enrolled); the error says what was wrong.
-pub fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
+pub(crate) fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
     match check(ledger, code, now)?.refusal(now) {
         None => Ok(()),
         Some(why) => Err(Error::SecondFactor(why)),
@@ -231,7 +231,7 @@ pub fn verify(ledger: &Ledger, code: &str, now: i64) -> Result<()> {
 
 /// The gate in front of `action`: passes when no second factor is enrolled; otherwise
 /// needs `--otp CODE`, or a code typed at the prompt on a terminal.
-pub fn require(ledger: &Ledger, otp: Option<&str>, action: &str) -> Result<()> {
+pub(crate) fn require(ledger: &Ledger, otp: Option<&str>, action: &str) -> Result<()> {
     if !enrolled(ledger)? {
         return Ok(());
     }

@@ -11,7 +11,7 @@ use tgploy::sizes::human_size;
 use tgploy::source::S3Source;
 use tgploy::time::{ago, now};
 
-pub async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, cmd: BucketsCommand, otp: Option<&str>) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
     match cmd {
         BucketsCommand::List { json } => list(ctx, &ledger, json).await,

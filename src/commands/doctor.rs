@@ -6,7 +6,7 @@ use tgploy::doctor;
 use tgploy::error::{Error, Result};
 use tgploy::output;
 
-pub async fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     let checks = doctor::examine(&ctx.config).await;
     if args.json {
         output::print_json(&checks)?;

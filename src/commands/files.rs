@@ -33,7 +33,7 @@ struct PartView {
     file_id: Option<String>,
 }
 
-pub fn run(ctx: &Context, args: &FilesArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Context, args: &FilesArgs) -> Result<()> {
     let ledger = ctx.ledger()?;
     let files = ledger.delivered(args.bucket.as_deref(), args.prefix.as_deref())?;
     let views: Vec<FileView> = files

@@ -7,13 +7,13 @@ use crate::cli::Cli;
 use tgploy::error::{Error, Result};
 use tgploy::output;
 
-pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+pub(crate) fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "tgploy", &mut buf);
     output::print(&String::from_utf8_lossy(&buf))
 }
 
-pub fn man() -> Result<()> {
+pub(crate) fn man() -> Result<()> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buf)

@@ -10,7 +10,7 @@ use tgploy::ledger::Ledger;
 use tgploy::output;
 use tgploy::time::now;
 
-pub async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &HeartbeatArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
     let cfg = ctx.config.clone();
     let beat = Ledger::blocking(&ledger, move |l| heartbeat::gather(l, &cfg, now())).await?;

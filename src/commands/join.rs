@@ -5,7 +5,7 @@ use tgploy::error::Result;
 use tgploy::output;
 use tgploy::restore;
 
-pub fn run(args: &JoinArgs) -> Result<()> {
+pub(crate) fn run(args: &JoinArgs) -> Result<()> {
     let w = &args.write;
     let (joined, target) =
         restore::join_files(&args.parts, args.manifest.as_deref(), &args.out, w.identity.as_deref(), w.force)?;

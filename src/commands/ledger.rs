@@ -8,7 +8,7 @@ use tgploy::error::Result;
 use tgploy::output;
 use tgploy::snapshot;
 
-pub async fn run(ctx: &Context, cmd: &LedgerCommand) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, cmd: &LedgerCommand) -> Result<()> {
     match cmd {
         LedgerCommand::Backup => {
             let ledger = Arc::new(ctx.ledger()?);

@@ -26,7 +26,7 @@ use tgploy::ledger::Ledger;
 use tgploy::run::RunKind;
 
 /// What every command gets: the settings, read once.
-pub struct Context {
+pub(crate) struct Context {
     pub config: Config,
 }
 
@@ -38,12 +38,12 @@ impl Context {
     }
 
     /// Opens (creating if needed) the ledger.
-    pub fn ledger(&self) -> Result<Ledger> {
+    pub(crate) fn ledger(&self) -> Result<Ledger> {
         self.open(&self.config.database_path()?)
     }
 
     /// Takes the run lock of `kind`, then opens the ledger.
-    pub fn locked_ledger(&self, kind: RunKind) -> Result<(Ledger, Option<tgploy::lock::RunLock>)> {
+    pub(crate) fn locked_ledger(&self, kind: RunKind) -> Result<(Ledger, Option<tgploy::lock::RunLock>)> {
         let path = self.config.database_path()?;
         let lock = tgploy::lock::acquire(&path, kind.as_str())?;
         Ok((self.open(&path)?, Some(lock)))
@@ -65,7 +65,7 @@ impl Context {
 
     /// The ledger for a run that must write nothing: the existing one, or an empty one
     /// in memory when there is none yet.
-    pub fn ledger_for_dry_run(&self) -> Result<Ledger> {
+    pub(crate) fn ledger_for_dry_run(&self) -> Result<Ledger> {
         let path = self.config.database_path()?;
         if path.exists() { Ledger::open(&path) } else { Ledger::in_memory() }
     }
@@ -94,7 +94,7 @@ fn block_on<F: Future<Output = Result<()>>>(fut: F) -> Result<()> {
 }
 
 /// Runs one command.
-pub fn run(cli: Cli) -> Result<()> {
+pub(crate) fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         // These need no settings: they must work before any configuration exists.
         Command::Completions { shell } => return generate::completions(*shell),

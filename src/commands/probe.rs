@@ -6,7 +6,7 @@ use tgploy::error::Result;
 use tgploy::output;
 use tgploy::probe;
 
-pub async fn run(url: &str, timeout: Duration) -> Result<()> {
+pub(crate) async fn run(url: &str, timeout: Duration) -> Result<()> {
     let answer = probe::probe(url, timeout).await?;
     output::print(&format!("OK: {} answered {} in {} ms\n", answer.url, answer.status, answer.elapsed_ms))
 }

@@ -11,7 +11,7 @@ use tgploy::restore::all::{self, AllRequest, ObjectOutcome, RestoreTo};
 use tgploy::restore::{self, Request};
 use tgploy::sizes::human_size;
 
-pub async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>, verbose: bool) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &RestoreArgs, otp: Option<&str>, verbose: bool) -> Result<()> {
     if args.all {
         return run_all(ctx, args, otp, verbose).await;
     }

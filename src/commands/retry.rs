@@ -9,7 +9,7 @@ use tgploy::output;
 use tgploy::retry::{self, RetryOptions};
 use tgploy::shutdown::Shutdown;
 
-pub async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &RetryArgs) -> Result<()> {
     let (ledger, _lock) = ctx.locked_ledger(tgploy::run::RunKind::Retry)?;
     let ledger = std::sync::Arc::new(ledger);
     let shutdown = Shutdown::new();

@@ -7,7 +7,7 @@ use crate::commands::Context;
 use tgploy::error::Result;
 use tgploy::webhook;
 
-pub async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &ServeWebhookArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
     // The bound address on stderr, also when logs are quiet: with port 0 it is the only
     // way to learn the port.

@@ -10,7 +10,7 @@ use tgploy::error::{Error, Result};
 use tgploy::output;
 use tgploy::setup::start::{Given, Request, Task};
 
-pub async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<()> {
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let unattended = args.non_interactive;
     let mut password = || -> Result<String> {

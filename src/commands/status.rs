@@ -11,7 +11,7 @@ use tgploy::sizes::human_size;
 use tgploy::status::{self, RunView};
 use tgploy::time::{ago, now};
 
-pub fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     let ledger = ctx.ledger()?;
     if let Some(path) = &args.prometheus {
         let text = metrics::render(metrics::gather(&ledger, &ctx.config, now())?)?;

@@ -10,7 +10,7 @@ use tgploy::shutdown::Shutdown;
 use tgploy::sizes::human_size;
 use tgploy::sync::{self, SyncOptions, SyncReport};
 
-pub async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &SyncArgs) -> Result<()> {
     let (ledger, _lock) =
         if args.dry_run { (ctx.ledger_for_dry_run()?, None) } else { ctx.locked_ledger(tgploy::run::RunKind::Sync)? };
     let ledger = std::sync::Arc::new(ledger);

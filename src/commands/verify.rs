@@ -9,7 +9,7 @@ use tgploy::error::Result;
 use tgploy::output;
 use tgploy::verify;
 
-pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &VerifyArgs) -> Result<()> {
     let ledger = Arc::new(ctx.ledger()?);
     let report =
         verify::verify(&ctx.config, &ledger, args.bucket.as_deref(), args.sample, usize::from(args.jobs)).await?;

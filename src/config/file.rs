@@ -17,9 +17,9 @@ use crate::sizes::human_size;
 /// The config file's values, by dotted key, with the line each is on.
 #[derive(Default)]
 pub(super) struct FileValues {
-    pub path: Option<PathBuf>,
-    pub values: BTreeMap<String, (Given, usize)>,
-    pub buckets: BTreeMap<String, BucketConfig>,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) values: BTreeMap<String, (Given, usize)>,
+    pub(crate) buckets: BTreeMap<String, BucketConfig>,
 }
 
 pub(super) fn read_config_file(path: &Path) -> Result<FileValues> {
@@ -216,20 +216,20 @@ pub(super) fn validate_filter(filter: &FilterConfig, section: &str) -> Result<()
 }
 
 /// What `setup` writes: the answers it checked.
-pub struct NewFile<'a> {
-    pub part_size: u64,
-    pub database_path: Option<&'a Path>,
-    pub s3: &'a S3Settings,
-    pub bot_token: &'a Secret,
-    pub more_bot_tokens: &'a [Secret],
-    pub api_url: &'a str,
-    pub backup_chat: Option<&'a ChatRef>,
-    pub admin_chat: Option<&'a ChatRef>,
-    pub webhook_token: Option<&'a Secret>,
+pub(crate) struct NewFile<'a> {
+    pub(crate) part_size: u64,
+    pub(crate) database_path: Option<&'a Path>,
+    pub(crate) s3: &'a S3Settings,
+    pub(crate) bot_token: &'a Secret,
+    pub(crate) more_bot_tokens: &'a [Secret],
+    pub(crate) api_url: &'a str,
+    pub(crate) backup_chat: Option<&'a ChatRef>,
+    pub(crate) admin_chat: Option<&'a ChatRef>,
+    pub(crate) webhook_token: Option<&'a Secret>,
 }
 
 /// The config file `setup` writes, commented.
-pub fn render(f: &NewFile<'_>) -> String {
+pub(crate) fn render(f: &NewFile<'_>) -> String {
     let mut out = String::from(
         "# Written by `tgploy setup`. Keep it private (chmod 600): it holds secrets.\n\
          # Every key is explained in the README and in examples/config.toml.\n\n",
@@ -288,7 +288,7 @@ fn human_size_exact(bytes: u64) -> String {
 
 /// Writes `text` to `path` with mode 0600 (its directory 0700 when created), atomically.
 /// An existing file is kept beside it as `NAME.bak-UNIXTIME`; returns that path.
-pub fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<Option<PathBuf>> {
     let fail = |e: std::io::Error| Error::local(format!("cannot write {}: {e}", path.display()));
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     crate::private_files::create_parent(path).map_err(fail)?;

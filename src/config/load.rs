@@ -356,7 +356,7 @@ impl Config {
     /// exists, then the environment (TGPLOY_CONFIG names the target, which may not exist
     /// yet: it is not read as such), and `database` (`--database`). A file that does not
     /// load is what setup is there to replace: then the environment alone.
-    pub fn load_for_setup(target: &Path, database: Option<&Path>) -> Result<Config> {
+    pub(crate) fn load_for_setup(target: &Path, database: Option<&Path>) -> Result<Config> {
         let from_env = |name: &str| if name == env::CONFIG { None } else { std::env::var(name).ok() };
         let flags = Overrides::default().flag("database_path", database.map(|p| p.display()));
         let overrides = Overrides { config: target.exists().then(|| target.to_path_buf()), ..flags.clone() };

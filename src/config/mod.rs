@@ -6,11 +6,11 @@
 //! setting; [`load`] resolves them through it; [`file`] reads and writes the config
 //! file; [`env`] names the environment variables.
 
-pub mod env;
-pub mod file;
+pub(crate) mod env;
+pub(crate) mod file;
 mod load;
 pub use load::{dashboard_password_from_env, default_config_path, setup_target};
-pub mod settings;
+pub(crate) mod settings;
 mod values;
 
 use std::collections::BTreeMap;
@@ -51,49 +51,49 @@ pub struct TelegramSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The config file that was read, if any.
-    pub file: Option<PathBuf>,
-    pub s3_endpoint: Option<String>,
-    pub s3_region: String,
-    pub s3_access_key: Option<String>,
-    pub s3_secret_key: Option<Secret>,
-    pub bot_token: Option<Secret>,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) s3_endpoint: Option<String>,
+    pub(crate) s3_region: String,
+    pub(crate) s3_access_key: Option<String>,
+    pub(crate) s3_secret_key: Option<Secret>,
+    pub(crate) bot_token: Option<Secret>,
     /// More bots (`telegram.bot_tokens`), after `bot_token`.
-    pub more_bot_tokens: Vec<Secret>,
-    pub backup_chat: Option<ChatRef>,
-    pub backup_topic: Option<i64>,
-    pub admin_chat: Option<ChatRef>,
-    pub admin_topic: Option<i64>,
-    pub api_url: String,
-    pub messages_per_minute: u32,
-    pub max_flood_wait: Duration,
+    pub(crate) more_bot_tokens: Vec<Secret>,
+    pub(crate) backup_chat: Option<ChatRef>,
+    pub(crate) backup_topic: Option<i64>,
+    pub(crate) admin_chat: Option<ChatRef>,
+    pub(crate) admin_topic: Option<i64>,
+    pub(crate) api_url: String,
+    pub(crate) messages_per_minute: u32,
+    pub(crate) max_flood_wait: Duration,
     pub webhook_token: Option<Secret>,
     pub part_size: u64,
-    pub database_path: Option<PathBuf>,
-    pub tmp_dir: Option<PathBuf>,
-    pub enable_new_buckets: bool,
-    pub filter: FilterConfig,
+    pub(crate) database_path: Option<PathBuf>,
+    pub(crate) tmp_dir: Option<PathBuf>,
+    pub(crate) enable_new_buckets: bool,
+    pub(crate) filter: FilterConfig,
     /// The `[buckets.NAME]` sections.
-    pub buckets: BTreeMap<String, BucketConfig>,
-    pub max_attempts: u32,
-    pub alert_interval: Duration,
+    pub(crate) buckets: BTreeMap<String, BucketConfig>,
+    pub(crate) max_attempts: u32,
+    pub(crate) alert_interval: Duration,
     /// Deliveries `sync` and `retry` run at once.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Where `serve-webhook` listens.
     pub webhook_listen: SocketAddr,
     /// Deliveries `serve-webhook` runs at once.
-    pub webhook_concurrency: usize,
+    pub(crate) webhook_concurrency: usize,
     /// Where `dashboard` listens.
-    pub dashboard_listen: SocketAddr,
+    pub(crate) dashboard_listen: SocketAddr,
     /// The dashboard's address as browsers see it (behind a reverse proxy).
-    pub dashboard_public_url: Option<String>,
+    pub(crate) dashboard_public_url: Option<String>,
     /// Encrypt every object to these age recipients before splitting it (off without).
-    pub encryption: Option<crate::crypt::Encryption>,
+    pub(crate) encryption: Option<crate::crypt::Encryption>,
     /// `heartbeat` also sends a snapshot of the ledger to the admin chat.
-    pub heartbeat_ledger_backup: bool,
+    pub(crate) heartbeat_ledger_backup: bool,
     /// `serve-webhook` and `dashboard` answer `GET /metrics`.
-    pub metrics_enabled: bool,
+    pub(crate) metrics_enabled: bool,
     /// The bearer token `/metrics` requires, when set.
-    pub metrics_token: Option<Secret>,
+    pub(crate) metrics_token: Option<Secret>,
     /// Every setting's effective value and where it came from.
     effective: Vec<Effective>,
 }
@@ -119,7 +119,7 @@ impl Overrides {
 impl Config {
     /// Every setting's effective value (secrets only as "set") and where it came from,
     /// in the order of the settings table.
-    pub fn effective(&self) -> &[Effective] {
+    pub(crate) fn effective(&self) -> &[Effective] {
         &self.effective
     }
 
@@ -157,7 +157,7 @@ impl Config {
 
     /// The Telegram settings with the admin chat, which `purpose` (the heartbeat, the
     /// ledger snapshot) goes to.
-    pub fn require_admin_chat(&self, purpose: &str) -> Result<TelegramSettings> {
+    pub(crate) fn require_admin_chat(&self, purpose: &str) -> Result<TelegramSettings> {
         let settings = self.require_telegram()?;
         if settings.admin.is_none() {
             return Err(Error::config(format!(
@@ -177,7 +177,7 @@ impl Config {
 
     /// Where new versions of `bucket` go: its own chat and topic (`[buckets.NAME]`), or
     /// the default backup chat (with the bucket's topic, or the default topic).
-    pub fn destination_for(&self, bucket: &str) -> Result<Destination> {
+    pub(crate) fn destination_for(&self, bucket: &str) -> Result<Destination> {
         let own = self.buckets.get(bucket);
         match own.and_then(|b| b.chat.clone()) {
             Some(chat) => Ok(Destination { chat, topic: own.and_then(|b| b.topic) }),
@@ -230,12 +230,6 @@ impl Config {
                 .map(|s| s.expose().to_string()),
         );
         secrets
-    }
-
-    /// The first bot's token alone: what setup and a restore from a manifest need.
-    pub fn require_bot_token(&self) -> Result<Secret> {
-        let mut tokens = self.require_bot_tokens()?;
-        Ok(tokens.remove(0))
     }
 
     /// The ledger path: the configured one, or `ledger.sqlite3` in the platform data dir.

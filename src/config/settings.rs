@@ -25,19 +25,21 @@ pub struct Setting {
     /// The key in the config file, dotted for sections: `telegram.api_url`.
     pub key: &'static str,
     /// The environment variable that sets it.
-    pub env: &'static str,
+    pub(crate) env: &'static str,
     /// For secrets: a variable naming a file that holds the value (systemd credentials).
     /// The config file's counterpart is the key with `_file` appended.
-    pub file_env: Option<&'static str>,
+    pub(crate) file_env: Option<&'static str>,
     /// The command-line flag that sets it, where one does.
     pub flag: Option<&'static str>,
     /// Never shown: pages, errors and logs say only whether it is set.
-    pub secret: bool,
-    /// Takes a list: a TOML array, or a comma-separated environment variable.
-    pub list: bool,
-    pub fallback: Fallback,
+    pub(crate) secret: bool,
+    /// Takes a list: a TOML array, or a comma-separated environment variable (what the
+    /// README's table, kept in step by a test, says).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) list: bool,
+    pub(crate) fallback: Fallback,
     /// What it does, for the README and the dashboard.
-    pub about: &'static str,
+    pub(crate) about: &'static str,
 }
 
 const fn plain(key: &'static str, env: &'static str, fallback: Fallback, about: &'static str) -> Setting {
@@ -238,7 +240,7 @@ pub const SETTINGS: &[Setting] = &[
 ];
 
 /// The setting with this key.
-pub fn find(key: &str) -> Option<&'static Setting> {
+pub(crate) fn find(key: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.key == key)
 }
 
@@ -266,15 +268,17 @@ impl fmt::Display for Source {
 /// A setting's effective value (secrets only as "set") and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Effective {
-    pub key: &'static str,
+    pub(crate) key: &'static str,
     /// `None` when nothing sets it.
-    pub value: Option<String>,
-    pub source: Option<Source>,
-    pub secret: bool,
+    pub(crate) value: Option<String>,
+    pub(crate) source: Option<Source>,
+    pub(crate) secret: bool,
 }
 
-/// The README's settings table, generated from [`SETTINGS`].
-pub fn markdown_table() -> String {
+/// The README's settings table, generated from [`SETTINGS`]; a test keeps the README in
+/// step.
+#[cfg(test)]
+pub(crate) fn markdown_table() -> String {
     let mut out = String::from("| setting | environment | flag | default | what it does |\n|---|---|---|---|---|\n");
     for s in SETTINGS {
         let key = if s.secret { format!("`{0}` / `{0}_file`", s.key) } else { format!("`{}`", s.key) };

@@ -63,13 +63,13 @@ impl fmt::Display for ChatRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilterConfig {
     /// Globs over the object key; when set, only matching keys are delivered.
-    pub include: Vec<String>,
+    pub(crate) include: Vec<String>,
     /// Globs over the object key; matching keys are never delivered.
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Objects smaller than this are not delivered.
-    pub min_size: Option<u64>,
+    pub(crate) min_size: Option<u64>,
     /// Objects larger than this are not delivered.
-    pub max_size: Option<u64>,
+    pub(crate) max_size: Option<u64>,
 }
 /// Where messages go: a chat and, in a forum supergroup, a topic (the Bot API's
 /// `message_thread_id`).
@@ -92,23 +92,23 @@ impl fmt::Display for Destination {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BucketConfig {
     /// Its own filter, when the section has one (the `[sync]` one otherwise).
-    pub filter: Option<FilterConfig>,
+    pub(crate) filter: Option<FilterConfig>,
     /// Its own chat (the default backup chat otherwise).
-    pub chat: Option<ChatRef>,
+    pub(crate) chat: Option<ChatRef>,
     /// Its forum topic, in its own chat or the default one.
-    pub topic: Option<i64>,
+    pub(crate) topic: Option<i64>,
     /// How often a new object version is expected in it (`expect_every`): the whole
     /// bucket (prefix "") or prefixes of it, each with its period.
-    pub watches: Vec<(String, Duration)>,
+    pub(crate) watches: Vec<(String, Duration)>,
     /// How late past its period a watch may be before it is overdue (`expect_grace`;
     /// a tenth of the period by default).
-    pub grace: Option<Duration>,
+    pub(crate) grace: Option<Duration>,
 }
 
 impl BucketConfig {
     /// The setting of `[buckets.NAME]` that gives it a destination of its own
     /// (`chat_id`, else `topic_id`), when it has one.
-    pub fn own_destination(&self) -> Option<&'static str> {
+    pub(crate) fn own_destination(&self) -> Option<&'static str> {
         if self.chat.is_some() { Some("chat_id") } else { self.topic.map(|_| "topic_id") }
     }
 }

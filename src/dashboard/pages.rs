@@ -43,7 +43,7 @@ const WRONG_ANSWER: &str = "Wrong password or code.";
 
 /// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
@@ -51,7 +51,7 @@ pub struct CsrfForm {
 /// What the page says after an action redirected to it: fixed texts chosen by `done`,
 /// never text taken from the URL (a bucket's name is shown only when it is known).
 #[derive(Deserialize, Default)]
-pub struct Done {
+pub(crate) struct Done {
     done: Option<String>,
     bucket: Option<String>,
     n: Option<u64>,
@@ -102,12 +102,12 @@ fn html(status: StatusCode, markup: Markup) -> Page {
 // ----- sign-in -----
 
 #[derive(Deserialize)]
-pub struct LoginQuery {
+pub(crate) struct LoginQuery {
     expired: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -127,12 +127,12 @@ fn login_page(app: &App, headers: &HeaderMap, status: StatusCode, error: Option<
     Ok((status, [(header::SET_COOKIE, cookie)], views::login(&token, error)).into_response())
 }
 
-pub async fn login_form(State(app): State<Shared>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Page {
+pub(crate) async fn login_form(State(app): State<Shared>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Page {
     let note = q.expired.is_some().then_some("Your session ended; sign in again.");
     login_page(&app, &headers, StatusCode::OK, note)
 }
 
-pub async fn login(
+pub(crate) async fn login(
     State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -192,7 +192,7 @@ fn throttled(refusal: Refusal) -> String {
     }
 }
 
-pub async fn logout(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+pub(crate) async fn logout(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
     authed.check(&form.csrf)?;
     let id_hash = authed.session.id_hash.clone();
     app.db(move |app| app.ledger.end_sessions(Some(&id_hash))).await?;
@@ -201,7 +201,7 @@ pub async fn logout(State(app): State<Shared>, authed: Authed, Form(form): Form<
 
 // ----- overview -----
 
-pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
+pub(crate) async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
     let data = app
         .db(|app| {
             let l = &app.ledger;
@@ -226,7 +226,7 @@ pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
 
 // ----- buckets -----
 
-pub async fn buckets(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+pub(crate) async fn buckets(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
     buckets_page(&app, &authed, StatusCode::OK, Err(done)).await
 }
 
@@ -262,7 +262,7 @@ fn destined(cfg: &Config, bucket: &str) -> Destined {
 }
 
 #[derive(Deserialize)]
-pub struct BucketForm {
+pub(crate) struct BucketForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -280,7 +280,7 @@ fn done_url(page: &str, done: &str, bucket: Option<&str>, n: u64) -> String {
 
 /// Disabling reduces protection: like `tgploy buckets disable`, it needs a fresh code
 /// (its wrong answers count towards the dashboard's throttle).
-pub async fn disable_bucket(
+pub(crate) async fn disable_bucket(
     State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -344,7 +344,7 @@ fn refusal(check: Verdict) -> String {
     .to_string()
 }
 
-pub async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
+pub(crate) async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form): Form<BucketForm>) -> Page {
     authed.check(&form.csrf)?;
     let from_now = form.from_now.is_some();
     let name = form.bucket.clone();
@@ -372,14 +372,14 @@ pub async fn enable_bucket(State(app): State<Shared>, authed: Authed, Form(form)
 // ----- files -----
 
 #[derive(Deserialize, Default)]
-pub struct FilesQuery {
+pub(crate) struct FilesQuery {
     bucket: Option<String>,
     prefix: Option<String>,
     /// `SENT_AT.ID` of the last row of the previous page.
     before: Option<String>,
 }
 
-pub async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<FilesQuery>) -> Page {
+pub(crate) async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<FilesQuery>) -> Page {
     let some = |v: Option<String>| v.filter(|v| !v.is_empty());
     let before = q.before.as_deref().and_then(|b| {
         let (sent_at, id) = b.split_once('.')?;
@@ -414,7 +414,7 @@ pub async fn files(State(app): State<Shared>, authed: Authed, Query(q): Query<Fi
 
 // ----- retry -----
 
-pub async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+pub(crate) async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
     let data = app
         .db(|app| {
             let l = &app.ledger;
@@ -431,14 +431,14 @@ pub async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query
     html(StatusCode::OK, views::retry(&frame(&authed, Nav::Retry, done.notice(|_| false)), &data))
 }
 
-pub async fn retry_now(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+pub(crate) async fn retry_now(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
     authed.check(&form.csrf)?;
     let n = app.db(|app| app.ledger.make_failures_due(now())).await?;
     tracing::info!("dashboard: made {n} failed deliveries due");
     Ok(see_other(&done_url("/retry", "due", None, n as u64)))
 }
 
-pub async fn retry_dead(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+pub(crate) async fn retry_dead(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
     authed.check(&form.csrf)?;
     let n = app.db(|app| app.ledger.revive(None, now())).await?.len();
     tracing::info!("dashboard: revived {n} dead deliveries");
@@ -448,11 +448,11 @@ pub async fn retry_dead(State(app): State<Shared>, authed: Authed, Form(form): F
 // ----- logs -----
 
 #[derive(Deserialize)]
-pub struct LogsQuery {
+pub(crate) struct LogsQuery {
     before: Option<i64>,
 }
 
-pub async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
+pub(crate) async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
     let data = app
         .db(move |app| {
             let l = &app.ledger;
@@ -476,7 +476,7 @@ pub async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<Log
 
 // ----- security -----
 
-pub async fn security(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+pub(crate) async fn security(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
     security_page(&app, &authed, StatusCode::OK, done.notice(|_| false)).await
 }
 
@@ -495,7 +495,7 @@ async fn security_page(app: &Shared, authed: &Authed, status: StatusCode, notice
     html(status, views::security(&frame(authed, Nav::Security, notice), &data))
 }
 
-pub async fn sign_out_everywhere(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
+pub(crate) async fn sign_out_everywhere(State(app): State<Shared>, authed: Authed, Form(form): Form<CsrfForm>) -> Page {
     authed.check(&form.csrf)?;
     let n = app.db(|app| app.ledger.end_sessions(None)).await?;
     tracing::info!("dashboard: signed out everywhere ({n} sessions)");
@@ -503,7 +503,7 @@ pub async fn sign_out_everywhere(State(app): State<Shared>, authed: Authed, Form
 }
 
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub(crate) struct PasswordForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -517,7 +517,7 @@ pub struct PasswordForm {
 }
 
 /// A new password needs the current one and a code, checked like a sign-in.
-pub async fn change_password(
+pub(crate) async fn change_password(
     State(app): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -562,7 +562,7 @@ pub async fn change_password(
 
 // ----- settings -----
 
-pub async fn settings(State(app): State<Shared>, authed: Authed) -> Page {
+pub(crate) async fn settings(State(app): State<Shared>, authed: Authed) -> Page {
     let cfg = &app.cfg;
     let (bots, bots_error) = match bots(cfg).await {
         Ok(bots) => (bots, None),

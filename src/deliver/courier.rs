@@ -33,7 +33,7 @@ use crate::time::{now, rfc3339, rfc3339_ms};
 
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every part (and the manifest) accepted.
     Sent { bytes: u64, parts: u32 },
     /// Recorded as failed, to be retried on the backoff schedule, or `dead` after the
@@ -52,16 +52,16 @@ pub enum Outcome {
 
 /// Delivers claimed object versions; shared by the deliveries of one run.
 pub(super) struct Courier<'a> {
-    pub cfg: &'a Config,
-    pub ledger: &'a Arc<Ledger>,
-    pub source: &'a S3Source,
-    pub sink: &'a TelegramSink,
+    pub(crate) cfg: &'a Config,
+    pub(crate) ledger: &'a Arc<Ledger>,
+    pub(crate) source: &'a S3Source,
+    pub(crate) sink: &'a TelegramSink,
     /// A private directory for part files.
-    pub tmp_dir: &'a Path,
-    pub owner: &'a str,
-    pub lease: Duration,
-    pub progress: &'a Progress,
-    pub shutdown: &'a Shutdown,
+    pub(crate) tmp_dir: &'a Path,
+    pub(crate) owner: &'a str,
+    pub(crate) lease: Duration,
+    pub(crate) progress: &'a Progress,
+    pub(crate) shutdown: &'a Shutdown,
 }
 
 impl Courier<'_> {
@@ -82,7 +82,7 @@ impl Courier<'_> {
     /// Claims and delivers one delivery. `None` when another run holds it. An `Err` is
     /// for what ends the whole run (the ledger failing, a configuration error); the claim
     /// is released first.
-    pub async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
+    pub(crate) async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
         let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
         // Where a delivery goes is fixed by its first accepted part (`Ledger::claim`): a
         // bucket's new destination changes where new versions go, and where one with no

@@ -13,7 +13,7 @@ const INITIAL: [u32; 8] =
 
 /// A SHA-256 that can be saved at block boundaries and resumed.
 #[derive(Clone)]
-pub struct ResumableSha256 {
+pub(crate) struct ResumableSha256 {
     state: [u32; 8],
     len: u64,
     buf: [u8; 64],
@@ -27,13 +27,13 @@ impl Default for ResumableSha256 {
 }
 
 impl ResumableSha256 {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Resumes from a saved midstate (40 bytes: the eight state words big-endian, then
     /// the length hashed so far, big-endian).
-    pub fn resume(saved: &[u8]) -> Option<Self> {
+    pub(crate) fn resume(saved: &[u8]) -> Option<Self> {
         if saved.len() != 40 {
             return None;
         }
@@ -49,7 +49,7 @@ impl ResumableSha256 {
     }
 
     /// The midstate, when everything hashed so far is a whole number of blocks.
-    pub fn save(&self) -> Option<Vec<u8>> {
+    pub(crate) fn save(&self) -> Option<Vec<u8>> {
         if self.buf_len != 0 {
             return None;
         }
@@ -62,15 +62,11 @@ impl ResumableSha256 {
     }
 
     /// Bytes hashed so far.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len + self.buf_len as u64
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn update(&mut self, mut data: &[u8]) {
+    pub(crate) fn update(&mut self, mut data: &[u8]) {
         if self.buf_len > 0 {
             let take = (64 - self.buf_len).min(data.len());
             self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
@@ -93,7 +89,7 @@ impl ResumableSha256 {
     }
 
     /// The digest, as lowercase hex.
-    pub fn finalize_hex(self) -> String {
+    pub(crate) fn finalize_hex(self) -> String {
         let bit_len = self.len().wrapping_mul(8);
         let mut state = self.state;
         let mut tail = [0u8; 128];

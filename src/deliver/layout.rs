@@ -2,10 +2,10 @@
 //! how many parts it is cut into, and what each part file is called.
 
 /// SHA-256 of nothing: what an empty object hashes to.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// The name an object is restored under: the last segment of its key.
-pub fn base_name(key: &str) -> String {
+pub(crate) fn base_name(key: &str) -> String {
     let last = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
     let clean: String = last.chars().map(|c| if c.is_control() || c == '\\' { '_' } else { c }).collect();
     let clean = clean.trim();
@@ -24,13 +24,13 @@ pub fn base_name(key: &str) -> String {
 }
 
 /// How many parts an object of `size` bytes is split into (0 for an empty object).
-pub fn part_count(size: u64, part_size: u64) -> u32 {
+pub(crate) fn part_count(size: u64, part_size: u64) -> u32 {
     size.div_ceil(part_size.max(1)) as u32
 }
 
 /// The file name of part `idx` of `count`: `name.part001`, zero-padded to the width of
 /// the count (at least three digits) so `cat name.part*` joins them in order.
-pub fn part_file_name(name: &str, idx: u32, count: u32) -> String {
+pub(crate) fn part_file_name(name: &str, idx: u32, count: u32) -> String {
     let width = count.to_string().len().max(3);
     format!("{name}.part{idx:0width$}")
 }

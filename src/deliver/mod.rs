@@ -12,9 +12,9 @@
 //! the batch reports the outage (exit 4, an alert).
 
 mod courier;
-pub mod hash;
-pub mod layout;
-pub mod manifest;
+pub(crate) mod hash;
+pub(crate) mod layout;
+pub(crate) mod manifest;
 mod parts;
 mod report;
 mod stop;
@@ -37,7 +37,7 @@ use courier::{Courier, Outcome};
 pub use report::{DeliveryReport, FailedItem};
 
 /// How long a claim lasts without renewal; renewed every third of it while sending.
-pub const LEASE: Duration = Duration::from_secs(10 * 60);
+pub(crate) const LEASE: Duration = Duration::from_secs(10 * 60);
 
 /// How an engine runs its deliveries.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ pub enum Batch {
 
 impl Batch {
     /// Whether the batch takes failed deliveries (claimed from `failed`, not `pending`).
-    pub fn retrying(&self) -> bool {
+    pub(crate) fn retrying(&self) -> bool {
         matches!(self, Batch::Due { .. } | Batch::Ids(_))
     }
 }
@@ -95,7 +95,7 @@ impl Engine {
         Ok(Engine { cfg: cfg.clone(), ledger, source, sink, tmp, shutdown, options, checked: AtomicBool::new(false) })
     }
 
-    pub fn sink(&self) -> &TelegramSink {
+    pub(crate) fn sink(&self) -> &TelegramSink {
         &self.sink
     }
 
@@ -114,7 +114,7 @@ impl Engine {
     }
 
     /// The deliveries `batch` takes, in the order to deliver them.
-    pub async fn pick(&self, batch: &Batch) -> Result<Vec<i64>> {
+    pub(crate) async fn pick(&self, batch: &Batch) -> Result<Vec<i64>> {
         let batch = batch.clone();
         Ledger::blocking(&self.ledger, move |l| match batch {
             Batch::Pending { buckets } => l.claimable(&buckets, now()),

@@ -22,27 +22,27 @@ use crate::ledger::ObjectVersion;
 use crate::source::S3Source;
 
 /// Part files one delivery holds at most: one uploading, one read ahead.
-pub const IN_FLIGHT: usize = 2;
+pub(crate) const IN_FLIGHT: usize = 2;
 /// Bytes gathered before each write to a part file.
 const WRITE_BUFFER: usize = 1 << 20;
 
 /// A part on disk, checked and ready to upload.
-pub struct ReadyPart {
+pub(crate) struct ReadyPart {
     /// 1-based.
-    pub idx: u32,
-    pub file: tempfile::NamedTempFile,
-    pub len: u64,
-    pub sha256: String,
+    pub(crate) idx: u32,
+    pub(crate) file: tempfile::NamedTempFile,
+    pub(crate) len: u64,
+    pub(crate) sha256: String,
     /// The whole stream's hash state after this part (plain streams, all but the last).
-    pub hash_state: Option<Vec<u8>>,
+    pub(crate) hash_state: Option<Vec<u8>>,
     /// With the last part: the whole stream's SHA-256, and for an encrypted stream what
     /// it decrypts to.
-    pub last: Option<(String, Option<ManifestEncryption>)>,
+    pub(crate) last: Option<(String, Option<ManifestEncryption>)>,
     /// Held until the part is uploaded and recorded (dropped with it).
     _permit: OwnedSemaphorePermit,
 }
 
-pub type PartSender = mpsc::Sender<Result<ReadyPart, Stop>>;
+pub(crate) type PartSender = mpsc::Sender<Result<ReadyPart, Stop>>;
 
 fn write_error(dir: &Path) -> impl Fn(std::io::Error) -> Stop + '_ {
     move |e| Stop::Failed(format!("cannot write a part file in {}: {e}", dir.display()))
@@ -50,7 +50,7 @@ fn write_error(dir: &Path) -> impl Fn(std::io::Error) -> Stop + '_ {
 
 /// The version being read must still be the one listed (for servers that ignore
 /// `If-Match`).
-pub fn check_etag(etag: Option<&str>, obj: &ObjectVersion) -> Result<(), Stop> {
+pub(crate) fn check_etag(etag: Option<&str>, obj: &ObjectVersion) -> Result<(), Stop> {
     match etag {
         Some(etag) if etag != obj.etag => Err(Stop::Gone(format!(
             "the object changed since it was listed (ETag now {etag}); its new version is delivered by a later sync"
@@ -124,21 +124,21 @@ fn hash_and_write(
 }
 
 /// Reads the parts of a plain object from `first` on, hashing the whole stream on.
-pub struct PlainReader<'a> {
-    pub source: &'a S3Source,
-    pub obj: &'a ObjectVersion,
-    pub tmp_dir: &'a Path,
-    pub part_size: u64,
-    pub count: u32,
-    pub first: u32,
+pub(crate) struct PlainReader<'a> {
+    pub(crate) source: &'a S3Source,
+    pub(crate) obj: &'a ObjectVersion,
+    pub(crate) tmp_dir: &'a Path,
+    pub(crate) part_size: u64,
+    pub(crate) count: u32,
+    pub(crate) first: u32,
     /// The whole stream's hash, resumed after the parts sent before.
-    pub whole: ResumableSha256,
+    pub(crate) whole: ResumableSha256,
 }
 
 impl PlainReader<'_> {
     /// Sends each part as it is read; stops at the first error (sent too) or when the
     /// receiver is gone.
-    pub async fn read_into(mut self, tx: PartSender) {
+    pub(crate) async fn read_into(mut self, tx: PartSender) {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
         for idx in self.first..=self.count {
             let Ok(permit) = permits.clone().acquire_owned().await else { return };
@@ -197,7 +197,7 @@ impl PlainReader<'_> {
 /// Reads an object as consecutive ranged GETs of one part size each, through the age
 /// encryptor, cut into parts of the encrypted stream. No S3 response stays open while
 /// parts upload: parts go out between responses.
-pub struct EncryptedReader<'a> {
+pub(crate) struct EncryptedReader<'a> {
     source: &'a S3Source,
     obj: &'a ObjectVersion,
     part_size: u64,
@@ -205,12 +205,12 @@ pub struct EncryptedReader<'a> {
     writer: Option<age::stream::StreamWriter<Splitter<'a>>>,
     ready: Arc<std::sync::Mutex<Vec<Sealed>>>,
     /// Parts of the stored (encrypted) stream.
-    pub count: u32,
+    pub(crate) count: u32,
     stored_size: u64,
 }
 
 impl<'a> EncryptedReader<'a> {
-    pub fn new(
+    pub(crate) fn new(
         source: &'a S3Source,
         obj: &'a ObjectVersion,
         tmp_dir: &'a Path,
@@ -227,7 +227,7 @@ impl<'a> EncryptedReader<'a> {
         Ok(EncryptedReader { source, obj, part_size, enc, writer: Some(writer), ready, count, stored_size })
     }
 
-    pub async fn read_into(mut self, tx: PartSender) {
+    pub(crate) async fn read_into(mut self, tx: PartSender) {
         if let Err(stop) = self.read_all(&tx).await {
             let _ = tx.send(Err(stop)).await;
         }

@@ -10,38 +10,38 @@ use crate::sizes::human_size;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedItem {
-    pub id: i64,
-    pub bucket: String,
-    pub key: String,
-    pub error: String,
+    pub(crate) id: i64,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) error: String,
     /// Failed for the last allowed time: no more automatic retries.
-    pub dead: bool,
+    pub(crate) dead: bool,
 }
 
 /// What a run's deliveries came to.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeliveryReport {
     pub sent: u64,
-    pub sent_bytes: u64,
+    pub(crate) sent_bytes: u64,
     /// Documents sent (parts, whole objects, empty-object messages; not manifests).
-    pub parts: u64,
+    pub(crate) parts: u64,
     pub failed: Vec<FailedItem>,
     /// Versions deleted or overwritten on S3 before they could be delivered (skipped).
     pub vanished: u64,
     /// Failed deliveries in the ledger waiting for `retry` after this run.
-    pub waiting_for_retry: u64,
+    pub(crate) waiting_for_retry: u64,
     /// Dead deliveries in the ledger after this run.
-    pub dead: u64,
+    pub(crate) dead: u64,
     /// Why the run stopped before delivering everything, if it did.
-    pub stopped: Option<String>,
+    pub(crate) stopped: Option<String>,
     /// The service whose outage stopped the run.
     #[serde(skip)]
-    pub outage: Option<Service>,
+    pub(crate) outage: Option<Service>,
     /// The signal that stopped the run (SIGINT, SIGTERM), if one did.
-    pub interrupted: Option<Signal>,
+    pub(crate) interrupted: Option<Signal>,
     /// Deliveries the batch picked from the ledger.
     #[serde(skip)]
-    pub picked: u64,
+    pub(crate) picked: u64,
     /// Bytes the progress counted as delivered, and its total at the end (they agree
     /// when everything went out).
     #[serde(skip)]

@@ -7,7 +7,7 @@ use crate::source::SourceError;
 
 /// Why one attempt stopped.
 #[derive(Debug)]
-pub enum Stop {
+pub(crate) enum Stop {
     Source(SourceError),
     Sink(SinkError),
     Failed(String),

@@ -14,7 +14,7 @@ impl Ledger {
     /// Queues an alert for the admin chat, unless one about the same subject was queued
     /// within `interval`; held-back alerts are counted and mentioned in the next one.
     /// Returns whether it was queued.
-    pub fn raise_alert(&self, subject: &str, text: &str, interval: Duration, now: i64) -> Result<bool> {
+    pub(crate) fn raise_alert(&self, subject: &str, text: &str, interval: Duration, now: i64) -> Result<bool> {
         self.write(|tx| {
             let previous: Option<(i64, u64)> = tx
                 .query_row("SELECT last_raised_at, suppressed FROM alert_subjects WHERE subject = ?1", [subject], |r| {
@@ -47,7 +47,7 @@ impl Ledger {
     }
 
     /// Alerts not yet sent, oldest first: (id, text, created_at).
-    pub fn unsent_alerts(&self) -> Result<Vec<(i64, String, i64)>> {
+    pub(crate) fn unsent_alerts(&self) -> Result<Vec<(i64, String, i64)>> {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT id, text, created_at FROM alerts WHERE sent_at IS NULL ORDER BY id")?;
@@ -56,11 +56,11 @@ impl Ledger {
     }
 
     /// How many alerts wait to be sent.
-    pub fn unsent_alert_count(&self) -> Result<u64> {
+    pub(crate) fn unsent_alert_count(&self) -> Result<u64> {
         self.read(|conn| conn.query_row("SELECT COUNT(*) FROM alerts WHERE sent_at IS NULL", [], |r| r.get(0)))
     }
 
-    pub fn alert_sent(&self, id: i64, now: i64) -> Result<()> {
+    pub(crate) fn alert_sent(&self, id: i64, now: i64) -> Result<()> {
         self.read(|conn| {
             conn.execute(
                 "UPDATE alerts SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
@@ -70,7 +70,7 @@ impl Ledger {
         Ok(())
     }
 
-    pub fn alert_failed(&self, id: i64, error: &str) -> Result<()> {
+    pub(crate) fn alert_failed(&self, id: i64, error: &str) -> Result<()> {
         self.read(|conn| {
             conn.execute("UPDATE alerts SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1", params![id, error])
         })?;
@@ -78,7 +78,7 @@ impl Ledger {
     }
 
     /// The latest `limit` alerts, sent or waiting, newest first.
-    pub fn recent_alerts(&self, limit: u32) -> Result<Vec<Alert>> {
+    pub(crate) fn recent_alerts(&self, limit: u32) -> Result<Vec<Alert>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, subject, text, created_at, sent_at, attempts, last_error FROM alerts

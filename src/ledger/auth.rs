@@ -11,7 +11,7 @@ use crate::error::Result;
 
 impl Ledger {
     /// The enrolled TOTP secret (base32) with its state, if any.
-    pub fn totp(&self) -> Result<Option<TotpState>> {
+    pub(crate) fn totp(&self) -> Result<Option<TotpState>> {
         self.read(|conn| {
             conn.query_row("SELECT secret, last_step, failures, locked_until FROM totp WHERE id = 1", [], |r| {
                 Ok(TotpState { secret: r.get(0)?, last_step: r.get(1)?, failures: r.get(2)?, locked_until: r.get(3)? })
@@ -21,7 +21,7 @@ impl Ledger {
     }
 
     /// Enrols a TOTP secret with its recovery codes (hashed), replacing any earlier ones.
-    pub fn enroll_totp(&self, secret_base32: &str, recovery_hashes: &[String], now: i64) -> Result<()> {
+    pub(crate) fn enroll_totp(&self, secret_base32: &str, recovery_hashes: &[String], now: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM totp", [])?;
             tx.execute("DELETE FROM recovery_codes", [])?;
@@ -34,7 +34,7 @@ impl Ledger {
     }
 
     /// Records an accepted code: its time step (no replay), and the failures reset.
-    pub fn totp_accepted(&self, step: i64) -> Result<()> {
+    pub(crate) fn totp_accepted(&self, step: i64) -> Result<()> {
         self.read(|conn| {
             conn.execute("UPDATE totp SET last_step = MAX(last_step, ?1), failures = 0 WHERE id = 1", [step])
         })?;
@@ -43,7 +43,7 @@ impl Ledger {
 
     /// Records a wrong code; after `limit` in a row, locks until `lock_until`. Returns the
     /// failures counted so far.
-    pub fn totp_failed(&self, limit: u32, lock_until: i64) -> Result<u32> {
+    pub(crate) fn totp_failed(&self, limit: u32, lock_until: i64) -> Result<u32> {
         self.read(|conn| {
             conn.query_row(
                 "UPDATE totp SET locked_until = CASE WHEN failures + 1 >= ?1 THEN ?2 ELSE locked_until END,
@@ -56,7 +56,7 @@ impl Ledger {
     }
 
     /// Uses a recovery code: true if it was valid and unused (it is used up now).
-    pub fn use_recovery_code(&self, hash: &str, now: i64) -> Result<bool> {
+    pub(crate) fn use_recovery_code(&self, hash: &str, now: i64) -> Result<bool> {
         let changed = self.read(|conn| {
             conn.execute(
                 "UPDATE recovery_codes SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
@@ -67,13 +67,13 @@ impl Ledger {
     }
 
     /// Recovery codes not used yet.
-    pub fn recovery_codes_left(&self) -> Result<u64> {
+    pub(crate) fn recovery_codes_left(&self) -> Result<u64> {
         self.read(|conn| conn.query_row("SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL", [], |r| r.get(0)))
     }
 
     /// The second factor at a glance, without its secret: when it was enrolled, wrong
     /// codes in a row, the lock, recovery codes left.
-    pub fn totp_summary(&self) -> Result<Option<TotpSummary>> {
+    pub(crate) fn totp_summary(&self) -> Result<Option<TotpSummary>> {
         self.read(|conn| {
             conn.query_row(
                 "SELECT enrolled_at, failures, locked_until,
@@ -93,7 +93,7 @@ impl Ledger {
     }
 
     /// The dashboard's password hash (argon2id, PHC string), if one is set.
-    pub fn dashboard_password_hash(&self) -> Result<Option<String>> {
+    pub(crate) fn dashboard_password_hash(&self) -> Result<Option<String>> {
         self.read(|conn| {
             conn.query_row("SELECT hash FROM dashboard_password WHERE id = 1", [], |r| r.get(0)).optional()
         })
@@ -101,7 +101,7 @@ impl Ledger {
 
     /// Sets the dashboard's password hash and ends every session but `keep` (none when
     /// `None`), in one transaction.
-    pub fn set_dashboard_password(&self, hash: &str, keep: Option<&str>, now: i64) -> Result<()> {
+    pub(crate) fn set_dashboard_password(&self, hash: &str, keep: Option<&str>, now: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO dashboard_password (id, hash, set_at) VALUES (1, ?1, ?2)
@@ -115,7 +115,7 @@ impl Ledger {
 
     /// Records a new session (by the hash of its id), ending sessions idle since
     /// `idle_before` or created before `created_before` on the way.
-    pub fn create_session(&self, session: &Session, idle_before: i64, created_before: i64) -> Result<()> {
+    pub(crate) fn create_session(&self, session: &Session, idle_before: i64, created_before: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM dashboard_sessions WHERE last_seen_at < ?1 OR created_at < ?2",
@@ -129,7 +129,7 @@ impl Ledger {
         })
     }
 
-    pub fn session(&self, id_hash: &str) -> Result<Option<Session>> {
+    pub(crate) fn session(&self, id_hash: &str) -> Result<Option<Session>> {
         self.read(|conn| {
             conn.query_row(
                 "SELECT id_hash, created_at, last_seen_at, user_agent FROM dashboard_sessions WHERE id_hash = ?1",
@@ -141,7 +141,7 @@ impl Ledger {
     }
 
     /// Every session, the most recently used first.
-    pub fn sessions(&self) -> Result<Vec<Session>> {
+    pub(crate) fn sessions(&self) -> Result<Vec<Session>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id_hash, created_at, last_seen_at, user_agent FROM dashboard_sessions
@@ -152,7 +152,7 @@ impl Ledger {
     }
 
     /// Records that a session was used now.
-    pub fn touch_session(&self, id_hash: &str, now: i64) -> Result<()> {
+    pub(crate) fn touch_session(&self, id_hash: &str, now: i64) -> Result<()> {
         self.read(|conn| {
             conn.execute("UPDATE dashboard_sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, now])
         })?;
@@ -160,7 +160,7 @@ impl Ledger {
     }
 
     /// Ends one session (`Some`), or every session (`None`).
-    pub fn end_sessions(&self, id_hash: Option<&str>) -> Result<usize> {
+    pub(crate) fn end_sessions(&self, id_hash: Option<&str>) -> Result<usize> {
         self.read(|conn| conn.execute("DELETE FROM dashboard_sessions WHERE ?1 IS NULL OR id_hash = ?1", [id_hash]))
     }
 }

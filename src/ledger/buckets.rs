@@ -12,14 +12,14 @@ const BUCKET_COLUMNS: &str = "name, enabled, discovered_at, last_listed_at, last
 
 impl Ledger {
     /// Every known bucket, by name.
-    pub fn buckets(&self) -> Result<Vec<Bucket>> {
+    pub(crate) fn buckets(&self) -> Result<Vec<Bucket>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"))?;
             stmt.query_map([], bucket_from_row)?.collect()
         })
     }
 
-    pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
+    pub(crate) fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
         self.read(|conn| {
             conn.query_row(&format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1"), [name], bucket_from_row)
                 .optional()
@@ -28,7 +28,7 @@ impl Ledger {
 
     /// Records a bucket seen on the server; returns it as stored (an existing bucket
     /// keeps its enabled flag).
-    pub fn discover_bucket(&self, name: &str, enabled: bool, now: i64) -> Result<Bucket> {
+    pub(crate) fn discover_bucket(&self, name: &str, enabled: bool, now: i64) -> Result<Bucket> {
         let stored = self.write(|tx| {
             tx.execute(
                 "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
@@ -44,7 +44,7 @@ impl Ledger {
     }
 
     /// Enables or disables a bucket, creating its row when needed.
-    pub fn set_bucket_enabled(&self, name: &str, enabled: bool, now: i64) -> Result<()> {
+    pub(crate) fn set_bucket_enabled(&self, name: &str, enabled: bool, now: i64) -> Result<()> {
         self.read(|conn| {
             conn.execute(
                 "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3)
@@ -56,7 +56,7 @@ impl Ledger {
     }
 
     /// Records the outcome of listing a bucket.
-    pub fn bucket_listed(&self, name: &str, now: i64, error: Option<&str>) -> Result<()> {
+    pub(crate) fn bucket_listed(&self, name: &str, now: i64, error: Option<&str>) -> Result<()> {
         self.read(|conn| {
             conn.execute(
                 "UPDATE buckets SET last_listed_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE last_listed_at END,

@@ -63,7 +63,7 @@ impl Ledger {
     /// `sync` claims pending deliveries; `retry` (`failed`) claims failed ones. Either
     /// takes over a delivery whose lease ran out.
     #[allow(clippy::too_many_arguments)]
-    pub fn claim(
+    pub(crate) fn claim(
         &self,
         id: i64,
         owner: &str,
@@ -95,7 +95,7 @@ impl Ledger {
     }
 
     /// Deliveries claimed right now, with their owners.
-    pub fn leases(&self) -> Result<Vec<(i64, String)>> {
+    pub(crate) fn leases(&self) -> Result<Vec<(i64, String)>> {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT id, owner FROM deliveries WHERE state = 'sending' AND owner IS NOT NULL")?;
@@ -104,7 +104,7 @@ impl Ledger {
     }
 
     /// Ends the lease of an owner known to be dead, so the delivery can be resumed now.
-    pub fn expire_lease(&self, id: i64, owner: &str) -> Result<()> {
+    pub(crate) fn expire_lease(&self, id: i64, owner: &str) -> Result<()> {
         self.read(|conn| {
             conn.execute(
                 "UPDATE deliveries SET lease_until = 0 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
@@ -116,7 +116,7 @@ impl Ledger {
 
     /// Extends a lease; false when the claim was lost (the lease ran out and another
     /// run took the delivery over).
-    pub fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
+    pub(crate) fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
         let changed = self.read(|conn| {
             conn.execute(
                 "UPDATE deliveries SET lease_until = ?3 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
@@ -129,7 +129,7 @@ impl Ledger {
     /// Commits a part Telegram accepted, renewing the lease in the same transaction.
     /// With the last part, `whole_sha256` records the digest of the whole stream. False
     /// when the claim was lost.
-    pub fn record_part(
+    pub(crate) fn record_part(
         &self,
         id: i64,
         owner: &str,
@@ -143,7 +143,7 @@ impl Ledger {
     /// Records the one document of a single-document delivery and marks the delivery
     /// sent, in one transaction (with the original's SHA-256 when it was encrypted).
     /// False when the claim was lost.
-    pub fn finish_single(
+    pub(crate) fn finish_single(
         &self,
         id: i64,
         owner: &str,
@@ -171,7 +171,7 @@ impl Ledger {
     /// stream is recorded as encrypted or not. An encrypted stream cannot resume: its
     /// header is random, so parts of two attempts do not join. False when the claim
     /// was lost.
-    pub fn restart_parts(&self, id: i64, owner: &str, encrypted: bool, now: i64) -> Result<bool> {
+    pub(crate) fn restart_parts(&self, id: i64, owner: &str, encrypted: bool, now: i64) -> Result<bool> {
         self.write(|tx| {
             let held = tx.execute(
                 "UPDATE deliveries SET encrypted = ?3, sha256 = NULL, updated_at = ?4
@@ -196,7 +196,7 @@ impl Ledger {
 
     /// Marks a delivery sent, with the manifest's message (message id, file id, bot) when
     /// there is one, and the original's SHA-256 when it was encrypted.
-    pub fn mark_sent(
+    pub(crate) fn mark_sent(
         &self,
         id: i64,
         owner: &str,
@@ -228,7 +228,7 @@ impl Ledger {
 
     /// Records a failed attempt: the error, one more attempt, and when to try again; or,
     /// after `max_attempts`, the delivery is `dead`. `None` when the claim was lost.
-    pub fn mark_failed(
+    pub(crate) fn mark_failed(
         &self,
         id: i64,
         owner: &str,
@@ -262,7 +262,7 @@ impl Ledger {
     }
 
     /// Records a claimed delivery as skipped: its version vanished from S3.
-    pub fn mark_skipped(&self, id: i64, owner: &str, reason: &str, now: i64) -> Result<bool> {
+    pub(crate) fn mark_skipped(&self, id: i64, owner: &str, reason: &str, now: i64) -> Result<bool> {
         let changed = self.read(|conn| {
             conn.execute(
                 "UPDATE deliveries SET state = 'skipped', last_error = ?3, updated_at = ?4, owner = NULL,
@@ -275,7 +275,7 @@ impl Ledger {
     }
 
     /// Gives a claimed delivery back untouched (the run is stopping), keeping its parts.
-    pub fn release(&self, id: i64, owner: &str, now: i64) -> Result<()> {
+    pub(crate) fn release(&self, id: i64, owner: &str, now: i64) -> Result<()> {
         self.read(|conn| {
             conn.execute(
                 "UPDATE deliveries SET state = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
@@ -289,7 +289,7 @@ impl Ledger {
 
     /// Failed deliveries whose next attempt is due (all of them with `ignore_schedule`),
     /// oldest first, then deliveries whose run died mid-way (lease run out).
-    pub fn due_failures(&self, now: i64, ignore_schedule: bool) -> Result<Vec<i64>> {
+    pub(crate) fn due_failures(&self, now: i64, ignore_schedule: bool) -> Result<Vec<i64>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM deliveries
@@ -302,7 +302,7 @@ impl Ledger {
 
     /// Makes dead deliveries (all, or the given ones) failed again with a fresh count of
     /// attempts, due now. Returns the ids revived.
-    pub fn revive(&self, ids: Option<&[i64]>, now: i64) -> Result<Vec<i64>> {
+    pub(crate) fn revive(&self, ids: Option<&[i64]>, now: i64) -> Result<Vec<i64>> {
         self.write(|tx| {
             let dead: Vec<i64> = {
                 let mut stmt = tx.prepare_cached("SELECT id FROM deliveries WHERE state = 'dead' ORDER BY id")?;
@@ -322,7 +322,7 @@ impl Ledger {
 
     /// Makes every failed delivery due now, whatever its backoff schedule; the next
     /// `retry` run takes them. Returns how many.
-    pub fn make_failures_due(&self, now: i64) -> Result<usize> {
+    pub(crate) fn make_failures_due(&self, now: i64) -> Result<usize> {
         self.read(|conn| {
             conn.execute(
                 "UPDATE deliveries SET next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), updated_at = ?1
@@ -336,7 +336,7 @@ impl Ledger {
     /// bytes are the ones `from` delivered, in the same Telegram messages, so the next
     /// `sync` sends nothing; its ETag is remembered for listings that carry none.
     /// Returns false when the ledger knew the version already.
-    pub fn record_restored(
+    pub(crate) fn record_restored(
         &self,
         from: &Delivery,
         etag: &str,

@@ -12,7 +12,7 @@ pub type Counter = (String, Vec<(String, String)>, f64);
 
 impl Ledger {
     /// Adds to counters, in one transaction.
-    pub fn add_to_counters(&self, increments: &[Counter]) -> Result<()> {
+    pub(crate) fn add_to_counters(&self, increments: &[Counter]) -> Result<()> {
         if increments.is_empty() {
             return Ok(());
         }
@@ -30,7 +30,7 @@ impl Ledger {
     }
 
     /// Every counter, by name and labels.
-    pub fn counters(&self) -> Result<Vec<Counter>> {
+    pub(crate) fn counters(&self) -> Result<Vec<Counter>> {
         let rows: Vec<(String, String, f64)> = self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT name, labels, value FROM counters ORDER BY name, labels")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()

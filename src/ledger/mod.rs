@@ -208,7 +208,7 @@ mod testing {
     use super::ObjectVersion;
 
     /// A 10-byte version of `key` in bucket `b`.
-    pub fn version(key: &str, etag: &str) -> ObjectVersion {
+    pub(crate) fn version(key: &str, etag: &str) -> ObjectVersion {
         ObjectVersion { bucket: "b".into(), key: key.into(), etag: etag.into(), size: 10, last_modified_ms: Some(1) }
     }
 }

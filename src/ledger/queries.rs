@@ -20,11 +20,11 @@ const FEW_KEYS: u64 = 5000;
 /// Which delivered objects a listing shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveredFilter {
-    pub bucket: Option<String>,
+    pub(crate) bucket: Option<String>,
     /// Keys starting with this.
-    pub prefix: Option<String>,
+    pub(crate) prefix: Option<String>,
     /// Only those sent before this `(sent_at, id)`: the last row of the previous page.
-    pub before: Option<(i64, i64)>,
+    pub(crate) before: Option<(i64, i64)>,
 }
 
 impl DeliveredFilter {
@@ -79,12 +79,12 @@ fn key_after_prefix(prefix: &str) -> Option<String> {
 /// under a prefix, as of a moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    pub buckets: Vec<String>,
-    pub prefix: Option<String>,
+    pub(crate) buckets: Vec<String>,
+    pub(crate) prefix: Option<String>,
     /// Unix milliseconds: per key, the newest version whose S3 last-modified time (its
     /// delivery time where that is unknown) is at or before this. Keys with none are
     /// left out.
-    pub as_of_ms: Option<i64>,
+    pub(crate) as_of_ms: Option<i64>,
 }
 
 impl Selection {
@@ -159,7 +159,7 @@ impl Ledger {
     /// for each key, its newest delivered version (as of the selection's moment). Each
     /// key is found through the index on (state, bucket, key), its other versions
     /// through the one on (bucket, key, etag): one pass, however many objects.
-    pub fn restorable_page(
+    pub(crate) fn restorable_page(
         &self,
         selection: &Selection,
         after: Option<(&str, &str)>,
@@ -177,7 +177,7 @@ impl Ledger {
 
     /// How many objects `selection` takes, the bytes of their stored streams, and how
     /// many of those are encrypted.
-    pub fn restorable_summary(&self, selection: &Selection) -> Result<(u64, u64, u64)> {
+    pub(crate) fn restorable_summary(&self, selection: &Selection) -> Result<(u64, u64, u64)> {
         let (filter, values) = restorable(selection, None);
         let sql = format!(
             "SELECT COUNT(*), COALESCE(SUM((SELECT SUM(p.size) FROM parts p WHERE p.delivery_id = d.id)), 0),
@@ -190,14 +190,14 @@ impl Ledger {
         })
     }
 
-    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+    pub(crate) fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read(|conn| {
             conn.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
                 .optional()
         })
     }
 
-    pub fn parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
+    pub(crate) fn parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE delivery_id = ?1 ORDER BY idx"))?;
@@ -205,20 +205,8 @@ impl Ledger {
         })
     }
 
-    /// Parts set aside by restarted attempts, oldest first.
-    pub fn superseded_parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT idx, offset, size, sha256, NULL, file_name, message_id, file_id, file_unique_id, sent_at,
-                    bot_id, chat_id, topic_id
-                 FROM superseded_parts WHERE delivery_id = ?1 ORDER BY superseded_at, idx",
-            )?;
-            stmt.query_map([delivery_id], part_from_row)?.collect()
-        })
-    }
-
     /// Every delivery of a key (or of one version of it), the newest version first.
-    pub fn versions_of(&self, bucket: &str, key: &str, etag: Option<&str>) -> Result<Vec<Delivery>> {
+    pub(crate) fn versions_of(&self, bucket: &str, key: &str, etag: Option<&str>) -> Result<Vec<Delivery>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE bucket = ?1 AND key = ?2 AND (?3 IS NULL OR etag = ?3)
@@ -230,7 +218,7 @@ impl Ledger {
 
     /// Delivered objects to check: `n` picked at random (all of them when `n` is 0),
     /// optionally of one bucket.
-    pub fn sample_delivered(&self, bucket: Option<&str>, n: u64) -> Result<Vec<DeliveredFile>> {
+    pub(crate) fn sample_delivered(&self, bucket: Option<&str>, n: u64) -> Result<Vec<DeliveredFile>> {
         let deliveries: Vec<Delivery> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent' AND (?1 IS NULL OR bucket = ?1)
@@ -266,7 +254,7 @@ impl Ledger {
     }
 
     /// Deliveries in a state, oldest first (for reports and alerts).
-    pub fn deliveries_in(&self, state: State) -> Result<Vec<Delivery>> {
+    pub(crate) fn deliveries_in(&self, state: State) -> Result<Vec<Delivery>> {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY id"))?;
@@ -275,7 +263,7 @@ impl Ledger {
     }
 
     /// The first `limit` deliveries in a state, the soonest due (then the oldest) first.
-    pub fn deliveries_in_page(&self, state: State, limit: u32) -> Result<Vec<Delivery>> {
+    pub(crate) fn deliveries_in_page(&self, state: State, limit: u32) -> Result<Vec<Delivery>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY next_attempt_at, id LIMIT ?2"
@@ -285,7 +273,7 @@ impl Ledger {
     }
 
     /// The bytes of the given deliveries, together.
-    pub fn total_size(&self, ids: &[i64]) -> Result<u64> {
+    pub(crate) fn total_size(&self, ids: &[i64]) -> Result<u64> {
         let ids =
             serde_json::to_string(ids).map_err(|e| Error::Internal(format!("cannot encode delivery ids: {e}")))?;
         self.read(|conn| {
@@ -298,7 +286,7 @@ impl Ledger {
     }
 
     /// Deliveries by state, over all buckets and per bucket.
-    pub fn counts(&self) -> Result<(Counts, HashMap<String, Counts>)> {
+    pub(crate) fn counts(&self) -> Result<(Counts, HashMap<String, Counts>)> {
         let rows: Vec<(String, State, u64, u64)> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT bucket, state, COUNT(*), COALESCE(SUM(size), 0) FROM deliveries GROUP BY bucket, state",
@@ -327,7 +315,7 @@ impl Ledger {
     }
 
     /// Activity since a time, for the heartbeat: (deliveries sent, bytes, last sent_at).
-    pub fn sent_since(&self, since: i64) -> Result<(u64, u64, Option<i64>)> {
+    pub(crate) fn sent_since(&self, since: i64) -> Result<(u64, u64, Option<i64>)> {
         self.read(|conn| {
             let (n, bytes): (u64, u64) = conn.query_row(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state = 'sent' AND sent_at >= ?1",
@@ -341,7 +329,7 @@ impl Ledger {
     }
 
     /// Deliveries that failed (or died) since a time.
-    pub fn failures_since(&self, since: i64) -> Result<u64> {
+    pub(crate) fn failures_since(&self, since: i64) -> Result<u64> {
         self.read(|conn| {
             conn.query_row(
                 "SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'dead') AND updated_at >= ?1",
@@ -354,7 +342,7 @@ impl Ledger {
     /// One page of delivered objects, newest first: those sent before `before` (a
     /// `(sent_at, id)` from the previous page), of one bucket and under a prefix when
     /// given, each with its number of parts and its first message.
-    pub fn delivered_page(&self, filter: &DeliveredFilter, limit: u32) -> Result<Vec<DeliveredSummary>> {
+    pub(crate) fn delivered_page(&self, filter: &DeliveredFilter, limit: u32) -> Result<Vec<DeliveredSummary>> {
         // Few matching keys: find them by key and sort them; many: walk by date.
         let by_key = filter.prefix.is_some() && self.count_delivered(filter, Some(FEW_KEYS + 1))? <= FEW_KEYS;
         let (mut sql, mut values) = filter.sql(by_key);
@@ -388,7 +376,7 @@ impl Ledger {
 
     /// How many delivered objects match a filter (its `before` aside), counting no
     /// further than `at_most`: a prefix's keys are counted one by one.
-    pub fn count_delivered(&self, filter: &DeliveredFilter, at_most: Option<u64>) -> Result<u64> {
+    pub(crate) fn count_delivered(&self, filter: &DeliveredFilter, at_most: Option<u64>) -> Result<u64> {
         let (mut sql, mut values) = filter.sql(false);
         sql.insert_str(0, "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries ");
         sql.push_str(" LIMIT ?)");

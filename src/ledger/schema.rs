@@ -6,7 +6,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Where a ledger's schema stands after [`migrate`].
-pub enum Version {
+pub(crate) enum Version {
     /// Up to date (migrated now, or already).
     Current,
     /// Written by a newer tgploy: left untouched.
@@ -14,7 +14,7 @@ pub enum Version {
 }
 
 /// Applies the migrations this ledger lacks, in one exclusive transaction.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Version> {
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Version> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > MIGRATIONS.len() {
@@ -30,7 +30,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Version> {
     Ok(Version::Current)
 }
 
-pub const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: buckets, deliveries and their parts, the ETag cache, runs.
     r#"
     CREATE TABLE buckets (

@@ -16,7 +16,12 @@ impl Ledger {
     /// Every (key, etag) with a delivery row, whatever its state, for the keys from
     /// `first` to `last` (both included, in the UTF-8 byte order S3 lists keys in). A
     /// listing page is compared against this, so memory follows the page, not the bucket.
-    pub fn known_versions_between(&self, bucket: &str, first: &str, last: &str) -> Result<HashSet<(String, String)>> {
+    pub(crate) fn known_versions_between(
+        &self,
+        bucket: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<HashSet<(String, String)>> {
         self.read(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1 AND key >= ?2 AND key <= ?3")?;
@@ -26,7 +31,7 @@ impl Ledger {
 
     /// What HEAD requests taught about the keys from `first` to `last`: key → (size,
     /// last-modified, ETag).
-    pub fn etag_cache_between(
+    pub(crate) fn etag_cache_between(
         &self,
         bucket: &str,
         first: &str,
@@ -42,7 +47,7 @@ impl Ledger {
     }
 
     /// Remembers ETags learned with HEAD, keyed on size and last-modified.
-    pub fn remember_etags(&self, versions: &[ObjectVersion]) -> Result<()> {
+    pub(crate) fn remember_etags(&self, versions: &[ObjectVersion]) -> Result<()> {
         self.write(|tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO etag_cache (bucket, key, size, last_modified_ms, etag) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -61,7 +66,7 @@ impl Ledger {
     /// --from-now`). Known versions keep their state, except that skipping also covers
     /// versions not yet sent, a change of state that [`super::claims`] makes. Returns how
     /// many rows were inserted or changed.
-    pub fn insert_versions(&self, versions: &[ObjectVersion], state: State, now: i64) -> Result<usize> {
+    pub(crate) fn insert_versions(&self, versions: &[ObjectVersion], state: State, now: i64) -> Result<usize> {
         self.write(|tx| {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO deliveries (bucket, key, etag, size, last_modified_ms, state, created_at, updated_at)
@@ -84,7 +89,7 @@ impl Ledger {
     /// disk sync for everything that arrived together): a bucket seen for the first time
     /// is recorded, enabled as `enable_new` says; versions of enabled buckets become
     /// pending. Returns, for each version, whether its bucket is enabled.
-    pub fn accept_events(&self, versions: &[ObjectVersion], enable_new: bool, now: i64) -> Result<Vec<bool>> {
+    pub(crate) fn accept_events(&self, versions: &[ObjectVersion], enable_new: bool, now: i64) -> Result<Vec<bool>> {
         self.write(|tx| {
             let mut discover = tx.prepare_cached(
                 "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3)

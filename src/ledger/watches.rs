@@ -9,9 +9,9 @@ use crate::error::Result;
 /// The newest object version recorded under a prefix: its key and S3 last-modified time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Newest {
-    pub key: String,
+    pub(crate) key: String,
     /// Milliseconds since the Unix epoch.
-    pub modified_ms: i64,
+    pub(crate) modified_ms: i64,
 }
 
 /// The first string after every string that starts with `prefix` (`None`: there is
@@ -31,7 +31,7 @@ impl Ledger {
     /// The newest version recorded in `bucket` under `prefix` (every key for ""), by its
     /// S3 last-modified time, whatever its delivery state: a version skipped or waiting
     /// still shows that the backup job produced it.
-    pub fn newest_version(&self, bucket: &str, prefix: &str) -> Result<Option<Newest>> {
+    pub(crate) fn newest_version(&self, bucket: &str, prefix: &str) -> Result<Option<Newest>> {
         let end = prefix_end(prefix);
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
@@ -44,17 +44,8 @@ impl Ledger {
         })
     }
 
-    /// The watches overdue when last looked at, with the time each became so.
-    pub fn overdue_watches(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT bucket, prefix, since FROM overdue_watches ORDER BY bucket, prefix")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()
-        })
-    }
-
     /// Records a watch as overdue since `since`; false when it already was.
-    pub fn watch_overdue(&self, bucket: &str, prefix: &str, since: i64) -> Result<bool> {
+    pub(crate) fn watch_overdue(&self, bucket: &str, prefix: &str, since: i64) -> Result<bool> {
         let added = self.read(|conn| {
             conn.execute(
                 "INSERT INTO overdue_watches (bucket, prefix, since) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -65,7 +56,7 @@ impl Ledger {
     }
 
     /// Records a watch as fresh again; returns since when it was overdue, if it was.
-    pub fn watch_fresh(&self, bucket: &str, prefix: &str) -> Result<Option<i64>> {
+    pub(crate) fn watch_fresh(&self, bucket: &str, prefix: &str) -> Result<Option<i64>> {
         self.write(|tx| {
             let since = tx
                 .query_row(
@@ -76,6 +67,18 @@ impl Ledger {
                 .optional()?;
             tx.execute("DELETE FROM overdue_watches WHERE bucket = ?1 AND prefix = ?2", params![bucket, prefix])?;
             Ok(since)
+        })
+    }
+}
+
+#[cfg(test)]
+impl Ledger {
+    /// The watches overdue when last looked at, with the time each became so.
+    pub(crate) fn overdue_watches(&self) -> Result<Vec<(String, String, i64)>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT bucket, prefix, since FROM overdue_watches ORDER BY bucket, prefix")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()
         })
     }
 }

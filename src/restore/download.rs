@@ -31,7 +31,7 @@ use crate::shutdown::Shutdown;
 use crate::sink::{FileSource, TelegramSink};
 
 /// Fetches the parts of objects, `jobs` downloads at a time.
-pub struct Downloader {
+pub(crate) struct Downloader {
     sink: TelegramSink,
     downloads: Arc<Semaphore>,
     part_files: Arc<Semaphore>,
@@ -41,7 +41,7 @@ pub struct Downloader {
 impl Downloader {
     /// A downloader through `sink` with `jobs` downloads in flight, keeping its part
     /// files in a private directory under `tmp_base`.
-    pub fn new(sink: TelegramSink, jobs: usize, tmp_base: Option<&std::path::Path>) -> Result<Downloader> {
+    pub(crate) fn new(sink: TelegramSink, jobs: usize, tmp_base: Option<&std::path::Path>) -> Result<Downloader> {
         let jobs = jobs.max(1);
         Ok(Downloader {
             sink,
@@ -53,12 +53,12 @@ impl Downloader {
 
     /// The downloader of a restore or a drill: every configured bot (each part comes back
     /// through its own), `jobs` downloads at a time, part files in `tmp_dir`.
-    pub fn for_config(cfg: &crate::config::Config, jobs: usize) -> Result<Downloader> {
+    pub(crate) fn for_config(cfg: &crate::config::Config, jobs: usize) -> Result<Downloader> {
         let sink = TelegramSink::downloader(&cfg.require_bot_tokens()?, &cfg.api_url, 0)?;
         Downloader::new(sink, jobs, cfg.tmp_dir.as_deref())
     }
 
-    pub fn sink(&self) -> &TelegramSink {
+    pub(crate) fn sink(&self) -> &TelegramSink {
         &self.sink
     }
 

@@ -61,7 +61,7 @@ fn part_failure(plan: &Plan, part: &PlanPart, e: SinkError) -> ObjectError {
 
 /// Refuses up front, before any download, an object with a part whose bot's token is no
 /// longer configured (only that bot can download it), naming the bot and the object.
-pub fn check_bots(plan: &Plan, sink: &TelegramSink) -> Result<(), ObjectError> {
+pub(crate) fn check_bots(plan: &Plan, sink: &TelegramSink) -> Result<(), ObjectError> {
     let count = plan.parts.len();
     match plan.parts.iter().find(|p| p.file_id.is_some() && sink.bot_index(p.bot_id).is_none()) {
         Some(p) => Err(ObjectError::Object(format!(

@@ -280,7 +280,12 @@ pub(super) fn remove_stale_partials(path: &Path) {
 /// and checked first; all missing and corrupt parts are named at once, and nothing is
 /// written unless every part checks out. Without one, the files are joined in the
 /// order given.
-pub fn join(files: &[PathBuf], plan: Option<&Plan>, target: &WriteTo, identity: Option<&Path>) -> Result<Restored> {
+pub(crate) fn join(
+    files: &[PathBuf],
+    plan: Option<&Plan>,
+    target: &WriteTo,
+    identity: Option<&Path>,
+) -> Result<Restored> {
     let (plan, pieces) = match plan {
         Some(plan) => (plan.clone(), checked_pieces(files, plan)?),
         None => {

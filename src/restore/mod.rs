@@ -14,7 +14,7 @@ mod download;
 mod fetch;
 mod join;
 mod paths;
-pub mod plan;
+pub(crate) mod plan;
 
 use std::path::{Path, PathBuf};
 
@@ -25,10 +25,10 @@ use crate::ledger::{Ledger, State};
 use crate::progress::Progress;
 use crate::shell::quote_path;
 use crate::shutdown::Shutdown;
-pub use download::Downloader;
-pub use join::join;
+pub(crate) use download::Downloader;
+pub(crate) use join::join;
 use join::{Output, Piece, write_stream};
-pub use plan::{Plan, PlanPart};
+pub(crate) use plan::Plan;
 
 /// Where a rebuilt object goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl WriteTo {
     /// `--out`: `-` for stdout, an existing directory to write `name` into, or a path;
     /// without it, `name` in the current directory. An existing file is only replaced
     /// with `overwrite`.
-    pub fn resolve(out: Option<&Path>, name: &str, overwrite: bool) -> Result<WriteTo> {
+    pub(crate) fn resolve(out: Option<&Path>, name: &str, overwrite: bool) -> Result<WriteTo> {
         let path = match out {
             Some(p) if p == Path::new("-") => return Ok(WriteTo::Stdout),
             Some(p) if p.is_dir() => p.join(name),
@@ -57,7 +57,7 @@ impl WriteTo {
         Ok(WriteTo::File { path, overwrite })
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             WriteTo::Stdout => "stdout".into(),
             WriteTo::File { path, .. } => path.display().to_string(),
@@ -75,12 +75,12 @@ impl WriteTo {
 /// What a restore or join wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Restored {
-    pub object: String,
-    pub output: String,
-    pub bytes: u64,
-    pub sha256: String,
-    pub parts: usize,
-    pub decrypted: bool,
+    pub(crate) object: String,
+    pub(crate) output: String,
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) parts: usize,
+    pub(crate) decrypted: bool,
 }
 
 impl Restored {
@@ -106,7 +106,7 @@ impl Restored {
 
 /// Why one object could not be rebuilt or checked.
 #[derive(Debug)]
-pub enum ObjectError {
+pub(crate) enum ObjectError {
     /// A part is missing, corrupt or cannot be fetched: this object fails, the message
     /// names the part.
     Object(String),
@@ -144,7 +144,7 @@ async fn fetch_into<R: Send + 'static>(
 
 /// Downloads every part and checks it and the whole stream, writing nothing: the restore
 /// drill of `verify`.
-pub async fn check(
+pub(crate) async fn check(
     downloader: &Downloader,
     plan: &Plan,
     progress: &Progress,
@@ -160,7 +160,7 @@ pub async fn check(
 
 /// Fetches, checks and joins every part of `plan` into `target`, decrypting with the
 /// age identity in `identity` when given.
-pub async fn restore(
+pub(crate) async fn restore(
     downloader: &Downloader,
     plan: &Plan,
     target: &WriteTo,

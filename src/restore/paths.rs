@@ -24,7 +24,7 @@ pub(super) const NAME_MAX: usize = 255;
 const PATH_MAX: usize = 4096;
 
 /// One name of a key (between slashes), safe to create inside a directory.
-pub fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     match name {
         "" => return "%".into(),
         "." => return "%2E".into(),
@@ -58,7 +58,7 @@ pub fn safe_name(name: &str) -> String {
 
 /// The path of `bucket/key` under `dir`; `None` when it would be too long for the
 /// filesystem (the object is then refused and named).
-pub fn object_path(dir: &Path, bucket: &str, key: &str, suffix: &str) -> Option<PathBuf> {
+pub(crate) fn object_path(dir: &Path, bucket: &str, key: &str, suffix: &str) -> Option<PathBuf> {
     let mut path = dir.join(safe_name(bucket));
     let names: Vec<&str> = key.split('/').collect();
     for (i, name) in names.iter().enumerate() {
@@ -73,7 +73,7 @@ pub fn object_path(dir: &Path, bucket: &str, key: &str, suffix: &str) -> Option<
 
 /// Creates the directories between `dir` and `path` (private, like every directory
 /// tgploy creates), refusing any that is a symbolic link or not a directory.
-pub fn create_dirs(dir: &Path, path: &Path) -> Result<(), String> {
+pub(crate) fn create_dirs(dir: &Path, path: &Path) -> Result<(), String> {
     let Ok(rest) = path.strip_prefix(dir) else {
         return Err(format!("{} is not inside {}", path.display(), dir.display()));
     };

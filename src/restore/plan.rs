@@ -9,52 +9,52 @@ use crate::ledger::{Delivery, Part};
 
 /// One part of the stored stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanPart {
+pub(crate) struct PlanPart {
     /// 1-based.
-    pub index: u32,
-    pub file_name: String,
-    pub size: u64,
-    pub sha256: String,
+    pub(crate) index: u32,
+    pub(crate) file_name: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
     /// Absent for the text message that stands in for an empty object.
-    pub file_id: Option<String>,
+    pub(crate) file_id: Option<String>,
     /// The bot that sent it (`None`: the first configured bot).
-    pub bot_id: Option<i64>,
+    pub(crate) bot_id: Option<i64>,
 }
 
 impl PlanPart {
     /// `part 2 of 5 (dump.sql.part002)`, for messages.
-    pub fn label(&self, count: usize) -> String {
+    pub(crate) fn label(&self, count: usize) -> String {
         format!("part {} of {count} ({})", self.index, self.file_name)
     }
 }
 
 /// An object to rebuild: its stored stream, part by part, and the checks it must pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// `bucket/key`.
-    pub label: String,
+    pub(crate) label: String,
     /// The original's name (never a path).
-    pub file_name: String,
+    pub(crate) file_name: String,
     /// Bytes and SHA-256 of the stored stream (the age file when encrypted).
-    pub size: u64,
-    pub sha256: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
     /// The stored stream is an age file of the object.
-    pub encrypted: bool,
+    pub(crate) encrypted: bool,
     /// The original's size and SHA-256 when the manifest gives them (encrypted objects).
-    pub plaintext: Option<(u64, String)>,
-    pub parts: Vec<PlanPart>,
+    pub(crate) plaintext: Option<(u64, String)>,
+    pub(crate) parts: Vec<PlanPart>,
     /// The chat its parts are in, where the ledger knows it: for the manual route.
-    pub chat: Option<String>,
+    pub(crate) chat: Option<String>,
 }
 
 impl Plan {
     /// The name the stored stream joins to: `name`, or `name.age` when encrypted.
-    pub fn stored_name(&self) -> String {
+    pub(crate) fn stored_name(&self) -> String {
         if self.encrypted { format!("{}{}", self.file_name, crate::crypt::SUFFIX) } else { self.file_name.clone() }
     }
 
     /// A delivery recorded as sent in the ledger.
-    pub fn from_delivery(d: &Delivery, parts: &[Part]) -> Result<Plan> {
+    pub(crate) fn from_delivery(d: &Delivery, parts: &[Part]) -> Result<Plan> {
         let label = format!("{}/{}", d.object.bucket, d.object.key);
         let sha256 = d.sha256.clone().ok_or_else(|| {
             Error::Failed(format!("the ledger has no SHA-256 for {label}; restore it from its manifest"))
@@ -89,7 +89,7 @@ impl Plan {
     }
 
     /// A manifest (`NAME.tgploy.json`) as downloaded from the chat.
-    pub fn from_manifest_file(path: &Path) -> Result<Plan> {
+    pub(crate) fn from_manifest_file(path: &Path) -> Result<Plan> {
         let bad = |why: String| {
             Error::usage(format!(
                 "manifest {}: {why}; download the `.tgploy.json` document sent after the last part again",
@@ -101,7 +101,7 @@ impl Plan {
         Plan::from_manifest(&m).map_err(bad)
     }
 
-    pub fn from_manifest(m: &Manifest) -> std::result::Result<Plan, String> {
+    pub(crate) fn from_manifest(m: &Manifest) -> std::result::Result<Plan, String> {
         if m.format != manifest::FORMAT {
             return Err(format!("its format is `{}`, not `{}`", m.format, manifest::FORMAT));
         }

@@ -9,7 +9,7 @@ use crate::totp;
 
 /// Enrols without a confirming code (nobody can type one): the secret and recovery codes
 /// are shown once.
-pub fn enrol_unattended(p: &mut dyn Prompter, ledger: &Ledger) -> Result<totp::Enrolment> {
+pub(crate) fn enrol_unattended(p: &mut dyn Prompter, ledger: &Ledger) -> Result<totp::Enrolment> {
     let e = totp::new_enrolment(&account_name())?;
     totp::store(ledger, &e)?;
     p.say(&format!("Second factor enrolled; add it to your authenticator app: {}", e.url));
@@ -29,7 +29,7 @@ pub(super) fn ledger_for(a: &Answers) -> Result<Ledger> {
 
 /// Shows a new secret (URL and QR code), asks for a current code, stores it with the
 /// recovery codes, which are shown once.
-pub fn enrol(p: &mut dyn Prompter, ledger: &Ledger, replace: bool) -> Result<Option<totp::Enrolment>> {
+pub(crate) fn enrol(p: &mut dyn Prompter, ledger: &Ledger, replace: bool) -> Result<Option<totp::Enrolment>> {
     if !replace && totp::enrolled(ledger)? {
         p.say("A second factor is already enrolled; `tgploy setup totp --reset` replaces it.");
         return Ok(None);

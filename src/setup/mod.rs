@@ -8,9 +8,9 @@
 //! checks; [`enrol`] enrols the second factor; [`start`] is where a `tgploy setup` begins.
 
 mod enrol;
-pub mod prompt;
+pub(crate) mod prompt;
 pub mod start;
-pub mod terminal;
+pub(crate) mod terminal;
 mod unattended;
 mod wizard;
 
@@ -21,9 +21,9 @@ use crate::config::{ChatRef, S3Settings, Secret};
 use crate::sink::limits::{CLOUD_API_URL, DEFAULT_PART_SIZE};
 use crate::source::{S3Source, SourceError};
 use crate::totp;
-pub use enrol::{enrol, enrol_unattended};
+pub(crate) use enrol::{enrol, enrol_unattended};
 pub use prompt::{Prompter, Reply};
-pub use unattended::non_interactive;
+pub(crate) use unattended::non_interactive;
 pub use wizard::interactive;
 
 /// Everything `setup` asks for, and what it writes.
@@ -65,7 +65,7 @@ impl Default for Answers {
 
 impl Answers {
     /// The config file these answers make.
-    pub fn to_toml(&self) -> String {
+    pub(crate) fn to_toml(&self) -> String {
         file::render(&file::NewFile {
             part_size: self.part_size,
             database_path: self.database_path.as_deref(),
@@ -89,10 +89,8 @@ impl Answers {
     }
 }
 
-/// What setup did, for its summary.
+/// What setup did besides writing the file (which it said).
 pub struct Outcome {
-    pub config_path: PathBuf,
-    pub backup_of_old: Option<PathBuf>,
     /// Shown once: the otpauth URL and the recovery codes.
     pub enrolment: Option<totp::Enrolment>,
 }
@@ -108,7 +106,7 @@ const NEXT_STEPS: &str = "Next steps:
   6. tgploy doctor                # checks all of the above at any time";
 
 /// Checks the S3 settings by listing buckets; returns their names.
-pub async fn check_s3(answers: &Answers) -> std::result::Result<Vec<String>, SourceError> {
+pub(crate) async fn check_s3(answers: &Answers) -> std::result::Result<Vec<String>, SourceError> {
     S3Source::new(&answers.s3()).list_buckets().await
 }
 

@@ -5,7 +5,7 @@ use dialoguer::{Confirm, Input, Password, Select};
 use super::{Prompter, Reply};
 use crate::error::{Error, Result};
 
-pub struct TerminalPrompter;
+pub(crate) struct TerminalPrompter;
 
 const BACK: &str = "<";
 
@@ -45,7 +45,7 @@ impl Prompter for TerminalPrompter {
 }
 
 /// For `--non-interactive`: says everything on stdout, asks nothing.
-pub struct PrintPrompter;
+pub(crate) struct PrintPrompter;
 
 impl Prompter for PrintPrompter {
     fn say(&mut self, text: &str) {

@@ -14,7 +14,7 @@ use crate::source::{SourceError, explain};
 use crate::totp;
 
 /// `setup --non-interactive`: the same checks and the same file, every answer given.
-pub async fn non_interactive(
+pub(crate) async fn non_interactive(
     p: &mut dyn Prompter,
     mut a: Answers,
     target: &Path,
@@ -62,7 +62,7 @@ pub async fn non_interactive(
         p.say(&format!("Webhook token (stored in the config, shown only now): {}", token.expose()));
         a.webhook_token = Some(token);
     }
-    let backup_of_old = write_private(target, &a.to_toml())?;
+    write_private(target, &a.to_toml())?;
     p.say(&format!("Wrote {} (mode 0600)", target.display()));
     let enrolment = if enrol_totp {
         let ledger = ledger_for(&a)?;
@@ -75,5 +75,5 @@ pub async fn non_interactive(
     } else {
         None
     };
-    Ok(Outcome { config_path: target.to_path_buf(), backup_of_old, enrolment })
+    Ok(Outcome { enrolment })
 }

@@ -68,7 +68,7 @@ async fn finish(p: &mut dyn Prompter, a: &Answers, target: &Path, enrol_totp: bo
     }
     let enrolment = if enrol_totp { enrol(p, &ledger_for(a)?, false)? } else { None };
     p.say(NEXT_STEPS);
-    Ok(Outcome { config_path: target.to_path_buf(), backup_of_old: backup, enrolment })
+    Ok(Outcome { enrolment })
 }
 
 async fn ask_s3(p: &mut dyn Prompter, a: &mut Answers) -> Result<Reply<()>> {

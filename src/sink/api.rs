@@ -26,13 +26,13 @@ pub(crate) enum Attachment {
 
 /// A document to attach as the `document` field.
 pub(crate) struct Document {
-    pub name: String,
-    pub body: Attachment,
+    pub(crate) name: String,
+    pub(crate) body: Attachment,
 }
 
 impl Document {
     /// Its size in bytes, as an upload's error names it.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match &self.body {
             Attachment::File { len, .. } => *len,
             Attachment::Bytes(b) => b.len() as u64,
@@ -100,7 +100,7 @@ pub(crate) enum BuildError {
 }
 
 impl BotApi {
-    pub fn new(endpoint: &str, token: &str) -> Result<BotApi, BuildError> {
+    pub(crate) fn new(endpoint: &str, token: &str) -> Result<BotApi, BuildError> {
         // No total timeout: a 1950 MiB part to a self-hosted server takes long. Connect
         // and read timeouts catch a dead server.
         let client = reqwest::Client::builder()
@@ -118,7 +118,7 @@ impl BotApi {
     }
 
     /// Calls `method` with `params` (and a document, for sendDocument).
-    pub async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: &[(&str, String)],
@@ -198,7 +198,7 @@ impl BotApi {
     }
 
     /// The server's clock: a HEAD of the API's address, read from its `Date` header.
-    pub async fn clocks(&self) -> Result<Option<crate::time::Clocks>, CallError> {
+    pub(crate) async fn clocks(&self) -> Result<Option<crate::time::Clocks>, CallError> {
         let before = std::time::SystemTime::now();
         let response = self
             .client
@@ -213,7 +213,7 @@ impl BotApi {
 
     /// Starts the download of a file `getFile` located: the documented URL
     /// `/file/bot<token>/<file_path>`, with the path's slashes as slashes.
-    pub async fn download(&self, file_path: &str) -> Result<reqwest::Response, CallError> {
+    pub(crate) async fn download(&self, file_path: &str) -> Result<reqwest::Response, CallError> {
         let response = self.client.get(self.file_url(file_path)).send().await.map_err(|e| {
             answered(None);
             CallError::Transient(self.network_error(&e))
@@ -254,7 +254,7 @@ impl BotApi {
     }
 
     /// A network error as one line, without the token the URL carries.
-    pub fn network_error(&self, e: &reqwest::Error) -> String {
+    pub(crate) fn network_error(&self, e: &reqwest::Error) -> String {
         crate::config::redact(&crate::error::chain(e), &self.token)
     }
 }

@@ -9,7 +9,7 @@ use crate::sink::html::escape_html;
 use crate::sizes::human_size;
 
 /// Telegram's caption limit, in UTF-16 code units after entity parsing.
-pub const CAPTION_LIMIT: usize = 1024;
+pub(crate) const CAPTION_LIMIT: usize = 1024;
 /// How much of a key or file name a caption shows.
 const NAME_LIMIT: usize = 180;
 
@@ -70,12 +70,12 @@ fn join_command(quoted: &str) -> String {
 }
 
 /// Length as Telegram counts it.
-pub fn utf16_len(s: &str) -> usize {
+pub(crate) fn utf16_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
 /// Shortens `s` to at most `max` UTF-16 units by cutting out its middle.
-pub fn shorten(s: &str, max: usize) -> String {
+pub(crate) fn shorten(s: &str, max: usize) -> String {
     if utf16_len(s) <= max {
         return s.to_string();
     }
@@ -232,7 +232,7 @@ pub fn manifest_caption(
 }
 
 /// The message that stands in for an empty object (Telegram rejects empty documents).
-pub fn empty_object_message(bucket: &str, key: &str, etag: &str, last_modified: Option<&str>) -> String {
+pub(crate) fn empty_object_message(bucket: &str, key: &str, etag: &str, last_modified: Option<&str>) -> String {
     let mut lines = vec![
         vec![Piece::Bold("tgploy backup: empty object".into())],
         vec![Piece::Text("Bucket: ".into()), Piece::Code(shorten(bucket, 64))],

@@ -106,7 +106,7 @@ pub enum SinkError {
 
 impl SinkError {
     /// Errors that no retry can fix without the operator changing the configuration.
-    pub fn is_config(&self) -> bool {
+    pub(crate) fn is_config(&self) -> bool {
         matches!(
             self,
             SinkError::Unauthorized { .. }
@@ -118,7 +118,7 @@ impl SinkError {
 
     /// Telegram is down, or will not take anything for longer than a run should wait:
     /// the run stops, counts no attempt, and the next run resumes.
-    pub fn is_outage(&self) -> bool {
+    pub(crate) fn is_outage(&self) -> bool {
         matches!(self, SinkError::Unreachable { .. } | SinkError::FloodWait { .. } | SinkError::Flooded(_))
     }
 }

@@ -13,7 +13,7 @@ use super::{Call, SinkError, TelegramSink, Through};
 
 /// Where the bytes of a file Telegram holds can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileSource {
+pub(crate) enum FileSource {
     /// Over HTTP from the Bot API (`/file/bot<token>/<path>`).
     Remote(String),
     /// From this machine's disk: a self-hosted Bot API server (`--local`) answers
@@ -23,9 +23,9 @@ pub enum FileSource {
 
 /// A file located with `getFile`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteFile {
-    pub size: u64,
-    pub source: FileSource,
+pub(crate) struct RemoteFile {
+    pub(crate) size: u64,
+    pub(crate) source: FileSource,
     /// The bot (by index) that located it, and downloads it.
     bot: usize,
     /// Its file id, to locate it again when its link is refused.
@@ -35,7 +35,7 @@ pub struct RemoteFile {
 impl TelegramSink {
     /// The bot with this id, by index; `None` when its token is not configured. Files
     /// recorded without a bot (before tgploy recorded it) belong to the first bot.
-    pub fn bot_index(&self, bot_id: Option<i64>) -> Option<usize> {
+    pub(crate) fn bot_index(&self, bot_id: Option<i64>) -> Option<usize> {
         match bot_id {
             None => Some(0),
             Some(id) => self.bots.iter().position(|b| b.id == id),
@@ -44,7 +44,7 @@ impl TelegramSink {
 
     /// Asks Telegram where a file is (`getFile`), through the bot that received it. Call it
     /// right before [`TelegramSink::fetch`]: the link it gives is promised for an hour.
-    pub async fn locate(&self, bot_id: Option<i64>, file_id: &str) -> Result<RemoteFile, SinkError> {
+    pub(crate) async fn locate(&self, bot_id: Option<i64>, file_id: &str) -> Result<RemoteFile, SinkError> {
         let bot = self.bot_index(bot_id).ok_or(SinkError::UnknownBot(bot_id.unwrap_or_default()))?;
         self.locate_with(bot, file_id).await
     }
@@ -74,7 +74,7 @@ impl TelegramSink {
     /// the file is located again and the download tried once more: a `getFile` that
     /// refuses then says the file id is unknown; a fresh link refused too is
     /// [`SinkError::LinkRefused`].
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         file: &RemoteFile,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,

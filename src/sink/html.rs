@@ -1,7 +1,7 @@
 //! Telegram's HTML parse mode: what every message and caption tgploy composes escapes.
 
 /// Escapes text for Telegram's HTML parse mode.
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

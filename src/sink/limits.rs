@@ -6,24 +6,24 @@ use crate::sizes::human_size;
 
 /// The default part size: every part stays within the cloud Bot API's download limit
 /// ([`CLOUD_DOWNLOAD_LIMIT`]), so that `restore` can fetch each part through the bot.
-pub const DEFAULT_PART_SIZE: u64 = 19 * 1024 * 1024;
+pub(crate) const DEFAULT_PART_SIZE: u64 = 19 * 1024 * 1024;
 /// The cloud Bot API's download limit: `getFile` refuses larger files
 /// (`MAX_DOWNLOAD_FILE_SIZE = 20 << 20` in telegram-bot-api's `Client.h`).
-pub const CLOUD_DOWNLOAD_LIMIT: u64 = 20 << 20;
+pub(crate) const CLOUD_DOWNLOAD_LIMIT: u64 = 20 << 20;
 /// The cloud Bot API's upload limit, "50 MB" in Telegram's documentation: Telegram's HTTP
 /// front refuses a request body over 50 MiB (52,428,800 bytes, multipart envelope
 /// included) with 413 `Request Entity Too Large`. The Bot API server's source has no such
 /// constant; the figure is the one uploads at the boundary show.
-pub const CLOUD_UPLOAD_LIMIT: u64 = 50 << 20;
+pub(crate) const CLOUD_UPLOAD_LIMIT: u64 = 50 << 20;
 /// The largest part the cloud Bot API accepts: under [`CLOUD_UPLOAD_LIMIT`] with a
 /// mebibyte to spare for the request's other fields (caption, chat, boundaries: a few KiB).
-pub const CLOUD_MAX_PART_SIZE: u64 = 49 * 1024 * 1024;
+pub(crate) const CLOUD_MAX_PART_SIZE: u64 = CLOUD_UPLOAD_LIMIT - (1 << 20);
 /// The largest part a self-hosted Bot API server accepts (uploads of up to 2000 MB).
-pub const LOCAL_MAX_PART_SIZE: u64 = 1950 * 1024 * 1024;
+pub(crate) const LOCAL_MAX_PART_SIZE: u64 = 1950 * 1024 * 1024;
 /// The smallest part size; small parts only make sense in tests.
-pub const MIN_PART_SIZE: u64 = 4 * 1024;
+pub(crate) const MIN_PART_SIZE: u64 = 4 * 1024;
 /// The Bot API of Telegram's cloud.
-pub const CLOUD_API_URL: &str = "https://api.telegram.org";
+pub(crate) const CLOUD_API_URL: &str = "https://api.telegram.org";
 
 /// The bot's id: the number before the colon of its token (never the token).
 pub fn bot_id(token: &str) -> Option<i64> {
@@ -32,7 +32,7 @@ pub fn bot_id(token: &str) -> Option<i64> {
 
 /// The one rule for part sizes, for the settings and for `setup`'s answers: a whole
 /// number of KiB from [`MIN_PART_SIZE`] up to what the Bot API at `api_url` takes.
-pub fn check_part_size(part_size: u64, api_url: &str) -> std::result::Result<u64, String> {
+pub(crate) fn check_part_size(part_size: u64, api_url: &str) -> std::result::Result<u64, String> {
     let is_cloud = is_cloud_api(api_url);
     let max = if is_cloud { CLOUD_MAX_PART_SIZE } else { LOCAL_MAX_PART_SIZE };
     if part_size > max && is_cloud {
@@ -54,7 +54,7 @@ pub fn check_part_size(part_size: u64, api_url: &str) -> std::result::Result<u64
 }
 
 /// Whether `api_url` is Telegram's cloud Bot API (with its upload and download limits).
-pub fn is_cloud_api(api_url: &str) -> bool {
+pub(crate) fn is_cloud_api(api_url: &str) -> bool {
     reqwest::Url::parse(api_url)
         .ok()
         .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("api.telegram.org")))
@@ -62,7 +62,7 @@ pub fn is_cloud_api(api_url: &str) -> bool {
 }
 
 /// Whether `token` has the shape @BotFather gives: `<digits>:<secret>`.
-pub fn looks_like_bot_token(token: &str) -> bool {
+pub(crate) fn looks_like_bot_token(token: &str) -> bool {
     match token.split_once(':') {
         Some((id, secret)) => {
             !id.is_empty()

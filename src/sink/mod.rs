@@ -17,13 +17,13 @@
 //! - **Tokens.** Every bot's token appears in its Bot API URLs, and so in reqwest's
 //!   errors: all of them are redacted before any error leaves this module.
 
-pub mod api;
+pub(crate) mod api;
 pub mod caption;
 mod error;
 mod files;
-pub mod html;
+pub(crate) mod html;
 pub mod limits;
-pub mod pace;
+pub(crate) mod pace;
 mod request;
 mod send;
 
@@ -33,12 +33,12 @@ use teloxide::types::{Me, Update};
 
 use crate::config::{ChatRef, Destination, Secret, TelegramSettings};
 use api::BotApi;
-pub use error::SinkError;
-pub use files::{FileSource, RemoteFile};
+pub(crate) use error::SinkError;
+pub(crate) use files::{FileSource, RemoteFile};
 use limits::bot_id;
 use pace::Pacer;
 use request::{Call, Through};
-pub use send::{Landed, SentDocument, SentMessage};
+pub(crate) use send::SentDocument;
 
 /// How many times one request is repeated after 429 answers before giving up.
 const MAX_FLOOD_WAITS: u32 = 30;
@@ -114,7 +114,11 @@ impl TelegramSink {
 
     /// Bots bound to no chat: they can fetch files, and send where told. All a restore
     /// after losing the server needs is the tokens.
-    pub fn downloader(tokens: &[Secret], api_url: &str, messages_per_minute: u32) -> Result<TelegramSink, SinkError> {
+    pub(crate) fn downloader(
+        tokens: &[Secret],
+        api_url: &str,
+        messages_per_minute: u32,
+    ) -> Result<TelegramSink, SinkError> {
         let endpoint = api_url.trim_end_matches('/').to_string();
         let mut bots = Vec::with_capacity(tokens.len());
         for token in tokens {
@@ -138,16 +142,16 @@ impl TelegramSink {
     }
 
     /// One bot, for `setup`, before any chat is known.
-    pub fn for_setup(bot_token: &Secret, api_url: &str) -> Result<TelegramSink, SinkError> {
+    pub(crate) fn for_setup(bot_token: &Secret, api_url: &str) -> Result<TelegramSink, SinkError> {
         TelegramSink::downloader(std::slice::from_ref(bot_token), api_url, 0)
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// The bots' ids, the first first.
-    pub fn bot_ids(&self) -> Vec<i64> {
+    pub(crate) fn bot_ids(&self) -> Vec<i64> {
         self.bots.iter().map(|b| b.id).collect()
     }
 
@@ -158,7 +162,7 @@ impl TelegramSink {
 
     /// Chats that wrote to the first bot lately (getUpdates), newest last, without
     /// repeats.
-    pub async fn recent_chats(&self) -> Result<Vec<(ChatRef, String)>, SinkError> {
+    pub(crate) async fn recent_chats(&self) -> Result<Vec<(ChatRef, String)>, SinkError> {
         let (updates, _): (Vec<Update>, _) =
             self.request(Call::new("getUpdates").param("timeout", "1"), Through::Bot(0)).await?;
         let mut chats: Vec<(ChatRef, String)> = Vec::new();
@@ -179,7 +183,7 @@ impl TelegramSink {
 
     /// Sends an HTML message to a chat named explicitly, through the first bot (setup's
     /// test message).
-    pub async fn send_text_to(&self, chat: &ChatRef, html: &str) -> Result<i64, SinkError> {
+    pub(crate) async fn send_text_to(&self, chat: &ChatRef, html: &str) -> Result<i64, SinkError> {
         let target = Addressee::chat(chat, "the chat id");
         Ok(self.send_html(&target, html, Through::Bot(0)).await?.message_id)
     }
@@ -191,7 +195,7 @@ impl TelegramSink {
     /// forum; then, with `probe`, a message is posted in the topic (a send is the request
     /// that checks a topic: `check_message_topic`) and deleted at once. Returns a note when
     /// that message could not be deleted.
-    pub async fn check_destination(
+    pub(crate) async fn check_destination(
         &self,
         bot: usize,
         dest: &Destination,
@@ -231,7 +235,7 @@ impl TelegramSink {
 
     /// Checks the tokens and that the API answers: `getMe` of every bot. Returns each
     /// bot's id and username.
-    pub async fn check(&self) -> Result<Vec<(i64, String)>, SinkError> {
+    pub(crate) async fn check(&self) -> Result<Vec<(i64, String)>, SinkError> {
         let mut bots = Vec::with_capacity(self.bots.len());
         for (i, bot) in self.bots.iter().enumerate() {
             bots.push((bot.id, self.check_bot(i).await?));
@@ -241,13 +245,13 @@ impl TelegramSink {
 
     /// The Bot API server's clock against this machine's (its `Date` header); `None`
     /// when it sends none.
-    pub async fn clocks(&self) -> Result<Option<crate::time::Clocks>, SinkError> {
+    pub(crate) async fn clocks(&self) -> Result<Option<crate::time::Clocks>, SinkError> {
         let call = Call::new("clock");
         self.bots[0].api.clocks().await.map_err(|e| self.classify(e, &call, 0))
     }
 
     /// `getMe` of one bot (by index): its username.
-    pub async fn check_bot(&self, bot: usize) -> Result<String, SinkError> {
+    pub(crate) async fn check_bot(&self, bot: usize) -> Result<String, SinkError> {
         let (me, _): (Me, _) = self.request(Call::new("getMe"), Through::Bot(bot)).await?;
         Ok(me.user.username.clone().unwrap_or_else(|| me.user.first_name.clone()))
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// The next free slot of each key.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     interval: Duration,
     next: Mutex<HashMap<String, Instant>>,
     /// Where the search for the first free bot starts next, so that bots free at the
@@ -21,7 +21,7 @@ pub struct Pacer {
 
 impl Pacer {
     /// Paces at `per_minute` messages a minute to each chat; 0 paces nothing.
-    pub fn per_minute(per_minute: u32) -> Pacer {
+    pub(crate) fn per_minute(per_minute: u32) -> Pacer {
         let interval = match per_minute {
             0 => Duration::ZERO,
             n => Duration::from_secs_f64(60.0 / f64::from(n)),
@@ -31,7 +31,7 @@ impl Pacer {
 
     /// Takes the next free slot of `chat` at `now`: `now` itself when the chat has been
     /// quiet for an interval, else one interval after the slot taken before.
-    pub fn take(&self, chat: &str, now: Instant) -> Instant {
+    pub(crate) fn take(&self, chat: &str, now: Instant) -> Instant {
         if self.interval.is_zero() {
             return now;
         }
@@ -43,7 +43,7 @@ impl Pacer {
 
     /// Takes the earliest free slot among `keys` (one bot's key in the same chat each):
     /// returns the index of the key and the slot.
-    pub fn take_first_free(&self, keys: &[String], now: Instant) -> (usize, Instant) {
+    pub(crate) fn take_first_free(&self, keys: &[String], now: Instant) -> (usize, Instant) {
         let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
         let start = self.rotation.fetch_add(1, Ordering::Relaxed);
         let n = keys.len().max(1);
@@ -63,7 +63,7 @@ impl Pacer {
     }
 
     /// Holds a key back until `until` (a flood wait Telegram asked for).
-    pub fn hold(&self, key: &str, until: Instant) {
+    pub(crate) fn hold(&self, key: &str, until: Instant) {
         let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
         let slot = next.entry(key.to_string()).or_insert(until);
         if *slot < until {

@@ -13,36 +13,36 @@ use super::{Addressee, SinkError, TelegramSink};
 /// A document Telegram accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentDocument {
-    pub message_id: i64,
-    pub file_id: String,
-    pub file_unique_id: String,
+    pub(crate) message_id: i64,
+    pub(crate) file_id: String,
+    pub(crate) file_unique_id: String,
     /// The bot that sent it: the only one that can download it again.
-    pub bot_id: i64,
+    pub(crate) bot_id: i64,
     /// Where Telegram put it, as its answer says.
-    pub landed: Landed,
+    pub(crate) landed: Landed,
 }
 
 /// A message Telegram accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SentMessage {
-    pub message_id: i64,
-    pub bot_id: i64,
+pub(crate) struct SentMessage {
+    pub(crate) message_id: i64,
+    pub(crate) bot_id: i64,
     /// Where Telegram put it, as its answer says.
-    pub landed: Landed,
+    pub(crate) landed: Landed,
 }
 
 /// Where Telegram put a message, read from its answer (`chat.id`, and
 /// `message_thread_id` when `is_topic_message`): what the ledger records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Landed {
-    pub chat: i64,
-    pub topic: Option<i64>,
+pub(crate) struct Landed {
+    pub(crate) chat: i64,
+    pub(crate) topic: Option<i64>,
 }
 
 impl TelegramSink {
     /// Sends a file from disk as a document to `dest`, through whichever bot is free
     /// first. The file is streamed, not buffered.
-    pub async fn send_file(
+    pub(crate) async fn send_file(
         &self,
         dest: &Addressee,
         path: &Path,
@@ -54,7 +54,7 @@ impl TelegramSink {
     }
 
     /// Sends a file from disk to the admin chat, through the first bot.
-    pub async fn send_file_to_admin(
+    pub(crate) async fn send_file_to_admin(
         &self,
         path: &Path,
         file_name: &str,
@@ -98,12 +98,12 @@ impl TelegramSink {
 
     /// Sends an HTML text message to `dest` through whichever bot is free first (an
     /// empty object's stand-in).
-    pub async fn send_text(&self, dest: &Addressee, html: &str) -> Result<SentMessage, SinkError> {
+    pub(crate) async fn send_text(&self, dest: &Addressee, html: &str) -> Result<SentMessage, SinkError> {
         self.send_html(dest, html, Through::FirstFree).await
     }
 
     /// Sends an HTML text message to the admin chat through the first bot.
-    pub async fn send_admin_text(&self, html: &str) -> Result<i64, SinkError> {
+    pub(crate) async fn send_admin_text(&self, html: &str) -> Result<i64, SinkError> {
         let admin = self.admin()?.clone();
         Ok(self.send_html(&admin, html, Through::Bot(0)).await?.message_id)
     }

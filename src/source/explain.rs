@@ -3,7 +3,7 @@
 use super::SourceError;
 
 /// What an S3 failure most likely means, for people.
-pub fn explain(e: &SourceError) -> String {
+pub(crate) fn explain(e: &SourceError) -> String {
     let text = e.to_string();
     let lower = text.to_lowercase();
     let hint = if lower.contains("dns") || lower.contains("failed to lookup") || lower.contains("name or service") {

@@ -3,7 +3,7 @@
 //! speaks S3.
 
 mod explain;
-pub mod upload;
+pub(crate) mod upload;
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use aws_sdk_s3::types::EncodingType;
 use bytes::Bytes;
 
 use crate::config::S3Settings;
-pub use explain::explain;
+pub(crate) use explain::explain;
 
 /// An error from the S3 side; each says whether the server could be reached at all.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum SourceError {
 
 impl SourceError {
     /// S3 could not be reached or could not serve (5xx): asking again later may work.
-    pub fn is_unavailable(&self) -> bool {
+    pub(crate) fn is_unavailable(&self) -> bool {
         matches!(self, SourceError::Unreachable { .. })
     }
 }
@@ -54,7 +54,7 @@ impl SourceError {
 /// on purpose: buckets are checked against what any S3-compatible store allows (letters,
 /// digits, `.`, `-`, `_`, up to 255 bytes, as legacy AWS buckets and Ceph allow), keys
 /// against S3's limit of 1 to 1024 bytes; the server has the last word on the rest.
-pub fn check_names(bucket: &str, key: &str) -> Result<(), SourceError> {
+pub(crate) fn check_names(bucket: &str, key: &str) -> Result<(), SourceError> {
     let what = || format!("object {bucket}/{key}");
     let invalid = |reason: &str| Err(SourceError::Invalid { what: what(), reason: reason.to_string() });
     if bucket.is_empty() || bucket.len() > 255 || bucket == "." || bucket == ".." {
@@ -86,24 +86,24 @@ impl From<SourceError> for crate::Error {
 /// An object as a listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {
-    pub key: String,
-    pub size: u64,
-    pub last_modified_ms: Option<i64>,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) last_modified_ms: Option<i64>,
     /// Quotes trimmed; `None` where the server's listings carry no ETag.
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
 }
 
 /// What HEAD says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHead {
     pub etag: String,
-    pub size: u64,
-    pub last_modified_ms: Option<i64>,
+    pub(crate) size: u64,
+    pub(crate) last_modified_ms: Option<i64>,
 }
 
 /// A GET response body, read chunk by chunk.
 pub struct Body {
-    pub etag: Option<String>,
+    pub(crate) etag: Option<String>,
     stream: ByteStream,
     endpoint: String,
 }
@@ -135,13 +135,13 @@ pub struct S3Source {
 /// Decodes a key as S3 URL-encodes it, in listings asked for `encoding-type=url` and in
 /// bucket events: `+` is a space, `%XX` a byte of its UTF-8. `None` when the bytes are
 /// not UTF-8, which no S3 key is.
-pub fn decode_key(raw: &str) -> Option<String> {
+pub(crate) fn decode_key(raw: &str) -> Option<String> {
     let spaced = raw.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|k| k.into_owned())
 }
 
 /// Trims the quotes S3 puts around ETags.
-pub fn trim_etag(etag: &str) -> String {
+pub(crate) fn trim_etag(etag: &str) -> String {
     etag.trim().trim_matches('"').to_string()
 }
 
@@ -176,7 +176,7 @@ impl S3Source {
         }
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
@@ -245,7 +245,7 @@ impl S3Source {
 
     /// The S3 server's clock against this machine's, from the `Date` header of a HEAD of
     /// its endpoint; `None` when it sends none. Signatures fail beyond 15 minutes.
-    pub async fn clocks(&self) -> Result<Option<crate::time::Clocks>, SourceError> {
+    pub(crate) async fn clocks(&self) -> Result<Option<crate::time::Clocks>, SourceError> {
         let unreachable = |e: reqwest::Error| SourceError::Unreachable {
             endpoint: self.endpoint.clone(),
             reason: crate::error::chain(&e.without_url()),
@@ -258,7 +258,7 @@ impl S3Source {
     }
 
     /// Every bucket the credentials can see.
-    pub async fn list_buckets(&self) -> Result<Vec<String>, SourceError> {
+    pub(crate) async fn list_buckets(&self) -> Result<Vec<String>, SourceError> {
         let out = self.client.list_buckets().send().await.map_err(|e| self.classify("bucket list", e))?;
         let mut names: Vec<String> = out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect();
         names.sort();
@@ -284,18 +284,8 @@ impl S3Source {
         }
     }
 
-    /// Every object of a bucket, all pages together.
-    pub async fn list_objects(&self, bucket: &str) -> Result<Vec<ListedObject>, SourceError> {
-        let mut listing = self.list_pages(bucket);
-        let mut objects = Vec::new();
-        while let Some(page) = listing.next_page().await? {
-            objects.extend(page);
-        }
-        Ok(objects)
-    }
-
     /// Lists at most one key: can this bucket be listed?
-    pub async fn probe_bucket(&self, bucket: &str) -> Result<(), SourceError> {
+    pub(crate) async fn probe_bucket(&self, bucket: &str) -> Result<(), SourceError> {
         self.client
             .list_objects_v2()
             .bucket(bucket)

@@ -10,24 +10,24 @@ use bytes::{Bytes, BytesMut};
 use super::{S3Source, SourceError, check_names, trim_etag};
 
 /// The metadata key of an object's SHA-256 (`x-amz-meta-tgploy-sha256` on the wire).
-pub const SHA256_METADATA: &str = "tgploy-sha256";
+pub(crate) const SHA256_METADATA: &str = "tgploy-sha256";
 /// The size of each part of a multipart upload (S3 takes 5 MiB to 5 GiB, 10,000 parts):
 /// objects up to this size are put whole.
-pub const UPLOAD_PART: usize = 8 * 1024 * 1024;
+pub(crate) const UPLOAD_PART: usize = 8 * 1024 * 1024;
 
 /// What HEAD says about an object that is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stat {
-    pub etag: String,
-    pub size: u64,
-    pub last_modified_ms: Option<i64>,
+pub(crate) struct Stat {
+    pub(crate) etag: String,
+    pub(crate) size: u64,
+    pub(crate) last_modified_ms: Option<i64>,
     /// Its `x-amz-meta-tgploy-sha256`, for an object a restore put there.
-    pub sha256: Option<String>,
+    pub(crate) sha256: Option<String>,
 }
 
 impl S3Source {
     /// Creates `bucket` unless it exists (owned by these credentials).
-    pub async fn create_bucket(&self, bucket: &str) -> Result<(), SourceError> {
+    pub(crate) async fn create_bucket(&self, bucket: &str) -> Result<(), SourceError> {
         check_names(bucket, "-")?;
         let mut req = self.client.create_bucket().bucket(bucket);
         if self.region != "us-east-1" {
@@ -46,7 +46,7 @@ impl S3Source {
     }
 
     /// HEAD of an object with its tgploy metadata; `None` when there is no such object.
-    pub async fn stat(&self, bucket: &str, key: &str) -> Result<Option<Stat>, SourceError> {
+    pub(crate) async fn stat(&self, bucket: &str, key: &str) -> Result<Option<Stat>, SourceError> {
         check_names(bucket, key)?;
         let what = format!("object {bucket}/{key}");
         let out = match self.client.head_object().bucket(bucket).key(key).send().await {
@@ -69,7 +69,7 @@ impl S3Source {
 
 /// An object being written, a part at a time; nothing is visible under its key before
 /// [`Upload::finish`]. Memory: one part.
-pub struct Upload<'a> {
+pub(crate) struct Upload<'a> {
     source: &'a S3Source,
     bucket: String,
     key: String,
@@ -81,7 +81,7 @@ pub struct Upload<'a> {
 
 impl<'a> Upload<'a> {
     /// Starts writing `bucket/key`, whose content has the SHA-256 `sha256`.
-    pub fn new(source: &'a S3Source, bucket: &str, key: &str, sha256: &str) -> Upload<'a> {
+    pub(crate) fn new(source: &'a S3Source, bucket: &str, key: &str, sha256: &str) -> Upload<'a> {
         Upload {
             source,
             bucket: bucket.to_string(),
@@ -97,7 +97,7 @@ impl<'a> Upload<'a> {
     }
 
     /// Adds bytes; a full part goes out as one.
-    pub async fn write(&mut self, mut chunk: &[u8]) -> Result<(), SourceError> {
+    pub(crate) async fn write(&mut self, mut chunk: &[u8]) -> Result<(), SourceError> {
         while !chunk.is_empty() {
             let room = UPLOAD_PART - self.buffer.len();
             let take = room.min(chunk.len());
@@ -145,7 +145,7 @@ impl<'a> Upload<'a> {
     }
 
     /// Makes the object visible; returns its ETag (quotes trimmed).
-    pub async fn finish(mut self) -> Result<String, SourceError> {
+    pub(crate) async fn finish(mut self) -> Result<String, SourceError> {
         let what = self.what();
         let source = self.source;
         if self.multipart.is_none() {
@@ -181,7 +181,7 @@ impl<'a> Upload<'a> {
     }
 
     /// Gives up: a multipart upload is aborted, so its parts do not linger on the server.
-    pub async fn abort(self) {
+    pub(crate) async fn abort(self) {
         if let Some((id, _)) = &self.multipart {
             let aborted = self
                 .source

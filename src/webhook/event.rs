@@ -49,26 +49,26 @@ struct ObjectEntity {
 
 /// One record of an event notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// `s3:ObjectCreated:Put`, … (the `s3:` prefix added where AWS leaves it out).
-    pub name: String,
-    pub bucket: String,
+    pub(crate) name: String,
+    pub(crate) bucket: String,
     /// Decoded.
-    pub key: String,
-    pub size: Option<u64>,
-    pub etag: Option<String>,
-    pub time_ms: Option<i64>,
+    pub(crate) key: String,
+    pub(crate) size: Option<u64>,
+    pub(crate) etag: Option<String>,
+    pub(crate) time_ms: Option<i64>,
 }
 
 impl Event {
     /// Only new objects are delivered; deletions and the rest are accepted and ignored.
-    pub fn is_object_created(&self) -> bool {
+    pub(crate) fn is_object_created(&self) -> bool {
         self.name.starts_with("s3:ObjectCreated:")
     }
 }
 
 /// Parses a notification body; the error is a short reason for a 400 answer.
-pub fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<Event>, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
     let Some(records) = envelope.records else {
         if envelope.event.as_deref() == Some("s3:TestEvent") {

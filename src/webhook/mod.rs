@@ -6,7 +6,7 @@
 //! same code as `sync` (claims, parts, manifest, flood control, failures for `retry`),
 //! so a timer's `sync` running at the same time never double-sends.
 
-pub mod event;
+pub(crate) mod event;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use crate::source::{S3Source, SourceError, check_names};
 use crate::time::{now, rfc3339};
 
 /// Bodies larger than this are refused with 413: real notifications are a few KiB.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 /// How often the worker looks for pending deliveries without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(30);
 /// Requests whose events are committed together in one transaction, at most.
@@ -451,6 +451,6 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
 }
 
 /// Whether an address is loopback (where `--insecure-no-token` is allowed).
-pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
+pub(crate) fn is_loopback(addr: &std::net::SocketAddr) -> bool {
     addr.ip().is_loopback()
 }

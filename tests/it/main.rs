@@ -1,6 +1,9 @@
 //! Integration tests, compiled as one binary: a real S3 server (s3s-fs) and a fake Bot
 //! API in this process, the built `tgploy` run against them.
 
+// A test crate: its helpers are crate-wide, undocumented, and may unwrap.
+#![allow(unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
 mod bots;
 mod browser;
 mod captions;
@@ -26,4 +29,5 @@ mod shell;
 mod support;
 mod support_selftest;
 mod sync;
+mod tidy;
 mod webhook;

@@ -25,10 +25,10 @@ pub struct ObjectReport {
     pub etag: String,
     pub size: u64,
     pub last_modified: Option<String>,
-    pub encrypted: bool,
+    pub(crate) encrypted: bool,
     pub outcome: ObjectOutcome,
     /// Where it went: a path, or `s3://BUCKET/KEY`.
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     pub error: Option<String>,
 }
 
@@ -36,17 +36,17 @@ pub struct ObjectReport {
 #[derive(Debug, Serialize)]
 pub struct AllReport {
     pub dry_run: bool,
-    pub destination: String,
-    pub as_of: Option<String>,
+    pub(crate) destination: String,
+    pub(crate) as_of: Option<String>,
     /// Objects selected, and the bytes of their stored streams.
-    pub selected: u64,
-    pub bytes: u64,
-    pub restored: u64,
-    pub already_there: u64,
-    pub failed: u64,
+    pub(crate) selected: u64,
+    pub(crate) bytes: u64,
+    pub(crate) restored: u64,
+    pub(crate) already_there: u64,
+    pub(crate) failed: u64,
     pub objects: Vec<ObjectReport>,
     /// Why the run stopped before every object was done, if it did.
-    pub stopped: Option<String>,
+    pub(crate) stopped: Option<String>,
     #[serde(skip)]
     pub(super) stop: Option<Error>,
 }
