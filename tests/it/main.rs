@@ -12,6 +12,7 @@ mod dashboard_client;
 mod faults;
 mod freshness;
 mod harness;
+mod live;
 mod metrics;
 mod private_state;
 mod probe;
