@@ -24,10 +24,33 @@ const LATEST_ROWS: u32 = 10;
 const IN_FLIGHT_ROWS: u32 = 20;
 /// Runs under way listed (more at once is a sign of trouble the count shows).
 const UNDER_WAY_ROWS: u32 = 20;
-/// What age adds to each 64 KiB of an encrypted stream, and about what its header takes.
+/// About what an age header takes.
 const AGE_HEADER: u64 = 200;
+/// The last days are read again after this long (or when an hour begins).
+const ACTIVITY_EVERY: i64 = 30;
 
-pub fn overview(l: &Ledger, cfg: &Config, now: i64) -> Result<views::Overview> {
+/// The last days as last read: the picture has a bar an hour, and its reads cover a
+/// week of deliveries, so pages and the live feed share one read for half a minute (or
+/// until the hour ends). The live feed then sends it only when it changed.
+#[derive(Default)]
+pub struct ActivityCache(std::sync::Mutex<Option<(i64, Activity)>>);
+
+impl ActivityCache {
+    pub fn get(&self, l: &Ledger, now: i64) -> Result<Activity> {
+        let mut cached = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, a)) = &*cached
+            && (*at..*at + ACTIVITY_EVERY).contains(&now)
+            && at.div_euclid(3600) == now.div_euclid(3600)
+        {
+            return Ok(a.clone());
+        }
+        let a = activity(l, now)?;
+        *cached = Some((now, a.clone()));
+        Ok(a)
+    }
+}
+
+pub fn overview(l: &Ledger, cfg: &Config, cache: &ActivityCache, now: i64) -> Result<views::Overview> {
     let (buckets, totals) = buckets::summaries(l)?;
     let (last_sync, last_ok_sync) = l.last_runs(RunKind::Sync.as_str())?;
     Ok(views::Overview {
@@ -43,7 +66,7 @@ pub fn overview(l: &Ledger, cfg: &Config, now: i64) -> Result<views::Overview> {
         runs: l.recent_runs(None, LATEST_ROWS)?,
         watches: freshness::check(l, cfg, now)?,
         in_flight: in_flight(l, cfg, now)?,
-        activity: activity(l, now)?,
+        activity: cache.get(l, now)?,
     })
 }
 
@@ -174,13 +197,7 @@ mod tests {
         let l = Ledger::in_memory().unwrap();
         let day = 1_795_392_000; // a midnight UTC
         let now = day + 6 * 86_400 + 10 * 3600 + 5; // the seventh day, 10:00:05
-        let version = |key: &str| ObjectVersion {
-            bucket: "b".into(),
-            key: key.into(),
-            etag: "e".into(),
-            size: 10,
-            last_modified_ms: Some(1),
-        };
+        let version = version_of;
         // Two versions recorded at 02:xx of the first day, one sent at 05:xx.
         l.insert_versions(&[version("a"), version("b")], State::Pending, day + 2 * 3600).unwrap();
         let a = l.versions_of("b", "a", None).unwrap()[0].id;
@@ -197,6 +214,24 @@ mod tests {
         assert_eq!(a.hours[a.begun - 1].backlog, 1, "b waits now");
         assert!(a.hours[a.begun..].iter().all(|h| *h == Hour::default()), "hours to come are empty");
         assert_eq!((a.hours[5].sent, a.hours[5].bytes), (1, 10));
+    }
+
+    #[test]
+    fn the_last_days_are_read_again_after_half_a_minute_or_when_an_hour_begins() {
+        let l = Ledger::in_memory().unwrap();
+        let cache = ActivityCache::default();
+        let hour = 1_795_392_000 + 5 * 3600;
+        let first = cache.get(&l, hour + 10).unwrap();
+        l.insert_versions(&[version_of("a")], State::Pending, hour + 11).unwrap();
+        assert_eq!(cache.get(&l, hour + 39).unwrap(), first, "read 29 s ago");
+        let later = cache.get(&l, hour + 40).unwrap();
+        assert_ne!(later, first, "30 s: read again, the new version waits");
+        assert_eq!(later.hours[later.begun - 1].backlog, 1);
+        assert_eq!(cache.get(&l, hour + 3600).unwrap().begun, later.begun + 1, "a new hour");
+    }
+
+    fn version_of(key: &str) -> ObjectVersion {
+        ObjectVersion { bucket: "b".into(), key: key.into(), etag: "e".into(), size: 10, last_modified_ms: Some(1) }
     }
 
     #[test]

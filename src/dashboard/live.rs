@@ -18,11 +18,13 @@
 //! sent twice.
 //!
 //! A stream needs a signed-in session, like every page. It ends, with an `end` event,
-//! when its session is signed out (checked against the sessions the watcher read with
-//! its last look, so within about a second) or expires (checked against the ledger at
-//! least once a minute); an open page counts as use, as its 30-second reload did. It
-//! carries no secret: the live parts are the pages' read-only parts, without forms or
-//! their tokens. A comment every [`KEEP_ALIVE`] keeps proxies from closing it.
+//! when its session is signed out or expires, checked at every update and keep-alive
+//! against the sessions the watcher read with its last look (so within about a second:
+//! signing out is a commit). An open page counts as use, as its 30-second reload did: the
+//! watcher notes it once a minute for every session with a stream, and no stream asks the
+//! ledger anything. A stream carries no secret: the live parts are the pages' read-only
+//! parts, without forms or their tokens. A comment every [`KEEP_ALIVE`] keeps proxies
+//! from closing it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -39,8 +41,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::views::{self, Live};
-use super::{Shared, auth, gather, problem};
-use crate::config::Config;
+use super::{App, Shared, auth, gather, problem};
 use crate::error::Result;
 use crate::ledger::{DeliveredFilter, Ledger, Session};
 use crate::time::now;
@@ -51,8 +52,6 @@ pub const POLL: Duration = Duration::from_secs(1);
 pub const REREAD: Duration = Duration::from_secs(30);
 /// A comment goes out after this long without an update.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How often a stream's session is checked against the ledger (and noted as used).
-const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// How long a browser waits before it reconnects a dropped stream.
 const RECONNECT: Duration = Duration::from_secs(3);
 /// Streams open at once; more are refused (503) until some close.
@@ -91,9 +90,10 @@ impl Feed {
     }
 
     /// Reads what the page shows and renders its live parts.
-    fn read(self, l: &Ledger, cfg: &Config, now: i64) -> Result<Live> {
+    fn read(self, l: &Ledger, app: &App, now: i64) -> Result<Live> {
+        let cfg = &app.cfg;
         Ok(match self {
-            Feed::Overview => views::overview_live(&gather::overview(l, cfg, now)?),
+            Feed::Overview => views::overview_live(&gather::overview(l, cfg, &app.activity, now)?),
             Feed::Buckets => {
                 let (buckets, watches) = gather::buckets(l, cfg, now)?;
                 views::buckets_live(&buckets, &watches, now)
@@ -176,6 +176,8 @@ pub(crate) struct Hub {
     boot: String,
     channels: [Channel; 5],
     sessions: watch::Sender<Arc<Sessions>>,
+    /// The sessions with a stream open, by the hash of their id: how many each.
+    watching: std::sync::Mutex<HashMap<String, usize>>,
     streams: AtomicUsize,
     /// A new stream asks the watcher to look now.
     kick: Notify,
@@ -196,6 +198,7 @@ impl Hub {
                 updates: watch::Sender::new(None),
             }),
             sessions: watch::Sender::new(Arc::new(Sessions { read_at: Instant::now(), by_hash: HashMap::new() })),
+            watching: std::sync::Mutex::new(HashMap::new()),
             streams: AtomicUsize::new(0),
             kick: Notify::new(),
             closing: watch::Sender::new(false),
@@ -205,6 +208,10 @@ impl Hub {
     /// Ends every stream (the server is stopping; browsers reconnect to the next one).
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    fn watching(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.watching.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn id(&self, seq: u64) -> String {
@@ -285,13 +292,24 @@ pub(crate) async fn watch_ledger(app: Shared) {
             continue;
         }
         let read_at = Instant::now();
-        let cfg = app.cfg.clone();
-        let feeds = due.clone();
+        let (feeds, reader) = (due.clone(), app.clone());
+        let watching: Vec<String> = hub.watching().keys().cloned().collect();
         let read = Ledger::blocking(&app.ledger, move |l| {
-            let sessions = l.sessions()?.into_iter().map(|s| (s.id_hash.clone(), s)).collect();
             let now = now();
+            let mut sessions: HashMap<String, Session> =
+                l.sessions()?.into_iter().map(|s| (s.id_hash.clone(), s)).collect();
+            // An open page is use, as its reload was: noted at most once a minute.
+            for hash in watching {
+                if let Some(s) = sessions.get_mut(&hash)
+                    && !auth::expired(s, now)
+                    && now - s.last_seen_at >= auth::TOUCH_EVERY_SECS
+                {
+                    l.touch_session(&hash, now)?;
+                    s.last_seen_at = now;
+                }
+            }
             let parts =
-                feeds.into_iter().map(|f| Ok((f, Parts::of(f.read(l, &cfg, now)?)))).collect::<Result<Vec<_>>>()?;
+                feeds.into_iter().map(|f| Ok((f, Parts::of(f.read(l, &reader, now)?)))).collect::<Result<Vec<_>>>()?;
             Ok((sessions, parts))
         })
         .await;
@@ -369,7 +387,8 @@ pub async fn stream(
     }
     let channel = &hub.channels[feed.index()];
     channel.viewers.fetch_add(1, Ordering::SeqCst);
-    let seat = Seat { app: app.clone(), feed };
+    *hub.watching().entry(session.id_hash.clone()).or_default() += 1;
+    let seat = Seat { app: app.clone(), feed, session: session.id_hash.clone() };
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string).or(q.since);
     let viewer = Viewer {
         updates: channel.updates.subscribe(),
@@ -377,11 +396,9 @@ pub async fn stream(
         closing: hub.closing.subscribe(),
         sent: last.as_deref().and_then(|id| hub.seq_of(id)),
         opened: Instant::now(),
-        checked: Instant::now(),
         quiet_until: Instant::now() + KEEP_ALIVE,
         first: true,
         ended: false,
-        session_id,
         session,
         seat,
     };
@@ -400,10 +417,12 @@ fn signed_out() -> Response {
     problem(StatusCode::UNAUTHORIZED, "Signed out", "Sign in to follow the dashboard.")
 }
 
-/// A stream's place: counted while it is open.
+/// A stream's place: counted while it is open, with its session's.
 struct Seat {
     app: Shared,
     feed: Feed,
+    /// The hash of its session's id.
+    session: String,
 }
 
 impl Drop for Seat {
@@ -411,6 +430,13 @@ impl Drop for Seat {
         let hub = &self.app.live;
         hub.channels[self.feed.index()].viewers.fetch_sub(1, Ordering::SeqCst);
         hub.streams.fetch_sub(1, Ordering::SeqCst);
+        let mut watching = hub.watching();
+        if let Some(n) = watching.get_mut(&self.session) {
+            *n -= 1;
+            if *n == 0 {
+                watching.remove(&self.session);
+            }
+        }
     }
 }
 
@@ -422,14 +448,10 @@ struct Viewer {
     /// The seq of the last update the page has.
     sent: Option<u64>,
     opened: Instant,
-    /// When the session was last checked against the ledger.
-    checked: Instant,
     /// A keep-alive goes out then, unless an update does first.
     quiet_until: Instant,
     first: bool,
     ended: bool,
-    /// The cookie's session id: only to check the session, never sent.
-    session_id: String,
     session: Session,
     seat: Seat,
 }
@@ -444,7 +466,7 @@ impl Viewer {
             if *self.closing.borrow() {
                 return None;
             }
-            if let Some(reason) = self.session_ended().await {
+            if let Some(reason) = self.session_ended() {
                 self.ended = true;
                 tracing::info!("dashboard: a live stream ended: its session {reason}");
                 return Some(Event::default().event("end").data(reason));
@@ -453,15 +475,16 @@ impl Viewer {
                 self.quiet_until = Instant::now() + KEEP_ALIVE;
                 return Some(self.with_retry(event));
             }
-            let quiet = tokio::time::sleep_until(self.quiet_until);
+            // Quiet for long enough: a comment, right after the session was checked.
+            if Instant::now() >= self.quiet_until {
+                self.quiet_until = Instant::now() + KEEP_ALIVE;
+                return Some(self.with_retry(Event::default().comment("keep-alive")));
+            }
             tokio::select! {
                 changed = self.updates.changed() => changed.ok()?,
                 changed = self.sessions.changed() => changed.ok()?,
                 changed = self.closing.changed() => changed.ok()?,
-                _ = quiet => {
-                    self.quiet_until = Instant::now() + KEEP_ALIVE;
-                    return Some(self.with_retry(Event::default().comment("keep-alive")));
-                }
+                _ = tokio::time::sleep_until(self.quiet_until) => {}
             }
         }
     }
@@ -490,33 +513,18 @@ impl Viewer {
         Some(Event::default().id(hub.id(update.seq)).event("update").data(data))
     }
 
-    /// Why the stream must end, if it must: its session was signed out or expired.
-    async fn session_ended(&mut self) -> Option<&'static str> {
-        let now = now();
-        {
-            // Sessions read since this stream opened hold its session while it lives.
-            let sessions = self.sessions.borrow_and_update();
-            if sessions.read_at > self.opened {
-                match sessions.by_hash.get(&self.session.id_hash) {
-                    None => return Some("signed-out"),
-                    Some(session) => self.session = session.clone(),
-                }
+    /// Why the stream must end, if it must: its session was signed out or expired. The
+    /// sessions read since the stream opened hold its session while it lives (the watcher
+    /// notes its use).
+    fn session_ended(&mut self) -> Option<&'static str> {
+        let sessions = self.sessions.borrow_and_update();
+        if sessions.read_at > self.opened {
+            match sessions.by_hash.get(&self.session.id_hash) {
+                None => return Some("signed-out"),
+                Some(session) => self.session = session.clone(),
             }
         }
-        if auth::expired(&self.session, now) {
-            return Some("expired");
-        }
-        if self.checked.elapsed() >= CHECK_EVERY {
-            self.checked = Instant::now();
-            let id = self.session_id.clone();
-            match Ledger::blocking(&self.seat.app.ledger, move |l| auth::resume_session(l, &id, now)).await {
-                // Used now (the ledger notes it at most once a minute).
-                Ok(Some(session)) => self.session = Session { last_seen_at: now, ..session },
-                Ok(None) => return Some("expired"),
-                Err(e) => tracing::warn!("dashboard: cannot check a live stream's session: {e}"),
-            }
-        }
-        None
+        auth::expired(&self.session, now()).then_some("expired")
     }
 }
 

@@ -84,6 +84,8 @@ pub(crate) struct App {
     throttle: throttle::Throttle,
     /// The live pages' watcher and streams.
     live: live::Hub,
+    /// The last days, as the overview last read them.
+    activity: gather::ActivityCache,
 }
 
 type Shared = Arc<App>;
@@ -145,6 +147,7 @@ async fn serve(
         answers: tokio::sync::Mutex::new(()),
         throttle: throttle::Throttle::default(),
         live: live::Hub::new(),
+        activity: gather::ActivityCache::default(),
     });
     // What this process counts (the settings page's getMe answers) reaches the ledger,
     // and so every scrape, like the webhook server's.

@@ -200,7 +200,7 @@ pub async fn logout(State(app): State<Shared>, authed: Authed, Form(form): Form<
 // ----- overview -----
 
 pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
-    let data = app.db(|app| gather::overview(&app.ledger, &app.cfg, now())).await?;
+    let data = app.db(|app| gather::overview(&app.ledger, &app.cfg, &app.activity, now())).await?;
     html(StatusCode::OK, views::overview(&frame(&authed, Nav::Overview, None), &data))
 }
 

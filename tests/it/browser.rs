@@ -283,6 +283,7 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
             shoot(&c, name, width, height).await;
             if page == "/" {
                 shoot_from(&c, "overview-charts", width, height, Some("#live-charts")).await;
+                shoot_from(&c, "overview-freshness", width, height, Some("#live-watches")).await;
             }
         }
     }

@@ -3,8 +3,8 @@
 use maud::{Markup, html};
 
 use super::{
-    Activity, Frame, Live, ago_only, badge, bucket_table, charts, duration, empty, object, page, prose, region,
-    run_status, stamp, state_badge, table, watch_table, when,
+    Activity, Frame, Live, ago_only, badge, bucket_table, charts, duration, empty, freshness_chart, object, page,
+    prose, region, run_status, stamp, state_badge, table, watch_table, when,
 };
 use crate::buckets::Summary;
 use crate::config::ChatRef;
@@ -101,7 +101,7 @@ pub fn overview_live(o: &Overview) -> Live {
         regions: vec![
             ("live-cards", overview_cards(o)),
             ("live-inflight", in_flight_table(&o.in_flight, o.totals.sending, o.now)),
-            ("live-charts", charts(&o.activity, &o.watches, o.now)),
+            ("live-charts", charts(&o.activity)),
             ("live-buckets", bucket_table(&o.buckets, o.now, None)),
             ("live-watches", overview_watches(o)),
             ("live-latest", latest_table(o)),
@@ -191,6 +191,7 @@ fn overview_watches(o: &Overview) -> Markup {
                 div.notice.notice-error role="alert" { strong { "Overdue:" }
                     (overdue) " of " (o.watches.len()) " watched places got no new backup in time." }
             }
+            (freshness_chart(&o.watches, o.now))
             (watch_table(&o.watches, o.now))
         }
     }

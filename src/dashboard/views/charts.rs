@@ -1,5 +1,5 @@
-//! The overview's picture of the last days, drawn here as inline SVG in the look's
-//! colours: what was delivered hour by hour (bytes, objects), the backlog and the
+//! The overview's pictures, drawn here as inline SVG in the look's colours: what was
+//! delivered hour by hour over the last days (bytes, objects), the backlog and the
 //! failures over the same hours, and each watched place's newest backup against its
 //! period. No script draws anything. Every figure is also in words: a line under each
 //! chart, a `<title>` and `<desc>` in it, and a table of the days for screen readers.
@@ -141,9 +141,9 @@ fn axis(a: &Activity) -> Markup {
     }
 }
 
-/// The picture: delivered bytes and objects per hour, the backlog and failures, and the
-/// watched places against their periods.
-pub fn charts(a: &Activity, watches: &[WatchStatus], now: i64) -> Markup {
+/// The picture of the last days: delivered bytes and objects per hour, the backlog and
+/// failures.
+pub fn charts(a: &Activity) -> Markup {
     let bytes: Vec<u64> = a.hours.iter().map(|h| h.bytes).collect();
     let sent: Vec<u64> = a.hours.iter().map(|h| h.sent).collect();
     let failed: Vec<u64> = a.hours.iter().map(|h| h.failed).collect();
@@ -207,7 +207,16 @@ pub fn charts(a: &Activity, watches: &[WatchStatus], now: i64) -> Markup {
                 (axis(a))
                 p.chart-words { (failed_words) }
             }
-            @if !watches.is_empty() {
+        }
+        (days_table(a))
+    }
+}
+
+/// Each watched place's newest backup against its period.
+pub fn freshness_chart(watches: &[WatchStatus], now: i64) -> Markup {
+    html! {
+        @if !watches.is_empty() {
+            div.charts {
                 figure.chart-box.accent-lime {
                     figcaption { h3 { "Newest backup against its watch" } }
                     ul.fresh-list {
@@ -216,7 +225,6 @@ pub fn charts(a: &Activity, watches: &[WatchStatus], now: i64) -> Markup {
                 }
             }
         }
-        (days_table(a))
     }
 }
 
@@ -302,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_charts_say_their_figures_and_draw_without_inline_style() {
-        let html = charts(&activity(), &[], 1_795_392_000 + 40 * 3600).into_string();
+        let html = charts(&activity()).into_string();
         assert!(html.contains("4.0 MiB delivered in 7 days; busiest hour Mon 23 14:00 UTC: 3.0 MiB"), "{html}");
         assert!(html.contains("4 objects delivered in 7 days"), "{html}");
         assert!(html.contains("1 delivery failed in 7 days; most in Mon 23 14:00 UTC: 1."), "{html}");
