@@ -918,6 +918,17 @@ impl ProcWatch {
         ProcWatch { stop, samples, thread: Some(thread) }
     }
 
+    /// RSS (KiB) at each `n`th of the way from `from` to `to`, both ends included.
+    fn rss_along(&self, from: Instant, to: Instant, n: u32) -> Vec<u64> {
+        let samples = self.samples.lock().unwrap();
+        (0..=n)
+            .filter_map(|i| {
+                let at = from + to.duration_since(from) * i / n;
+                samples.iter().min_by_key(|(t, _, _)| if *t > at { *t - at } else { at - *t }).map(|(_, _, rss)| *rss)
+            })
+            .collect()
+    }
+
     /// CPU (% of one core), and the first, last and largest RSS (KiB), between two
     /// instants.
     fn between(&self, from: Instant, to: Instant) -> (f64, u64, u64, u64) {
@@ -1117,6 +1128,8 @@ async fn bench_live_dashboard_streams() {
     w.s3.create_bucket("live").await;
     let server = w.start_dashboard();
     let procs = ProcWatch::start(server.child.id());
+    // This process plays the S3 server, the Bot API and the browsers.
+    let here = ProcWatch::start(std::process::id());
     let mut c = dashboard_client::Client::new(&server.url);
     let reply = c.sign_in(dashboard_client::PASSWORD, &enrolment.recovery_codes[0]).await;
     assert_eq!(reply.status, 303, "{}", reply.body);
@@ -1182,6 +1195,9 @@ async fn bench_live_dashboard_streams() {
     let (idle_cpu, idle_rss0, _, _) = procs.between(idle_from, alone_until);
     let (cpu, rss0, rss1, rss_max) = procs.between(watched_from, watched_until);
     let (after_cpu, _, after_rss, _) = procs.between(after_from, after_until);
+    let along = procs.rss_along(watched_from, watched_until, 5);
+    let (here_idle, ..) = here.between(idle_from, alone_until);
+    let (here_watched, ..) = here.between(watched_from, watched_until);
     let kib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
     let (alone_n, watched_n) = (alone.len(), watched.len());
     let (alone_m, watched_m) = (median(alone), median(watched.clone()));
@@ -1205,6 +1221,14 @@ async fn bench_live_dashboard_streams() {
         kib(after_rss)
     );
     println!(
+        "BENCH   dashboard RSS every fifth of the time the streams were open: {}",
+        along.iter().map(|k| kib(*k)).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "BENCH   this process (S3, the Bot API and the {streams} readers): {here_watched:.0} % of a core with the \
+         streams open, {here_idle:.0} % before them"
+    );
+    println!(
         "BENCH   from a part's commit to its stream showing it: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} \
          (part, stream) pairs ({missed} not shown: the stream closed first); {:.2} updates a second per stream, \
          {:.1} KiB each on average; {} deliveries sent",
@@ -1216,7 +1240,7 @@ async fn bench_live_dashboard_streams() {
         bytes as f64 / updates.max(1) as f64 / 1024.0,
         sent_times.len()
     );
-    drop(procs);
+    drop((procs, here));
     server.kill();
 }
 
