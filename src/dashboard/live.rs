@@ -304,8 +304,10 @@ pub(crate) async fn watch_ledger(app: Shared) {
                     && !auth::expired(s, now)
                     && now - s.last_seen_at >= auth::TOUCH_EVERY_SECS
                 {
-                    l.touch_session(&hash, now)?;
-                    s.last_seen_at = now;
+                    match l.touch_session(&hash, now) {
+                        Ok(()) => s.last_seen_at = now,
+                        Err(e) => tracing::warn!("live: cannot note a session's use: {e}"),
+                    }
                 }
             }
             let parts =
