@@ -430,6 +430,22 @@ async fn the_overview_follows_a_delivery_part_by_part_without_a_reload() {
     let kept = c.execute("return [window.tgployMark, performance.getEntriesByType('navigation').length]", vec![]);
     assert_eq!(kept.await.unwrap(), json!(["this page", 1]), "the window never navigated");
     assert_eq!(c.current_url().await.unwrap().path(), "/");
+
+    // On the buckets page a code half typed stays: a bucket switched elsewhere is
+    // announced, and its switch waits for a reload.
+    c.goto(&format!("{}/buckets", d.server.url)).await.unwrap();
+    c.wait().for_element(Locator::Css("#live-status[data-state=on]")).await.unwrap();
+    let code = c.find(Locator::Css("#code-0")).await.unwrap();
+    code.send_keys("12").await.unwrap();
+    d.w.execute("UPDATE buckets SET enabled = 0 WHERE name = 'backups'");
+    let shown = "return !document.getElementById('live-buckets-changed').hidden";
+    let announced = async {
+        while c.execute(shown, vec![]).await.unwrap() != json!(true) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), announced).await.expect("the change was announced");
+    assert_eq!(code.prop("value").await.unwrap().as_deref(), Some("12"), "what was typed stays");
     assert_eq!(console_problems(&c, &driver).await, Vec::<String>::new(), "the console");
     c.close().await.unwrap();
 }
