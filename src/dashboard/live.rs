@@ -55,7 +55,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before it reconnects a dropped stream.
 const RECONNECT: Duration = Duration::from_secs(3);
 /// Streams open at once; more are refused (503) until some close.
-pub const MAX_STREAMS: usize = 500;
+pub const MAX_STREAMS: usize = 256;
 
 /// A page that follows the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
