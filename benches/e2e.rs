@@ -12,7 +12,7 @@
 // A test crate: its helpers are crate-wide, undocumented, and may unwrap.
 #![allow(unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -884,6 +884,369 @@ async fn bench_dashboard_pages_with_100000_deliveries() {
     server.kill();
 }
 
+/// A process's CPU time (user and system, in seconds) and resident memory (KiB), from
+/// `/proc/PID/stat` and `/proc/PID/status`.
+fn cpu_and_rss(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    // Clock ticks are a hundredth of a second on Linux (`getconf CLK_TCK`).
+    Some((ticks / 100.0, rss))
+}
+
+/// Samples a process's CPU time and memory every second until stopped.
+struct ProcWatch {
+    stop: Arc<AtomicBool>,
+    samples: Arc<std::sync::Mutex<Vec<(Instant, f64, u64)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProcWatch {
+    fn start(pid: u32) -> ProcWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, out) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some((cpu, rss)) = cpu_and_rss(pid) {
+                    out.lock().unwrap().push((Instant::now(), cpu, rss));
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        ProcWatch { stop, samples, thread: Some(thread) }
+    }
+
+    /// RSS (KiB) at each `n`th of the way from `from` to `to`, both ends included.
+    fn rss_along(&self, from: Instant, to: Instant, n: u32) -> Vec<u64> {
+        let samples = self.samples.lock().unwrap();
+        (0..=n)
+            .filter_map(|i| {
+                let at = from + to.duration_since(from) * i / n;
+                samples.iter().min_by_key(|(t, _, _)| if *t > at { *t - at } else { at - *t }).map(|(_, _, rss)| *rss)
+            })
+            .collect()
+    }
+
+    /// CPU (% of one core), and the first, last and largest RSS (KiB), between two
+    /// instants.
+    fn between(&self, from: Instant, to: Instant) -> (f64, u64, u64, u64) {
+        let samples = self.samples.lock().unwrap();
+        let within: Vec<&(Instant, f64, u64)> = samples.iter().filter(|(t, _, _)| *t >= from && *t <= to).collect();
+        let (Some(first), Some(last)) = (within.first(), within.last()) else { return (0.0, 0, 0, 0) };
+        let secs = last.0.duration_since(first.0).as_secs_f64().max(1e-9);
+        let max = within.iter().map(|(_, _, rss)| *rss).max().unwrap_or(0);
+        ((last.1 - first.1) / secs * 100.0, first.2, last.2, max)
+    }
+}
+
+impl Drop for ProcWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// When each part of the deliveries after `after` was committed, and when each was sent,
+/// as a reader of the ledger sees it every 5 ms.
+struct CommitWatch {
+    stop: Arc<AtomicBool>,
+    seen: Arc<std::sync::Mutex<Commits>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Commits = (HashMap<(i64, u32), Instant>, HashMap<i64, Instant>);
+
+impl CommitWatch {
+    fn start(ledger: PathBuf, after: i64) -> CommitWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(std::sync::Mutex::new((HashMap::new(), HashMap::new())));
+        let (s, out) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&ledger).unwrap();
+            conn.busy_timeout(Duration::from_secs(30)).unwrap();
+            while !s.load(Ordering::Relaxed) {
+                let parts: Vec<(i64, u32)> = conn
+                    .prepare_cached(
+                        "SELECT delivery_id, COUNT(*) FROM parts WHERE delivery_id > ?1 GROUP BY delivery_id",
+                    )
+                    .unwrap()
+                    .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let sent: Vec<i64> = conn
+                    .prepare_cached("SELECT id FROM deliveries WHERE id > ?1 AND state = 'sent'")
+                    .unwrap()
+                    .query_map([after], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let now = Instant::now();
+                let mut seen = out.lock().unwrap();
+                for (id, n) in parts {
+                    for k in 1..=n {
+                        seen.0.entry((id, k)).or_insert(now);
+                    }
+                }
+                for id in sent {
+                    seen.1.entry(id).or_insert(now);
+                }
+                drop(seen);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        CommitWatch { stop, seen, thread: Some(thread) }
+    }
+
+    fn finish(mut self) -> Commits {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// What one live stream showed, and when it first did: each delivery with at least k
+/// parts done in flight, each delivery among the latest as sent.
+#[derive(Default)]
+struct Shown {
+    parts: HashMap<i64, Vec<(u32, Instant)>>,
+    sent: HashMap<i64, Instant>,
+    updates: usize,
+    bytes: usize,
+}
+
+impl Shown {
+    /// When the stream first showed part `k` of delivery `id` committed (or the delivery
+    /// sent).
+    fn first(&self, id: i64, k: u32) -> Option<Instant> {
+        let in_flight = self.parts.get(&id).and_then(|seen| seen.iter().find(|(done, _)| *done >= k).map(|(_, t)| *t));
+        match (in_flight, self.sent.get(&id)) {
+            (Some(a), Some(b)) => Some(a.min(*b)),
+            (a, b) => a.or(b.copied()),
+        }
+    }
+}
+
+/// Reads the overview's live stream until `stop`, noting what it showed.
+async fn follow(c: dashboard_client::Client, stop: Arc<tokio::sync::Notify>) -> Shown {
+    let mut stream = dashboard_client::Stream::open(&c, "overview", None).await;
+    assert_eq!(stream.status, 200);
+    let mut shown = Shown::default();
+    loop {
+        let event = tokio::select! {
+            event = stream.next(Duration::from_secs(600)) => event,
+            _ = stop.notified() => break,
+        };
+        let Some(event) = event else { break };
+        if event.event.as_deref() != Some("update") {
+            continue;
+        }
+        let now = Instant::now();
+        shown.updates += 1;
+        shown.bytes += event.data.len();
+        let update = event.update();
+        if let Some(flying) = update["regions"]["live-inflight"].as_str() {
+            for row in flying.split("<tr data-delivery=\"").skip(1) {
+                let id: i64 = row.split('"').next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                let done: u32 =
+                    row.split("data-done=\"").nth(1).and_then(|v| v.split('"').next()?.parse().ok()).unwrap_or(0);
+                let seen = shown.parts.entry(id).or_default();
+                if seen.last().is_none_or(|(d, _)| *d < done) {
+                    seen.push((done, now));
+                }
+            }
+        }
+        if let Some(latest) = update["regions"]["live-latest"].as_str() {
+            for row in latest.split("<tr data-delivery=\"").skip(1) {
+                if let Some(id) = row.split('"').next().and_then(|v| v.parse().ok()) {
+                    shown.sent.entry(id).or_insert(now);
+                }
+            }
+        }
+    }
+    shown
+}
+
+/// Rounds until `until`: each a new object of `size` bytes in the bucket `live`, delivered
+/// by one `sync` and checked against its manifest. Returns each round's seconds.
+async fn delivery_rounds(w: &World, bin: &Path, round: &mut u64, size: usize, until: Instant) -> Vec<f64> {
+    let mut times = Vec::new();
+    while Instant::now() < until {
+        *round += 1;
+        let bytes = data(size, 1000 + *round);
+        let expected = crate::harness::sha256_hex(&bytes);
+        let key = format!("round-{round:04}.bin");
+        w.s3.put("live", &key, bytes).await;
+        let before = w.tg.documents().len();
+        let run = timed_async(w, bin, &["sync", "--bucket", "live"]).await;
+        let docs = w.tg.documents();
+        let manifest = docs[before..].iter().find(|d| d.file_name.ends_with(".tgploy.json")).expect("a manifest");
+        let m: serde_json::Value = serde_json::from_slice(&manifest.bytes()).unwrap();
+        assert_eq!(m["sha256"], expected.as_str(), "{key}");
+        // The disk is kept: the parts were checked through their manifest.
+        for d in &docs[before..] {
+            let _ = std::fs::remove_file(&d.path);
+        }
+        w.s3.client().delete_object().bucket("live").key(&key).send().await.unwrap();
+        times.push(run.secs);
+    }
+    times
+}
+
+/// The live dashboard: `BENCH_STREAMS` (100) streams of the overview open for
+/// `BENCH_LIVE_SECONDS` (300) while `sync` delivers one object after another (128 MiB in
+/// 8 MiB parts, S3 and the fake Bot API as fast as they go), over a ledger of
+/// `BENCH_LIVE_DELIVERIES` (100,000) deliveries; against the same deliveries with no
+/// viewer, before and after, in the same run. The dashboard's CPU and memory come from
+/// /proc; how long after a part's commit each stream showed it, from a reader of the
+/// ledger that looks every 5 ms.
+async fn bench_live_dashboard_streams() {
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let seconds = env("BENCH_LIVE_SECONDS", 300);
+    let streams = env("BENCH_STREAMS", 100) as usize;
+    let filled = env("BENCH_LIVE_DELIVERIES", 100_000) as usize;
+    let (size, part) = (128usize << 20, 8u64 << 20);
+
+    let mut w = World::with_listed_etags().await;
+    w.set_env("TGPLOY_PART_SIZE", &part.to_string());
+    fill_ledger(&w, filled);
+    // The filled buckets are not on the S3 server: off, and nothing of theirs pending.
+    w.execute("UPDATE buckets SET enabled = 0");
+    w.execute("UPDATE deliveries SET state = 'dead', next_attempt_at = NULL WHERE state = 'pending'");
+    let after: i64 = w.query("SELECT MAX(id) FROM deliveries")[0][0].parse().unwrap();
+    let ledger = tgploy::ledger::Ledger::open(&w.ledger_path()).unwrap();
+    tgploy::dashboard::auth::set_password(&ledger, dashboard_client::PASSWORD, None).unwrap();
+    let enrolment = tgploy::totp::new_enrolment("bench").unwrap();
+    tgploy::totp::store(&ledger, &enrolment).unwrap();
+    drop(ledger);
+    w.s3.create_bucket("live").await;
+    let server = w.start_dashboard();
+    let procs = ProcWatch::start(server.child.id());
+    // This process plays the S3 server, the Bot API and the browsers.
+    let here = ProcWatch::start(std::process::id());
+    let mut c = dashboard_client::Client::new(&server.url);
+    let reply = c.sign_in(dashboard_client::PASSWORD, &enrolment.recovery_codes[0]).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let commits = CommitWatch::start(w.ledger_path(), after);
+
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tgploy"));
+    let mut round = 0u64;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let half = Duration::from_secs(seconds / 2);
+
+    let idle_from = Instant::now();
+    let mut alone = delivery_rounds(&w, &bin, &mut round, size, Instant::now() + half).await;
+    let alone_until = Instant::now();
+
+    // The streams open, each with its first update, for `seconds`.
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut readers = Vec::new();
+    for _ in 0..streams {
+        let mut reader = dashboard_client::Client::new(&server.url);
+        reader.cookies = c.cookies.clone();
+        readers.push(tokio::spawn(follow(reader, stop.clone())));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let watched_from = Instant::now();
+    let watched = delivery_rounds(&w, &bin, &mut round, size, Instant::now() + Duration::from_secs(seconds)).await;
+    let watched_until = Instant::now();
+    stop.notify_waiters();
+    let mut shown = Vec::new();
+    for r in readers {
+        shown.push(r.await.unwrap());
+    }
+    let after_from = Instant::now();
+    alone.extend(delivery_rounds(&w, &bin, &mut round, size, Instant::now() + half).await);
+    let after_until = Instant::now();
+    let (commit_times, sent_times) = commits.finish();
+
+    // From each part's commit to each stream showing it.
+    let mut latencies = Vec::new();
+    let mut missed = 0;
+    for ((id, k), committed) in &commit_times {
+        if *committed < watched_from || *committed > watched_until {
+            continue;
+        }
+        for s in &shown {
+            match s.first(*id, *k) {
+                Some(t) => latencies.push(t.saturating_duration_since(*committed)),
+                None => missed += 1,
+            }
+        }
+    }
+    latencies.sort();
+    let ms = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    let updates: usize = shown.iter().map(|s| s.updates).sum();
+    let bytes: usize = shown.iter().map(|s| s.bytes).sum();
+    let watched_secs = watched_until.duration_since(watched_from).as_secs_f64();
+    let (idle_cpu, idle_rss0, _, _) = procs.between(idle_from, alone_until);
+    let (cpu, rss0, rss1, rss_max) = procs.between(watched_from, watched_until);
+    let (after_cpu, _, after_rss, _) = procs.between(after_from, after_until);
+    let along = procs.rss_along(watched_from, watched_until, 5);
+    let (here_idle, ..) = here.between(idle_from, alone_until);
+    let (here_watched, ..) = here.between(watched_from, watched_until);
+    let kib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
+    let (alone_n, watched_n) = (alone.len(), watched.len());
+    let (alone_m, watched_m) = (median(alone), median(watched.clone()));
+    println!(
+        "BENCH live dashboard: {streams} streams of the overview for {watched_secs:.0} s over a ledger of {filled} \
+         deliveries, while sync delivers 128 MiB objects (8 MiB parts) one after another"
+    );
+    println!(
+        "BENCH   delivery with the streams open: median {watched_m:.2} s of {watched_n} rounds = {:.3} x with no \
+         viewer (median {alone_m:.2} s of {alone_n} rounds, before and after)",
+        watched_m / alone_m
+    );
+    println!(
+        "BENCH   dashboard CPU: {cpu:.1} % of a core with the streams open, {idle_cpu:.1} % before them, \
+         {after_cpu:.1} % after; RSS {} when they opened, {} when they closed, at most {}; {} with none before, \
+         {} after",
+        kib(rss0),
+        kib(rss1),
+        kib(rss_max),
+        kib(idle_rss0),
+        kib(after_rss)
+    );
+    println!(
+        "BENCH   dashboard RSS every fifth of the time the streams were open: {}",
+        along.iter().map(|k| kib(*k)).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "BENCH   this process (S3, the Bot API and the {streams} readers): {here_watched:.0} % of a core with the \
+         streams open, {here_idle:.0} % before them"
+    );
+    println!(
+        "BENCH   from a part's commit to its stream showing it: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} \
+         (part, stream) pairs ({missed} not shown: the stream closed first); {:.2} updates a second per stream, \
+         {:.1} KiB each on average; {} deliveries sent",
+        ms(0.50),
+        ms(0.95),
+        ms(1.0),
+        latencies.len(),
+        updates as f64 / streams as f64 / watched_secs,
+        bytes as f64 / updates.max(1) as f64 / 1024.0,
+        sent_times.len()
+    );
+    drop((procs, here));
+    server.kill();
+}
+
 type Bench = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// Every benchmark, by name.
@@ -901,6 +1264,7 @@ const BENCHES: &[(&str, Bench)] = &[
         Box::pin(bench_three_bots_against_one_under_flood_control())
     }),
     ("bench_dashboard_pages_with_100000_deliveries", || Box::pin(bench_dashboard_pages_with_100000_deliveries())),
+    ("bench_live_dashboard_streams", || Box::pin(bench_live_dashboard_streams())),
 ];
 
 /// Runs the benchmarks whose names contain one of the arguments (all without any), each

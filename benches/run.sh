@@ -20,6 +20,11 @@
 #                                       chat); 429 answers per 100 messages
 #   bench_dashboard_pages_with_...      every dashboard page over 100,000 deliveries, p50/p99
 #                                       (BENCH_REQUESTS per page, default 300)
+#   bench_live_dashboard_streams        100 live streams of the overview (BENCH_STREAMS) for 5 minutes
+#                                       (BENCH_LIVE_SECONDS, default 300) over 100,000 deliveries
+#                                       (BENCH_LIVE_DELIVERIES) while sync delivers 128 MiB objects, against
+#                                       the same deliveries with no viewer before and after; dashboard CPU and
+#                                       RSS, part commit to stream p50/p95
 # Usage: benches/run.sh [NAME-FILTER...]   (all of them without a filter)
 #   BASELINE=<commit> benches/run.sh ...   also measures tgploy built at that commit, in the
 #                                          same run, for before/after figures

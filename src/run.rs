@@ -3,12 +3,15 @@
 //! `sync`, `retry`, `heartbeat` and `verify` are one run each; the webhook server makes
 //! one run of each batch of deliveries it works. Whatever the kind, a run
 //!
-//! 1. begins ([`Run::begin`]): its start time is taken;
+//! 1. begins ([`Run::begin`]): its start time is taken, and it is noted in the ledger as
+//!    under way (what the dashboard shows as running; a webhook batch is noted only once
+//!    it finds work);
 //! 2. delivers, for the kinds that deliver ([`Run::deliver`]): the claims of runs that
 //!    died on this host are taken over, the batch's deliveries are picked from the
 //!    ledger and handed to the [`Engine`];
 //! 3. ends ([`Run::end`]): it is recorded in the ledger (what `status`, the heartbeat
-//!    and the dashboard's logs show), an outage it met raises the "cannot reach" alert,
+//!    and the dashboard's logs show) in place of its note, an outage it met raises the
+//!    "cannot reach" alert,
 //!    and the queued alerts go to the admin chat unless Telegram is the service that
 //!    is down; what the run counted for the metrics is added to the ledger. What the
 //!    run returns is handed back unchanged: the caller renders it and turns it into an
@@ -99,11 +102,40 @@ pub struct Run {
     started_at: i64,
     cfg: Config,
     ledger: Arc<Ledger>,
+    /// Its note among the runs under way.
+    note: std::sync::Mutex<Note>,
+}
+
+/// A run's note among the runs under way in the ledger.
+enum Note {
+    None,
+    /// Being written, beside the run's first steps.
+    Writing(tokio::task::JoinHandle<Result<i64>>),
+    Written(i64),
 }
 
 impl Run {
+    /// Begins a run: its start time is taken, and (but for a webhook batch, noted once it
+    /// finds work) it is noted as under way, on the blocking pool beside its first steps.
     pub fn begin(kind: RunKind, cfg: &Config, ledger: &Arc<Ledger>) -> Run {
-        Run { kind, started_at: now(), cfg: cfg.clone(), ledger: Arc::clone(ledger) }
+        let run = Run {
+            kind,
+            started_at: now(),
+            cfg: cfg.clone(),
+            ledger: Arc::clone(ledger),
+            note: std::sync::Mutex::new(Note::None),
+        };
+        if kind != RunKind::Webhook && tokio::runtime::Handle::try_current().is_ok() {
+            let (ledger, started_at) = (Arc::clone(ledger), run.started_at);
+            let writing =
+                tokio::spawn(async move { Ledger::blocking(&ledger, move |l| note(l, kind, started_at)).await });
+            *run.note() = Note::Writing(writing);
+        }
+        run
+    }
+
+    fn note(&self) -> std::sync::MutexGuard<'_, Note> {
+        self.note.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Does `work` as one run of `kind`: begun, handed to `work`, ended with what `work`
@@ -127,6 +159,13 @@ impl Run {
         engine.take_over_dead_runs().await?;
         let ids = engine.pick(batch).await?;
         report.picked += ids.len() as u64;
+        if !ids.is_empty() && matches!(*self.note(), Note::None) {
+            let (kind, started_at) = (self.kind, self.started_at);
+            match Ledger::blocking(&self.ledger, move |l| note(l, kind, started_at)).await {
+                Ok(id) => *self.note() = Note::Written(id),
+                Err(e) => tracing::warn!("cannot note the run as under way: {e}"),
+            }
+        }
         engine.deliver(ids, batch.retrying(), report).await
     }
 
@@ -142,6 +181,22 @@ impl Run {
     }
 
     async fn record(self, tally: Tally) {
+        let note = std::mem::replace(&mut *self.note(), Note::None);
+        let under_way = match note {
+            Note::None => None,
+            Note::Written(id) => Some(id),
+            Note::Writing(writing) => match writing.await {
+                Ok(Ok(id)) => Some(id),
+                Ok(Err(e)) => {
+                    tracing::warn!("cannot note the run as under way: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("cannot note the run as under way: {e}");
+                    None
+                }
+            },
+        };
         let run = RunRecord {
             kind: self.kind.as_str().into(),
             started_at: self.started_at,
@@ -151,7 +206,7 @@ impl Run {
             bytes: tally.bytes,
             error: tally.error.clone(),
         };
-        if let Err(e) = Ledger::blocking(&self.ledger, move |l| l.record_run(&run)).await {
+        if let Err(e) = Ledger::blocking(&self.ledger, move |l| l.record_run_ending(&run, under_way)).await {
             tracing::warn!("cannot record the run in the ledger: {e}");
         }
         if let Err(e) = Ledger::blocking(&self.ledger, metrics::flush).await {
@@ -172,4 +227,10 @@ impl Run {
             alert::flush_if_possible(&self.ledger, &self.cfg).await;
         }
     }
+}
+
+/// Notes a run as under way by this process; the notes of runs whose process died on
+/// this host go.
+fn note(ledger: &Ledger, kind: RunKind, started_at: i64) -> Result<i64> {
+    ledger.start_run(kind.as_str(), started_at, crate::owner::this_process(), &crate::owner::is_dead)
 }

@@ -24,7 +24,7 @@ pub const IDLE_SECS: i64 = 30 * 60;
 pub const ABSOLUTE_SECS: i64 = 12 * 3600;
 /// `last_seen_at` is written at most this often per session, so that reading pages
 /// rarely writes to the ledger.
-const TOUCH_EVERY_SECS: i64 = 60;
+pub const TOUCH_EVERY_SECS: i64 = 60;
 /// The shortest password `tgploy setup dashboard` accepts.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longer answers are refused before hashing.

@@ -4,12 +4,15 @@
 //! Server-rendered pages over the same ledger and library as the commands. The ledger is
 //! read in short statements on the blocking pool, never on the runtime's workers, and
 //! written only for what an operator does here (sign-in, sessions, bucket switches,
-//! retries) and to note a session's last use at most once a minute. Every response
-//! carries a Content-Security-Policy without inline script or style; every POST must
-//! come from this dashboard's own pages (origin check) and carry the CSRF token of its
-//! session.
+//! retries) and to note a session's last use at most once a minute. The pages follow the
+//! ledger as other processes write it ([`live`]: one watcher, Server-Sent Events, one
+//! same-origin script). Every response carries a Content-Security-Policy without inline
+//! script or style; every POST must come from this dashboard's own pages (origin check)
+//! and carry the CSRF token of its session.
 
 pub mod auth;
+mod gather;
+mod live;
 mod pages;
 pub mod throttle;
 pub mod views;
@@ -34,19 +37,30 @@ use crate::time::now;
 
 /// The stylesheet, compiled into the binary.
 const CSS: &str = include_str!("app.css");
+/// The script that keeps pages up to date, compiled into the binary.
+const JS: &str = include_str!("live.js");
 /// The icon browsers ask every site for: a lime “t” with a hard magenta shadow.
 const FAVICON: &[u8] = include_bytes!("favicon.ico");
 /// Forms are small; anything larger is refused before it is read.
 const BODY_LIMIT: usize = 16 * 1024;
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// Scripts and styles from this origin's files only (no inline code), and connections
+/// (the live stream) to this origin only.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The stylesheet's URL: its content hash in the name lets browsers keep it forever.
 static CSS_PATH: LazyLock<String> =
     LazyLock::new(|| format!("/static/app.{}.css", hex::encode(&Sha256::digest(CSS.as_bytes())[..8])));
+/// The script's URL, named by its content hash like the stylesheet's.
+static JS_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/static/live.{}.js", hex::encode(&Sha256::digest(JS.as_bytes())[..8])));
 
 pub fn css_path() -> &'static str {
     &CSS_PATH
+}
+
+pub fn js_path() -> &'static str {
+    &JS_PATH
 }
 
 /// What the server needs; built once by [`run`].
@@ -68,6 +82,10 @@ pub(crate) struct App {
     answers: tokio::sync::Mutex<()>,
     /// Wrong answers by source address: the dashboard's own guard against guessing.
     throttle: throttle::Throttle,
+    /// The live pages' watcher and streams.
+    live: live::Hub,
+    /// The last days, as the overview last read them.
+    activity: gather::ActivityCache,
 }
 
 type Shared = Arc<App>;
@@ -128,16 +146,27 @@ async fn serve_on(
         ledger: dashboard.ledger,
         answers: tokio::sync::Mutex::new(()),
         throttle: throttle::Throttle::default(),
+        live: live::Hub::new(),
+        activity: gather::ActivityCache::default(),
     });
     // What this process counts (the settings page's getMe answers) reaches the ledger,
     // and so every scrape, like the webhook server's.
     let ledger = app.ledger.clone();
     let counts = tokio::spawn(crate::metrics::flush_every(ledger.clone(), crate::metrics::FLUSH_EVERY));
+    let watcher = tokio::spawn(live::watch_ledger(app.clone()));
+    // Live streams never end by themselves: they are ended when the server stops, so
+    // that the requests in flight can finish.
+    let closing = app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.live.close();
+    };
     let served = axum::serve(listener, router(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")));
     counts.abort();
+    watcher.abort();
     if let Err(e) = Ledger::blocking(&ledger, crate::metrics::flush).await {
         tracing::warn!("cannot add the last counts to the ledger: {e}");
     }
@@ -161,7 +190,8 @@ fn router(app: Shared) -> Router {
         .route("/security/sign-out-everywhere", post(pages::sign_out_everywhere))
         .route("/security/password", post(pages::change_password))
         .route("/settings", get(pages::settings))
-        .route("/static/{file}", get(stylesheet))
+        .route("/live/{page}", get(live::stream))
+        .route("/static/{file}", get(static_file))
         .route("/favicon.ico", get(favicon))
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(healthz))
@@ -200,17 +230,15 @@ async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response 
     resp
 }
 
-async fn stylesheet(Path(file): Path<String>) -> Response {
-    if format!("/static/{file}") != css_path() {
-        return problem(StatusCode::NOT_FOUND, "Not found", "There is no such file.");
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-        ],
-        CSS,
-    )
+/// The stylesheet and the script, at their content-hashed paths.
+async fn static_file(Path(file): Path<String>) -> Response {
+    let path = format!("/static/{file}");
+    let (content_type, body) = match path {
+        p if p == css_path() => ("text/css; charset=utf-8", CSS),
+        p if p == js_path() => ("text/javascript; charset=utf-8", JS),
+        _ => return problem(StatusCode::NOT_FOUND, "Not found", "There is no such file."),
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], body)
         .into_response()
 }
 

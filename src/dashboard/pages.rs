@@ -1,6 +1,6 @@
 //! The dashboard's pages and the actions behind their forms. Each page reads what it
-//! shows in one trip to the blocking pool; each action checks the form's CSRF token
-//! first, and answers with a redirect to the page that shows the outcome.
+//! shows in one trip to the blocking pool ([`gather`]); each action checks the form's
+//! CSRF token first, and answers with a redirect to the page that shows the outcome.
 
 use std::net::SocketAddr;
 
@@ -11,30 +11,20 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use maud::Markup;
 use serde::Deserialize;
 
+use super::live::Feed;
 use super::throttle::{self, Refusal};
 use super::views::{self, Destined, Frame, Nav, Notice};
-use super::{App, Authed, Fail, Shared, auth};
+use super::{App, Authed, Fail, Shared, auth, gather};
 use crate::buckets;
 use crate::config::Config;
 use crate::error::Error;
-use crate::freshness;
-use crate::ledger::{DeliveredFilter, State as DeliveryState};
-use crate::run::RunKind;
+use crate::ledger::DeliveredFilter;
 use crate::sink::TelegramSink;
 use crate::source::S3Source;
 use crate::time::now;
 use crate::totp::{self, Gate, Verdict};
 
 type Page = std::result::Result<Response, Fail>;
-
-/// Rows on a page of files or runs.
-const PAGE_ROWS: u32 = 50;
-/// Objects under a prefix are counted up to this many (each costs a row read).
-const COUNT_UP_TO: u64 = 10_000;
-/// Failed or dead deliveries listed on the retry page.
-const RETRY_ROWS: u32 = 200;
-/// The latest deliveries and runs on the overview.
-const LATEST_ROWS: u32 = 10;
 
 /// How long the settings page waits for each bot's `getMe`.
 const BOT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -92,7 +82,15 @@ pub(super) fn to_login(app: &App, expired: bool) -> Response {
 }
 
 fn frame(authed: &Authed, nav: Nav, notice: Option<Notice>) -> Frame<'_> {
-    Frame { nav, csrf: &authed.csrf, notice }
+    let live = match nav {
+        Nav::Overview => Some(Feed::Overview),
+        Nav::Buckets => Some(Feed::Buckets),
+        Nav::Files => Some(Feed::Files),
+        Nav::Retry => Some(Feed::Retry),
+        Nav::Logs => Some(Feed::Logs),
+        Nav::Security | Nav::Settings => None,
+    };
+    Frame { nav, csrf: &authed.csrf, notice, live: live.map(Feed::name) }
 }
 
 fn html(status: StatusCode, markup: Markup) -> Page {
@@ -201,26 +199,8 @@ pub(crate) async fn logout(State(app): State<Shared>, authed: Authed, Form(form)
 
 // ----- overview -----
 
-pub(crate) async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
-    let data = app
-        .db(|app| {
-            let l = &app.ledger;
-            let (buckets, totals) = buckets::summaries(l)?;
-            let (last_sync, last_ok_sync) = l.last_runs(RunKind::Sync.as_str())?;
-            Ok(views::Overview {
-                now: now(),
-                totals,
-                buckets,
-                last_sync,
-                last_ok_sync,
-                last_heartbeat: l.last_runs(RunKind::Heartbeat.as_str())?.0,
-                alerts_waiting: l.unsent_alert_count()?,
-                latest: l.delivered_page(&DeliveredFilter::default(), LATEST_ROWS)?,
-                runs: l.recent_runs(None, LATEST_ROWS)?,
-                watches: freshness::check(l, &app.cfg, now())?,
-            })
-        })
-        .await?;
+pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
+    let data = app.db(|app| gather::overview(&app.ledger, &app.cfg, &app.activity, now())).await?;
     html(StatusCode::OK, views::overview(&frame(&authed, Nav::Overview, None), &data))
 }
 
@@ -237,8 +217,7 @@ async fn buckets_page(
     status: StatusCode,
     notice: std::result::Result<Notice, Done>,
 ) -> Page {
-    let (rows, watches) =
-        app.db(|app| Ok((buckets::summaries(&app.ledger)?.0, freshness::check(&app.ledger, &app.cfg, now())?))).await?;
+    let (rows, watches) = app.db(|app| gather::buckets(&app.ledger, &app.cfg, now())).await?;
     let notice = match notice {
         Ok(n) => Some(n),
         Err(done) => done.notice(|b| rows.iter().any(|s| s.bucket.name == b)),
@@ -386,48 +365,14 @@ pub(crate) async fn files(State(app): State<Shared>, authed: Authed, Query(q): Q
         Some((sent_at.parse().ok()?, id.parse().ok()?))
     });
     let filter = DeliveredFilter { bucket: some(q.bucket), prefix: some(q.prefix), before };
-    let data = app
-        .db(move |app| {
-            let l = &app.ledger;
-            let mut rows = l.delivered_page(&filter, PAGE_ROWS + 1)?;
-            let next = (rows.len() > PAGE_ROWS as usize).then(|| {
-                rows.truncate(PAGE_ROWS as usize);
-                rows.last().map(|r| (r.delivery.sent_at.unwrap_or(0), r.delivery.id))
-            });
-            Ok(views::Files {
-                now: now(),
-                buckets: l.buckets()?.into_iter().map(|b| b.name).collect(),
-                total: l.count_delivered(&filter, filter.prefix.is_some().then_some(COUNT_UP_TO + 1))?,
-                counted_up_to: filter.prefix.is_some().then_some(COUNT_UP_TO),
-                next: next
-                    .flatten()
-                    .map(|before| views::files_href(filter.bucket.as_deref(), filter.prefix.as_deref(), Some(before))),
-                first_page: filter.before.is_none(),
-                bucket: filter.bucket,
-                prefix: filter.prefix,
-                rows,
-            })
-        })
-        .await?;
+    let data = app.db(move |app| gather::files(&app.ledger, &app.cfg, filter, now())).await?;
     html(StatusCode::OK, views::files(&frame(&authed, Nav::Files, None), &data))
 }
 
 // ----- retry -----
 
-pub(crate) async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
-    let data = app
-        .db(|app| {
-            let l = &app.ledger;
-            let (counts, _) = l.counts()?;
-            Ok(views::Retry {
-                now: now(),
-                failed: l.deliveries_in_page(DeliveryState::Failed, RETRY_ROWS)?,
-                failed_total: counts.failed,
-                dead: l.deliveries_in_page(DeliveryState::Dead, RETRY_ROWS)?,
-                dead_total: counts.dead,
-            })
-        })
-        .await?;
+pub async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+    let data = app.db(|app| gather::retry(&app.ledger, now())).await?;
     html(StatusCode::OK, views::retry(&frame(&authed, Nav::Retry, done.notice(|_| false)), &data))
 }
 
@@ -452,25 +397,8 @@ pub(crate) struct LogsQuery {
     before: Option<i64>,
 }
 
-pub(crate) async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
-    let data = app
-        .db(move |app| {
-            let l = &app.ledger;
-            let mut runs = l.recent_runs(q.before, PAGE_ROWS + 1)?;
-            let older = (runs.len() > PAGE_ROWS as usize).then(|| {
-                runs.truncate(PAGE_ROWS as usize);
-                runs.last().map(|(id, _)| *id)
-            });
-            Ok(views::Logs {
-                now: now(),
-                runs,
-                older: older.flatten(),
-                first_page: q.before.is_none(),
-                alerts: l.recent_alerts(PAGE_ROWS)?,
-                alerts_waiting: l.unsent_alert_count()?,
-            })
-        })
-        .await?;
+pub async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
+    let data = app.db(move |app| gather::logs(&app.ledger, q.before, now())).await?;
     html(StatusCode::OK, views::logs(&frame(&authed, Nav::Logs, None), &data))
 }
 

@@ -12,7 +12,10 @@
 //! - [`claims`]: claims, leases, parts and the states of a delivery, where the
 //!   exactly-once argument lives;
 //! - [`queries`]: what `restore`, `files`, `status` and the dashboard read;
-//! - [`runs`], [`alerts`], [`auth`] (second factor, dashboard password and sessions);
+//! - [`runs`] (finished and under way), [`alerts`], [`auth`] (second factor, dashboard
+//!   password and sessions);
+//! - [`live`]: what the live dashboard follows (commits, deliveries in flight, the last
+//!   days hour by hour);
 //! - [`model`]: the row types they hand out.
 //!
 //! Every method locks the one connection for one statement or one transaction, through
@@ -24,6 +27,7 @@ mod auth;
 mod buckets;
 mod claims;
 mod counters;
+mod live;
 mod model;
 mod queries;
 mod runs;
@@ -39,6 +43,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction};
 
 use crate::error::{Error, Result};
 pub use counters::Counter;
+pub use live::Changes;
 pub use model::*;
 pub use queries::{DeliveredFilter, Selection};
 pub use watches::Newest;
@@ -182,13 +187,14 @@ impl Ledger {
 
     /// A consistent copy of the whole ledger at `dest` (`VACUUM INTO`), without the
     /// second factor's secret and recovery codes, nor the dashboard's password hash and
-    /// sessions: the copy leaves this machine.
+    /// sessions: the copy leaves this machine. Nor the runs under way: in a copy they are
+    /// nobody's.
     pub fn snapshot(&self, dest: &Path) -> Result<()> {
         self.read(|conn| conn.execute("VACUUM INTO ?1", [dest.display().to_string()]))?;
         let copy = Connection::open(dest).map_err(|e| self.err(e))?;
         copy.execute_batch(
             "DELETE FROM totp; DELETE FROM recovery_codes; DELETE FROM dashboard_password;
-             DELETE FROM dashboard_sessions; PRAGMA journal_mode = DELETE; VACUUM;",
+             DELETE FROM dashboard_sessions; DELETE FROM runs_under_way; PRAGMA journal_mode = DELETE; VACUUM;",
         )
         .map_err(|e| self.err(e))
     }

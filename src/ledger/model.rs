@@ -155,6 +155,50 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+/// A run that started and has not recorded its end yet (or died before it could).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunUnderWay {
+    pub id: i64,
+    pub kind: String,
+    pub started_at: i64,
+    /// The process running it ([`crate::owner`]).
+    pub owner: String,
+}
+
+/// A delivery in flight: claimed by a run (`sending`), with the parts Telegram accepted
+/// so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub id: i64,
+    pub bucket: String,
+    pub key: String,
+    /// The object's size.
+    pub size: u64,
+    pub part_size: Option<u64>,
+    pub encrypted: bool,
+    pub attempts: u32,
+    /// When the claim runs out unless renewed: a lease in the past is a run that died.
+    pub lease_until: Option<i64>,
+    /// When it was claimed (or last changed).
+    pub updated_at: i64,
+    pub parts_done: u32,
+    /// Bytes of the stored stream in the accepted parts.
+    pub bytes_done: u64,
+    pub last_part_at: Option<i64>,
+}
+
+/// What happened in one hour (`hour` is its start, in Unix seconds): deliveries sent and
+/// their bytes, versions recorded (skipped ones aside), deliveries that failed in runs
+/// that ended then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HourActivity {
+    pub hour: i64,
+    pub sent: u64,
+    pub sent_bytes: u64,
+    pub recorded: u64,
+    pub failed: u64,
+}
+
 /// A delivered object with its parts, for `files`.
 #[derive(Debug, Clone)]
 pub struct DeliveredFile {

@@ -234,4 +234,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, labels)
     ) STRICT;
     "#,
+    // 8: the live dashboard. Runs under way (a row from a run's start until its record in
+    // `runs` replaces it, in the same transaction; `owner` tells a run that died on this
+    // host), and deliveries by creation time, for the backlog hour by hour.
+    r#"
+    CREATE TABLE runs_under_way (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        owner       TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX deliveries_created_at ON deliveries (created_at);
+    "#,
 ];

@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: Debian's headless Chromium, driven over WebDriver
 //! (`chromedriver`) by fantoccini. It signs in by typing into the form, switches a
-//! bucket off and on, checks labels, focus and contrast in the rendered pages, and saves
+//! bucket off and on, checks labels, focus and contrast in the rendered pages, follows a
+//! delivery made by another process on the overview without reloading it, and saves
 //! screenshots at 1280×800 and 390×844 (into `docs/screenshots/` with `TGPLOY_BLESS=1`,
 //! else under the target directory).
 
@@ -12,7 +13,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::dashboard_client::{Dash, PASSWORD};
-use crate::harness::{World, data};
+use crate::harness::{PART_SIZE, World, data};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -109,10 +110,17 @@ fn screenshot_dir() -> PathBuf {
 
 /// Saves the viewport as `NAME-WIDTH.png`, checking its size.
 async fn shoot(c: &Client, name: &str, width: u32, height: u32) {
+    shoot_from(c, name, width, height, None).await;
+}
+
+/// Saves the viewport as `NAME-WIDTH.png`, scrolled to the top of the page or to the
+/// element `from` (a CSS selector).
+async fn shoot_from(c: &Client, name: &str, width: u32, height: u32, from: Option<&str>) {
     viewport(c, width, height).await;
     // The audit's focus() may have scrolled a table sideways.
-    let reset = "window.scrollTo(0, 0); document.querySelectorAll('.table-wrap').forEach(e => e.scrollLeft = 0)";
-    c.execute(reset, vec![]).await.unwrap();
+    let reset = "window.scrollTo(0, 0); document.querySelectorAll('.table-wrap').forEach(e => e.scrollLeft = 0); \
+                 if (arguments[0]) document.querySelector(arguments[0]).scrollIntoView({ block: 'start' })";
+    c.execute(reset, vec![json!(from)]).await.unwrap();
     let png = c.screenshot().await.unwrap();
     let size =
         (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
@@ -192,8 +200,8 @@ async fn heading(c: &Client) -> String {
 }
 
 /// A ledger that looks like a few days of backups: three buckets (one off, one with a
-/// chat of its own), deliveries in one and several parts, a failure, a dead delivery,
-/// runs and a heartbeat.
+/// chat of its own), deliveries in one and several parts over the last week, a failure,
+/// a dead delivery, runs and a heartbeat.
 async fn backups() -> World {
     let mut w = World::new().await.with_admin();
     // Photos go to a chat of their own; two places are watched for fresh backups, and
@@ -224,21 +232,34 @@ async fn backups() -> World {
     w.tg.set_upload_limit(50 * 1024 * 1024);
     w.execute("UPDATE deliveries SET state = 'dead', attempts = 8, next_attempt_at = NULL WHERE key LIKE '%IMG_4200%'");
     w.execute("UPDATE buckets SET enabled = 0 WHERE name = 'configs'");
+    // What was delivered, spread over the last week: the overview draws it hour by hour.
+    w.execute(
+        "UPDATE deliveries SET created_at = created_at - (id % 6) * 86400 - (id * 5 % 11) * 3600,
+            sent_at = sent_at - (id % 6) * 86400 - (id * 5 % 11) * 3600 WHERE state = 'sent'",
+    );
     w.run(&["heartbeat"]).await.success();
     w
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots() {
+/// Whether the browser tests run: they need Debian's Chromium, unless told to skip.
+fn browser_wanted() -> bool {
     if std::env::var("TGPLOY_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
         eprintln!("skipped: TGPLOY_SKIP_BROWSER_TESTS=1");
-        return;
+        return false;
     }
     assert!(
         Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
         "the browser test needs Debian's chromium and chromium-driver: `{INSTALL}` (as .ci/run does), \
          or set TGPLOY_SKIP_BROWSER_TESTS=1 to skip it"
     );
+    true
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots() {
+    if !browser_wanted() {
+        return;
+    }
     let mut d = Dash::start_in(backups().await).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
@@ -251,16 +272,7 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
     viewport(&c, 390, 844).await;
     audit(&c, "sign-in").await;
     shoot(&c, "login", 390, 844).await;
-    c.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    let code = d.codes.next().await;
-    c.find(Locator::Css("#code")).await.unwrap().send_keys(&code).await.unwrap();
-    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    // Only signed-in pages have the sidebar (the sign-in page has a heading too).
-    let signed_in = tokio::time::timeout(Duration::from_secs(30), c.wait().for_element(Locator::Css(".sidebar"))).await;
-    if !matches!(signed_in, Ok(Ok(_))) {
-        panic!("not signed in: {}", c.source().await.unwrap_or_default());
-    }
-    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    sign_in(&c, &mut d).await;
     assert_eq!(heading(&c).await, "OVERVIEW", "text-transform shows headings in capitals");
 
     for (page, name) in [("/", "overview"), ("/buckets", "buckets"), ("/files", "files"), ("/retry", "retry")] {
@@ -269,6 +281,10 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
             viewport(&c, width, height).await;
             audit(&c, &format!("{page} at {width}px")).await;
             shoot(&c, name, width, height).await;
+            if page == "/" {
+                shoot_from(&c, "overview-charts", width, height, Some("#live-charts")).await;
+                shoot_from(&c, "overview-freshness", width, height, Some("#live-watches")).await;
+            }
         }
     }
     for page in ["/logs", "/security", "/settings"] {
@@ -317,6 +333,121 @@ async fn a_browser_signs_in_switches_a_bucket_off_and_on_and_takes_screenshots()
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     c.close().await.unwrap();
     eprintln!("screenshots in {}", screenshot_dir().display());
+}
+
+/// Types the password and a code into the sign-in page shown, and sends it; the
+/// overview answers.
+async fn sign_in(c: &Client, d: &mut Dash) {
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    let code = d.codes.next().await;
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&code).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    // Only signed-in pages have the sidebar (the sign-in page has a heading too).
+    let signed_in = tokio::time::timeout(Duration::from_secs(30), c.wait().for_element(Locator::Css(".sidebar"))).await;
+    if !matches!(signed_in, Ok(Ok(_))) {
+        panic!("not signed in: {}", c.source().await.unwrap_or_default());
+    }
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+}
+
+/// The delivery in flight of `key` on the overview: its id, the parts done and in all as
+/// its row says them, and its part counter's text.
+const IN_FLIGHT: &str = r#"
+const row = [...document.querySelectorAll('#live-inflight tr[data-delivery]')].find(r => r.textContent.includes(arguments[0]));
+return row ? [row.dataset.delivery, Number(row.dataset.done), Number(row.dataset.total), row.querySelector('.parts').textContent] : null;
+"#;
+
+/// Whether delivery `id` is out of flight and among the latest deliveries, as sent.
+const SENT: &str = r#"
+const row = document.querySelector(`#live-latest tr[data-delivery="${arguments[0]}"]`);
+return !!row && !!row.querySelector('.badge-sent') && !document.querySelector(`#live-inflight tr[data-delivery="${arguments[0]}"]`);
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_overview_follows_a_delivery_part_by_part_without_a_reload() {
+    if !browser_wanted() {
+        return;
+    }
+    let mut d = Dash::start().await;
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    c.goto(&format!("{}/", d.server.url)).await.unwrap();
+    sign_in(&c, &mut d).await;
+    // The page is loaded once: a mark on its window stays as long as it is not reloaded
+    // or left.
+    c.execute("window.tgployMark = 'this page'", vec![]).await.unwrap();
+    let status = c.wait().for_element(Locator::Css("#live-status[data-state=on]")).await.unwrap();
+    assert_eq!(status.text().await.unwrap(), "Live");
+
+    // Objects of 8 parts, delivered by `tgploy sync` in another process, a part a second.
+    d.w.tg.set_upload_rate(Some(PART_SIZE));
+    for (width, height) in [(1280, 800), (390, 844)] {
+        viewport(&c, width, height).await;
+        let key = format!("db/live-{width}.sql.gz");
+        d.w.s3.put("backups", &key, data(8 * PART_SIZE as usize, width as u64)).await;
+        let sync = d.w.spawn(&["sync"]);
+        let mut counts = Vec::new();
+        let mut id = None;
+        let mut audited = false;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while id.is_none() || counts.last().is_some_and(|(done, _)| *done < 8) {
+            assert!(std::time::Instant::now() < deadline, "{key} in flight: {counts:?}");
+            let row = c.execute(IN_FLIGHT, vec![json!(key)]).await.unwrap();
+            if let Some([delivery, done, total, text]) = row.as_array().map(|r| r.as_slice()) {
+                let (done, total) = (done.as_u64().unwrap(), total.as_u64().unwrap());
+                assert_eq!(text.as_str().unwrap(), format!("{done} of {total}"), "the counter says it");
+                id = delivery.as_str().map(str::to_string);
+                if counts.last() != Some(&(done, total)) {
+                    counts.push((done, total));
+                }
+                if done >= 3 && !audited {
+                    audited = true;
+                    audit(&c, &format!("the overview with a delivery in flight at {width}px")).await;
+                    if width == 1280 {
+                        shoot(&c, "overview-live", width, height).await;
+                    }
+                }
+            } else if id.is_some() {
+                break; // out of flight
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let id = id.unwrap_or_else(|| panic!("{key} was never seen in flight"));
+        assert!(counts.iter().all(|(_, total)| *total == 8), "{counts:?}");
+        assert!(counts.windows(2).all(|w| w[0].0 < w[1].0), "the counter only goes up: {counts:?}");
+        assert!(counts.len() >= 3, "the counter advanced part by part: {counts:?}");
+        let sent = async {
+            while c.execute(SENT, vec![json!(id)]).await.unwrap() != json!(true) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), sent)
+            .await
+            .unwrap_or_else(|_| panic!("{key} never showed as sent"));
+        crate::harness::wait_exit(sync, Duration::from_secs(60)).await.success();
+    }
+    let kept = c.execute("return [window.tgployMark, performance.getEntriesByType('navigation').length]", vec![]);
+    assert_eq!(kept.await.unwrap(), json!(["this page", 1]), "the window never navigated");
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+
+    // On the buckets page a code half typed stays: a bucket switched elsewhere is
+    // announced, and its switch waits for a reload.
+    c.goto(&format!("{}/buckets", d.server.url)).await.unwrap();
+    c.wait().for_element(Locator::Css("#live-status[data-state=on]")).await.unwrap();
+    let code = c.find(Locator::Css("#code-0")).await.unwrap();
+    code.send_keys("12").await.unwrap();
+    d.w.execute("UPDATE buckets SET enabled = 0 WHERE name = 'backups'");
+    let shown = "return !document.getElementById('live-buckets-changed').hidden";
+    let announced = async {
+        while c.execute(shown, vec![]).await.unwrap() != json!(true) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), announced).await.expect("the change was announced");
+    assert_eq!(code.prop("value").await.unwrap().as_deref(), Some("12"), "what was typed stays");
+    assert_eq!(console_problems(&c, &driver).await, Vec::<String>::new(), "the console");
+    c.close().await.unwrap();
 }
 
 /// The text of the notice that says `text`, once the page showing it has loaded.

@@ -397,6 +397,16 @@ async fn every_response_carries_the_security_headers() {
     assert!(stylesheet.body.contains("--magenta: #ff006e"));
     c.get("/static/app.0123456789abcdef.css").await.status(404);
     replies.push(stylesheet);
+    // The one script, served like the stylesheet: same origin, named by its content.
+    let js = replies[0].script();
+    assert!(js.starts_with("/static/live.") && js.ends_with(".js") && js.len() > "/static/live..js".len() + 8);
+    let script = c.get(&js).await;
+    script.status(200);
+    assert_eq!(script.headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(script.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert!(script.body.contains("new EventSource("), "{}", script.body);
+    c.get("/static/live.0123456789abcdef.js").await.status(404);
+    replies.push(script);
     // Browsers ask every site for its icon: there is one, signed in or not.
     assert!(replies[0].body.contains("<link rel=\"icon\" href=\"/favicon.ico\""));
     let icon = Client::new(&d.server.url).get("/favicon.ico").await;
@@ -406,14 +416,28 @@ async fn every_response_carries_the_security_headers() {
     for r in &replies {
         let csp = r.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
-        assert!(
-            csp.contains("style-src 'self'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"),
-            "{csp}"
-        );
+        // Scripts and styles only from this origin's files; connections (the live
+        // stream) only to this origin.
+        for directive in ["style-src 'self';", "script-src 'self';", "connect-src 'self';"] {
+            assert!(csp.contains(directive), "{csp}");
+        }
+        assert!(!csp.contains("unsafe-") && !csp.contains("data:") && !csp.contains("http"), "{csp}");
         assert_eq!(r.headers["x-content-type-options"], "nosniff");
         assert_eq!(r.headers["referrer-policy"], "no-referrer");
-        assert!(!r.body.contains("<script") && !r.body.contains(" style=") && !r.body.contains("<style"));
+        assert!(!r.body.contains(" style=") && !r.body.contains("<style"));
+        // No inline script: every script element is the same-origin file, empty.
+        let tag = format!("<script src=\"{js}\" defer></script>");
+        assert_eq!(r.body.matches("<script").count(), r.body.matches(tag.as_str()).count(), "{}", r.body);
+        let handlers = r.body.match_indices(" on").filter(|(i, _)| {
+            let rest = &r.body[i + 3..];
+            let name = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+            name > 0 && rest[name..].starts_with("=\"")
+        });
+        assert_eq!(handlers.count(), 0, "no inline event handler: {}", r.body);
+        assert!(!r.body.contains("javascript:"), "{}", r.body);
     }
+    assert_eq!(replies[0].body.matches("<script").count(), 1, "a signed-in page loads the script once");
+    assert!(!replies[1].body.contains("<script"), "the sign-in page needs none");
     assert_eq!(replies[0].headers["cache-control"], "no-store", "pages are never cached");
 }
 

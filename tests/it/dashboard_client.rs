@@ -1,9 +1,12 @@
 //! A client for `tgploy dashboard` over real HTTP, as a browser would use it: cookies,
-//! CSRF tokens, second-factor codes in the order the server takes them. Shared by the
-//! dashboard tests, the browser test and the dashboard benchmark.
+//! CSRF tokens, second-factor codes in the order the server takes them, live streams
+//! (Server-Sent Events) read event by event. Shared by the dashboard tests, the browser
+//! test and the dashboard benchmarks.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::harness::{ServerProc, World, data};
 
@@ -85,6 +88,14 @@ impl Reply {
         let link = self.body.split("<link rel=\"stylesheet\" href=\"").nth(1);
         let path = link.and_then(|rest| rest.split('"').next());
         path.unwrap_or_else(|| panic!("the page links no stylesheet:\n{}", self.body)).to_string()
+    }
+
+    /// The path of the script the page loads (`/static/live.HASH.js`).
+    #[track_caller]
+    pub fn script(&self) -> String {
+        let tag = self.body.split("<script src=\"").nth(1);
+        let path = tag.and_then(|rest| rest.split('"').next());
+        path.unwrap_or_else(|| panic!("the page loads no script:\n{}", self.body)).to_string()
     }
 
     #[track_caller]
@@ -229,5 +240,127 @@ impl Dash {
 
     pub fn enabled(&self, bucket: &str) -> String {
         self.w.query(&format!("SELECT enabled FROM buckets WHERE name = '{bucket}'"))[0][0].clone()
+    }
+}
+
+/// One event of a stream: a comment, or an event with its fields.
+#[derive(Debug, Clone, Default)]
+pub struct Sse {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+    pub retry: Option<u64>,
+    pub comment: Option<String>,
+}
+
+impl Sse {
+    /// The update's live parts (`{"regions": …, "fields": …}`).
+    pub fn update(&self) -> Value {
+        assert_eq!(self.event.as_deref(), Some("update"), "{self:?}");
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.data))
+    }
+
+    /// A region's HTML, if the update has it.
+    pub fn region(&self, id: &str) -> Option<String> {
+        self.update()["regions"][id].as_str().map(str::to_string)
+    }
+}
+
+/// An open stream, read event by event.
+pub struct Stream {
+    /// Kept while the stream is read: its connection goes with it.
+    _http: reqwest::Client,
+    resp: reqwest::Response,
+    buf: String,
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    /// Everything it carried, to look for secrets in.
+    pub wire: String,
+}
+
+impl Stream {
+    /// Opens `/live/PAGE` with the client's cookies, and `Last-Event-ID` when given.
+    pub async fn open(c: &Client, page: &str, last: Option<&str>) -> Stream {
+        let cookie: Vec<String> = c.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let http = reqwest::Client::new();
+        let mut req = http
+            .get(format!("{}/live/{page}", c.base))
+            .header("cookie", cookie.join("; "))
+            .header("sec-fetch-site", "same-origin")
+            .header("accept", "text/event-stream");
+        if let Some(last) = last {
+            req = req.header("last-event-id", last);
+        }
+        let resp = req.send().await.expect("GET /live");
+        Stream {
+            _http: http,
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            resp,
+            buf: String::new(),
+            wire: String::new(),
+        }
+    }
+
+    /// The next event or comment; `None` when the stream ended. Panics after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut sse = Sse::default();
+                for line in block.lines().filter(|l| !l.is_empty()) {
+                    let (name, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    match name {
+                        "" => sse.comment = Some(value.to_string()),
+                        "id" => sse.id = Some(value.to_string()),
+                        "event" => sse.event = Some(value.to_string()),
+                        "retry" => sse.retry = value.parse().ok(),
+                        "data" => {
+                            if !sse.data.is_empty() {
+                                sse.data.push('\n');
+                            }
+                            sse.data.push_str(value);
+                        }
+                        other => panic!("an unknown field {other:?} in {block:?}"),
+                    }
+                }
+                return Some(sse);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no event within {timeout:?}; have {:?}", self.buf));
+            match chunk.expect("read the stream") {
+                Some(bytes) => {
+                    let text = String::from_utf8(bytes.to_vec()).expect("UTF-8");
+                    self.wire.push_str(&text);
+                    self.buf.push_str(&text);
+                }
+                None => return None,
+            }
+        }
+    }
+
+    /// The next update (comments skipped).
+    pub async fn update(&mut self, timeout: Duration) -> Sse {
+        loop {
+            let sse = self.next(timeout).await.expect("the stream ended");
+            if sse.comment.is_none() {
+                return sse;
+            }
+        }
+    }
+
+    /// Events until one that `wanted` says is the one; panics after `timeout` in all.
+    pub async fn until(&mut self, timeout: Duration, mut wanted: impl FnMut(&Sse) -> bool) -> Sse {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let sse = self.next(left).await.expect("the stream ended");
+            if wanted(&sse) {
+                return sse;
+            }
+        }
     }
 }

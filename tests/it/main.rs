@@ -18,6 +18,7 @@ mod dashboard_client;
 mod faults;
 mod freshness;
 mod harness;
+mod live;
 mod metrics;
 mod outside;
 mod private_state;

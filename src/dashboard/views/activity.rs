@@ -3,15 +3,15 @@
 use maud::{Markup, html};
 
 use super::{
-    Frame, REFRESH_SECS, badge, bucket_table, button_form, duration, empty, object, page, prose, run_status, stamp,
-    state_badge, table, watch_table, when,
+    Activity, Frame, Live, ago_only, badge, bucket_table, charts, duration, empty, freshness_chart, object, page,
+    prose, region, run_status, stamp, state_badge, table, watch_table, when,
 };
 use crate::buckets::Summary;
 use crate::config::ChatRef;
 use crate::freshness::WatchStatus;
-use crate::ledger::{Alert, Counts, DeliveredSummary, Delivery, RunRecord, State};
+use crate::ledger::{Alert, Counts, DeliveredSummary, Delivery, InFlight, RunRecord, RunUnderWay, State};
 use crate::sizes::human_size;
-use crate::time::{ago, rfc3339};
+use crate::time::{ago, rfc3339, span};
 
 /// A link to a message, where Telegram has one: in channels and supergroups (`-100…`)
 /// as `t.me/c/…`, in public ones by name; in a forum topic, through the topic. `chat` is
@@ -28,6 +28,55 @@ pub fn message_link(chat: &str, topic: Option<i64>, message_id: i64) -> Option<S
     })
 }
 
+// ----- in flight -----
+
+/// A delivery in flight, with the parts it has in all.
+#[derive(Debug, Clone)]
+pub struct Flying {
+    pub delivery: InFlight,
+    /// Parts in all; an estimate (`about`) for an encrypted stream, whose header's size
+    /// is known only once it is written.
+    pub total: u32,
+    pub about: bool,
+    /// Its lease ran out: the run that held it is gone, and the next run takes it over.
+    pub stalled: bool,
+}
+
+/// The deliveries in flight, each with its parts so far (`k of n`), its bytes and when
+/// its last part was accepted; `total` is how many there are in all.
+fn in_flight_table(rows: &[Flying], total: u64, now: i64) -> Markup {
+    html! {
+        @if rows.is_empty() { (empty("Nothing in flight.")) } @else {
+            (table("Deliveries in flight", &["Object", "#Parts", "#Bytes", "Progress", "Last part"], html! {
+                @for f in rows {
+                    @let d = &f.delivery;
+                    tr data-delivery=(d.id) data-done=(d.parts_done) data-total=(f.total) {
+                        td data-label="Object" {
+                            (object(&d.bucket, &d.key)) " "
+                            @if f.stalled { (badge("stalled", "stalled")) } @else { (state_badge(State::Sending)) }
+                        }
+                        td.num data-label="Parts" {
+                            span.parts { (d.parts_done) " of " @if f.about { "about " } (f.total) }
+                        }
+                        td.num data-label="Bytes" { (human_size(d.bytes_done)) " of " (human_size(d.size)) }
+                        td data-label="Progress" {
+                            // The parts column says it in words.
+                            progress max=(f.total.max(1)) value=(d.parts_done.min(f.total.max(1))) aria-hidden="true" {}
+                        }
+                        td data-label="Last part" {
+                            @match d.last_part_at {
+                                Some(t) => (ago_only(Some(t), now)),
+                                None => { span.muted { "none yet; claimed " } (ago_only(Some(d.updated_at), now)) }
+                            }
+                        }
+                    }
+                }
+            }))
+            @if total > rows.len() as u64 { p.muted { "And " (total - rows.len() as u64) " more in flight." } }
+        }
+    }
+}
+
 // ----- overview -----
 
 pub struct Overview {
@@ -39,15 +88,50 @@ pub struct Overview {
     pub last_heartbeat: Option<RunRecord>,
     pub alerts_waiting: u64,
     pub latest: Vec<DeliveredSummary>,
+    pub under_way: Vec<RunUnderWay>,
     pub runs: Vec<(i64, RunRecord)>,
     pub watches: Vec<WatchStatus>,
+    pub in_flight: Vec<Flying>,
+    pub activity: Activity,
+}
+
+/// The overview's live regions, in the order the page shows them.
+pub fn overview_live(o: &Overview) -> Live {
+    Live {
+        regions: vec![
+            ("live-cards", overview_cards(o)),
+            ("live-inflight", in_flight_table(&o.in_flight, o.totals.sending, o.now)),
+            ("live-charts", charts(&o.activity)),
+            ("live-buckets", bucket_table(&o.buckets, o.now, None)),
+            ("live-watches", overview_watches(o)),
+            ("live-latest", latest_table(o)),
+            ("live-runs", runs_table(&o.under_way, &o.runs, o.now)),
+        ],
+        fields: Vec::new(),
+    }
 }
 
 pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
-    let t = &o.totals;
+    let live = overview_live(o);
     let body = html! {
-        p.lead { "What reached Telegram, what waits, and when tgploy last ran. This page reloads every "
-            (REFRESH_SECS) " seconds." }
+        p.lead { "What reached Telegram, what is on its way, what waits, and when tgploy last ran." }
+        @for (id, content) in live.regions {
+            @match id {
+                "live-charts" => { h2 { "The last 7 days" } (region(id, content)) }
+                "live-inflight" => { h2 { "In flight" } (region(id, content)) }
+                "live-buckets" => { h2 { "Buckets" } (region(id, content)) }
+                "live-latest" => { h2 { "Latest deliveries" } (region(id, content)) p { a href="/files" { "Every delivered object →" } } }
+                "live-runs" => { h2 { "Latest runs" } (region(id, content)) p { a href="/logs" { "The whole history →" } } }
+                _ => (region(id, content)),
+            }
+        }
+    };
+    page(frame, "Overview", body)
+}
+
+fn overview_cards(o: &Overview) -> Markup {
+    let t = &o.totals;
+    html! {
         section.cards aria-label="Summary" {
             div.card.accent-lime {
                 h2 { "Delivered" }
@@ -95,8 +179,11 @@ pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
                           @else { "Not yet sent to the admin chat." } }
             }
         }
-        h2 { "Buckets" }
-        (bucket_table(&o.buckets, o.now, None))
+    }
+}
+
+fn overview_watches(o: &Overview) -> Markup {
+    html! {
         @if !o.watches.is_empty() {
             h2 { "Freshness" }
             @let overdue = o.watches.iter().filter(|w| w.overdue).count();
@@ -104,13 +191,18 @@ pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
                 div.notice.notice-error role="alert" { strong { "Overdue:" }
                     (overdue) " of " (o.watches.len()) " watched places got no new backup in time." }
             }
+            (freshness_chart(&o.watches, o.now))
             (watch_table(&o.watches, o.now))
         }
-        h2 { "Latest deliveries" }
+    }
+}
+
+fn latest_table(o: &Overview) -> Markup {
+    html! {
         @if o.latest.is_empty() { (empty("Nothing delivered yet.")) } @else {
             (table("Latest deliveries", &["Object", "#Size", "#Parts", "Sent", "State"], html! {
                 @for f in &o.latest {
-                    tr {
+                    tr data-delivery=(f.delivery.id) {
                         td data-label="Object" { (object(&f.delivery.object.bucket, &f.delivery.object.key)) }
                         td.num data-label="Size" { (human_size(f.delivery.object.size)) }
                         td.num data-label="Parts" { (f.parts) }
@@ -119,19 +211,26 @@ pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
                     }
                 }
             }))
-            p { a href="/files" { "Every delivered object →" } }
         }
-        h2 { "Latest runs" }
-        (runs_table(&o.runs, o.now))
-        p { a href="/logs" { "The whole history →" } }
-    };
-    page(frame, "Overview", body)
+    }
 }
 
-fn runs_table(runs: &[(i64, RunRecord)], now: i64) -> Markup {
+/// The runs under way, then the finished ones.
+fn runs_table(under_way: &[RunUnderWay], runs: &[(i64, RunRecord)], now: i64) -> Markup {
     html! {
-        @if runs.is_empty() { (empty("No run recorded yet.")) } @else {
+        @if runs.is_empty() && under_way.is_empty() { (empty("No run recorded yet.")) } @else {
             (table("Runs", &["Kind", "Started", "Duration", "#Sent", "#Failed", "#Bytes", "Result"], html! {
+                @for r in under_way {
+                    tr {
+                        td data-label="Kind" { strong { (r.kind) } }
+                        td data-label="Started" { (when(Some(r.started_at), now)) }
+                        td data-label="Duration" { "so far " (span(now - r.started_at)) }
+                        td.num data-label="Sent" { "—" }
+                        td.num data-label="Failed" { "—" }
+                        td.num data-label="Bytes" { "—" }
+                        td data-label="Result" { (badge("running", "running")) }
+                    }
+                }
                 @for (_, r) in runs {
                     tr {
                         td data-label="Kind" { strong { (r.kind) } }
@@ -162,6 +261,35 @@ pub struct Files {
     /// The link to the next page, when there is one.
     pub next: Option<String>,
     pub first_page: bool,
+    pub in_flight: Vec<Flying>,
+    pub in_flight_total: u64,
+}
+
+impl Files {
+    /// Whether this is the newest page of every delivered object: the one the live feed
+    /// keeps up to date.
+    pub fn newest(&self) -> bool {
+        self.first_page && self.bucket.is_none() && self.prefix.is_none()
+    }
+}
+
+/// The files page's live regions: what is in flight, and, on the newest page of every
+/// delivered object, the list.
+pub fn files_live(f: &Files) -> Live {
+    let mut regions = vec![("live-inflight", files_in_flight(f))];
+    if f.newest() {
+        regions.push(("live-files", files_list(f)));
+    }
+    Live { regions, fields: Vec::new() }
+}
+
+fn files_in_flight(f: &Files) -> Markup {
+    html! {
+        @if !f.in_flight.is_empty() {
+            h2 { "In flight" }
+            (in_flight_table(&f.in_flight, f.in_flight_total, f.now))
+        }
+    }
 }
 
 pub fn files(frame: &Frame<'_>, f: &Files) -> Markup {
@@ -183,6 +311,15 @@ pub fn files(frame: &Frame<'_>, f: &Files) -> Markup {
             }
             button.btn type="submit" { "Filter" }
         }
+        (region("live-inflight", files_in_flight(f)))
+        @if f.newest() { (region("live-files", files_list(f))) } @else { (files_list(f)) }
+    };
+    page(frame, "Files", body)
+}
+
+/// How many delivered objects match, a page of them, and the links to the others.
+fn files_list(f: &Files) -> Markup {
+    html! {
         @match f.counted_up_to {
             Some(limit) if f.total > limit => p { "More than " strong { (limit) } " delivered objects match." },
             _ => p { strong { (f.total) } " delivered objects match." },
@@ -191,7 +328,7 @@ pub fn files(frame: &Frame<'_>, f: &Files) -> Markup {
             (table("Delivered objects", &["Object", "#Size", "#Parts", "SHA-256", "Sent", "Message"], html! {
                 @for row in &f.rows {
                     @let d = &row.delivery;
-                    tr {
+                    tr data-delivery=(d.id) {
                         td data-label="Object" {
                             (object(&d.object.bucket, &d.object.key))
                             @if d.encrypted { " " (badge("current", "encrypted")) }
@@ -209,8 +346,7 @@ pub fn files(frame: &Frame<'_>, f: &Files) -> Markup {
             @if !f.first_page { a.btn.btn-ghost href=(files_href(f.bucket.as_deref(), f.prefix.as_deref(), None)) { "← Newest" } }
             @if let Some(next) = &f.next { a.btn href=(next) { "Older →" } }
         }
-    };
-    page(frame, "Files", body)
+    }
 }
 
 /// The first message of a delivery and its manifest, linked in the chat and topic the
@@ -256,7 +392,25 @@ pub struct Retry {
     pub dead_total: u64,
 }
 
+/// The retry queue's live parts: the two lists, and their counts.
+pub fn retry_live(r: &Retry) -> Live {
+    Live {
+        regions: vec![
+            ("live-failed", failures_table("Failed deliveries", &r.failed, r.failed_total, r.now)),
+            ("live-dead", failures_table("Dead deliveries", &r.dead, r.dead_total, r.now)),
+        ],
+        fields: vec![
+            ("failed".into(), r.failed_total.to_string()),
+            ("failed-heading".into(), format!("Failed: {}", r.failed_total)),
+            ("dead".into(), r.dead_total.to_string()),
+            ("dead-heading".into(), format!("Dead: {}", r.dead_total)),
+        ],
+    }
+}
+
 pub fn retry(frame: &Frame<'_>, r: &Retry) -> Markup {
+    let mut live = retry_live(r).regions.into_iter();
+    let (failed, dead) = (live.next(), live.next());
     let body = html! {
         p.lead { (prose(
             "Failed deliveries are retried on a backoff schedule (1 min, 5 min, 15 min, 1 h, 6 h, then daily); \
@@ -264,19 +418,29 @@ pub fn retry(frame: &Frame<'_>, r: &Retry) -> Markup {
              the next `tgploy retry` run (the retry timer runs it every few minutes) delivers them; \
              `serve-webhook` delivers new objects, not failures."
         )) }
-        h2 { "Failed: " (r.failed_total) }
+        h2 data-field="failed-heading" { "Failed: " (r.failed_total) }
         div.actions {
-            (button_form("/retry/now", frame.csrf, "btn-yellow", "Retry now", r.failed_total == 0))
+            (live_button_form("/retry/now", frame.csrf, "btn-yellow", "Retry now", "failed", r.failed_total == 0))
         }
-        (failures_table("Failed deliveries", &r.failed, r.failed_total, r.now))
-        h2 { "Dead: " (r.dead_total) }
+        @if let Some((id, content)) = failed { (region(id, content)) }
+        h2 data-field="dead-heading" { "Dead: " (r.dead_total) }
         div.actions {
-            (button_form("/retry/dead", frame.csrf, "btn-danger", "Retry dead", r.dead_total == 0))
+            (live_button_form("/retry/dead", frame.csrf, "btn-danger", "Retry dead", "dead", r.dead_total == 0))
         }
         p.muted { "Fix the cause first: the last error says what it was." }
-        (failures_table("Dead deliveries", &r.dead, r.dead_total, r.now))
+        @if let Some((id, content)) = dead { (region(id, content)) }
     };
     page(frame, "Retry queue", body)
+}
+
+/// A form that is one button, enabled while the live field `field` is not 0.
+fn live_button_form(action: &str, csrf: &str, class: &str, label: &str, field: &str, disabled: bool) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button class={ "btn " (class) } type="submit" disabled[disabled] data-enabled-by=(field) { (label) }
+        }
+    }
 }
 
 fn failures_table(label: &str, rows: &[Delivery], total: u64, now: i64) -> Markup {
@@ -309,6 +473,8 @@ fn failures_table(label: &str, rows: &[Delivery], total: u64, now: i64) -> Marku
 
 pub struct Logs {
     pub now: i64,
+    /// The runs under way (on the first page only).
+    pub under_way: Vec<RunUnderWay>,
     pub runs: Vec<(i64, RunRecord)>,
     pub older: Option<i64>,
     pub first_page: bool,
@@ -316,17 +482,40 @@ pub struct Logs {
     pub alerts_waiting: u64,
 }
 
-pub fn logs(frame: &Frame<'_>, l: &Logs) -> Markup {
-    let body = html! {
-        h2 { "Runs" }
-        (runs_table(&l.runs, l.now))
+/// The logs' live parts: on the first page the runs, on every page the alerts.
+pub fn logs_live(l: &Logs) -> Live {
+    let mut regions = Vec::new();
+    if l.first_page {
+        regions.push(("live-runs", logs_runs(l)));
+    }
+    regions.push(("live-alerts", alerts_table(l)));
+    Live { regions, fields: vec![("alerts-waiting".into(), l.alerts_waiting.to_string())] }
+}
+
+fn logs_runs(l: &Logs) -> Markup {
+    html! {
+        (runs_table(&l.under_way, &l.runs, l.now))
         nav.pager aria-label="Pages of runs" {
             @if !l.first_page { a.btn.btn-ghost href="/logs" { "← Newest" } }
             @if let Some(before) = l.older { a.btn href={ "/logs?before=" (before) } { "Older runs →" } }
         }
+    }
+}
+
+pub fn logs(frame: &Frame<'_>, l: &Logs) -> Markup {
+    let body = html! {
+        h2 { "Runs" }
+        @if l.first_page { (region("live-runs", logs_runs(l))) } @else { (logs_runs(l)) }
         h2 { "Alerts" }
-        p.lead { (l.alerts_waiting) " " (prose("waiting for the admin chat (`telegram.admin_chat_id`); they go out with \
-            the next run that reaches Telegram.")) }
+        p.lead { span data-field="alerts-waiting" { (l.alerts_waiting) } " " (prose("waiting for the admin chat \
+            (`telegram.admin_chat_id`); they go out with the next run that reaches Telegram.")) }
+        (region("live-alerts", alerts_table(l)))
+    };
+    page(frame, "Logs", body)
+}
+
+fn alerts_table(l: &Logs) -> Markup {
+    html! {
         @if l.alerts.is_empty() { (empty("No alert yet.")) } @else {
             (table("Alerts", &["Raised", "State", "Alert", "#Attempts"], html! {
                 @for a in &l.alerts {
@@ -347,8 +536,7 @@ pub fn logs(frame: &Frame<'_>, l: &Logs) -> Markup {
                 }
             }))
         }
-    };
-    page(frame, "Logs", body)
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Frame, ago_only, badge, button_form, page, prose, stamp, table, watch_table, when};
+use super::{Frame, Live, ago_only, badge, button_form, page, prose, region, stamp, table, watch_table, when};
 use crate::buckets::Summary;
 use crate::config::{Destination, Effective, SETTINGS, Source};
 use crate::freshness::WatchStatus;
@@ -31,8 +31,36 @@ pub struct Manage<'a> {
     pub destinations: &'a [Destined],
 }
 
+/// The live field of a bucket's figure: `b:NAME:WHAT`.
+fn bucket_field(name: &str, what: &str) -> String {
+    format!("b:{name}:{what}")
+}
+
+/// A bucket's figures as the buckets page shows them, by their live field.
+fn bucket_fields(s: &Summary, now: i64) -> Vec<(String, String)> {
+    let (b, c) = (&s.bucket, &s.counts);
+    let listed = match (&b.last_error, b.last_listed_at) {
+        (Some(_), _) => "error".to_string(),
+        (None, Some(t)) => crate::time::ago(t, now),
+        (None, None) => "never".to_string(),
+    };
+    [
+        ("enabled", if b.enabled { "1" } else { "0" }.to_string()),
+        ("sent", c.sent.to_string()),
+        ("bytes", human_size(c.sent_bytes)),
+        ("pending", (c.pending + c.sending).to_string()),
+        ("failed", c.failed.to_string()),
+        ("dead", c.dead.to_string()),
+        ("listed", listed),
+    ]
+    .into_iter()
+    .map(|(what, value)| (bucket_field(&b.name, what), value))
+    .collect()
+}
+
 /// The buckets with their counts; with `manage`, each row gets its destination (under
-/// its name) and its switch.
+/// its name) and its switch, and its figures are live fields (the switch is left alone
+/// while a code is typed into it).
 pub(super) fn bucket_table(buckets: &[Summary], now: i64, manage: Option<&Manage<'_>>) -> Markup {
     let mut head = vec!["Bucket", "State", "#Delivered", "#Bytes", "#Pending", "#Failed", "#Dead", "Last listed"];
     if manage.is_some() {
@@ -45,7 +73,8 @@ pub(super) fn bucket_table(buckets: &[Summary], now: i64, manage: Option<&Manage
             (table("Buckets", &head, html! {
                 @for (i, s) in buckets.iter().enumerate() {
                     @let (b, c) = (&s.bucket, &s.counts);
-                    tr {
+                    @let field = |what: &str| manage.map(|_| bucket_field(&b.name, what));
+                    tr data-bucket=(b.name) data-enabled=(if b.enabled { "1" } else { "0" }) {
                         td data-label="Bucket" {
                             span.name { (b.name) }
                             @if let Some(m) = manage { (destined(m.destinations.get(i).unwrap_or(&Destined::Unset))) }
@@ -53,13 +82,14 @@ pub(super) fn bucket_table(buckets: &[Summary], now: i64, manage: Option<&Manage
                         td data-label="State" {
                             @if b.enabled { (badge("enabled", "enabled")) } @else { (badge("disabled", "disabled")) }
                         }
-                        td.num data-label="Delivered" { (c.sent) }
-                        td.num data-label="Bytes" { (human_size(c.sent_bytes)) }
-                        td.num data-label="Pending" { (c.pending + c.sending) }
-                        td.num data-label="Failed" { (c.failed) }
-                        td.num data-label="Dead" { (c.dead) }
+                        td.num data-label="Delivered" data-field=[field("sent")] { (c.sent) }
+                        td.num data-label="Bytes" data-field=[field("bytes")] { (human_size(c.sent_bytes)) }
+                        td.num data-label="Pending" data-field=[field("pending")] { (c.pending + c.sending) }
+                        td.num data-label="Failed" data-field=[field("failed")] { (c.failed) }
+                        td.num data-label="Dead" data-field=[field("dead")] { (c.dead) }
                         td data-label="Last listed" {
                             @if let Some(e) = &b.last_error { (badge("error", "error")) " " span.error-text { (e) } }
+                            @else if manage.is_some() { span data-field=[field("listed")] { (ago_only(b.last_listed_at, now)) } }
                             @else { (ago_only(b.last_listed_at, now)) }
                         }
                         @if let Some(m) = manage {
@@ -111,6 +141,25 @@ fn bucket_switch(i: usize, name: &str, enabled: bool, csrf: &str) -> Markup {
     }
 }
 
+/// The buckets page's live parts: each bucket's figures, and the watches.
+pub fn buckets_live(buckets: &[Summary], watches: &[WatchStatus], now: i64) -> Live {
+    Live {
+        regions: vec![("live-watches", bucket_watches(watches, now))],
+        fields: buckets.iter().flat_map(|s| bucket_fields(s, now)).collect(),
+    }
+}
+
+fn bucket_watches(watches: &[WatchStatus], now: i64) -> Markup {
+    html! {
+        @if !watches.is_empty() {
+            h2 { "Freshness" }
+            p { (prose("How often each watched place (`expect_every` in `[buckets.NAME]`) should get a new object, \
+                        and the newest one it has.")) }
+            (watch_table(watches, now))
+        }
+    }
+}
+
 pub fn buckets(
     frame: &Frame<'_>,
     buckets: &[Summary],
@@ -132,13 +181,13 @@ pub fn buckets(
             @if let Some(d) = default { ", " span.value { (d) } }
             (prose(". Changing it moves nothing: what was delivered stays where it went, and restores from there."))
         }
-        (bucket_table(buckets, now, Some(&manage)))
-        @if !watches.is_empty() {
-            h2 { "Freshness" }
-            p { (prose("How often each watched place (`expect_every` in `[buckets.NAME]`) should get a new object, \
-                        and the newest one it has.")) }
-            (watch_table(watches, now))
+        // Shown by the live script when a bucket appears or is switched elsewhere.
+        div #live-buckets-changed .notice role="status" hidden {
+            strong { "Changed:" } "the buckets changed since this page was loaded; "
+            a href="/buckets" { "reload it" } " to switch them."
         }
+        (bucket_table(buckets, now, Some(&manage)))
+        (region("live-watches", bucket_watches(watches, now)))
     };
     page(frame, "Buckets", body)
 }

@@ -1,5 +1,9 @@
 //! The pages' HTML (maud, compiled into the binary; every value is escaped). No page
-//! needs JavaScript: forms post, links navigate, the overview refreshes with a meta tag.
+//! needs JavaScript: forms post, links navigate, and without scripts the overview
+//! refreshes with a meta tag. With them, one same-origin script follows the ledger: the
+//! parts of a page marked live (an element whose id the page's [`Live`] names, or one
+//! with a `data-field`) are replaced with what the live feed sends, rendered here by the
+//! same functions as the page.
 
 use std::time::Duration;
 
@@ -9,16 +13,31 @@ use crate::freshness::WatchStatus;
 use crate::ledger::{RunRecord, State};
 use crate::time::{ago, rfc3339, span};
 
-use super::css_path;
+use super::{css_path, js_path};
 
 mod activity;
 mod admin;
+mod charts;
 
 pub use activity::*;
 pub use admin::*;
+pub use charts::*;
 
-/// The overview reloads itself this often.
+/// Without scripts, the overview reloads itself this often.
 pub const REFRESH_SECS: u32 = 30;
+
+/// The live parts of a page, as the live feed sends them: each region's element id and
+/// its content, each field's name and its text.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub regions: Vec<(&'static str, Markup)>,
+    pub fields: Vec<(String, String)>,
+}
+
+/// A live region: its content in an element the script finds by id.
+fn region(id: &'static str, content: Markup) -> Markup {
+    html! { div id=(id) { (content) } }
+}
 
 /// The sidebar's entries: the original plan's, and what tgploy adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,18 +83,23 @@ pub struct Frame<'a> {
     pub nav: Nav,
     pub csrf: &'a str,
     pub notice: Option<Notice>,
+    /// The live feed the page follows (`/live/NAME`), if any.
+    pub live: Option<&'static str>,
 }
 
-fn head(title: &str, refresh: bool) -> Markup {
+/// The head of a page; `refresh` for one that reloads itself without scripts, `script`
+/// for one that loads the live script.
+fn head(title: &str, refresh: bool, script: bool) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="color-scheme" content="dark";
-            @if refresh { meta http-equiv="refresh" content=(REFRESH_SECS); }
+            @if refresh { noscript { meta http-equiv="refresh" content=(REFRESH_SECS); } }
             title { (title) " · tgploy" }
             link rel="icon" href="/favicon.ico" sizes="32x32";
             link rel="stylesheet" href=(css_path());
+            @if script { script src=(js_path()) defer {} }
         }
     }
 }
@@ -106,13 +130,24 @@ fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, frame.nav == Nav::Overview && frame.notice.is_none()))
-            body {
+            (head(title, frame.nav == Nav::Overview && frame.notice.is_none(), true))
+            body data-live=[frame.live] {
                 a.skip href="#main" { "Skip to content" }
                 div.layout {
                     header.sidebar {
                         p.brand { a href="/" { "tgploy" } }
                         p.tagline { "Backups delivered to Telegram" }
+                        @if frame.live.is_some() {
+                            // Filled in by the live script: whether the page follows the
+                            // ledger. Its line is there from the start, so that nothing
+                            // moves when it is.
+                            p #live-status .live-status role="status" {
+                                noscript {
+                                    @if frame.nav == Nav::Overview { "Reloads every " (REFRESH_SECS) " s" }
+                                    @else { "Reload to update" }
+                                }
+                            }
+                        }
                         nav aria-label="Main" {
                             ul.nav {
                                 @for (entry, href, label) in NAV {
@@ -138,7 +173,7 @@ fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, false))
+            (head(title, false, false))
             body { main.login #main { div.card { (body) } } }
         }
     }
@@ -290,6 +325,19 @@ fn empty(text: &str) -> Markup {
     html! { p.empty.table-wrap { (text) } }
 }
 
+/// A number as people read it: `12,345`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn run_status(run: &RunRecord) -> Markup {
     html! {
         @match &run.error {
@@ -306,6 +354,14 @@ fn duration(run: &RunRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn values_are_escaped() {
