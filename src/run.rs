@@ -39,7 +39,7 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 5] =
+    pub(crate) const ALL: [RunKind; 5] =
         [RunKind::Sync, RunKind::Retry, RunKind::Heartbeat, RunKind::Verify, RunKind::Webhook];
 
     pub fn as_str(self) -> &'static str {
@@ -55,19 +55,19 @@ impl RunKind {
 
 /// What a run did, as its record and its alerts need it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Objects delivered (checked, for `verify`; messages, for the heartbeat).
-    pub done: u64,
-    pub failed: u64,
-    pub bytes: u64,
+    pub(crate) done: u64,
+    pub(crate) failed: u64,
+    pub(crate) bytes: u64,
     /// Why the run did not finish everything, if it did not.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// The service whose outage stopped the run, and what was said.
-    pub outage: Option<(Service, String)>,
+    pub(crate) outage: Option<(Service, String)>,
 }
 
 /// Reports that say what their run did.
-pub trait Tallied {
+pub(crate) trait Tallied {
     fn tally(&self) -> Tally;
 }
 
@@ -97,7 +97,7 @@ impl Tally {
 }
 
 /// A run under way.
-pub struct Run {
+pub(crate) struct Run {
     kind: RunKind,
     started_at: i64,
     cfg: Config,
@@ -117,7 +117,7 @@ enum Note {
 impl Run {
     /// Begins a run: its start time is taken, and (but for a webhook batch, noted once it
     /// finds work) it is noted as under way, on the blocking pool beside its first steps.
-    pub fn begin(kind: RunKind, cfg: &Config, ledger: &Arc<Ledger>) -> Run {
+    pub(crate) fn begin(kind: RunKind, cfg: &Config, ledger: &Arc<Ledger>) -> Run {
         let run = Run {
             kind,
             started_at: now(),
@@ -140,7 +140,7 @@ impl Run {
 
     /// Does `work` as one run of `kind`: begun, handed to `work`, ended with what `work`
     /// returns ([`Run::end`]), which comes back unchanged.
-    pub async fn scope<T: Tallied>(
+    pub(crate) async fn scope<T: Tallied>(
         kind: RunKind,
         cfg: &Config,
         ledger: &Arc<Ledger>,
@@ -155,7 +155,7 @@ impl Run {
     /// taken over first, then the batch's deliveries are picked and delivered. An `Err`
     /// ends the run (the ledger failing, a configuration error); an outage or a signal
     /// ends the batch and is in the report.
-    pub async fn deliver(&self, engine: &Engine, batch: &Batch, report: &mut DeliveryReport) -> Result<()> {
+    pub(crate) async fn deliver(&self, engine: &Engine, batch: &Batch, report: &mut DeliveryReport) -> Result<()> {
         engine.take_over_dead_runs().await?;
         let ids = engine.pick(batch).await?;
         report.picked += ids.len() as u64;
@@ -171,7 +171,7 @@ impl Run {
 
     /// Ends the run: records it, raises the alert for a service it could not reach,
     /// sends the queued alerts (unless Telegram is down), and returns `result`.
-    pub async fn end<T: Tallied>(self, result: Result<T>) -> Result<T> {
+    pub(crate) async fn end<T: Tallied>(self, result: Result<T>) -> Result<T> {
         let tally = match &result {
             Ok(report) => report.tally(),
             Err(e) => Tally::of_error(e),

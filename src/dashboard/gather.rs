@@ -13,7 +13,7 @@ use crate::run::RunKind;
 use super::views::{self, Activity, Flying, Hour};
 
 /// Rows on a page of files or runs.
-pub const PAGE_ROWS: u32 = 50;
+pub(crate) const PAGE_ROWS: u32 = 50;
 /// Objects under a prefix are counted up to this many (each costs a row read).
 const COUNT_UP_TO: u64 = 10_000;
 /// Failed or dead deliveries listed on the retry page.
@@ -33,10 +33,10 @@ const ACTIVITY_EVERY: i64 = 30;
 /// week of deliveries, so pages and the live feed share one read for half a minute (or
 /// until the hour ends). The live feed then sends it only when it changed.
 #[derive(Default)]
-pub struct ActivityCache(std::sync::Mutex<Option<(i64, Activity)>>);
+pub(crate) struct ActivityCache(std::sync::Mutex<Option<(i64, Activity)>>);
 
 impl ActivityCache {
-    pub fn get(&self, l: &Ledger, now: i64) -> Result<Activity> {
+    pub(crate) fn get(&self, l: &Ledger, now: i64) -> Result<Activity> {
         let mut cached = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((at, a)) = &*cached
             && (*at..*at + ACTIVITY_EVERY).contains(&now)
@@ -50,7 +50,7 @@ impl ActivityCache {
     }
 }
 
-pub fn overview(l: &Ledger, cfg: &Config, cache: &ActivityCache, now: i64) -> Result<views::Overview> {
+pub(crate) fn overview(l: &Ledger, cfg: &Config, cache: &ActivityCache, now: i64) -> Result<views::Overview> {
     let (buckets, totals) = buckets::summaries(l)?;
     let (last_sync, last_ok_sync) = l.last_runs(RunKind::Sync.as_str())?;
     Ok(views::Overview {
@@ -70,11 +70,11 @@ pub fn overview(l: &Ledger, cfg: &Config, cache: &ActivityCache, now: i64) -> Re
     })
 }
 
-pub fn buckets(l: &Ledger, cfg: &Config, now: i64) -> Result<(Vec<Summary>, Vec<WatchStatus>)> {
+pub(crate) fn buckets(l: &Ledger, cfg: &Config, now: i64) -> Result<(Vec<Summary>, Vec<WatchStatus>)> {
     Ok((buckets::summaries(l)?.0, freshness::check(l, cfg, now)?))
 }
 
-pub fn files(l: &Ledger, cfg: &Config, filter: DeliveredFilter, now: i64) -> Result<views::Files> {
+pub(crate) fn files(l: &Ledger, cfg: &Config, filter: DeliveredFilter, now: i64) -> Result<views::Files> {
     let flying = in_flight(l, cfg, now)?;
     let mut rows = l.delivered_page(&filter, PAGE_ROWS + 1)?;
     let next = (rows.len() > PAGE_ROWS as usize).then(|| {
@@ -101,7 +101,7 @@ pub fn files(l: &Ledger, cfg: &Config, filter: DeliveredFilter, now: i64) -> Res
     })
 }
 
-pub fn retry(l: &Ledger, now: i64) -> Result<views::Retry> {
+pub(crate) fn retry(l: &Ledger, now: i64) -> Result<views::Retry> {
     let (counts, _) = l.counts()?;
     Ok(views::Retry {
         now,
@@ -113,7 +113,7 @@ pub fn retry(l: &Ledger, now: i64) -> Result<views::Retry> {
 }
 
 /// The logs page of runs before the run `before` (the newest without).
-pub fn logs(l: &Ledger, before: Option<i64>, now: i64) -> Result<views::Logs> {
+pub(crate) fn logs(l: &Ledger, before: Option<i64>, now: i64) -> Result<views::Logs> {
     let mut runs = l.recent_runs(before, PAGE_ROWS + 1)?;
     let older = (runs.len() > PAGE_ROWS as usize).then(|| {
         runs.truncate(PAGE_ROWS as usize);
@@ -143,7 +143,7 @@ fn in_flight(l: &Ledger, cfg: &Config, now: i64) -> Result<Vec<Flying>> {
 
 /// A delivery in flight with its number of parts: from its size and part size, or for an
 /// encrypted one from about the size of its age stream.
-pub fn flying(delivery: InFlight, default_part_size: u64, now: i64) -> Flying {
+pub(crate) fn flying(delivery: InFlight, default_part_size: u64, now: i64) -> Flying {
     let part_size = delivery.part_size.unwrap_or(default_part_size);
     let stored = match delivery.encrypted {
         true => crate::crypt::Encryption::payload_size(delivery.size) + AGE_HEADER,
@@ -162,7 +162,7 @@ pub fn flying(delivery: InFlight, default_part_size: u64, now: i64) -> Flying {
 /// backlog; it follows from the figures it does keep: the backlog at the end of an hour
 /// is the backlog now, less what was recorded after that hour, plus what was sent after
 /// it (versions recorded as skipped are left out of both).
-pub fn activity(l: &Ledger, now: i64) -> Result<Activity> {
+pub(crate) fn activity(l: &Ledger, now: i64) -> Result<Activity> {
     let from = now.div_euclid(86_400) * 86_400 - (views::DAYS as i64 - 1) * 86_400;
     let (rows, backlog_now) = l.activity_since(from)?;
     let mut hours = vec![Hour::default(); views::HOURS];

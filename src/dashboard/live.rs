@@ -47,19 +47,19 @@ use crate::ledger::{DeliveredFilter, Ledger, Session};
 use crate::time::now;
 
 /// How often the watcher asks the ledger whether anything changed.
-pub const POLL: Duration = Duration::from_secs(1);
+pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// How often the open pages are read again though nothing changed.
-pub const REREAD: Duration = Duration::from_secs(30);
+pub(crate) const REREAD: Duration = Duration::from_secs(30);
 /// A comment goes out after this long without an update.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before it reconnects a dropped stream.
 const RECONNECT: Duration = Duration::from_secs(3);
 /// Streams open at once; more are refused (503) until some close.
-pub const MAX_STREAMS: usize = 256;
+pub(crate) const MAX_STREAMS: usize = 256;
 
 /// A page that follows the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
+pub(crate) enum Feed {
     Overview,
     Buckets,
     Files,
@@ -71,7 +71,7 @@ impl Feed {
     const ALL: [Feed; 5] = [Feed::Overview, Feed::Buckets, Feed::Files, Feed::Retry, Feed::Logs];
 
     /// Its name in `/live/NAME` and in the page's `data-live`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Feed::Overview => "overview",
             Feed::Buckets => "buckets",
@@ -352,12 +352,12 @@ pub(crate) async fn watch_ledger(app: Shared) {
 
 /// `?since=ID`: the last update a page has, when its script reconnects by itself.
 #[derive(Deserialize, Default)]
-pub struct Since {
+pub(crate) struct Since {
     since: Option<String>,
 }
 
 /// `GET /live/PAGE`: the page's live parts as Server-Sent Events.
-pub async fn stream(
+pub(crate) async fn stream(
     State(app): State<Shared>,
     Path(page): Path<String>,
     Query(q): Query<Since>,

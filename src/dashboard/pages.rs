@@ -199,7 +199,7 @@ pub(crate) async fn logout(State(app): State<Shared>, authed: Authed, Form(form)
 
 // ----- overview -----
 
-pub async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
+pub(crate) async fn overview(State(app): State<Shared>, authed: Authed) -> Page {
     let data = app.db(|app| gather::overview(&app.ledger, &app.cfg, &app.activity, now())).await?;
     html(StatusCode::OK, views::overview(&frame(&authed, Nav::Overview, None), &data))
 }
@@ -371,7 +371,7 @@ pub(crate) async fn files(State(app): State<Shared>, authed: Authed, Query(q): Q
 
 // ----- retry -----
 
-pub async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
+pub(crate) async fn retry(State(app): State<Shared>, authed: Authed, Query(done): Query<Done>) -> Page {
     let data = app.db(|app| gather::retry(&app.ledger, now())).await?;
     html(StatusCode::OK, views::retry(&frame(&authed, Nav::Retry, done.notice(|_| false)), &data))
 }
@@ -397,7 +397,7 @@ pub(crate) struct LogsQuery {
     before: Option<i64>,
 }
 
-pub async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
+pub(crate) async fn logs(State(app): State<Shared>, authed: Authed, Query(q): Query<LogsQuery>) -> Page {
     let data = app.db(move |app| gather::logs(&app.ledger, q.before, now())).await?;
     html(StatusCode::OK, views::logs(&frame(&authed, Nav::Logs, None), &data))
 }

@@ -50,7 +50,7 @@ pub struct EngineOptions {
 
 /// Which deliveries a batch takes from the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Batch {
+pub(crate) enum Batch {
     /// Pending deliveries (and those a dead run left claimed) of these buckets: `sync`.
     Pending { buckets: Vec<String> },
     /// Pending deliveries of every enabled bucket: the webhook server.

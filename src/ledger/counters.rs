@@ -8,7 +8,7 @@ use super::Ledger;
 use crate::error::Result;
 
 /// One counter: its name, its labels (name, value) and its value.
-pub type Counter = (String, Vec<(String, String)>, f64);
+pub(crate) type Counter = (String, Vec<(String, String)>, f64);
 
 impl Ledger {
     /// Adds to counters, in one transaction.

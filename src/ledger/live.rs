@@ -18,7 +18,7 @@ const DELIVERING_KINDS: &str = "'sync', 'retry', 'webhook'";
 /// never writes, so every commit of any connection (any process, and this one's own
 /// ledger connection) shows. One read of the shared-memory index: cheap to ask every
 /// second.
-pub struct Changes {
+pub(crate) struct Changes {
     conn: Connection,
     path: PathBuf,
     last: Option<i64>,
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Changes {
 
 impl Changes {
     /// Whether anything was committed since the last call (true on the first).
-    pub fn changed(&mut self) -> Result<bool> {
+    pub(crate) fn changed(&mut self) -> Result<bool> {
         let version: i64 = self
             .conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
@@ -46,7 +46,7 @@ impl Changes {
 impl Ledger {
     /// A watch on this ledger's commits, on a connection of its own. A ledger in memory
     /// has no other connection to see it: it cannot be watched.
-    pub fn changes(&self) -> Result<Changes> {
+    pub(crate) fn changes(&self) -> Result<Changes> {
         let fail = |reason: String| Error::Ledger { path: self.path.display().to_string(), reason };
         if self.path == std::path::Path::new(":memory:") {
             return Err(fail("a ledger in memory cannot be watched".into()));
@@ -62,7 +62,7 @@ impl Ledger {
 
     /// Deliveries in flight (`sending`), the longest claimed first, at most `limit`, each
     /// with the parts accepted so far.
-    pub fn in_flight(&self, limit: u32) -> Result<Vec<InFlight>> {
+    pub(crate) fn in_flight(&self, limit: u32) -> Result<Vec<InFlight>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.id, d.bucket, d.key, d.size, d.part_size, d.encrypted, d.attempts, d.lease_until,
@@ -95,7 +95,7 @@ impl Ledger {
     /// dead). Read in one transaction, so the backlog of every earlier hour follows from
     /// these figures: it was the backlog now, less what was recorded since, plus what was
     /// sent since.
-    pub fn activity_since(&self, since: i64) -> Result<(Vec<HourActivity>, u64)> {
+    pub(crate) fn activity_since(&self, since: i64) -> Result<(Vec<HourActivity>, u64)> {
         let since = since.div_euclid(3600) * 3600;
         self.read(|conn| {
             let tx = conn.unchecked_transaction()?;
@@ -202,9 +202,9 @@ mod tests {
             bytes: 0,
             error: None,
         };
-        l.record_run(&run("sync", 2)).unwrap();
-        l.record_run(&run("retry", 1)).unwrap();
-        l.record_run(&run("verify", 5)).unwrap();
+        l.record_run_ending(&run("sync", 2), None).unwrap();
+        l.record_run_ending(&run("retry", 1), None).unwrap();
+        l.record_run_ending(&run("verify", 5), None).unwrap();
 
         let (hours, backlog) = l.activity_since(hour + 100).unwrap();
         assert_eq!(backlog, 1, "b is pending");

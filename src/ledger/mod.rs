@@ -42,11 +42,10 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction};
 
 use crate::error::{Error, Result};
-pub use counters::Counter;
-pub use live::Changes;
+pub(crate) use counters::Counter;
 pub use model::*;
-pub use queries::{DeliveredFilter, Selection};
-pub use watches::Newest;
+pub(crate) use queries::{DeliveredFilter, Selection};
+pub(crate) use watches::Newest;
 
 /// How long a process waits for another one's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -99,7 +98,7 @@ impl Ledger {
         Ok(ledger)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -189,7 +188,7 @@ impl Ledger {
     /// second factor's secret and recovery codes, nor the dashboard's password hash and
     /// sessions: the copy leaves this machine. Nor the runs under way: in a copy they are
     /// nobody's.
-    pub fn snapshot(&self, dest: &Path) -> Result<()> {
+    pub(crate) fn snapshot(&self, dest: &Path) -> Result<()> {
         self.read(|conn| conn.execute("VACUUM INTO ?1", [dest.display().to_string()]))?;
         let copy = Connection::open(dest).map_err(|e| self.err(e))?;
         copy.execute_batch(
@@ -200,7 +199,7 @@ impl Ledger {
     }
 
     /// A quick write probe for `doctor`: takes and releases the write lock.
-    pub fn probe_writable(&self) -> Result<()> {
+    pub(crate) fn probe_writable(&self) -> Result<()> {
         let mut conn = self.conn();
         conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .and_then(|tx| tx.rollback())

@@ -21,7 +21,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
             State::Sending => "sending",
@@ -53,12 +53,12 @@ impl State {
 
 /// A bucket tgploy knows about.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Bucket {
-    pub name: String,
-    pub enabled: bool,
-    pub discovered_at: i64,
-    pub last_listed_at: Option<i64>,
-    pub last_error: Option<String>,
+pub(crate) struct Bucket {
+    pub(crate) name: String,
+    pub(crate) enabled: bool,
+    pub(crate) discovered_at: i64,
+    pub(crate) last_listed_at: Option<i64>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// An object version found in a listing.
@@ -74,28 +74,27 @@ pub struct ObjectVersion {
 /// One delivery row.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub id: i64,
+    pub(crate) id: i64,
     pub object: ObjectVersion,
-    pub state: State,
-    pub part_size: Option<u64>,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub next_attempt_at: Option<i64>,
+    pub(crate) state: State,
+    pub(crate) part_size: Option<u64>,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) next_attempt_at: Option<i64>,
     pub sha256: Option<String>,
     pub manifest_message_id: Option<i64>,
     pub manifest_file_id: Option<String>,
-    pub created_at: i64,
     pub sent_at: Option<i64>,
     /// The stored stream is an age file of the object (parts and `sha256` describe it).
-    pub encrypted: bool,
+    pub(crate) encrypted: bool,
     /// For an encrypted delivery, the original's SHA-256 (unknown for deliveries made
     /// before tgploy recorded it; their manifest has it).
-    pub plaintext_sha256: Option<String>,
+    pub(crate) plaintext_sha256: Option<String>,
     /// Where it goes (or went): the chat and forum topic its first accepted part fixed.
-    pub chat: Option<String>,
-    pub topic: Option<i64>,
+    pub(crate) chat: Option<String>,
+    pub(crate) topic: Option<i64>,
     /// The bot that sent its manifest.
-    pub manifest_bot_id: Option<i64>,
+    pub(crate) manifest_bot_id: Option<i64>,
 }
 
 /// A part Telegram accepted.
@@ -103,23 +102,23 @@ pub struct Delivery {
 pub struct Part {
     /// 1-based.
     pub idx: u32,
-    pub offset: u64,
+    pub(crate) offset: u64,
     pub size: u64,
     pub sha256: String,
     /// SHA-256 midstate of the whole stream after this part (absent after the last).
-    pub hash_state: Option<Vec<u8>>,
+    pub(crate) hash_state: Option<Vec<u8>>,
     pub file_name: String,
     pub message_id: i64,
     /// Absent for the text message that stands in for an empty object.
     pub file_id: Option<String>,
-    pub file_unique_id: Option<String>,
-    pub sent_at: i64,
+    pub(crate) file_unique_id: Option<String>,
+    pub(crate) sent_at: i64,
     /// The bot that sent it: the only one that can download it again. `None` only for
     /// parts recorded before tgploy knew (the first bot's).
-    pub bot_id: Option<i64>,
+    pub(crate) bot_id: Option<i64>,
     /// The chat and forum topic it went to.
-    pub chat: Option<String>,
-    pub topic: Option<i64>,
+    pub(crate) chat: Option<String>,
+    pub(crate) topic: Option<i64>,
 }
 
 /// Counts of deliveries by state, with bytes delivered.
@@ -136,67 +135,67 @@ pub struct Counts {
 
 /// The enrolled second factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TotpState {
-    pub secret: String,
-    pub last_step: i64,
-    pub failures: u32,
-    pub locked_until: i64,
+pub(crate) struct TotpState {
+    pub(crate) secret: String,
+    pub(crate) last_step: i64,
+    pub(crate) failures: u32,
+    pub(crate) locked_until: i64,
 }
 
 /// A finished run, as the `runs` table keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunRecord {
-    pub kind: String,
-    pub started_at: i64,
-    pub finished_at: i64,
-    pub sent: u64,
-    pub failed: u64,
-    pub bytes: u64,
-    pub error: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) started_at: i64,
+    pub(crate) finished_at: i64,
+    pub(crate) sent: u64,
+    pub(crate) failed: u64,
+    pub(crate) bytes: u64,
+    pub(crate) error: Option<String>,
 }
 
 /// A run that started and has not recorded its end yet (or died before it could).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunUnderWay {
-    pub id: i64,
-    pub kind: String,
-    pub started_at: i64,
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) started_at: i64,
     /// The process running it ([`crate::owner`]).
-    pub owner: String,
+    pub(crate) owner: String,
 }
 
 /// A delivery in flight: claimed by a run (`sending`), with the parts Telegram accepted
 /// so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
-    pub id: i64,
-    pub bucket: String,
-    pub key: String,
+    pub(crate) id: i64,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
     /// The object's size.
-    pub size: u64,
-    pub part_size: Option<u64>,
-    pub encrypted: bool,
-    pub attempts: u32,
+    pub(crate) size: u64,
+    pub(crate) part_size: Option<u64>,
+    pub(crate) encrypted: bool,
+    pub(crate) attempts: u32,
     /// When the claim runs out unless renewed: a lease in the past is a run that died.
-    pub lease_until: Option<i64>,
+    pub(crate) lease_until: Option<i64>,
     /// When it was claimed (or last changed).
-    pub updated_at: i64,
-    pub parts_done: u32,
+    pub(crate) updated_at: i64,
+    pub(crate) parts_done: u32,
     /// Bytes of the stored stream in the accepted parts.
-    pub bytes_done: u64,
-    pub last_part_at: Option<i64>,
+    pub(crate) bytes_done: u64,
+    pub(crate) last_part_at: Option<i64>,
 }
 
 /// What happened in one hour (`hour` is its start, in Unix seconds): deliveries sent and
 /// their bytes, versions recorded (skipped ones aside), deliveries that failed in runs
 /// that ended then.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HourActivity {
-    pub hour: i64,
-    pub sent: u64,
-    pub sent_bytes: u64,
-    pub recorded: u64,
-    pub failed: u64,
+pub(crate) struct HourActivity {
+    pub(crate) hour: i64,
+    pub(crate) sent: u64,
+    pub(crate) sent_bytes: u64,
+    pub(crate) recorded: u64,
+    pub(crate) failed: u64,
 }
 
 /// A delivered object with its parts, for `files`.
@@ -209,42 +208,42 @@ pub struct DeliveredFile {
 /// A delivered object in a listing: its delivery, how many parts, its first message.
 #[derive(Debug, Clone)]
 pub struct DeliveredSummary {
-    pub delivery: Delivery,
-    pub parts: u32,
-    pub first_message_id: Option<i64>,
+    pub(crate) delivery: Delivery,
+    pub(crate) parts: u32,
+    pub(crate) first_message_id: Option<i64>,
 }
 
 /// An alert in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    pub id: i64,
-    pub subject: String,
-    pub text: String,
-    pub created_at: i64,
+    pub(crate) id: i64,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) created_at: i64,
     /// `None` while it waits for Telegram.
-    pub sent_at: Option<i64>,
-    pub attempts: u32,
-    pub last_error: Option<String>,
+    pub(crate) sent_at: Option<i64>,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The second factor without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpSummary {
-    pub enrolled_at: i64,
+    pub(crate) enrolled_at: i64,
     /// Wrong codes in a row.
-    pub failures: u32,
-    pub locked_until: i64,
-    pub recovery_codes_left: u64,
+    pub(crate) failures: u32,
+    pub(crate) locked_until: i64,
+    pub(crate) recovery_codes_left: u64,
 }
 
 /// A dashboard session. Only the SHA-256 of its id is stored: the ledger alone cannot
 /// be used to sign in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub id_hash: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub user_agent: Option<String>,
+    pub(crate) id_hash: String,
+    pub(crate) created_at: i64,
+    pub(crate) last_seen_at: i64,
+    pub(crate) user_agent: Option<String>,
 }
 
 pub(super) const DELIVERY_COLUMNS: &str =
@@ -285,7 +284,6 @@ pub(super) fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         sha256: r.get(11)?,
         manifest_message_id: r.get(12)?,
         manifest_file_id: r.get(13)?,
-        created_at: r.get(14)?,
         sent_at: r.get(15)?,
         encrypted: r.get(16)?,
         plaintext_sha256: r.get(17)?,

@@ -19,7 +19,7 @@ const FEW_KEYS: u64 = 5000;
 
 /// Which delivered objects a listing shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeliveredFilter {
+pub(crate) struct DeliveredFilter {
     pub(crate) bucket: Option<String>,
     /// Keys starting with this.
     pub(crate) prefix: Option<String>,
@@ -78,7 +78,7 @@ fn key_after_prefix(prefix: &str) -> Option<String> {
 /// Which delivered objects `restore --all` takes: of these buckets (all when empty),
 /// under a prefix, as of a moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Selection {
+pub(crate) struct Selection {
     pub(crate) buckets: Vec<String>,
     pub(crate) prefix: Option<String>,
     /// Unix milliseconds: per key, the newest version whose S3 last-modified time (its

@@ -10,14 +10,9 @@ use super::model::{RunRecord, RunUnderWay, run_from_row};
 use crate::error::Result;
 
 impl Ledger {
-    /// Records a finished run.
-    pub fn record_run(&self, run: &RunRecord) -> Result<()> {
-        self.record_run_ending(run, None)
-    }
-
     /// Records a finished run and, in the same transaction, removes its row among the
     /// runs under way: a reader sees it either running or finished, never both.
-    pub fn record_run_ending(&self, run: &RunRecord, under_way: Option<i64>) -> Result<()> {
+    pub(crate) fn record_run_ending(&self, run: &RunRecord, under_way: Option<i64>) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO runs (kind, started_at, finished_at, sent, failed, bytes, error)
@@ -34,7 +29,13 @@ impl Ledger {
     /// Notes a run that starts, by `owner` (a process identity); returns its row. Rows of
     /// owners that `is_dead` says no longer exist (runs killed before their end) go in
     /// the same transaction.
-    pub fn start_run(&self, kind: &str, started_at: i64, owner: &str, is_dead: &dyn Fn(&str) -> bool) -> Result<i64> {
+    pub(crate) fn start_run(
+        &self,
+        kind: &str,
+        started_at: i64,
+        owner: &str,
+        is_dead: &dyn Fn(&str) -> bool,
+    ) -> Result<i64> {
         self.write(|tx| {
             let owners: Vec<String> = {
                 let mut stmt = tx.prepare_cached("SELECT DISTINCT owner FROM runs_under_way")?;
@@ -52,7 +53,7 @@ impl Ledger {
     }
 
     /// The runs under way, the newest first, at most `limit`.
-    pub fn runs_under_way(&self, limit: u32) -> Result<Vec<RunUnderWay>> {
+    pub(crate) fn runs_under_way(&self, limit: u32) -> Result<Vec<RunUnderWay>> {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT id, kind, started_at, owner FROM runs_under_way ORDER BY id DESC LIMIT ?1")?;
@@ -64,7 +65,7 @@ impl Ledger {
     }
 
     /// The latest run of a kind, and the latest one that ended without an error.
-    pub fn last_runs(&self, kind: &str) -> Result<(Option<RunRecord>, Option<RunRecord>)> {
+    pub(crate) fn last_runs(&self, kind: &str) -> Result<(Option<RunRecord>, Option<RunRecord>)> {
         self.read(|conn| {
             let query = |extra: &str| {
                 conn.query_row(
@@ -82,7 +83,7 @@ impl Ledger {
     }
 
     /// Runs of every kind, newest first: `limit` of them before the run `before_id`.
-    pub fn recent_runs(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<(i64, RunRecord)>> {
+    pub(crate) fn recent_runs(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<(i64, RunRecord)>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, kind, started_at, finished_at, sent, failed, bytes, error FROM runs

@@ -8,7 +8,7 @@ use crate::error::Result;
 
 /// The newest object version recorded under a prefix: its key and S3 last-modified time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Newest {
+pub(crate) struct Newest {
     pub(crate) key: String,
     /// Milliseconds since the Unix epoch.
     pub(crate) modified_ms: i64,

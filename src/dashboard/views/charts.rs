@@ -9,8 +9,8 @@
 use maud::{Markup, html};
 
 use crate::freshness::WatchStatus;
-use crate::time::{rfc3339, span};
 use crate::sizes::human_size;
+use crate::time::{rfc3339, span};
 
 use super::{badge, count};
 
