@@ -175,11 +175,15 @@ pub(crate) enum Command {
     /// (each named), 4 when Telegram or S3 cannot be reached (a rerun continues).
     Restore(RestoreArgs),
 
-    /// Join parts downloaded by hand from a Telegram client.
+    /// Join parts downloaded by hand from a Telegram client, or open a pack.
     ///
     /// With --manifest, each part is matched by its file name and checked against the
     /// manifest's size and SHA-256 before anything is written; every missing or corrupt
     /// part is named. Without it, the files are joined in the order given, unchecked.
+    ///
+    /// With --pack, a pack (`tgploy-pack-….tar`, or `.tar.age` with --identity) is
+    /// checked against its index, every object's size and SHA-256; with --out DIR its
+    /// objects are extracted there, each at BUCKET/KEY.
     Join(JoinArgs),
 
     /// Restore drill: download the parts of delivered objects and check their hashes.
@@ -530,16 +534,22 @@ pub(crate) struct WriteArgs {
 #[derive(Debug, Args)]
 pub(crate) struct JoinArgs {
     /// The part files, e.g. `dump.sql.part*`.
-    #[arg(value_name = "PARTS", required = true)]
+    #[arg(value_name = "PARTS", required_unless_present = "pack", conflicts_with = "pack")]
     pub parts: Vec<PathBuf>,
 
     /// The manifest (`NAME.tgploy.json`) to check the parts against.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "pack")]
     pub manifest: Option<PathBuf>,
 
-    /// Where to write the joined object, or `-` for stdout.
-    #[arg(long, short = 'o', value_name = "PATH")]
-    pub out: PathBuf,
+    /// A pack downloaded from the chat: check it against its index (and extract its
+    /// objects with --out DIR).
+    #[arg(long, value_name = "FILE")]
+    pub pack: Option<PathBuf>,
+
+    /// Where to write the joined object, or `-` for stdout; with --pack, the directory
+    /// to extract the objects into.
+    #[arg(long, short = 'o', value_name = "PATH", required_unless_present = "pack")]
+    pub out: Option<PathBuf>,
 
     #[command(flatten)]
     pub write: WriteArgs,

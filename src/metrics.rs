@@ -46,6 +46,8 @@ const COUNTERS: &[(&str, &str, Shown)] = &[
     (FLOOD_WAIT_SECONDS, "Seconds flood control (429 retry_after) asked the bots to wait", None),
     (DOCUMENTS_SENT, "Documents Telegram accepted: parts, manifests, ledger snapshots", None),
     (PARTS_SENT, "Parts of objects Telegram accepted", None),
+    (PACKS_SENT, "Packs Telegram accepted: small objects sent together as one tar document", None),
+    (PACK_MEMBERS_SENT, "Objects sent in packs (divided by packs sent: objects per pack)", None),
     (
         S3_ERRORS,
         "S3 requests that failed, by kind",
@@ -63,6 +65,8 @@ pub(crate) const TELEGRAM_ANSWERS: &str = "telegram_answers";
 pub(crate) const FLOOD_WAIT_SECONDS: &str = "telegram_flood_wait_seconds";
 pub(crate) const DOCUMENTS_SENT: &str = "documents_sent";
 pub(crate) const PARTS_SENT: &str = "parts_sent";
+pub(crate) const PACKS_SENT: &str = "packs_sent";
+pub(crate) const PACK_MEMBERS_SENT: &str = "pack_members_sent";
 pub(crate) const S3_ERRORS: &str = "s3_errors";
 pub(crate) const WEBHOOK_EVENTS_ACCEPTED: &str = "webhook_events_accepted";
 pub(crate) const WEBHOOK_REQUESTS_REFUSED: &str = "webhook_requests_refused";

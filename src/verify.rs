@@ -90,7 +90,7 @@ async fn drill(
         .map(|f| {
             let (downloader, progress, shutdown) = (&downloader, &progress, &shutdown);
             async move {
-                let checked = match Plan::from_delivery(&f.delivery, &f.parts) {
+                let checked = match Plan::from_delivery(&f.delivery, &f.parts, f.pack.as_ref()) {
                     Ok(plan) => restore::check(downloader, &plan, progress, shutdown).await,
                     Err(e) => Err(ObjectError::Object(e.to_string())),
                 };

@@ -261,6 +261,12 @@ impl Config {
         let webhook_token = r.get("webhook.secret_token", secret)?;
         let webhook_listen = r.value("webhook.listen", socket_addr)?;
         let webhook_concurrency: usize = r.value("webhook.concurrency", number("a whole number of at least 1"))?;
+        let webhook_pack_window = r.value("webhook.pack_window", duration)?;
+        let pack_max_object_size = r.value("pack.max_object_size", size)?;
+        let pack_max_members: usize = r.value("pack.max_members", |g| match number::<usize>("a whole number")(g)? {
+            n if n < 2 => Err("a pack holds at least 2 objects".to_string()),
+            n => Ok(n),
+        })?;
         let dashboard_listen = r.value("dashboard.listen", socket_addr)?;
         let dashboard_public_url = r.get("dashboard.public_url", http_url("https://backups.example.org"))?;
         let part_size = r.value("part_size", |g| check_part_size(size(g)?, &api_url))?;
@@ -312,6 +318,9 @@ impl Config {
             concurrency: concurrency.max(1),
             webhook_listen,
             webhook_concurrency: webhook_concurrency.max(1),
+            webhook_pack_window,
+            pack_max_object_size,
+            pack_max_members,
             dashboard_listen,
             dashboard_public_url,
             encryption,

@@ -82,6 +82,12 @@ pub struct Config {
     pub webhook_listen: SocketAddr,
     /// Deliveries `serve-webhook` runs at once.
     pub(crate) webhook_concurrency: usize,
+    /// How long `serve-webhook` gathers events before a batch (`webhook.pack_window`).
+    pub(crate) webhook_pack_window: Duration,
+    /// Objects smaller than this travel in packs (`pack.max_object_size`; 0: never).
+    pub(crate) pack_max_object_size: u64,
+    /// The most objects in one pack (`pack.max_members`).
+    pub(crate) pack_max_members: usize,
     /// Where `dashboard` listens.
     pub(crate) dashboard_listen: SocketAddr,
     /// The dashboard's address as browsers see it (behind a reverse proxy).

@@ -166,6 +166,24 @@ pub const SETTINGS: &[Setting] = &[
         "objects larger than this are split into parts of this size (bytes, or with a unit)",
     ),
     plain(
+        "pack.max_object_size",
+        env::PACK_MAX_OBJECT_SIZE,
+        Value("1MiB"),
+        "objects smaller than this, due together for one chat, travel as one tar document (a pack); 0 sends each alone",
+    ),
+    plain(
+        "pack.max_members",
+        env::PACK_MAX_MEMBERS,
+        Value("1000"),
+        "the most objects one pack holds (it is sealed at the part size, or at the end of the run, before that)",
+    ),
+    plain(
+        "webhook.pack_window",
+        env::WEBHOOK_PACK_WINDOW,
+        Value("2s"),
+        "how long `serve-webhook` gathers events before it delivers them, so that small objects travel in packs",
+    ),
+    plain(
         "concurrency",
         env::CONCURRENCY,
         Value("4"),

@@ -46,6 +46,8 @@ pub(crate) enum Outcome {
     Lost,
     /// A signal asked the run to stop; the claim was released, accepted parts kept.
     Interrupted,
+    /// Sent as a member of a pack (`pack`, the document's name) of `bytes` bytes.
+    Packed { bytes: u64, pack: String },
     /// The version vanished from S3 before it was delivered; recorded as skipped.
     Gone { reason: String },
 }
@@ -65,12 +67,12 @@ pub(super) struct Courier<'a> {
 }
 
 impl Courier<'_> {
-    fn lease_until(&self) -> i64 {
+    pub(super) fn lease_until(&self) -> i64 {
         now() + self.lease.as_secs() as i64
     }
 
     /// Runs a ledger call on the blocking pool with this run's owner name.
-    async fn ledger<R, F>(&self, f: F) -> Result<R>
+    pub(super) async fn ledger<R, F>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Ledger, &str) -> Result<R> + Send + 'static,
         R: Send + 'static,
@@ -104,6 +106,13 @@ impl Courier<'_> {
             // What this attempt did not deliver leaves the progress bar's total.
             self.progress.forget(obj.size.saturating_sub(counted.load(Ordering::Relaxed)));
         }
+        Ok(Some((obj, self.settle(id, &label, result).await?)))
+    }
+
+    /// Records what an attempt at delivery `id` (`label`) came to, and says so: what
+    /// ends the whole run (the ledger failing, a configuration error) is the `Err`, after
+    /// the claim was given back.
+    pub(super) async fn settle(&self, id: i64, label: &str, result: Result<Outcome, Stop>) -> Result<Outcome> {
         let release = || self.ledger(move |l, owner| l.release(id, owner, now()));
         let outcome = match result {
             Ok(outcome) => outcome,
@@ -143,14 +152,23 @@ impl Courier<'_> {
                     Outcome::Gone { reason }
                 }
             }
-            Err(stop) => self.failed(id, &label, stop).await?,
+            Err(stop) => self.failed(id, label, stop).await?,
         };
-        Ok(Some((obj, outcome)))
+        Ok(outcome)
+    }
+
+    /// Settles a member that left its pack, or whose pack stopped: as one delivery's
+    /// stop, with what it did not deliver taken off the progress.
+    pub(super) async fn settle_one(&self, d: Delivery, stop: Stop) -> Result<(i64, ObjectVersion, Outcome)> {
+        self.progress.forget(d.object.size);
+        let label = format!("{}/{}", d.object.bucket, d.object.key);
+        let outcome = self.settle(d.id, &label, Err(stop)).await?;
+        Ok((d.id, d.object, outcome))
     }
 
     /// Where the parts of `d` go: the destination its claim fixed, named in errors
     /// by the setting that chose it. Only the default chat's failures stop a run.
-    fn target(&self, d: &Delivery) -> Result<Addressee, Stop> {
+    pub(super) fn target(&self, d: &Delivery) -> Result<Addressee, Stop> {
         let bucket = &d.object.bucket;
         let own = self.cfg.buckets.get(bucket);
         let chat: ChatRef = d

@@ -15,6 +15,7 @@ mod courier;
 pub(crate) mod hash;
 pub(crate) mod layout;
 pub(crate) mod manifest;
+pub(crate) mod pack;
 mod parts;
 mod report;
 mod stop;
@@ -67,6 +68,12 @@ impl Batch {
     pub(crate) fn retrying(&self) -> bool {
         matches!(self, Batch::Due { .. } | Batch::Ids(_))
     }
+}
+
+/// What a batch does next: one delivery, or a pack of small ones.
+enum Work {
+    One(i64),
+    Pack(Vec<i64>),
 }
 
 /// The deliveries of one process: `sync`, `retry`, or the webhook server's lifetime.
@@ -162,50 +169,71 @@ impl Engine {
             progress: &progress,
             shutdown: &self.shutdown,
         };
+        // Small objects due together for one destination go as packs; the rest alone.
+        let candidates = Ledger::blocking(&self.ledger, move |l| l.pack_candidates(&ids)).await?;
+        let grouping = pack::group(&self.cfg, &candidates);
+        let work = grouping.packs.into_iter().map(Work::Pack).chain(grouping.alone.into_iter().map(Work::One));
         // Set when the batch must start no further delivery: an outage, a fatal error.
         let stopping = AtomicBool::new(false);
-        let mut results = futures_util::stream::iter(ids)
-            .map(|id| {
+        let mut results = futures_util::stream::iter(work)
+            .map(|work| {
                 let (courier, stopping) = (&courier, &stopping);
                 async move {
                     if stopping.load(Ordering::SeqCst) || self.shutdown.requested().is_some() {
-                        return Ok(None);
+                        return Ok(Vec::new());
                     }
-                    courier.deliver(id, retrying).await.map(|r| r.map(|(obj, outcome)| (id, obj, outcome)))
+                    match work {
+                        Work::One(id) => courier
+                            .deliver(id, retrying)
+                            .await
+                            .map(|r| r.map(|(obj, outcome)| vec![(id, obj, outcome)]).unwrap_or_default()),
+                        Work::Pack(ids) => courier.deliver_pack(ids, retrying).await,
+                    }
                 }
             })
             .buffer_unordered(self.options.concurrency.max(1));
         let mut fatal = None;
+        let mut packs_seen = std::collections::BTreeSet::new();
         while let Some(result) = results.next().await {
-            let (id, obj, outcome) = match result {
-                Ok(Some(done)) => done,
-                Ok(None) => continue,
+            let done = match result {
+                Ok(done) => done,
                 Err(e) => {
                     stopping.store(true, Ordering::SeqCst);
                     fatal.get_or_insert(e);
                     continue;
                 }
             };
-            match outcome {
-                Outcome::Sent { bytes, parts } => {
-                    report.sent += 1;
-                    report.sent_bytes += bytes;
-                    report.parts += u64::from(parts);
-                }
-                Outcome::Failed { error, dead } => {
-                    report.failed.push(FailedItem { id, bucket: obj.bucket, key: obj.key, error, dead });
-                }
-                Outcome::Outage { service, error } => {
-                    stopping.store(true, Ordering::SeqCst);
-                    if report.outage.is_none() {
-                        tracing::error!("{error}; stopping the run, the next one resumes");
-                        report.stopped = Some(format!("stopped: {error}"));
-                        report.outage = Some(service);
+            for (id, obj, outcome) in done {
+                match outcome {
+                    Outcome::Sent { bytes, parts } => {
+                        report.sent += 1;
+                        report.sent_bytes += bytes;
+                        report.parts += u64::from(parts);
                     }
+                    Outcome::Packed { bytes, pack } => {
+                        report.sent += 1;
+                        report.packed += 1;
+                        report.sent_bytes += bytes;
+                        if packs_seen.insert(pack) {
+                            report.packs += 1;
+                            report.parts += 1;
+                        }
+                    }
+                    Outcome::Failed { error, dead } => {
+                        report.failed.push(FailedItem { id, bucket: obj.bucket, key: obj.key, error, dead });
+                    }
+                    Outcome::Outage { service, error } => {
+                        stopping.store(true, Ordering::SeqCst);
+                        if report.outage.is_none() {
+                            tracing::error!("{error}; stopping the run, the next one resumes");
+                            report.stopped = Some(format!("stopped: {error}"));
+                            report.outage = Some(service);
+                        }
+                    }
+                    Outcome::Interrupted => {}
+                    Outcome::Gone { .. } => report.vanished += 1,
+                    Outcome::Lost => {}
                 }
-                Outcome::Interrupted => {}
-                Outcome::Gone { .. } => report.vanished += 1,
-                Outcome::Lost => {}
             }
         }
         drop(results);

@@ -23,8 +23,13 @@ pub struct FailedItem {
 pub struct DeliveryReport {
     pub sent: u64,
     pub(crate) sent_bytes: u64,
-    /// Documents sent (parts, whole objects, empty-object messages; not manifests).
+    /// Documents sent (parts, whole objects, packs, empty-object messages; not
+    /// manifests).
     pub(crate) parts: u64,
+    /// Packs sent: small objects that went together as one document each.
+    pub(crate) packs: u64,
+    /// Objects sent in packs (counted in `sent` too).
+    pub(crate) packed: u64,
     pub failed: Vec<FailedItem>,
     /// Versions deleted or overwritten on S3 before they could be delivered (skipped).
     pub vanished: u64,
@@ -80,6 +85,9 @@ impl DeliveryReport {
     pub fn render(&self) -> String {
         let mut out =
             format!("sent {} objects ({} in {} documents)\n", self.sent, human_size(self.sent_bytes), self.parts);
+        if self.packs > 0 {
+            out.push_str(&format!("{} of them small objects in {} packs\n", self.packed, self.packs));
+        }
         if !self.failed.is_empty() {
             out.push_str(&format!("{} failed (recorded for `tgploy retry`):\n", self.failed.len()));
             for f in &self.failed {

@@ -20,6 +20,19 @@ pub(crate) enum Stop {
     Ledger(Error),
 }
 
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Source(e) => write!(f, "{e}"),
+            Stop::Sink(e) => write!(f, "{e}"),
+            Stop::Failed(e) | Stop::Gone(e) => f.write_str(e),
+            Stop::Lost => f.write_str("another run took it over"),
+            Stop::Interrupted => f.write_str("stopped"),
+            Stop::Ledger(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 impl From<SourceError> for Stop {
     fn from(e: SourceError) -> Self {
         match e {

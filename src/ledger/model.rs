@@ -95,6 +95,72 @@ pub struct Delivery {
     pub(crate) topic: Option<i64>,
     /// The bot that sent its manifest.
     pub(crate) manifest_bot_id: Option<i64>,
+    /// The pack it travelled in, when it was a small object sent with others.
+    pub(crate) pack_id: Option<i64>,
+}
+
+#[cfg(test)]
+impl Delivery {
+    /// A pending delivery of `bucket/key`, for tests.
+    pub(crate) fn for_tests(id: i64, bucket: &str, key: &str, size: u64) -> Delivery {
+        Delivery {
+            id,
+            object: ObjectVersion {
+                bucket: bucket.into(),
+                key: key.into(),
+                etag: format!("etag{id}"),
+                size,
+                last_modified_ms: Some(1_790_000_000_000),
+            },
+            state: State::Pending,
+            part_size: None,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: None,
+            sha256: None,
+            manifest_message_id: None,
+            manifest_file_id: None,
+            sent_at: None,
+            encrypted: false,
+            plaintext_sha256: None,
+            chat: None,
+            topic: None,
+            manifest_bot_id: None,
+            pack_id: None,
+        }
+    }
+}
+
+/// A pack: small objects sent together as one tar document (an age file of the tar when
+/// encrypted). Its members are deliveries whose part lies inside the tar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pack {
+    pub(crate) id: i64,
+    pub(crate) file_name: String,
+    /// Bytes of the document, and its SHA-256.
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    /// Bytes of the tar (the document decrypted, when encrypted).
+    pub(crate) tar_size: u64,
+    pub(crate) encrypted: bool,
+    pub(crate) members: u32,
+    pub(crate) message_id: i64,
+    pub(crate) file_id: String,
+    pub(crate) file_unique_id: Option<String>,
+    pub(crate) bot_id: Option<i64>,
+    pub(crate) chat: Option<String>,
+    pub(crate) topic: Option<i64>,
+    pub(crate) sent_at: i64,
+}
+
+/// Where a member's bytes lie in its pack's tar, with their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PackMember {
+    /// The delivery.
+    pub(crate) id: i64,
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
 }
 
 /// A part Telegram accepted.
@@ -203,6 +269,8 @@ pub(crate) struct HourActivity {
 pub struct DeliveredFile {
     pub delivery: Delivery,
     pub parts: Vec<Part>,
+    /// The pack it travelled in, for a small object sent with others.
+    pub(crate) pack: Option<Pack>,
 }
 
 /// A delivered object in a listing: its delivery, how many parts, its first message.
@@ -249,7 +317,10 @@ pub struct Session {
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, bucket, key, etag, size, last_modified_ms, state, part_size, attempts, last_error,
     next_attempt_at, sha256, manifest_message_id, manifest_file_id, created_at, sent_at, encrypted, plaintext_sha256,
-    chat_id, topic_id, manifest_bot_id";
+    chat_id, topic_id, manifest_bot_id, pack_id";
+
+pub(super) const PACK_COLUMNS: &str = "id, file_name, size, sha256, tar_size, encrypted, members, message_id, file_id,
+    file_unique_id, bot_id, chat_id, topic_id, sent_at";
 
 pub(super) const PART_COLUMNS: &str =
     "idx, offset, size, sha256, hash_state, file_name, message_id, file_id, file_unique_id, sent_at, bot_id, chat_id,
@@ -290,6 +361,26 @@ pub(super) fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         chat: r.get(18)?,
         topic: r.get(19)?,
         manifest_bot_id: r.get(20)?,
+        pack_id: r.get(21)?,
+    })
+}
+
+pub(super) fn pack_from_row(r: &Row<'_>) -> rusqlite::Result<Pack> {
+    Ok(Pack {
+        id: r.get(0)?,
+        file_name: r.get(1)?,
+        size: r.get(2)?,
+        sha256: r.get(3)?,
+        tar_size: r.get(4)?,
+        encrypted: r.get(5)?,
+        members: r.get(6)?,
+        message_id: r.get(7)?,
+        file_id: r.get(8)?,
+        file_unique_id: r.get(9)?,
+        bot_id: r.get(10)?,
+        chat: r.get(11)?,
+        topic: r.get(12)?,
+        sent_at: r.get(13)?,
     })
 }
 

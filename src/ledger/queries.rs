@@ -8,7 +8,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::Ledger;
 use super::model::{
-    Counts, DELIVERY_COLUMNS, DeliveredFile, DeliveredSummary, Delivery, PART_COLUMNS, Part, State, delivery_from_row,
+    Counts, DELIVERY_COLUMNS, DeliveredFile, DeliveredSummary, Delivery, PACK_COLUMNS, PART_COLUMNS, Pack, Part, State,
+    delivery_from_row, pack_from_row,
     part_from_row,
 };
 use crate::error::{Error, Result};
@@ -167,7 +168,9 @@ impl Ledger {
     ) -> Result<Vec<Delivery>> {
         let columns = DELIVERY_COLUMNS.split(',').map(|c| format!("d.{}", c.trim())).collect::<Vec<_>>().join(", ");
         let (filter, mut values) = restorable(selection, after);
-        let sql = format!("SELECT {columns} FROM deliveries d WHERE {filter} ORDER BY d.bucket, d.key LIMIT ?");
+        let sql = format!(
+            "SELECT {columns} FROM deliveries d WHERE {filter} AND d.pack_id IS NULL ORDER BY d.bucket, d.key LIMIT ?"
+        );
         values.push(i64::from(limit).into());
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
@@ -175,18 +178,84 @@ impl Ledger {
         })
     }
 
+    /// The next `limit` packs that hold objects `selection` takes, after pack `after`.
+    pub(crate) fn restorable_packs(&self, selection: &Selection, after: i64, limit: u32) -> Result<Vec<i64>> {
+        let (filter, mut values) = restorable(selection, None);
+        let sql = format!(
+            "SELECT DISTINCT d.pack_id FROM deliveries d WHERE {filter} AND d.pack_id > ? ORDER BY d.pack_id LIMIT ?"
+        );
+        values.extend([after.into(), i64::from(limit).into()]);
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?.collect()
+        })
+    }
+
+    /// The objects of pack `pack_id` that `selection` takes, by their place in the tar.
+    pub(crate) fn restorable_members(&self, selection: &Selection, pack_id: i64) -> Result<Vec<Delivery>> {
+        let columns = DELIVERY_COLUMNS.split(',').map(|c| format!("d.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let (filter, mut values) = restorable(selection, None);
+        let sql = format!(
+            "SELECT {columns} FROM deliveries d JOIN parts p ON p.delivery_id = d.id
+             WHERE {filter} AND d.pack_id = ? ORDER BY p.offset"
+        );
+        values.push(pack_id.into());
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(values), delivery_from_row)?.collect()
+        })
+    }
+
+    /// A pack, by its id.
+    pub(crate) fn pack(&self, id: i64) -> Result<Option<Pack>> {
+        self.read(|conn| {
+            conn.query_row(&format!("SELECT {PACK_COLUMNS} FROM packs WHERE id = ?1"), [id], pack_from_row).optional()
+        })
+    }
+
+    /// What the engine needs to gather small objects into packs: each delivery's bucket,
+    /// its size, and whether a part of it was accepted already (such a delivery resumes
+    /// on its own).
+    pub(crate) fn pack_candidates(&self, ids: &[i64]) -> Result<Vec<(i64, String, u64, bool)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT bucket, size, EXISTS (SELECT 1 FROM parts p WHERE p.delivery_id = d.id)
+                 FROM deliveries d WHERE id = ?1",
+            )?;
+            let mut out = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if let Some((bucket, size, started)) =
+                    stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?
+                {
+                    out.push((id, bucket, size, started));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// How many objects `selection` takes, the bytes of their stored streams, and how
     /// many of those are encrypted.
+    /// A pack holding some of them counts once, whole: it is downloaded once.
     pub(crate) fn restorable_summary(&self, selection: &Selection) -> Result<(u64, u64, u64)> {
         let (filter, values) = restorable(selection, None);
-        let sql = format!(
-            "SELECT COUNT(*), COALESCE(SUM((SELECT SUM(p.size) FROM parts p WHERE p.delivery_id = d.id)), 0),
+        let objects = format!(
+            "SELECT COUNT(*),
+                COALESCE(SUM(CASE WHEN d.pack_id IS NULL
+                    THEN (SELECT SUM(p.size) FROM parts p WHERE p.delivery_id = d.id) END), 0),
                 COALESCE(SUM(d.encrypted), 0)
              FROM deliveries d WHERE {filter}"
         );
+        let packs = format!(
+            "SELECT COALESCE(SUM(size), 0) FROM packs WHERE id IN (SELECT d.pack_id FROM deliveries d WHERE {filter})"
+        );
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            stmt.query_row(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let (count, bytes, encrypted): (u64, u64, u64) = conn
+                .prepare_cached(&objects)?
+                .query_row(rusqlite::params_from_iter(values.clone()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let packed: u64 =
+                conn.prepare_cached(&packs)?.query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
+            Ok((count, bytes + packed, encrypted))
         })
     }
 
@@ -248,7 +317,11 @@ impl Ledger {
             .into_iter()
             .map(|delivery| {
                 let parts = self.parts(delivery.id)?;
-                Ok(DeliveredFile { delivery, parts })
+                let pack = match delivery.pack_id {
+                    Some(id) => self.pack(id)?,
+                    None => None,
+                };
+                Ok(DeliveredFile { delivery, parts, pack })
             })
             .collect()
     }

@@ -246,4 +246,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX deliveries_created_at ON deliveries (created_at);
     "#,
+    // 9: packs. Small objects due together for one destination travel as one tar
+    // document; the pack records the document (an age file when encrypted), each member
+    // delivery names its pack, and its one part row holds where its bytes lie in the tar
+    // (`offset`, `size`, `sha256`) with the document's message, file id, bot and place.
+    r#"
+    CREATE TABLE packs (
+        id              INTEGER PRIMARY KEY,
+        file_name       TEXT NOT NULL,
+        size            INTEGER NOT NULL,
+        sha256          TEXT NOT NULL,
+        tar_size        INTEGER NOT NULL,
+        encrypted       INTEGER NOT NULL,
+        members         INTEGER NOT NULL,
+        message_id      INTEGER NOT NULL,
+        file_id         TEXT NOT NULL,
+        file_unique_id  TEXT,
+        bot_id          INTEGER,
+        chat_id         TEXT,
+        topic_id        INTEGER,
+        sent_at         INTEGER NOT NULL
+    ) STRICT;
+    ALTER TABLE deliveries ADD COLUMN pack_id INTEGER REFERENCES packs (id);
+    CREATE INDEX deliveries_pack ON deliveries (pack_id) WHERE pack_id IS NOT NULL;
+    "#,
 ];

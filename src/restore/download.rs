@@ -58,6 +58,17 @@ impl Downloader {
         Downloader::new(sink, jobs, cfg.tmp_dir.as_deref())
     }
 
+    /// A private temporary file beside the part files (a pack's tar, while its members
+    /// are copied out).
+    pub(super) fn temp_file(&self, prefix: &str) -> Result<tempfile::NamedTempFile, ObjectError> {
+        tempfile::Builder::new().prefix(prefix).tempfile_in(self.tmp.path()).map_err(|e| {
+            ObjectError::Run(Error::failed(format!(
+                "cannot create a file in {}: {e}; free some space or set `tmp_dir` (TGPLOY_TMP_DIR)",
+                self.tmp.path().display()
+            )))
+        })
+    }
+
     pub(crate) fn sink(&self) -> &TelegramSink {
         &self.sink
     }
@@ -132,13 +143,7 @@ impl Downloader {
                 // A part file that cannot be written stops the restore half-way, like a
                 // write of the output that fails (`join`): what was asked could not be
                 // finished (exit 1); what finished stays.
-                let mut tmp =
-                    tempfile::Builder::new().prefix("restore-").tempfile_in(self.tmp.path()).map_err(|e| {
-                        ObjectError::Run(Error::failed(format!(
-                            "cannot create a part file in {}: {e}; free some space or set `tmp_dir` (TGPLOY_TMP_DIR)",
-                            self.tmp.path().display()
-                        )))
-                    })?;
+                let mut tmp = self.temp_file("restore-")?;
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
                 fetch_checked(&self.sink, plan, part, &file, progress, |chunk| out.write_all(chunk)).await?;
                 out.flush().map_err(|e| ObjectError::Run(Error::failed(format!("cannot write a part file: {e}"))))?;

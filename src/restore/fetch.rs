@@ -17,6 +17,17 @@ use crate::sizes::human_size;
 /// The manual route, for parts the bot cannot download.
 pub(super) fn manual_route(plan: &Plan) -> String {
     let name = plan.stored_name();
+    if plan.member.is_some() {
+        let chat = plan.chat.as_deref().map(|c| format!("chat {c}")).unwrap_or_else(|| "the backup chat".into());
+        let (bucket, key) = plan.label.split_once('/').unwrap_or((&plan.label, ""));
+        let member = crate::deliver::pack::member_path(bucket, key);
+        let extract = if plan.encrypted {
+            format!("age -d -i KEY {} | tar -x {}", quote_path(&name), quote_path(&member))
+        } else {
+            format!("tar -xf {} {}", quote_path(&name), quote_path(&member))
+        };
+        return format!("download the pack `{name}` by hand in a Telegram client (in {chat}), then run `{extract}`");
+    }
     let chat = plan.chat.as_deref().map(|c| format!("chat {c}")).unwrap_or_else(|| "the backup chat".into());
     format!(
         "download the parts by hand in a Telegram client (documents `{name}.part…` in {chat}), then run \
@@ -122,6 +133,17 @@ impl PartCheck {
         }
         let sha = hex::encode(self.hasher.finalize());
         (sha != part.sha256).then(|| format!("is corrupt: its SHA-256 is {sha}, expected {}", part.sha256))
+    }
+}
+
+impl io::Write for PartCheck {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

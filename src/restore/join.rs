@@ -4,11 +4,11 @@
 //! downloaded by hand, checked against their manifest.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::fetch::{PartCheck, whole_as_part};
-use super::plan::Plan;
+use super::plan::{Member, Plan};
 use super::{Restored, WriteTo};
 use sha2::Digest;
 use tokio::sync::OwnedSemaphorePermit;
@@ -142,15 +142,19 @@ pub(super) fn write_stream(
     let mut chain = Chain { pieces, current: None, whole: PartCheck::new() };
     let mut out = Out { inner: dest, check: PartCheck::new(), failed: false };
     let stored = plan.stored_name();
+    // An object in an encrypted pack comes out only decrypted; without the identity the
+    // pack's document is checked whole (a drill), and nothing of it is written.
+    let member = plan.member.as_ref().filter(|_| !plan.encrypted || identity.is_some());
     let copied = match identity {
-        None => io::copy(&mut chain, &mut out).map(|_| ()),
+        None if plan.member.is_some() && plan.encrypted => io::copy(&mut chain, &mut io::sink()).map(|_| ()),
+        None => copy_out(&mut chain, &mut out, member),
         Some(path) => {
             let identities = crypt::read_identities(path)?;
             let mut plain = crypt::decrypt(&mut chain, &identities).map_err(|e| match e {
                 crypt::DecryptError::WrongIdentity(m) => JoinError::WrongIdentity(format!("{stored}: {m}")),
                 crypt::DecryptError::Invalid(m) => JoinError::Data(format!("{stored}: {m}")),
             })?;
-            io::copy(&mut plain, &mut out).map(|_| ())
+            copy_out(&mut plain, &mut out, member)
         }
     };
     if let Err(e) = copied.and_then(|()| out.flush()) {
@@ -171,6 +175,15 @@ pub(super) fn write_stream(
         return Err(format!("{}: the joined parts {why}", plan.label).into());
     }
     let (len, sha) = (out.check.len, hex::encode(out.check.hasher.finalize()));
+    if let Some(m) = member
+        && (len != m.size || sha != m.sha256)
+    {
+        return Err(format!(
+            "{}: its bytes in pack {stored} are {len} bytes with SHA-256 {sha}, not the {} bytes, {} recorded",
+            plan.label, m.size, m.sha256
+        )
+        .into());
+    }
     if identity.is_some()
         && let Some((size, expected)) = &plan.plaintext
         && (len != *size || &sha != expected)
@@ -182,6 +195,20 @@ pub(super) fn write_stream(
         .into());
     }
     Ok((len, sha))
+}
+
+/// Copies the stream to `out`; for an object in a pack only its bytes, the rest of the
+/// pack read (for the pack's own hash) and dropped.
+fn copy_out<R: Read>(src: &mut R, out: &mut dyn Write, member: Option<&Member>) -> io::Result<()> {
+    let Some(m) = member else {
+        return io::copy(src, out).map(|_| ());
+    };
+    io::copy(&mut (&mut *src).take(m.offset), &mut io::sink())?;
+    let copied = io::copy(&mut (&mut *src).take(m.size), out)?;
+    if copied != m.size {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the pack ends before the object's bytes do"));
+    }
+    io::copy(src, &mut io::sink()).map(|_| ())
 }
 
 /// Where the joined stream is written until it has checked out.
@@ -223,6 +250,35 @@ impl Output {
             Output::Stdout => write_stream(pieces, &mut BufWriter::new(io::stdout().lock()), plan, identity),
             Output::Temp { file, .. } => write_stream(pieces, &mut BufWriter::new(file.as_file_mut()), plan, identity),
         }
+    }
+
+    /// Copies `member`'s bytes out of the (plain) tar at `tar`, checking their size and
+    /// SHA-256.
+    pub(super) fn write_member(&mut self, tar: &Path, member: &Member) -> std::result::Result<(), JoinError> {
+        let io = |e: io::Error| JoinError::Data(format!("cannot read the downloaded pack: {e}"));
+        let mut src = File::open(tar).map_err(io)?;
+        src.seek(SeekFrom::Start(member.offset)).map_err(io)?;
+        let mut sink: Box<dyn Write + '_> = match self {
+            Output::Stdout => Box::new(BufWriter::new(io::stdout().lock())),
+            Output::Temp { file, .. } => Box::new(BufWriter::new(file.as_file_mut())),
+        };
+        let mut out = Out { inner: &mut *sink, check: PartCheck::new(), failed: false };
+        let copied = io::copy(&mut src.take(member.size), &mut out).and_then(|_| out.flush());
+        if let Err(e) = copied {
+            return Err(JoinError::Data(if out.failed {
+                format!("cannot write the output: {e}")
+            } else {
+                format!("cannot read the downloaded pack: {e}")
+            }));
+        }
+        let (len, sha) = (out.check.len, hex::encode(out.check.hasher.finalize()));
+        if len != member.size || sha != member.sha256 {
+            return Err(JoinError::Data(format!(
+                "its bytes in the pack are {len} bytes with SHA-256 {sha}, not the {} bytes, {} recorded",
+                member.size, member.sha256
+            )));
+        }
+        Ok(())
     }
 
     /// Makes the output durable and gives it its name.
@@ -303,6 +359,7 @@ pub(crate) fn join(
                 plaintext: None,
                 parts: Vec::new(),
                 chat: None,
+                member: None,
             };
             (plan, files.to_vec())
         }

@@ -15,6 +15,7 @@ mod fetch;
 mod join;
 mod paths;
 pub(crate) mod plan;
+mod unpack;
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +29,9 @@ use crate::shutdown::Shutdown;
 pub(crate) use download::Downloader;
 pub(crate) use join::join;
 use join::{Output, Piece, write_stream};
+pub(crate) use paths::{object_path, safe_name};
 pub(crate) use plan::Plan;
+pub use unpack::{Unpacked, unpack};
 
 /// Where a rebuilt object goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +220,13 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, W
         }
         crypt::read_identities(path).map_err(Error::local)?;
     }
+    if plan.member.is_some() && plan.encrypted && identity.is_none() {
+        return Err(Error::usage(format!(
+            "{} travelled in an encrypted pack ({}), from which it comes out only decrypted: give --identity KEY",
+            plan.label,
+            plan.stored_name()
+        )));
+    }
     let name = if plan.encrypted && identity.is_none() { plan.stored_name() } else { plan.file_name.clone() };
     let target = WriteTo::resolve(req.out, &name, req.force)?;
     let downloader = Downloader::for_config(cfg, req.jobs)?;
@@ -284,7 +294,11 @@ fn plan_from_ledger(cfg: &Config, ledger: Option<&Ledger>, object: &str, etag: O
             d.state.as_str()
         )));
     }
-    Plan::from_delivery(d, &ledger.parts(d.id)?)
+    let pack = match d.pack_id {
+        Some(id) => ledger.pack(id)?,
+        None => None,
+    };
+    Plan::from_delivery(d, &ledger.parts(d.id)?, pack.as_ref())
 }
 
 /// `tgploy join`: parts downloaded by hand, checked against their manifest when given.

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::deliver::layout::{EMPTY_SHA256, base_name};
 use crate::deliver::manifest::{self, Manifest};
 use crate::error::{Error, Result};
-use crate::ledger::{Delivery, Part};
+use crate::ledger::{Delivery, Pack, Part};
 
 /// One part of the stored stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,17 +45,37 @@ pub(crate) struct Plan {
     pub(crate) parts: Vec<PlanPart>,
     /// The chat its parts are in, where the ledger knows it: for the manual route.
     pub(crate) chat: Option<String>,
+    /// For an object that travelled in a pack: where its bytes lie in the pack's tar
+    /// (decrypted, when the pack is encrypted). The stored stream (`size`, `sha256`, the
+    /// one part) is then the pack's document.
+    pub(crate) member: Option<Member>,
+}
+
+/// Where an object's bytes lie in its pack's tar, and what they hash to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
 }
 
 impl Plan {
-    /// The name the stored stream joins to: `name`, or `name.age` when encrypted.
+    /// The name the stored stream joins to: `name`, or `name.age` when encrypted; a
+    /// pack's document for an object that travelled in one.
     pub(crate) fn stored_name(&self) -> String {
+        if self.member.is_some() {
+            return self.parts.first().map(|p| p.file_name.clone()).unwrap_or_default();
+        }
         if self.encrypted { format!("{}{}", self.file_name, crate::crypt::SUFFIX) } else { self.file_name.clone() }
     }
 
-    /// A delivery recorded as sent in the ledger.
-    pub(crate) fn from_delivery(d: &Delivery, parts: &[Part]) -> Result<Plan> {
+    /// A delivery recorded as sent in the ledger (with the pack it travelled in, if it
+    /// did).
+    pub(crate) fn from_delivery(d: &Delivery, parts: &[Part], pack: Option<&Pack>) -> Result<Plan> {
         let label = format!("{}/{}", d.object.bucket, d.object.key);
+        if let Some(pack) = pack {
+            return Plan::of_member(d, parts, pack);
+        }
         let sha256 = d.sha256.clone().ok_or_else(|| {
             Error::Failed(format!("the ledger has no SHA-256 for {label}; restore it from its manifest"))
         })?;
@@ -68,6 +88,7 @@ impl Plan {
             encrypted: d.encrypted,
             plaintext: d.plaintext_sha256.clone().filter(|_| d.encrypted).map(|sha| (d.object.size, sha)),
             chat: d.chat.clone(),
+            member: None,
             parts: if empty {
                 Vec::new()
             } else {
@@ -86,6 +107,50 @@ impl Plan {
         };
         plan.check_shape().map_err(|why| Error::Failed(format!("the ledger's record of {}: {why}", plan.label)))?;
         Ok(plan)
+    }
+
+    /// An object that travelled in `pack`: the pack's document is the one part to fetch,
+    /// and the object's bytes lie in it where its part row says.
+    fn of_member(d: &Delivery, parts: &[Part], pack: &Pack) -> Result<Plan> {
+        let label = format!("{}/{}", d.object.bucket, d.object.key);
+        let [part] = parts else {
+            return Err(Error::Failed(format!(
+                "the ledger's record of {label}: it travelled in pack {} but has {} parts, not one",
+                pack.file_name,
+                parts.len()
+            )));
+        };
+        let plan = Plan {
+            label,
+            file_name: base_name(&d.object.key),
+            member: Some(Member { offset: part.offset, size: part.size, sha256: part.sha256.clone() }),
+            ..Plan::of_pack(pack)
+        };
+        plan.check_shape().map_err(|why| Error::Failed(format!("the ledger's record of {}: {why}", plan.label)))?;
+        Ok(plan)
+    }
+
+    /// A pack's document as a whole: one part, the tar (or its age file).
+    pub(crate) fn of_pack(pack: &Pack) -> Plan {
+        Plan {
+            label: format!("pack {}", pack.file_name),
+            // The tar's name: the stored name is the document's.
+            file_name: pack.file_name.strip_suffix(crate::crypt::SUFFIX).unwrap_or(&pack.file_name).to_string(),
+            size: pack.size,
+            sha256: pack.sha256.clone(),
+            encrypted: pack.encrypted,
+            plaintext: None,
+            chat: pack.chat.clone(),
+            parts: vec![PlanPart {
+                index: 1,
+                file_name: pack.file_name.clone(),
+                size: pack.size,
+                sha256: pack.sha256.clone(),
+                file_id: Some(pack.file_id.clone()),
+                bot_id: pack.bot_id,
+            }],
+            member: None,
+        }
     }
 
     /// A manifest (`NAME.tgploy.json`) as downloaded from the chat.
@@ -121,6 +186,7 @@ impl Plan {
             encrypted,
             plaintext: m.encryption.as_ref().map(|e| (e.plaintext_size, e.plaintext_sha256.clone())),
             chat: None,
+            member: None,
             parts: m
                 .parts
                 .iter()

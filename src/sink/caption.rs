@@ -231,6 +231,63 @@ pub fn manifest_caption(
     render_within_limit(lines, &["Restore", "Encrypted"])
 }
 
+/// What a pack's caption tells.
+#[derive(Debug, Clone)]
+pub(crate) struct PackCaption<'a> {
+    /// The document's name (`….tar`, or `….tar.age`).
+    pub(crate) file_name: &'a str,
+    pub(crate) members: &'a [crate::deliver::pack::IndexMember],
+    /// The members' bytes.
+    pub(crate) bytes: u64,
+    /// SHA-256 of the document.
+    pub(crate) sha256: &'a str,
+    pub(crate) encrypted: bool,
+}
+
+/// The caption of a pack: what is inside (count, buckets, first and last key, size) and
+/// how to extract it by hand.
+pub(crate) fn pack_caption(info: &PackCaption<'_>) -> String {
+    let mut buckets: Vec<&str> = info.members.iter().map(|m| m.bucket.as_str()).collect();
+    buckets.sort();
+    buckets.dedup();
+    let shown: Vec<String> = buckets.iter().take(5).map(|b| shorten(b, 64)).collect();
+    let more = if buckets.len() > 5 { format!(" and {} more", buckets.len() - 5) } else { String::new() };
+    let name = Name::new(info.file_name, NAME_LIMIT / 2);
+    let mut lines = vec![
+        vec![Piece::Bold("tgploy pack".into())],
+        vec![Piece::Text(format!(
+            "{} objects, {} ({} bytes)",
+            info.members.len(),
+            human_size(info.bytes),
+            info.bytes
+        ))],
+        vec![Piece::Text(format!("Buckets: {}{more}", shown.join(", ")))],
+    ];
+    if let (Some(first), Some(last)) = (info.members.first(), info.members.last()) {
+        lines.push(vec![
+            Piece::Text("First: ".into()),
+            Piece::Code(shorten(&format!("{}/{}", first.bucket, first.key), NAME_LIMIT)),
+        ]);
+        lines.push(vec![
+            Piece::Text("Last: ".into()),
+            Piece::Code(shorten(&format!("{}/{}", last.bucket, last.key), NAME_LIMIT)),
+        ]);
+    }
+    lines.push(vec![Piece::Text("SHA-256: ".into()), Piece::Code(info.sha256.into())]);
+    let extract = match (&name.quoted, info.encrypted) {
+        (Some(quoted), false) => format!("tar -xf {quoted}"),
+        (Some(quoted), true) => format!("age -d -i key.txt {quoted} | tar -x"),
+        (None, false) => "tar -xf THIS_FILE".into(),
+        (None, true) => "age -d -i key.txt THIS_FILE | tar -x".into(),
+    };
+    lines.push(vec![
+        Piece::Text("Extract: ".into()),
+        Piece::Code(extract),
+        Piece::Text(format!(" (each object at BUCKET/KEY; {} lists them)", crate::deliver::pack::INDEX_NAME)),
+    ]);
+    render_within_limit(lines, &["Buckets", "Extract"])
+}
+
 /// The message that stands in for an empty object (Telegram rejects empty documents).
 pub(crate) fn empty_object_message(bucket: &str, key: &str, etag: &str, last_modified: Option<&str>) -> String {
     let mut lines = vec![

@@ -426,7 +426,14 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
             // Nothing was waiting: not a run worth a record.
             drop(run);
             tokio::select! {
-                _ = app.wake.notified() => {}
+                _ = app.wake.notified() => {
+                    // Events come in bursts: gather a short window of them, so that small
+                    // objects go out together as packs.
+                    tokio::select! {
+                        _ = tokio::time::sleep(server.cfg.webhook_pack_window) => {}
+                        _ = shutdown.wait() => break,
+                    }
+                }
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = shutdown.wait() => break,
             }

@@ -15,6 +15,12 @@ use crate::restore::join::{Output, hash_file, remove_stale_partials};
 use crate::restore::paths::{create_dirs, object_path};
 use crate::restore::{ObjectError, Plan, WriteTo, fetch_into};
 
+/// Where an object goes: it is there already, or here.
+pub(super) enum Placed {
+    There(Restored),
+    Write(std::path::PathBuf),
+}
+
 impl Work<'_> {
     pub(super) async fn to_dir(
         &self,
@@ -22,29 +28,12 @@ impl Work<'_> {
         d: &Delivery,
         plan: &Plan,
     ) -> std::result::Result<Restored, ObjectError> {
-        let o = &d.object;
         let suffix = if plan.encrypted && self.req.identity.is_none() { crypt::SUFFIX } else { "" };
-        let path = object_path(dir, &o.bucket, &o.key, suffix)
-            .ok_or_else(|| ObjectError::Object("its path would be longer than the filesystem takes".into()))?;
+        let path = match self.place_in_dir(dir, d, suffix, self.expected(plan)).await? {
+            Placed::There(done) => return Ok(done),
+            Placed::Write(path) => path,
+        };
         let shown = path.display().to_string();
-        let expected = self.expected(plan);
-        let (check_dir, check_path) = (dir.to_path_buf(), path.clone());
-        let present = tokio::task::spawn_blocking(move || -> std::result::Result<Presence, String> {
-            create_dirs(&check_dir, &check_path)?;
-            remove_stale_partials(&check_path);
-            presence(&check_path, expected.as_ref())
-        })
-        .await
-        .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))?
-        .map_err(ObjectError::Object)?;
-        match present {
-            Presence::Absent => {}
-            Presence::Same => return Ok((ObjectOutcome::AlreadyThere, Some(shown))),
-            Presence::Differs(why) if !self.req.force => {
-                return Err(ObjectError::Object(format!("{shown} {why}; --force replaces it")));
-            }
-            Presence::Differs(_) => {}
-        }
         let target = WriteTo::File { path, overwrite: true };
         let out = Output::open(&target).map_err(|e| ObjectError::Object(e.to_string()))?;
         let (joined, identity) = (plan.clone(), self.req.identity.clone());
@@ -57,6 +46,37 @@ impl Work<'_> {
         written.map_err(join_error)?;
         out.commit().map_err(|e| ObjectError::Object(e.to_string()))?;
         Ok((ObjectOutcome::Restored, Some(shown)))
+    }
+
+    /// Where object `d` goes under `dir` (with `suffix`), its directories made: already
+    /// there and the same as `expected` (size, SHA-256), or a path to write (what is there
+    /// and differs is replaced only with `--force`).
+    pub(super) async fn place_in_dir(
+        &self,
+        dir: &Path,
+        d: &Delivery,
+        suffix: &str,
+        expected: Option<(u64, String)>,
+    ) -> std::result::Result<Placed, ObjectError> {
+        let o = &d.object;
+        let path = object_path(dir, &o.bucket, &o.key, suffix)
+            .ok_or_else(|| ObjectError::Object("its path would be longer than the filesystem takes".into()))?;
+        let shown = path.display().to_string();
+        let (check_dir, check_path) = (dir.to_path_buf(), path.clone());
+        let present = tokio::task::spawn_blocking(move || -> std::result::Result<Presence, String> {
+            create_dirs(&check_dir, &check_path)?;
+            remove_stale_partials(&check_path);
+            presence(&check_path, expected.as_ref())
+        })
+        .await
+        .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))?
+        .map_err(ObjectError::Object)?;
+        match present {
+            Presence::Absent => Ok(Placed::Write(path)),
+            Presence::Same => Ok(Placed::There((ObjectOutcome::AlreadyThere, Some(shown)))),
+            Presence::Differs(_) if self.req.force => Ok(Placed::Write(path)),
+            Presence::Differs(why) => Err(ObjectError::Object(format!("{shown} {why}; --force replaces it"))),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! there (it finds the finished objects already there).
 
 mod dir;
+mod pack;
 mod report;
 mod s3;
 mod select;
@@ -33,7 +34,7 @@ use crate::shutdown::Shutdown;
 use crate::source::S3Source;
 use crate::time::rfc3339_ms;
 pub use report::{AllReport, ObjectOutcome, ObjectReport};
-use select::restorable;
+use select::{Item, restorable};
 
 /// Objects read from the ledger at a time.
 const PAGE: u32 = 500;
@@ -119,10 +120,18 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
         stop: None,
     };
     if req.dry_run {
-        let mut objects = std::pin::pin!(restorable(ledger, &selection));
-        while let Some(d) = objects.next().await {
-            report.objects.push(object_report(&d?, ObjectOutcome::WouldRestore, None, None));
+        let mut items = std::pin::pin!(restorable(ledger, &selection));
+        while let Some(item) = items.next().await {
+            let members = match item? {
+                Item::Object(d) => vec![d],
+                Item::Pack(id) => {
+                    let selection = selection.clone();
+                    Ledger::blocking(ledger, move |l| l.restorable_members(&selection, id)).await?
+                }
+            };
+            report.objects.extend(members.iter().map(|d| object_report(d, ObjectOutcome::WouldRestore, None, None)));
         }
+        report.objects.sort_by(|a, b| (&a.bucket, &a.key).cmp(&(&b.bucket, &b.key)));
         return Ok(report);
     }
 
@@ -140,59 +149,70 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
     shutdown.listen();
     let work = Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target };
 
-    let pages = std::pin::pin!(restorable(ledger, &selection));
+    let items = std::pin::pin!(restorable(ledger, &selection));
     // Set when no further object may start: the run is stopping.
     let stopping = AtomicBool::new(false);
-    let mut done = pages
-        .map(|delivery| {
-            let (work, stopping) = (&work, &stopping);
+    let mut finished = items
+        .map(|item| {
+            let (work, stopping, selection) = (&work, &stopping, &selection);
             async move {
-                let d = delivery?;
+                let item = item?;
                 if stopping.load(Ordering::SeqCst) {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
-                Ok(Some(work.restore(&d).await.map(|(outcome, target)| (d, outcome, target))))
+                match item {
+                    Item::Object(d) => {
+                        let result = work.restore(&d).await;
+                        Ok(vec![(d, result)])
+                    }
+                    Item::Pack(id) => work.restore_pack(id, selection).await,
+                }
             }
         })
         .buffer_unordered(req.jobs.max(1));
-    while let Some(result) = done.next().await {
-        match result {
+    while let Some(result) = finished.next().await {
+        let done = match result {
+            Ok(done) => done,
             Err(e) => {
                 stopping.store(true, Ordering::SeqCst);
                 report.stop.get_or_insert(e);
+                continue;
             }
-            Ok(None) => {}
-            Ok(Some(Ok((d, outcome, target)))) => {
-                match outcome {
-                    ObjectOutcome::Restored => report.restored += 1,
-                    _ => report.already_there += 1,
+        };
+        for (d, result) in done {
+            match result {
+                Ok((outcome, target)) => {
+                    match outcome {
+                        ObjectOutcome::Restored => report.restored += 1,
+                        _ => report.already_there += 1,
+                    }
+                    if req.verbose {
+                        let what = if outcome == ObjectOutcome::Restored { "restored" } else { "already there:" };
+                        progress.println(&format!(
+                            "tgploy: {what} {}/{} → {}",
+                            d.object.bucket,
+                            d.object.key,
+                            target.as_deref().unwrap_or("")
+                        ));
+                    }
+                    report.objects.push(object_report(&d, outcome, target, None));
                 }
-                if req.verbose {
-                    let what = if outcome == ObjectOutcome::Restored { "restored" } else { "already there:" };
-                    progress.println(&format!(
-                        "tgploy: {what} {}/{} → {}",
-                        d.object.bucket,
-                        d.object.key,
-                        target.as_deref().unwrap_or("")
-                    ));
+                Err(ObjectError::Object(why)) => {
+                    let why = downloader.sink().redact(&why);
+                    progress.println(&format!("tgploy: cannot restore {}/{}: {why}", d.object.bucket, d.object.key));
+                    report.failed += 1;
+                    report.objects.push(object_report(&d, ObjectOutcome::Failed, None, Some(why)));
                 }
-                report.objects.push(object_report(&d, outcome, target, None));
+                Err(ObjectError::Run(e)) => {
+                    // Not this object's fault: it is left for the rerun, like those not begun.
+                    stopping.store(true, Ordering::SeqCst);
+                    report.stop.get_or_insert(e);
+                }
             }
-            Ok(Some(Err((d, ObjectError::Object(why))))) => {
-                let why = downloader.sink().redact(&why);
-                progress.println(&format!("tgploy: cannot restore {}/{}: {why}", d.object.bucket, d.object.key));
-                report.failed += 1;
-                report.objects.push(object_report(&d, ObjectOutcome::Failed, None, Some(why)));
-            }
-            Ok(Some(Err((_, ObjectError::Run(e))))) => {
-                // Not this object's fault: it is left for the rerun, like those not begun.
-                stopping.store(true, Ordering::SeqCst);
-                report.stop.get_or_insert(e);
-            }
+            progress.object_done();
         }
-        progress.object_done();
     }
-    drop(done);
+    drop(finished);
     progress.finish();
     if let Some(signal) = shutdown.requested() {
         report.stop = Some(Error::Interrupted { signal });
@@ -236,15 +256,15 @@ struct Work<'a> {
     target: Place,
 }
 
+/// How an object ended well, and where it is.
 type Restored = (ObjectOutcome, Option<String>);
+/// An object and how it ended.
+type Done = (Delivery, std::result::Result<Restored, ObjectError>);
 
 impl Work<'_> {
-    /// Restores one object; its failure is returned with it.
-    async fn restore(&self, d: &Delivery) -> std::result::Result<Restored, (Delivery, ObjectError)> {
-        let plan = match self.plan(d).await {
-            Ok(plan) => plan,
-            Err(e) => return Err((d.clone(), e)),
-        };
+    /// Restores one object.
+    async fn restore(&self, d: &Delivery) -> std::result::Result<Restored, ObjectError> {
+        let plan = self.plan(d).await?;
         let stored = plan.size;
         let result = match &self.target {
             Place::Dir(dir) => self.to_dir(dir, d, &plan).await,
@@ -254,16 +274,21 @@ impl Work<'_> {
             // What was not downloaded leaves the bar's total (roughly, for a failure).
             self.progress.forget(stored);
         }
-        result.map_err(|e| (d.clone(), e))
+        result
     }
 
     /// The object's plan, with the original's SHA-256 for an encrypted object that comes
     /// back decrypted (from the ledger, or from its manifest in the chat).
     async fn plan(&self, d: &Delivery) -> std::result::Result<Plan, ObjectError> {
         let id = d.id;
-        let parts = Ledger::blocking(self.ledger, move |l| l.parts(id)).await.map_err(ObjectError::Run)?;
-        let mut plan = Plan::from_delivery(d, &parts).map_err(|e| ObjectError::Object(e.to_string()))?;
-        if d.encrypted && self.req.identity.is_some() {
+        let pack_id = d.pack_id;
+        let (parts, pack) = Ledger::blocking(self.ledger, move |l| {
+            Ok((l.parts(id)?, pack_id.map(|p| l.pack(p)).transpose()?.flatten()))
+        })
+        .await
+        .map_err(ObjectError::Run)?;
+        let mut plan = Plan::from_delivery(d, &parts, pack.as_ref()).map_err(|e| ObjectError::Object(e.to_string()))?;
+        if d.encrypted && pack.is_none() && self.req.identity.is_some() {
             plan.plaintext = match (&d.plaintext_sha256, &d.manifest_file_id) {
                 (Some(sha), _) => Some((d.object.size, sha.clone())),
                 (None, Some(manifest)) => self.plaintext_from_manifest(d.manifest_bot_id, manifest).await?,

@@ -23,11 +23,7 @@ impl Work<'_> {
         mut plan: Plan,
     ) -> std::result::Result<Restored, ObjectError> {
         let o = &d.object;
-        let shown = format!("s3://{}/{}", o.bucket, o.key);
-        let s3 = |e: SourceError| match e {
-            SourceError::Unreachable { .. } | SourceError::Denied { .. } => ObjectError::Run(e.into()),
-            e => ObjectError::Object(e.to_string()),
-        };
+        let s3 = s3_error;
         if self.expected(&plan).is_none() {
             // An encrypted object delivered before tgploy recorded the original's SHA-256,
             // in one part: decrypting it once tells it, before the upload that needs it.
@@ -36,30 +32,8 @@ impl Work<'_> {
         let Some((_, sha)) = self.expected(&plan) else {
             return Err(ObjectError::Object("the original's SHA-256 is unknown".into()));
         };
-        {
-            let mut known = buckets.lock().await;
-            if known.is_none() {
-                *known = Some(source.list_buckets().await.map_err(s3)?.into_iter().collect());
-            }
-            if let Some(known) = known.as_mut()
-                && !known.contains(&o.bucket)
-            {
-                source.create_bucket(&o.bucket).await.map_err(s3)?;
-                tracing::info!("created bucket {} at {}", o.bucket, source.endpoint());
-                known.insert(o.bucket.clone());
-            }
-        }
-        if let Some(there) = source.stat(&o.bucket, &o.key).await.map_err(s3)? {
-            if there.sha256.as_deref() == Some(sha.as_str()) || there.etag == o.etag {
-                self.learn(d, &there.etag, there.last_modified_ms).await?;
-                return Ok((ObjectOutcome::AlreadyThere, Some(shown)));
-            }
-            if !self.req.force {
-                return Err(ObjectError::Object(format!(
-                    "{shown} exists and differs (ETag {}); --force replaces it",
-                    there.etag
-                )));
-            }
+        if let Some(there) = self.place_in_s3(source, buckets, d, &sha).await? {
+            return Ok(there);
         }
         let mut upload = Upload::new(source, &o.bucket, &o.key, &sha);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
@@ -85,14 +59,66 @@ impl Work<'_> {
             upload.abort().await;
             return Err(e);
         }
-        let etag = upload.finish().await.map_err(s3)?;
-        let there = source.stat(&o.bucket, &o.key).await.map_err(s3)?;
+        self.finish_upload(source, d, upload).await
+    }
+
+    /// Completes the upload of object `d` and records the version now in S3 as
+    /// delivered.
+    pub(super) async fn finish_upload(
+        &self,
+        source: &S3Source,
+        d: &Delivery,
+        upload: Upload<'_>,
+    ) -> std::result::Result<Restored, ObjectError> {
+        let o = &d.object;
+        let etag = upload.finish().await.map_err(s3_error)?;
+        let there = source.stat(&o.bucket, &o.key).await.map_err(s3_error)?;
         let (etag, modified) = match there {
             Some(s) => (s.etag, s.last_modified_ms),
             None => (etag, None),
         };
         self.learn(d, &etag, modified).await?;
-        Ok((ObjectOutcome::Restored, Some(shown)))
+        Ok((ObjectOutcome::Restored, Some(format!("s3://{}/{}", o.bucket, o.key))))
+    }
+
+    /// Makes room for object `d` in S3: its bucket made when missing; already there with
+    /// `sha` (or its ETag) means done (and recorded as delivered); a different object
+    /// there is replaced only with `--force`.
+    pub(super) async fn place_in_s3(
+        &self,
+        source: &S3Source,
+        buckets: &tokio::sync::Mutex<Option<HashSet<String>>>,
+        d: &Delivery,
+        sha: &str,
+    ) -> std::result::Result<Option<Restored>, ObjectError> {
+        let o = &d.object;
+        let shown = format!("s3://{}/{}", o.bucket, o.key);
+        {
+            let mut known = buckets.lock().await;
+            if known.is_none() {
+                *known = Some(source.list_buckets().await.map_err(s3_error)?.into_iter().collect());
+            }
+            if let Some(known) = known.as_mut()
+                && !known.contains(&o.bucket)
+            {
+                source.create_bucket(&o.bucket).await.map_err(s3_error)?;
+                tracing::info!("created bucket {} at {}", o.bucket, source.endpoint());
+                known.insert(o.bucket.clone());
+            }
+        }
+        if let Some(there) = source.stat(&o.bucket, &o.key).await.map_err(s3_error)? {
+            if there.sha256.as_deref() == Some(sha) || there.etag == o.etag {
+                self.learn(d, &there.etag, there.last_modified_ms).await?;
+                return Ok(Some((ObjectOutcome::AlreadyThere, Some(shown))));
+            }
+            if !self.req.force {
+                return Err(ObjectError::Object(format!(
+                    "{shown} exists and differs (ETag {}); --force replaces it",
+                    there.etag
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// The original's size and SHA-256 of an encrypted object, decrypted once, kept
@@ -114,6 +140,14 @@ impl Work<'_> {
             .await
             .map(|_| ())
             .map_err(ObjectError::Run)
+    }
+}
+
+/// What an S3 failure means for one object: S3 gone or refusing is the run's end.
+pub(super) fn s3_error(e: SourceError) -> ObjectError {
+    match e {
+        SourceError::Unreachable { .. } | SourceError::Denied { .. } => ObjectError::Run(e.into()),
+        e => ObjectError::Object(e.to_string()),
     }
 }
 

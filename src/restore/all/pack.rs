@@ -1,0 +1,215 @@
+//! `restore --all` of objects that travelled in packs: each pack is downloaded once, for
+//! all the objects of it the selection takes, into a private temporary file (the tar,
+//! decrypted when the pack is encrypted, checked against the pack's SHA-256 on the way),
+//! and every member that is not at its destination already is copied out of it, checked
+//! against its own size and SHA-256, and written like any other object. A pack none of
+//! whose selected members is missing is not downloaded at all.
+
+use std::io::{BufWriter, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use sha2::Digest;
+
+use super::dir::Placed;
+use super::s3::{join_error, s3_error};
+use super::{Done, ObjectOutcome, Place, Restored, Work};
+use crate::error::{Error, Result};
+use crate::ledger::{Delivery, Ledger, Pack, Selection};
+use crate::restore::fetch::PartCheck;
+use crate::restore::join::{Output, write_stream};
+use crate::restore::plan::Member;
+use crate::restore::{ObjectError, Plan, WriteTo, fetch_into};
+use crate::source::upload::Upload;
+
+/// Where a member of a pack goes: it is there already, or to a file, or to S3.
+enum Destination {
+    There(Restored),
+    File(std::path::PathBuf),
+    S3,
+}
+
+impl Work<'_> {
+    /// Restores the members of pack `pack_id` that `selection` takes. An `Err` is the
+    /// ledger failing, which ends the run.
+    pub(super) async fn restore_pack(&self, pack_id: i64, selection: &Selection) -> Result<Vec<Done>> {
+        let (pack, members) = members_of(self.ledger, pack_id, selection).await?;
+        let mut done = Vec::new();
+        let Some(pack) = pack else {
+            let why = format!("the ledger names pack {pack_id}, which it does not hold");
+            return Ok(members.into_iter().map(|(d, _)| (d, Err(ObjectError::Object(why.clone())))).collect());
+        };
+        let mut wanted = Vec::new();
+        for (d, plan) in members {
+            let member = match plan {
+                Ok(Plan { member: Some(member), .. }) => member,
+                Ok(_) => {
+                    done.push((d, Err(ObjectError::Object("the ledger does not say where it lies in its pack".into()))));
+                    continue;
+                }
+                Err(e) => {
+                    done.push((d, Err(ObjectError::Object(e.to_string()))));
+                    continue;
+                }
+            };
+            if pack.encrypted && self.req.identity.is_none() {
+                let why = format!(
+                    "it travelled in the encrypted pack {}, and comes back only decrypted: give the age identity \
+                     with --identity FILE",
+                    pack.file_name
+                );
+                done.push((d, Err(ObjectError::Object(why))));
+                continue;
+            }
+            match self.place_member(&d, &member).await {
+                Ok(Destination::There(there)) => done.push((d, Ok(there))),
+                Ok(to) => wanted.push((d, member, to)),
+                Err(e) => done.push((d, Err(e))),
+            }
+        }
+        if wanted.is_empty() {
+            self.progress.forget(pack.size);
+            return Ok(done);
+        }
+        let tar = match self.fetch_pack(&pack).await {
+            Ok(tar) => tar,
+            Err(ObjectError::Object(why)) => {
+                done.extend(wanted.into_iter().map(|(d, _, _)| (d, Err(ObjectError::Object(why.clone())))));
+                return Ok(done);
+            }
+            Err(run) => {
+                // The run ends: the members not begun are left for the rerun.
+                if let Some((d, _, _)) = wanted.into_iter().next() {
+                    done.push((d, Err(run)));
+                }
+                return Ok(done);
+            }
+        };
+        for (d, member, to) in wanted {
+            let result = match to {
+                Destination::There(there) => Ok(there),
+                Destination::File(path) => self.member_to_file(tar.path(), &member, path).await,
+                Destination::S3 => self.member_to_s3(tar.path(), &d, &member).await,
+            };
+            let stop = matches!(result, Err(ObjectError::Run(_)));
+            done.push((d, result));
+            if stop {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Where member `d` goes, its directories or bucket made.
+    async fn place_member(&self, d: &Delivery, m: &Member) -> std::result::Result<Destination, ObjectError> {
+        match &self.target {
+            Place::Dir(dir) => match self.place_in_dir(dir, d, "", Some((m.size, m.sha256.clone()))).await? {
+                Placed::There(there) => Ok(Destination::There(there)),
+                Placed::Write(path) => Ok(Destination::File(path)),
+            },
+            Place::S3 { source, buckets } => match self.place_in_s3(source, buckets, d, &m.sha256).await? {
+                Some(there) => Ok(Destination::There(there)),
+                None => Ok(Destination::S3),
+            },
+        }
+    }
+
+    /// Downloads the pack's document, checks it, and keeps its tar (decrypted) in a
+    /// private temporary file.
+    async fn fetch_pack(&self, pack: &Pack) -> std::result::Result<tempfile::NamedTempFile, ObjectError> {
+        let plan = Plan::of_pack(pack);
+        let tmp = self.downloader.temp_file("pack-")?;
+        let file = tmp.reopen().map_err(|e| ObjectError::Run(Error::failed(format!("cannot open a pack file: {e}"))))?;
+        let (joined, identity) = (plan.clone(), self.req.identity.clone());
+        let written = fetch_into(self.downloader, &plan, self.progress, self.shutdown, move |pieces| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            write_stream(pieces, &mut out, &joined, identity.as_deref())
+        })
+        .await?;
+        written.map_err(join_error)?;
+        Ok(tmp)
+    }
+
+    async fn member_to_file(
+        &self,
+        tar: &Path,
+        member: &Member,
+        path: std::path::PathBuf,
+    ) -> std::result::Result<Restored, ObjectError> {
+        let shown = path.display().to_string();
+        let (tar, member) = (tar.to_path_buf(), member.clone());
+        tokio::task::spawn_blocking(move || -> std::result::Result<(), ObjectError> {
+            let mut out =
+                Output::open(&WriteTo::File { path, overwrite: true }).map_err(|e| ObjectError::Object(e.to_string()))?;
+            out.write_member(&tar, &member).map_err(join_error)?;
+            out.commit().map_err(|e| ObjectError::Object(e.to_string()))
+        })
+        .await
+        .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))??;
+        Ok((ObjectOutcome::Restored, Some(shown)))
+    }
+
+    async fn member_to_s3(
+        &self,
+        tar: &Path,
+        d: &Delivery,
+        member: &Member,
+    ) -> std::result::Result<Restored, ObjectError> {
+        let Place::S3 { source, .. } = &self.target else {
+            return Err(ObjectError::Run(Error::Internal("a member for S3 without S3".into())));
+        };
+        let (path, m) = (tar.to_path_buf(), member.clone());
+        // A member is small (below `pack.max_object_size`): read whole, checked, sent.
+        let bytes = tokio::task::spawn_blocking(move || read_member(&path, &m))
+            .await
+            .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))?
+            .map_err(ObjectError::Object)?;
+        let mut upload = Upload::new(source, &d.object.bucket, &d.object.key, &member.sha256);
+        if let Err(e) = upload.write(&bytes).await {
+            upload.abort().await;
+            return Err(s3_error(e));
+        }
+        self.finish_upload(source, d, upload).await
+    }
+}
+
+/// Member `m`'s bytes from the tar at `tar`, checked.
+fn read_member(tar: &Path, m: &Member) -> std::result::Result<Vec<u8>, String> {
+    let io = |e: std::io::Error| format!("cannot read the downloaded pack: {e}");
+    let mut file = std::fs::File::open(tar).map_err(io)?;
+    file.seek(SeekFrom::Start(m.offset)).map_err(io)?;
+    let mut bytes = Vec::with_capacity(m.size as usize);
+    file.take(m.size).read_to_end(&mut bytes).map_err(io)?;
+    let mut check = PartCheck::new();
+    check.update(&bytes);
+    let (len, sha) = (check.len, hex::encode(check.hasher.finalize()));
+    if len != m.size || sha != m.sha256 {
+        return Err(format!(
+            "its bytes in the pack are {len} bytes with SHA-256 {sha}, not the {} bytes, {} recorded",
+            m.size, m.sha256
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The members of pack `pack_id` that `selection` takes, each with its plan.
+async fn members_of(
+    ledger: &std::sync::Arc<Ledger>,
+    pack_id: i64,
+    selection: &Selection,
+) -> Result<(Option<Pack>, Vec<(Delivery, Result<Plan>)>)> {
+    let selection = selection.clone();
+    Ledger::blocking(ledger, move |l| {
+        let pack = l.pack(pack_id)?;
+        let mut members = Vec::new();
+        for d in l.restorable_members(&selection, pack_id)? {
+            let parts = l.parts(d.id)?;
+            let plan = match &pack {
+                Some(pack) => Plan::from_delivery(&d, &parts, Some(pack)),
+                None => Err(Error::Failed(format!("pack {pack_id} is not in the ledger"))),
+            };
+            members.push((d, plan));
+        }
+        Ok((pack, members))
+    })
+    .await
+}
