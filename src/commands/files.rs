@@ -21,6 +21,21 @@ struct FileView {
     parts: Vec<PartView>,
     manifest_message_id: Option<i64>,
     manifest_file_id: Option<String>,
+    /// The pack it travelled in: its one part lies in the pack's tar at `offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pack: Option<PackView>,
+}
+
+#[derive(Serialize)]
+struct PackView {
+    file_name: String,
+    message_id: i64,
+    file_id: String,
+    size: u64,
+    sha256: String,
+    encrypted: bool,
+    members: u32,
+    offset: u64,
 }
 
 #[derive(Serialize)]
@@ -39,6 +54,16 @@ pub(crate) fn run(ctx: &Context, args: &FilesArgs) -> Result<()> {
     let views: Vec<FileView> = files
         .into_iter()
         .map(|f| FileView {
+            pack: f.pack.map(|p| PackView {
+                file_name: p.file_name,
+                message_id: p.message_id,
+                file_id: p.file_id,
+                size: p.size,
+                sha256: p.sha256,
+                encrypted: p.encrypted,
+                members: p.members,
+                offset: f.parts.first().map_or(0, |part| part.offset),
+            }),
             bucket: f.delivery.object.bucket,
             key: f.delivery.object.key,
             etag: f.delivery.object.etag,
@@ -75,7 +100,7 @@ pub(crate) fn run(ctx: &Context, args: &FilesArgs) -> Result<()> {
             v.key.clone(),
             human_size(v.size),
             v.sent_at.clone().unwrap_or_default(),
-            v.parts.len().to_string(),
+            if v.pack.is_some() { "in pack".to_string() } else { v.parts.len().to_string() },
             message_ids(v),
             v.sha256.as_deref().map(short_hash).unwrap_or_default().to_string(),
         ]);
@@ -105,6 +130,9 @@ fn message_ids(v: &FileView) -> String {
         i = j + 1;
     }
     let mut s = runs.join(", ");
+    if let Some(p) = &v.pack {
+        s.push_str(&format!(" (pack {}, {} objects)", p.file_name, p.members));
+    }
     if let Some(m) = v.manifest_message_id {
         s.push_str(&format!(" (manifest {m})"));
     }

@@ -55,7 +55,12 @@ pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
     if last.as_ref().is_some_and(|r| r.error.is_some()) {
         out.push_str(&format!("Last successful sync: {}\n", describe(&status.last_successful_sync)));
     }
-    out.push_str(&format!("Delivered:            {} objects, {}\n", totals.sent, human_size(totals.sent_bytes)));
+    let packed = if totals.packed > 0 { format!(" ({} of them in packs)", totals.packed) } else { String::new() };
+    out.push_str(&format!(
+        "Delivered:            {} objects, {}{packed}\n",
+        totals.sent,
+        human_size(totals.sent_bytes)
+    ));
     out.push_str(&format!(
         "Pending: {}   In flight: {}   Failed (waiting for retry): {}   Dead: {}   Skipped: {}\n",
         totals.pending, totals.sending, totals.failed, totals.dead, totals.skipped

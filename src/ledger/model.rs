@@ -134,23 +134,23 @@ impl Delivery {
 /// A pack: small objects sent together as one tar document (an age file of the tar when
 /// encrypted). Its members are deliveries whose part lies inside the tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pack {
-    pub(crate) id: i64,
-    pub(crate) file_name: String,
+pub struct Pack {
+    pub id: i64,
+    pub file_name: String,
     /// Bytes of the document, and its SHA-256.
-    pub(crate) size: u64,
-    pub(crate) sha256: String,
+    pub size: u64,
+    pub sha256: String,
     /// Bytes of the tar (the document decrypted, when encrypted).
-    pub(crate) tar_size: u64,
-    pub(crate) encrypted: bool,
-    pub(crate) members: u32,
-    pub(crate) message_id: i64,
-    pub(crate) file_id: String,
-    pub(crate) file_unique_id: Option<String>,
-    pub(crate) bot_id: Option<i64>,
-    pub(crate) chat: Option<String>,
-    pub(crate) topic: Option<i64>,
-    pub(crate) sent_at: i64,
+    pub tar_size: u64,
+    pub encrypted: bool,
+    pub members: u32,
+    pub message_id: i64,
+    pub file_id: String,
+    pub file_unique_id: Option<String>,
+    pub bot_id: Option<i64>,
+    pub chat: Option<String>,
+    pub topic: Option<i64>,
+    pub sent_at: i64,
 }
 
 /// Where a member's bytes lie in its pack's tar, with their SHA-256.
@@ -168,7 +168,7 @@ pub(crate) struct PackMember {
 pub struct Part {
     /// 1-based.
     pub idx: u32,
-    pub(crate) offset: u64,
+    pub offset: u64,
     pub size: u64,
     pub sha256: String,
     /// SHA-256 midstate of the whole stream after this part (absent after the last).
@@ -192,6 +192,8 @@ pub struct Part {
 pub struct Counts {
     pub sent: u64,
     pub sent_bytes: u64,
+    /// Of those sent, the ones that travelled in packs.
+    pub packed: u64,
     pub pending: u64,
     pub sending: u64,
     pub failed: u64,
@@ -270,7 +272,7 @@ pub struct DeliveredFile {
     pub delivery: Delivery,
     pub parts: Vec<Part>,
     /// The pack it travelled in, for a small object sent with others.
-    pub(crate) pack: Option<Pack>,
+    pub pack: Option<Pack>,
 }
 
 /// A delivered object in a listing: its delivery, how many parts, its first message.

@@ -360,21 +360,25 @@ impl Ledger {
 
     /// Deliveries by state, over all buckets and per bucket.
     pub(crate) fn counts(&self) -> Result<(Counts, HashMap<String, Counts>)> {
-        let rows: Vec<(String, State, u64, u64)> = self.read(|conn| {
+        let rows: Vec<(String, State, u64, u64, u64)> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT bucket, state, COUNT(*), COALESCE(SUM(size), 0) FROM deliveries GROUP BY bucket, state",
+                "SELECT bucket, state, COUNT(*), COALESCE(SUM(size), 0), COUNT(pack_id) FROM deliveries
+                 GROUP BY bucket, state",
             )?;
-            stmt.query_map([], |r| Ok((r.get(0)?, State::parse(&r.get::<_, String>(1)?)?, r.get(2)?, r.get(3)?)))?
-                .collect()
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, State::parse(&r.get::<_, String>(1)?)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
         })?;
         let mut total = Counts::default();
         let mut per_bucket: HashMap<String, Counts> = HashMap::new();
-        for (bucket, state, n, bytes) in rows {
+        for (bucket, state, n, bytes, packed) in rows {
             for c in [&mut total, per_bucket.entry(bucket).or_default()] {
                 match state {
                     State::Sent => {
                         c.sent += n;
                         c.sent_bytes += bytes;
+                        c.packed += packed;
                     }
                     State::Pending => c.pending += n,
                     State::Sending => c.sending += n,

@@ -428,10 +428,12 @@ async fn worker(app: Arc<App>, shutdown: Arc<Shutdown>) {
             tokio::select! {
                 _ = app.wake.notified() => {
                     // Events come in bursts: gather a short window of them, so that small
-                    // objects go out together as packs.
-                    tokio::select! {
-                        _ = tokio::time::sleep(server.cfg.webhook_pack_window) => {}
-                        _ = shutdown.wait() => break,
+                    // objects go out together as packs (when packing is on).
+                    if server.cfg.pack_max_object_size > 0 {
+                        tokio::select! {
+                            _ = tokio::time::sleep(server.cfg.webhook_pack_window) => {}
+                            _ = shutdown.wait() => break,
+                        }
                     }
                 }
                 _ = tokio::time::sleep(IDLE_POLL) => {}

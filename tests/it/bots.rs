@@ -295,6 +295,9 @@ async fn a_ledger_from_before_several_bots_is_filled_in_with_the_bot_and_chat_co
     // Back to the schema of version 5: no bot, chat or topic anywhere (and nothing of the
     // migrations after 6 either).
     for sql in [
+        "DROP INDEX deliveries_pack",
+        "ALTER TABLE deliveries DROP COLUMN pack_id",
+        "DROP TABLE packs",
         "DROP TABLE runs_under_way",
         "DROP INDEX deliveries_created_at",
         "DROP INDEX deliveries_bucket_modified",

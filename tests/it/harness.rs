@@ -123,6 +123,9 @@ impl World {
             ("TGPLOY_TMP_DIR", dir.path().join("tmp").display().to_string()),
             ("HOME", dir.path().display().to_string()),
             ("WEBHOOK_SECRET_TOKEN", WEBHOOK_TOKEN.to_string()),
+            // Most tests follow one object's journey: packing is off unless a test turns it
+            // on (tests/it/packs.rs).
+            ("TGPLOY_PACK_MAX_OBJECT_SIZE", "0".to_string()),
         ] {
             env.insert(k.to_string(), v);
         }

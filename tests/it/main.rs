@@ -21,6 +21,7 @@ mod harness;
 mod live;
 mod metrics;
 mod outside;
+mod packs;
 mod private_state;
 mod probe;
 mod restore;

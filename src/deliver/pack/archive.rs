@@ -270,4 +270,31 @@ mod tests {
         assert_eq!(names[0], "bkt/a/one.txt");
         assert_eq!(names.last().map(String::as_str), Some(INDEX_NAME));
     }
+
+    /// Keys S3 servers hold and a filesystem would take as directions: extracted by the
+    /// system's `tar` into a directory, each lands inside it, at the path the index says.
+    #[test]
+    fn hostile_keys_extract_inside_the_directory_with_the_real_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = ["../../escape", "/etc/passwd", "a/../../b", "./dot", "back\\..\\slash", "dir/", "..", "~root"];
+        let members = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Read { delivery: Delivery::for_tests(i as i64 + 1, "evil", k, 3), bytes: vec![b'a' + i as u8; 3] })
+            .collect();
+        let built = build(dir.path(), members, None).unwrap();
+        let jail = dir.path().join("jail");
+        let inside = jail.join("x");
+        std::fs::create_dir_all(&inside).unwrap();
+        let out = std::process::Command::new("tar").arg("-xf").arg(built.file.path()).current_dir(&inside).output();
+        let out = out.expect("the system's tar");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let beside: Vec<_> = std::fs::read_dir(&jail).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(beside, ["x"], "nothing beside the directory");
+        for (i, m) in built.index.members.iter().enumerate() {
+            let path = inside.join(&m.path);
+            assert!(!m.path.starts_with('/') && !m.path.split('/').any(|c| c == ".." || c == "."), "{}", m.path);
+            assert_eq!(std::fs::read(&path).unwrap(), vec![b'a' + i as u8; 3], "{}", m.path);
+        }
+    }
 }

@@ -43,6 +43,9 @@ struct Stats {
     gets: Mutex<Vec<(String, String, Option<String>)>>,
     /// The `If-Match` of each GET, in order (`None` for an unconditional one).
     get_conditions: Mutex<Vec<Option<String>>>,
+    /// Keys whose GetObject answers 500 InternalError, as a server with a bad disk under
+    /// one object does.
+    failing_gets: Mutex<std::collections::HashSet<String>>,
 }
 
 /// `s3s::S3` implementation that forwards everything to s3s-fs.
@@ -184,6 +187,9 @@ impl S3 for Wrapper {
             self.stats.gets.lock().expect("stats lock poisoned").push(entry);
             let condition = req.input.if_match.as_ref().and_then(|c| c.as_etag()).map(|e| e.value().to_owned());
             self.stats.get_conditions.lock().expect("stats lock poisoned").push(condition.clone());
+            if self.stats.failing_gets.lock().expect("stats lock poisoned").contains(&req.input.key) {
+                return Err(s3s::s3_error!(InternalError, "We encountered an internal error. Please try again."));
+            }
             // s3s-fs ignores If-Match on GET; RustFS, MinIO and AWS answer 412 when the
             // object is no longer that version.
             if let Some(expected) = condition {
@@ -520,6 +526,16 @@ impl S3Server {
 
     pub fn fail_heads(&self, fail: bool) {
         self.stats.heads_fail.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes every GetObject of `key` (in any bucket) answer 500 InternalError.
+    pub fn fail_gets_of(&self, key: &str) {
+        self.stats.failing_gets.lock().expect("stats lock poisoned").insert(key.to_string());
+    }
+
+    /// Makes every GetObject answer again.
+    pub fn heal_gets(&self) {
+        self.stats.failing_gets.lock().expect("stats lock poisoned").clear();
     }
 
     /// Closes the listener and every open connection: clients see connection refused/reset.
