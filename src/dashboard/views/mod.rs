@@ -130,7 +130,7 @@ fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, frame.nav == Nav::Overview && frame.notice.is_none(), true))
+            (head(title, frame.nav == Nav::Overview && frame.notice.is_none(), frame.live.is_some()))
             body data-live=[frame.live] {
                 a.skip href="#main" { "Skip to content" }
                 div.layout {
