@@ -903,13 +903,17 @@ _tgploy() {
             return 0
             ;;
         tgploy__subcmd__join)
-            opts="-o -i -v -q -h --manifest --out --identity --force --json --config --database --verbose --quiet --otp --help"
+            opts="-o -i -v -q -h --manifest --pack --out --identity --force --json --config --database --verbose --quiet --otp --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pack)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

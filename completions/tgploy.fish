@@ -43,7 +43,7 @@ complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "doctor" -d 'Check an 
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "restore" -d 'Rebuild a delivered object from Telegram, checked part by part'
-complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "join" -d 'Join parts downloaded by hand from a Telegram client'
+complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "join" -d 'Join parts downloaded by hand from a Telegram client, or open a pack'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "verify" -d 'Restore drill: download the parts of delivered objects and check their hashes'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "ledger" -d 'The ledger itself: send a snapshot of it to the admin chat'
 complete -c tgploy -n "__fish_tgploy_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -216,7 +216,8 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s v -l verbose -
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c tgploy -n "__fish_tgploy_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l manifest -d 'The manifest (`NAME.tgploy.json`) to check the parts against' -r -F
-complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s o -l out -d 'Where to write the joined object, or `-` for stdout' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l pack -d 'A pack downloaded from the chat: check it against its index (and extract its objects with --out DIR)' -r -F
+complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s o -l out -d 'Where to write the joined object, or `-` for stdout; with --pack, the directory to extract the objects into' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -s i -l identity -d 'An age identity file (`age-keygen` output) to decrypt an encrypted object (`name.age`, `name.age.part…`)' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l config -d 'Config file (TOML). Default: $TGPLOY_CONFIG, else ~/.config/tgploy/config.toml, else /etc/tgploy/config.toml; without one, settings come from the environment' -r -F
 complete -c tgploy -n "__fish_tgploy_using_subcommand join" -l database -d 'Ledger (SQLite) path. Overrides `database_path` and DATABASE_PATH' -r -F
@@ -276,7 +277,7 @@ complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "status" -d 'Show buckets, delivered counts and bytes, the retry queue and the last sync'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "files" -d 'List delivered objects: when, in how many parts, message ids and SHA-256'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "restore" -d 'Rebuild a delivered object from Telegram, checked part by part'
-complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "join" -d 'Join parts downloaded by hand from a Telegram client'
+complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "join" -d 'Join parts downloaded by hand from a Telegram client, or open a pack'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "verify" -d 'Restore drill: download the parts of delivered objects and check their hashes'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "ledger" -d 'The ledger itself: send a snapshot of it to the admin chat'
 complete -c tgploy -n "__fish_tgploy_using_subcommand help; and not __fish_seen_subcommand_from sync retry heartbeat serve-webhook dashboard probe buckets setup doctor status files restore join verify ledger completions man help" -f -a "completions" -d 'Print a shell completion script'

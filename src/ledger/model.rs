@@ -153,6 +153,17 @@ pub struct Pack {
     pub sent_at: i64,
 }
 
+/// A delivery the engine may put in a pack: its bucket, key and size, and whether a part
+/// of it was accepted already (such a delivery resumes on its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PackCandidate {
+    pub(crate) id: i64,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) started: bool,
+}
+
 /// Where a member's bytes lie in its pack's tar, with their SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PackMember {

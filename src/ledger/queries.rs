@@ -8,9 +8,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::Ledger;
 use super::model::{
-    Counts, DELIVERY_COLUMNS, DeliveredFile, DeliveredSummary, Delivery, PACK_COLUMNS, PART_COLUMNS, Pack, Part, State,
-    delivery_from_row, pack_from_row,
-    part_from_row,
+    Counts, DELIVERY_COLUMNS, DeliveredFile, DeliveredSummary, Delivery, PACK_COLUMNS, PART_COLUMNS, Pack,
+    PackCandidate, Part, State, delivery_from_row, pack_from_row, part_from_row,
 };
 use crate::error::{Error, Result};
 
@@ -213,21 +212,19 @@ impl Ledger {
         })
     }
 
-    /// What the engine needs to gather small objects into packs: each delivery's bucket,
-    /// its size, and whether a part of it was accepted already (such a delivery resumes
-    /// on its own).
-    pub(crate) fn pack_candidates(&self, ids: &[i64]) -> Result<Vec<(i64, String, u64, bool)>> {
+    /// What the engine needs to gather small objects into packs, for the deliveries `ids`.
+    pub(crate) fn pack_candidates(&self, ids: &[i64]) -> Result<Vec<PackCandidate>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT bucket, size, EXISTS (SELECT 1 FROM parts p WHERE p.delivery_id = d.id)
+                "SELECT bucket, key, size, EXISTS (SELECT 1 FROM parts p WHERE p.delivery_id = d.id)
                  FROM deliveries d WHERE id = ?1",
             )?;
             let mut out = Vec::with_capacity(ids.len());
             for &id in ids {
-                if let Some((bucket, size, started)) =
-                    stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?
+                if let Some((bucket, key, size, started)) =
+                    stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()?
                 {
-                    out.push((id, bucket, size, started));
+                    out.push(PackCandidate { id, bucket, key, size, started });
                 }
             }
             Ok(out)
@@ -440,11 +437,13 @@ impl Ledger {
         values.push(i64::from(limit).into());
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
+            // The two counts follow the delivery's own columns.
+            let after = DELIVERY_COLUMNS.split(',').count();
             stmt.query_map(rusqlite::params_from_iter(values), |r| {
                 Ok(DeliveredSummary {
                     delivery: delivery_from_row(r)?,
-                    parts: r.get(21)?,
-                    first_message_id: r.get(22)?,
+                    parts: r.get(after)?,
+                    first_message_id: r.get(after + 1)?,
                 })
             })?
             .collect()

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::Digest;
 
+use super::WriteTo;
 use super::fetch::PartCheck;
 use super::join::{Output, hash_file, remove_stale_partials};
 use super::paths::create_dirs;
 use super::plan::Member;
-use super::WriteTo;
 use crate::crypt;
 use crate::deliver::pack::{Index, member_path, read_index};
 use crate::error::{Error, Result};
@@ -49,10 +49,9 @@ impl Unpacked {
             crate::sizes::human_size(self.bytes)
         );
         Ok(match &self.out {
-            Some(dir) => format!(
-                "{checked}; {} extracted to {dir}, {} already there\n",
-                self.extracted, self.already_there
-            ),
+            Some(dir) => {
+                format!("{checked}; {} extracted to {dir}, {} already there\n", self.extracted, self.already_there)
+            }
             None => format!("{checked}; nothing written (give --out DIR to extract them)\n"),
         })
     }
@@ -68,9 +67,7 @@ pub fn unpack(pack: &Path, identity: Option<&Path>, out: Option<&Path>, force: b
     let tar: &Path = match (encrypted, identity) {
         (false, Some(_)) => return Err(Error::usage(format!("{name} is not encrypted; leave out --identity"))),
         (true, None) => {
-            return Err(Error::usage(format!(
-                "{name} is encrypted: give the age identity with --identity FILE"
-            )));
+            return Err(Error::usage(format!("{name} is encrypted: give the age identity with --identity FILE")));
         }
         (true, Some(id)) => {
             decrypted = decrypt_to_temp(pack, id)?;
@@ -79,9 +76,9 @@ pub fn unpack(pack: &Path, identity: Option<&Path>, out: Option<&Path>, force: b
         (false, None) => pack,
     };
     let bad = |why: String| Error::Failed(format!("{name}: {why}"));
-    let index = File::open(tar).map_err(|e| Error::local(format!("cannot read {name}: {e}"))).and_then(|f| {
-        read_index(io::BufReader::new(f)).map_err(bad)
-    })?;
+    let index = File::open(tar)
+        .map_err(|e| Error::local(format!("cannot read {name}: {e}")))
+        .and_then(|f| read_index(io::BufReader::new(f)).map_err(bad))?;
     let members = check(tar, &index).map_err(bad)?;
     let mut report = Unpacked {
         pack: name,

@@ -255,12 +255,7 @@ pub(crate) fn pack_caption(info: &PackCaption<'_>) -> String {
     let name = Name::new(info.file_name, NAME_LIMIT / 2);
     let mut lines = vec![
         vec![Piece::Bold("tgploy pack".into())],
-        vec![Piece::Text(format!(
-            "{} objects, {} ({} bytes)",
-            info.members.len(),
-            human_size(info.bytes),
-            info.bytes
-        ))],
+        vec![Piece::Text(format!("{} objects, {} ({} bytes)", info.members.len(), human_size(info.bytes), info.bytes))],
         vec![Piece::Text(format!("Buckets: {}{more}", shown.join(", ")))],
     ];
     if let (Some(first), Some(last)) = (info.members.first(), info.members.last()) {

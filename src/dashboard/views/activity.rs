@@ -334,7 +334,9 @@ fn files_list(f: &Files) -> Markup {
                             @if d.encrypted { " " (badge("current", "encrypted")) }
                         }
                         td.num data-label="Size" { (human_size(d.object.size)) }
-                        td.num data-label="Parts" { (row.parts) }
+                        td.num data-label="Parts" {
+                            @match d.pack_id { Some(pack) => { "in pack " (pack) }, None => { (row.parts) } }
+                        }
                         td data-label="SHA-256" { span.hash { (d.sha256.as_deref().unwrap_or("—")) } }
                         td data-label="Sent" { (when(d.sent_at, f.now)) }
                         td data-label="Message" { (message_cell(row.first_message_id, d)) }
@@ -356,7 +358,8 @@ fn message_cell(first: Option<i64>, d: &Delivery) -> Markup {
     html! {
         @match first {
             Some(id) => {
-                @if let Some(url) = link(id) { a href=(url) rel="noreferrer" { "message " (id) } } @else { "message " (id) }
+                @let what = if d.pack_id.is_some() { "pack's message " } else { "message " };
+                @if let Some(url) = link(id) { a href=(url) rel="noreferrer" { (what) (id) } } @else { (what) (id) }
                 @if let Some(m) = d.manifest_message_id {
                     br;
                     @if let Some(url) = link(m) { a href=(url) rel="noreferrer" { "manifest " (m) } } @else { "manifest " (m) }

@@ -149,7 +149,11 @@ pub(super) fn build(
 ) -> std::result::Result<Built, String> {
     let io = |e: std::io::Error| format!("cannot write a pack in {}: {e}", tmp_dir.display());
     let file = tempfile::Builder::new().prefix("pack-").tempfile_in(tmp_dir).map_err(io)?;
-    let doc = Hashing { inner: BufWriter::with_capacity(1 << 20, file.reopen().map_err(io)?), hasher: Sha256::new(), written: 0 };
+    let doc = Hashing {
+        inner: BufWriter::with_capacity(1 << 20, file.reopen().map_err(io)?),
+        hasher: Sha256::new(),
+        written: 0,
+    };
     let sink = match encryption {
         None => Sink::Plain(Counting { inner: doc, written: 0 }),
         Some(enc) => Sink::Encrypted(Counting { inner: enc.wrap(doc).map_err(io)?, written: 0 }),
@@ -232,7 +236,10 @@ pub(crate) fn read_index(tar: impl std::io::Read) -> std::result::Result<Index, 
                 return Err(format!("{INDEX_NAME} says its format is `{}`, not `{FORMAT}`", index.format));
             }
             if index.version > VERSION {
-                return Err(format!("the pack was written by a newer tgploy (index version {}); upgrade", index.version));
+                return Err(format!(
+                    "the pack was written by a newer tgploy (index version {}); upgrade",
+                    index.version
+                ));
             }
             return Ok(index);
         }
@@ -276,11 +283,17 @@ mod tests {
     #[test]
     fn hostile_keys_extract_inside_the_directory_with_the_real_tar() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = ["../../escape", "/etc/passwd", "a/../../b", "./dot", "back\\..\\slash", "dir/", "..", "~root"];
+        let long = "../\u{1}\u{7f}\n".repeat(1024 / 6) + "zzzz";
+        assert_eq!(long.len(), 1024);
+        let keys =
+            ["../../escape", "/etc/passwd", "a/../../b", "./dot", "back\\..\\slash", "dir/", "sub/..", "~root", &long];
         let members = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| Read { delivery: Delivery::for_tests(i as i64 + 1, "evil", k, 3), bytes: vec![b'a' + i as u8; 3] })
+            .map(|(i, k)| Read {
+                delivery: Delivery::for_tests(i as i64 + 1, "evil", k, 3),
+                bytes: vec![b'a' + i as u8; 3],
+            })
             .collect();
         let built = build(dir.path(), members, None).unwrap();
         let jail = dir.path().join("jail");

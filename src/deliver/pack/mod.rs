@@ -28,7 +28,7 @@ use super::parts::check_etag;
 use super::stop::Stop;
 use crate::config::Config;
 use crate::error::{Result, Service};
-use crate::ledger::{Delivery, ObjectVersion, Pack, PackMember};
+use crate::ledger::{Delivery, ObjectVersion, Pack, PackCandidate, PackMember};
 use crate::sink::caption::{PackCaption, pack_caption};
 use crate::source::SourceError;
 use crate::time::now;
@@ -46,46 +46,76 @@ pub(crate) struct Grouping {
     pub(crate) packs: Vec<Vec<i64>>,
 }
 
-/// The bytes a member takes in a tar besides its own: its header, a pax header with its
-/// path (a block of its own, and the path's record), and the padding to a block.
-fn member_overhead(path_len: usize) -> u64 {
-    3 * BLOCK + (path_len as u64 + 32).div_ceil(BLOCK) * BLOCK
+/// The most bytes a member can take in a pack besides its own, padded: its ustar header,
+/// a pax header (a header block and the path's record, at most three bytes a byte once
+/// escaped), the padding to a block, and its entry in the index (JSON escapes a byte to
+/// at most six).
+fn member_overhead(bucket: &str, key: &str) -> u64 {
+    let (b, k) = (bucket.len() as u64, key.len() as u64);
+    let path = 3 * (b + k) + 64;
+    let pax = BLOCK + (path + 32).div_ceil(BLOCK) * BLOCK;
+    let index = 400 + 6 * (b + k) + path;
+    BLOCK + pax + BLOCK + index
 }
 
-/// Groups a batch's deliveries (`(id, bucket, size, started)`, in the batch's order):
-/// objects below `pack.max_object_size` (and not empty, and not started already) that go
-/// to the same destination are packed together, at most one part (less what the tar,
-/// the index and encryption add) and `pack.max_members` objects a pack; a group of one
-/// goes alone, as does everything else.
-pub(crate) fn group(cfg: &Config, candidates: &[(i64, String, u64, bool)]) -> Grouping {
+/// What age adds to a stream of `size` bytes, at most: its header (a stanza per
+/// recipient, generously) and a 16-byte tag per 64 KiB chunk.
+fn age_overhead(size: u64, recipients: usize) -> u64 {
+    1024 + 512 * recipients as u64 + 16 * (size / (64 * 1024) + 1)
+}
+
+/// Groups a batch's deliveries (in the batch's order): objects below
+/// `pack.max_object_size` (and not empty, and not started already) that go to the same
+/// destination are packed together, at most one part (with what the tar, the index and
+/// encryption add) and `pack.max_members` objects a pack; a group of one goes alone, as
+/// does everything else.
+pub(crate) fn group(cfg: &Config, candidates: &[PackCandidate]) -> Grouping {
     let mut grouping = Grouping::default();
     let limit = cfg.pack_max_object_size;
-    // Room in a document: the part size, less the end blocks, the index (an estimate
-    // per member, checked again when the pack is built) and age's overhead.
-    let room = cfg.part_size.saturating_sub(if cfg.encryption.is_some() { 64 * 1024 } else { 0 }).saturating_sub(4 * BLOCK);
-    let mut by_destination: BTreeMap<String, Vec<(i64, u64, usize)>> = BTreeMap::new();
-    for (id, bucket, size, started) in candidates {
-        let packable = limit > 0 && *size > 0 && *size < limit && !started && bucket != INDEX_NAME;
-        let destination = cfg.destination_for(bucket).ok().filter(|_| packable);
+    let recipients = cfg.encryption.as_ref().map_or(0, |e| e.recipients().len());
+    let encryption = if cfg.encryption.is_some() { age_overhead(cfg.part_size, recipients) } else { 0 };
+    // Room in a document: the part size, less the end of the tar and age's overhead.
+    let room = cfg.part_size.saturating_sub(encryption).saturating_sub(4 * BLOCK);
+    let mut by_destination: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
+    for c in candidates {
+        // A bucket named like the index would make a directory of the index's name.
+        let packable = limit > 0 && c.size > 0 && c.size < limit && !c.started && c.bucket != INDEX_NAME;
+        let destination = cfg.destination_for(&c.bucket).ok().filter(|_| packable);
         match destination {
-            Some(d) => by_destination.entry(d.to_string()).or_default().push((*id, *size, bucket.len())),
-            None => grouping.alone.push(*id),
+            Some(d) => {
+                let cost = c.size.div_ceil(BLOCK) * BLOCK + member_overhead(&c.bucket, &c.key);
+                by_destination.entry(d.to_string()).or_default().push((c.id, cost));
+            }
+            None => grouping.alone.push(c.id),
         }
     }
     for (_, members) in by_destination {
-        let mut current: Vec<i64> = Vec::new();
-        let mut used = 0u64;
-        for (id, size, bucket_len) in members {
-            // A key's path may be long: a generous estimate of its share, index included.
-            let cost = size.div_ceil(BLOCK) * BLOCK + member_overhead(bucket_len + 1024) + 600;
-            if !current.is_empty() && (used + cost > room || current.len() >= cfg.pack_max_members) {
-                seal(&mut grouping, std::mem::take(&mut current));
-                used = 0;
+        let mut groups: Vec<(Vec<(i64, u64)>, u64)> = vec![(Vec::new(), 0)];
+        for (id, cost) in members {
+            let Some((current, used)) = groups.last_mut() else { continue };
+            if !current.is_empty() && (*used + cost > room || current.len() >= cfg.pack_max_members) {
+                groups.push((vec![(id, cost)], cost));
+            } else {
+                current.push((id, cost));
+                *used += cost;
             }
-            current.push(id);
-            used += cost;
         }
-        seal(&mut grouping, current);
+        // A last group of one would go alone for want of company: it takes the last
+        // member of the pack before it, when that leaves the pack two or more.
+        if let [.., (before, before_used), (last, last_used)] = groups.as_mut_slice()
+            && last.len() == 1
+            && before.len() >= 3
+            && let Some(&(id, cost)) = before.last()
+            && *last_used + cost <= room
+        {
+            before.pop();
+            *before_used -= cost;
+            last.insert(0, (id, cost));
+            *last_used += cost;
+        }
+        for (group, _) in groups {
+            seal(&mut grouping, group.into_iter().map(|(id, _)| id).collect());
+        }
     }
     grouping
 }
@@ -161,6 +191,8 @@ impl Courier<'_> {
     async fn attempt_pack(&self, claimed: Vec<Delivery>) -> PackAttempt {
         let mut left = Vec::new();
         let mut read = Vec::new();
+        // Members S3 could not serve (5xx, or no answer) since the last it served.
+        let mut unserved: Vec<(Delivery, SourceError)> = Vec::new();
         let mut reads = futures_util::stream::iter(claimed)
             .map(|d| async move {
                 let bytes = self.read_member(&d.object).await;
@@ -169,9 +201,21 @@ impl Courier<'_> {
             .buffered(READ_AHEAD);
         while let Some((d, bytes)) = reads.next().await {
             match bytes {
-                Ok(bytes) => read.push(Read { delivery: d, bytes }),
-                Err(Stop::Source(e @ SourceError::Unreachable { .. })) => {
-                    return PackAttempt::Outage { service: Service::S3, error: e.to_string(), left };
+                Ok(bytes) => {
+                    // S3 serves the others: what it could not serve was that object's
+                    // trouble, which fails on its own and is retried.
+                    for (d, e) in unserved.drain(..) {
+                        let why = format!("{e} (while S3 served the other objects of its pack)");
+                        left.push((d, Stop::Failed(why)));
+                    }
+                    read.push(Read { delivery: d, bytes });
+                }
+                Err(Stop::Source(e)) if e.is_unavailable() => {
+                    if unserved.len() + 1 >= READ_AHEAD {
+                        // S3 is gone: every claim is given back, the run stops.
+                        return PackAttempt::Outage { service: Service::S3, error: e.to_string(), left };
+                    }
+                    unserved.push((d, e));
                 }
                 Err(stop) => left.push((d, stop)),
             }
@@ -179,6 +223,9 @@ impl Courier<'_> {
                 return PackAttempt::Interrupted { left };
             }
         }
+        // The last members S3 did not serve: perhaps S3 going away, an outage for them
+        // (no attempt counted; the run stops once the pack of the others is settled).
+        left.extend(unserved.into_iter().map(|(d, e)| (d, Stop::Source(e))));
         if read.len() < 2 {
             return PackAttempt::TooFew { read: read.into_iter().map(|r| r.delivery).collect(), left };
         }
@@ -190,6 +237,13 @@ impl Courier<'_> {
             Ok(Err(e)) => return PackAttempt::Failed { error: e, left },
             Err(e) => return PackAttempt::Failed { error: format!("a pack task failed: {e}"), left },
         };
+        if built.size > self.cfg.part_size {
+            // Never more than a part in one document: the estimate was short (it is not
+            // meant to be); each member goes alone.
+            tracing::warn!("a pack came to {} bytes, over the part size: its objects go alone", built.size);
+            let read = built.members.into_iter().map(|(d, _)| d).collect();
+            return PackAttempt::TooFew { read, left };
+        }
         let first = &built.members[0].0;
         let target = match self.target(first) {
             Ok(t) => t,
@@ -262,12 +316,7 @@ impl Courier<'_> {
                 let recorded = self.ledger(move |l, owner| l.record_pack(&pack, &members, owner)).await?;
                 crate::metrics::count(crate::metrics::PACKS_SENT, &[], 1.0);
                 crate::metrics::count(crate::metrics::PACK_MEMBERS_SENT, &[], recorded.len() as f64);
-                tracing::info!(
-                    "sent pack {} ({} objects, {} bytes)",
-                    built.file_name,
-                    recorded.len(),
-                    built.size
-                );
+                tracing::info!("sent pack {} ({} objects, {} bytes)", built.file_name, recorded.len(), built.size);
                 for (d, m) in built.members {
                     let outcome = if recorded.contains(&d.id) {
                         self.progress.inc(m.size);
@@ -326,16 +375,36 @@ impl Courier<'_> {
 /// How a pack's attempt ended.
 enum PackAttempt {
     /// Telegram accepted the pack.
-    Sent { sent: crate::sink::SentDocument, built: Built, left: Vec<(Delivery, Stop)> },
+    Sent {
+        sent: crate::sink::SentDocument,
+        built: Built,
+        left: Vec<(Delivery, Stop)>,
+    },
     /// The pack was built but not accepted: every member stops this way.
-    Stopped { stop: Stop, built: Built, left: Vec<(Delivery, Stop)> },
+    Stopped {
+        stop: Stop,
+        built: Built,
+        left: Vec<(Delivery, Stop)>,
+    },
     /// S3 went away while members were read: every claim is given back.
-    Outage { service: Service, error: String, left: Vec<(Delivery, Stop)> },
-    Interrupted { left: Vec<(Delivery, Stop)> },
+    Outage {
+        service: Service,
+        error: String,
+        left: Vec<(Delivery, Stop)>,
+    },
+    Interrupted {
+        left: Vec<(Delivery, Stop)>,
+    },
     /// Fewer than two members could be read: they go alone.
-    TooFew { read: Vec<Delivery>, left: Vec<(Delivery, Stop)> },
+    TooFew {
+        read: Vec<Delivery>,
+        left: Vec<(Delivery, Stop)>,
+    },
     /// The pack could not be written here.
-    Failed { error: String, left: Vec<(Delivery, Stop)> },
+    Failed {
+        error: String,
+        left: Vec<(Delivery, Stop)>,
+    },
 }
 
 /// A stop for each member of a pack that stopped as a whole.
@@ -368,22 +437,29 @@ mod tests {
     #[test]
     fn small_objects_are_grouped_by_destination_up_to_the_part_size_and_the_member_count() {
         let c = cfg(64 * 1024, 8 * 1024, 3);
-        let cands: Vec<(i64, String, u64, bool)> = vec![
-            (1, "b".into(), 100, false),
-            (2, "b".into(), 100, false),
-            (3, "b".into(), 9 * 1024, false), // too big for a pack
-            (4, "b".into(), 0, false),        // empty: a text message
-            (5, "b".into(), 100, true),       // started: resumes alone
-            (6, "b".into(), 100, false),
-            (7, "b".into(), 100, false),
+        let cand = |id: i64, size: u64, started: bool| PackCandidate {
+            id,
+            bucket: "b".into(),
+            key: format!("k{id}"),
+            size,
+            started,
+        };
+        let cands: Vec<PackCandidate> = vec![
+            cand(1, 100, false),
+            cand(2, 100, false),
+            cand(3, 9 * 1024, false), // too big for a pack
+            cand(4, 0, false),        // empty: a text message
+            cand(5, 100, true),       // started: resumes alone
+            cand(6, 100, false),
+            cand(7, 100, false),
         ];
         let g = group(&c, &cands);
-        assert_eq!(g.packs, [vec![1, 2, 6], vec![7]].into_iter().filter(|p| p.len() > 1).collect::<Vec<_>>());
+        // Three a pack; the one left over takes the last of the pack before it.
+        assert_eq!(g.packs, [vec![1, 2], vec![6, 7]]);
         let mut alone = g.alone.clone();
         alone.sort();
-        assert_eq!(alone, [3, 4, 5, 7]);
+        assert_eq!(alone, [3, 4, 5]);
         let off = cfg(64 * 1024, 0, 3);
         assert!(group(&off, &cands).packs.is_empty(), "0 turns packing off");
     }
-
 }

@@ -123,7 +123,7 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
         let mut items = std::pin::pin!(restorable(ledger, &selection));
         while let Some(item) = items.next().await {
             let members = match item? {
-                Item::Object(d) => vec![d],
+                Item::Object(d) => vec![*d],
                 Item::Pack(id) => {
                     let selection = selection.clone();
                     Ledger::blocking(ledger, move |l| l.restorable_members(&selection, id)).await?
@@ -163,7 +163,7 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
                 match item {
                     Item::Object(d) => {
                         let result = work.restore(&d).await;
-                        Ok(vec![(d, result)])
+                        Ok(vec![(*d, result)])
                     }
                     Item::Pack(id) => work.restore_pack(id, selection).await,
                 }

@@ -43,7 +43,10 @@ impl Work<'_> {
             let member = match plan {
                 Ok(Plan { member: Some(member), .. }) => member,
                 Ok(_) => {
-                    done.push((d, Err(ObjectError::Object("the ledger does not say where it lies in its pack".into()))));
+                    done.push((
+                        d,
+                        Err(ObjectError::Object("the ledger does not say where it lies in its pack".into())),
+                    ));
                     continue;
                 }
                 Err(e) => {
@@ -118,7 +121,8 @@ impl Work<'_> {
     async fn fetch_pack(&self, pack: &Pack) -> std::result::Result<tempfile::NamedTempFile, ObjectError> {
         let plan = Plan::of_pack(pack);
         let tmp = self.downloader.temp_file("pack-")?;
-        let file = tmp.reopen().map_err(|e| ObjectError::Run(Error::failed(format!("cannot open a pack file: {e}"))))?;
+        let file =
+            tmp.reopen().map_err(|e| ObjectError::Run(Error::failed(format!("cannot open a pack file: {e}"))))?;
         let (joined, identity) = (plan.clone(), self.req.identity.clone());
         let written = fetch_into(self.downloader, &plan, self.progress, self.shutdown, move |pieces| {
             let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -138,8 +142,8 @@ impl Work<'_> {
         let shown = path.display().to_string();
         let (tar, member) = (tar.to_path_buf(), member.clone());
         tokio::task::spawn_blocking(move || -> std::result::Result<(), ObjectError> {
-            let mut out =
-                Output::open(&WriteTo::File { path, overwrite: true }).map_err(|e| ObjectError::Object(e.to_string()))?;
+            let mut out = Output::open(&WriteTo::File { path, overwrite: true })
+                .map_err(|e| ObjectError::Object(e.to_string()))?;
             out.write_member(&tar, &member).map_err(join_error)?;
             out.commit().map_err(|e| ObjectError::Object(e.to_string()))
         })

@@ -12,13 +12,16 @@ use crate::ledger::{Delivery, Ledger, Selection};
 
 /// What the run restores as one: an object, or the selected members of a pack.
 pub(super) enum Item {
-    Object(Delivery),
+    Object(Box<Delivery>),
     Pack(i64),
 }
 
 /// The selected objects and packs, read from the ledger a page at a time, as one stream;
 /// an error reading a page ends it.
-pub(super) fn restorable<'a>(ledger: &'a Arc<Ledger>, selection: &'a Selection) -> impl Stream<Item = Result<Item>> + 'a {
+pub(super) fn restorable<'a>(
+    ledger: &'a Arc<Ledger>,
+    selection: &'a Selection,
+) -> impl Stream<Item = Result<Item>> + 'a {
     let objects = paged(
         move |after: Option<(String, String)>| {
             let selection = selection.clone();
@@ -35,7 +38,7 @@ pub(super) fn restorable<'a>(ledger: &'a Arc<Ledger>, selection: &'a Selection) 
         },
         |id: &i64| *id,
     );
-    objects.map(|d| d.map(Item::Object)).chain(packs.map(|p| p.map(Item::Pack)))
+    objects.map(|d| d.map(|d| Item::Object(Box::new(d)))).chain(packs.map(|p| p.map(Item::Pack)))
 }
 
 /// Pages of `page(after)` (`after` the key of the last item of the page before) as one

@@ -38,10 +38,12 @@
 //! New rows are created elsewhere (`versions.rs`: `pending`, or `skipped`), never changed
 //! there.
 
+mod packs;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::Ledger;
-use super::model::{DELIVERY_COLUMNS, Delivery, ObjectVersion, Pack, PackMember, Part, State, delivery_from_row};
+use super::model::{DELIVERY_COLUMNS, Delivery, ObjectVersion, Part, State, delivery_from_row};
 use crate::error::Result;
 
 impl Ledger {
@@ -129,20 +131,6 @@ impl Ledger {
             )
         })?;
         Ok(changed == 1)
-    }
-
-    /// Extends the leases of `ids` (the members of a pack being built); a member whose
-    /// claim another run took is left alone.
-    pub(crate) fn renew_leases(&self, ids: &[i64], owner: &str, lease_until: i64) -> Result<()> {
-        self.write(|tx| {
-            for id in ids {
-                tx.execute(
-                    "UPDATE deliveries SET lease_until = ?3 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                    params![id, owner, lease_until],
-                )?;
-            }
-            Ok(())
-        })
     }
 
     /// Commits a part Telegram accepted, renewing the lease in the same transaction.
@@ -444,110 +432,6 @@ impl Ledger {
             Ok(true)
         })
     }
-
-    /// Claims the members of a pack together, in one transaction, each as [`Ledger::claim`]
-    /// would: the ones another run holds are left out. Returns the ones claimed.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn claim_all(
-        &self,
-        ids: &[i64],
-        owner: &str,
-        lease_until: i64,
-        part_size: u64,
-        destination_of: &dyn Fn(&str) -> (String, Option<i64>),
-        now: i64,
-        failed: bool,
-    ) -> Result<Vec<Delivery>> {
-        let from = if failed { "failed" } else { "pending" };
-        self.write(|tx| {
-            let mut claimed = Vec::with_capacity(ids.len());
-            for &id in ids {
-                let bucket: Option<String> =
-                    tx.query_row("SELECT bucket FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-                let Some(bucket) = bucket else { continue };
-                let (chat, topic) = destination_of(&bucket);
-                let changed = tx.execute(
-                    "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
-                        part_size = COALESCE(part_size, ?4), updated_at = ?5, chat_id = ?7, topic_id = ?8
-                     WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))
-                        AND NOT EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1)",
-                    params![id, owner, lease_until, part_size, now, from, chat, topic],
-                )?;
-                if changed == 1
-                    && let Some(d) = delivery(tx, id)?
-                {
-                    claimed.push(d);
-                }
-            }
-            Ok(claimed)
-        })
-    }
-
-    /// Records a pack Telegram accepted and makes its members `sent`, in one transaction:
-    /// each member this run still holds gets its part (where its bytes lie in the pack's
-    /// tar, with the pack's message, file id, bot and place) and its pack. A member whose
-    /// claim was lost meanwhile is left to the run that took it. Returns the members
-    /// recorded.
-    pub(crate) fn record_pack(&self, pack: &Pack, members: &[PackMember], owner: &str) -> Result<Vec<i64>> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO packs (file_name, size, sha256, tar_size, encrypted, members, message_id, file_id,
-                    file_unique_id, bot_id, chat_id, topic_id, sent_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    pack.file_name,
-                    pack.size,
-                    pack.sha256,
-                    pack.tar_size,
-                    pack.encrypted,
-                    pack.members,
-                    pack.message_id,
-                    pack.file_id,
-                    pack.file_unique_id,
-                    pack.bot_id,
-                    pack.chat,
-                    pack.topic,
-                    pack.sent_at
-                ],
-            )?;
-            let pack_id = tx.last_insert_rowid();
-            let mut recorded = Vec::with_capacity(members.len());
-            for m in members {
-                let held = tx.execute(
-                    "UPDATE deliveries SET state = 'sent', sha256 = ?3, pack_id = ?4, encrypted = ?5,
-                        plaintext_sha256 = CASE WHEN ?5 THEN ?3 END, sent_at = ?6, updated_at = ?6, owner = NULL,
-                        lease_until = NULL, last_error = NULL, next_attempt_at = NULL, manifest_message_id = NULL,
-                        manifest_file_id = NULL, manifest_bot_id = NULL, chat_id = ?7, topic_id = ?8
-                     WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
-                    params![m.id, owner, m.sha256, pack_id, pack.encrypted, pack.sent_at, pack.chat, pack.topic],
-                )?;
-                if held == 0 {
-                    continue;
-                }
-                tx.execute(
-                    "INSERT INTO parts (delivery_id, idx, offset, size, sha256, file_name, message_id, file_id,
-                        file_unique_id, sent_at, bot_id, chat_id, topic_id)
-                     VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        m.id,
-                        m.offset,
-                        m.size,
-                        m.sha256,
-                        pack.file_name,
-                        pack.message_id,
-                        pack.file_id,
-                        pack.file_unique_id,
-                        pack.sent_at,
-                        pack.bot_id,
-                        pack.chat,
-                        pack.topic
-                    ],
-                )?;
-                recorded.push(m.id);
-            }
-            Ok(recorded)
-        })
-    }
 }
 
 /// Turns a known version that was never sent (`pending`, or `failed` after some parts)
@@ -562,7 +446,7 @@ pub(super) fn skip_unsent(tx: &Transaction<'_>, v: &ObjectVersion, now: i64) -> 
     )
 }
 
-fn delivery(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Delivery>> {
+pub(super) fn delivery(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Delivery>> {
     tx.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
         .optional()
 }
