@@ -1247,6 +1247,110 @@ async fn bench_live_dashboard_streams() {
     server.kill();
 }
 
+/// Puts `n` objects of `size(i)` bytes under `prefix` into `bucket`, 32 at a time.
+async fn put_sized(w: &World, bucket: &str, prefix: &str, n: usize, size: impl Fn(usize) -> usize) {
+    let client = w.s3.client();
+    let puts = (0..n).map(|i| {
+        let (client, bucket) = (client.clone(), bucket.to_string());
+        let (key, body) = (format!("{prefix}{i:06}"), data(size(i), i as u64));
+        async move {
+            client.put_object().bucket(bucket).key(key).body(body.into()).send().await.expect("put");
+        }
+    });
+    futures_util::stream::iter(puts).buffer_unordered(32).collect::<Vec<_>>().await;
+}
+
+/// P8: packs. 10,000 objects of 4 KiB delivered at the default pace (20 messages a minute
+/// for one bot in one chat, under the fake's flood limit of Telegram's 20 a minute), the
+/// default part size and threshold; a mixed bucket of 1 KiB to 2 MiB objects; then
+/// `restore --all` of the 10,000 against locating and downloading the packs' documents
+/// four at a time at 4 MiB/s per download, as P6 does.
+async fn bench_packs() {
+    let n: usize = std::env::var("BENCH_PACKED_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tgploy"));
+    let mut w = World::with_listed_etags().await;
+    for var in ["TGPLOY_PACK_MAX_OBJECT_SIZE", "TGPLOY_PART_SIZE", "TGPLOY_MESSAGES_PER_MINUTE"] {
+        w.unset_env(var);
+    }
+    w.tg.set_flood_limit(20, Duration::from_secs(60));
+    w.s3.create_bucket("small").await;
+    put_sized(&w, "small", "conf/", n, |_| 4096).await;
+    let run = timed_async(&w, &bin, &["sync", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["sent"].as_u64(), Some(n as u64), "{report}");
+    // Every message the chat received, documents included.
+    let messages = w.tg.messages().len();
+    let packs = report["packs"].as_u64().unwrap_or(0);
+    let refusals = w.tg.flood_refusals();
+    let (list_secs, _) = listing_alone(&w, "small").await;
+    println!(
+        "BENCH P8 first sync of {n} objects of 4 KiB at the default pace (20 messages a minute, one bot, one chat, \
+         19 MiB parts): {messages} messages ({packs} packs, {:.4} per object), {:.1} s of Telegram's time \
+         (one message per object: {:.0} min at that pace), {refusals} answers 429; {:.0} objects/s; the listing \
+         alone {list_secs:.2} s; peak RSS {}",
+        messages as f64 / n as f64,
+        run.secs,
+        n as f64 / 20.0,
+        n as f64 / run.secs,
+        mib(run.rss)
+    );
+
+    // A mixed bucket: sizes spread evenly on a log scale from 1 KiB to 2 MiB.
+    let mixed: usize = std::env::var("BENCH_MIXED_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
+    let size = move |i: usize| (1024.0 * 2048f64.powf((i * 7919 % mixed) as f64 / mixed as f64)) as usize;
+    let small_ones = (0..mixed).filter(|&i| size(i) < 1 << 20).count();
+    let mut m = World::with_listed_etags().await;
+    for var in ["TGPLOY_PACK_MAX_OBJECT_SIZE", "TGPLOY_PART_SIZE"] {
+        m.unset_env(var);
+    }
+    m.s3.create_bucket("mixed").await;
+    put_sized(&m, "mixed", "obj/", mixed, size).await;
+    let run = timed_async(&m, &bin, &["sync", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["sent"].as_u64(), Some(mixed as u64), "{report}");
+    let packed = report["packed"].as_u64().unwrap_or(0);
+    let packs = report["packs"].as_u64().unwrap_or(0);
+    let alone_small = m
+        .query("SELECT COUNT(*) FROM deliveries WHERE pack_id IS NULL AND size < 1048576 AND state = 'sent'")[0][0]
+        .parse::<u64>()
+        .unwrap();
+    println!(
+        "BENCH P8 mixed bucket of {mixed} objects of 1 KiB to 2 MiB ({small_ones} below the 1 MiB threshold): \
+         {} messages in all; the small ones in {packs} packs ({packed} objects) and {alone_small} alone: \
+         {:.4} messages per small object; peak RSS {}",
+        m.tg.messages().len(),
+        (packs + alone_small) as f64 / small_ones as f64,
+        mib(run.rss)
+    );
+    drop(m);
+
+    // Every object back, each pack downloaded once.
+    w.tg.set_download_rate(Some(4 << 20));
+    let pack_ids: Vec<String> =
+        w.query("SELECT file_id FROM packs ORDER BY id").into_iter().map(|r| r[0].clone()).collect();
+    let raw = raw_downloads(&w, &pack_ids, 4).await;
+    let downloads = w.tg.calls("download");
+    let dir = w.dir.path().join("back");
+    let run =
+        timed_async(&w, &bin, &["restore", "--all", "--jobs", "4", "--out", dir.to_str().unwrap(), "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["restored"].as_u64(), Some(n as u64), "{report}");
+    let fetched = w.tg.calls("download") - downloads;
+    assert_eq!(fetched, pack_ids.len(), "each pack downloaded once");
+    for i in (0..n).step_by(997) {
+        let got = std::fs::read(dir.join(format!("small/conf/{i:06}"))).unwrap();
+        assert_eq!(got, data(4096, i as u64), "object {i}");
+    }
+    println!(
+        "BENCH P8 restore --all of {n} objects in {} packs at 4 MiB/s per download, 4 jobs: {:.2} s = {:.2}x \
+         locating and downloading the packs 4 at a time ({raw:.2} s); {fetched} downloads; peak RSS {}",
+        pack_ids.len(),
+        run.secs,
+        run.secs / raw,
+        mib(run.rss)
+    );
+}
+
 type Bench = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// Every benchmark, by name.
@@ -1265,6 +1369,7 @@ const BENCHES: &[(&str, Bench)] = &[
     }),
     ("bench_dashboard_pages_with_100000_deliveries", || Box::pin(bench_dashboard_pages_with_100000_deliveries())),
     ("bench_live_dashboard_streams", || Box::pin(bench_live_dashboard_streams())),
+    ("bench_packs", || Box::pin(bench_packs())),
 ];
 
 /// Runs the benchmarks whose names contain one of the arguments (all without any), each

@@ -38,15 +38,13 @@ pub async fn examine(cfg: &Config) -> Vec<Check> {
 
     // SQLite blocks: the ledger is opened and read off the async runtime.
     let path = cfg.database_path();
-    let ledger = tokio::task::spawn_blocking(move || {
+    let ledger = crate::ledger::off_runtime(move || {
         let ledger = Ledger::open(&path?)?;
         ledger.probe_writable()?;
         let buckets = ledger.buckets()?;
-        Ok::<_, crate::error::Error>((ledger.path().display().to_string(), buckets))
+        Ok((ledger.path().display().to_string(), buckets))
     })
-    .await
-    .map_err(|e| crate::error::Error::Internal(format!("a ledger task failed: {e}")))
-    .and_then(|r| r);
+    .await;
     let known = match ledger {
         Ok((path, buckets)) => {
             checks.push(pass("ledger", format!("{path} is writable")));

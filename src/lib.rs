@@ -7,11 +7,13 @@
 //! [`run`], [`deliver`], [`sync`] and the other operations sit in between.
 //! `ARCHITECTURE.md` is the map.
 
-pub mod alert;
-pub mod backoff;
+pub(crate) mod alert;
+pub(crate) mod alongside;
+pub(crate) mod backoff;
+pub(crate) mod bearer;
 pub mod buckets;
 pub mod config;
-pub mod crypt;
+pub(crate) mod crypt;
 pub mod dashboard;
 pub mod deliver;
 pub mod doctor;
@@ -19,23 +21,21 @@ pub mod error;
 pub mod filter;
 pub mod freshness;
 pub mod heartbeat;
-pub mod http;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod output;
-pub mod owner;
-pub mod pipeline;
-pub mod private_files;
+pub(crate) mod owner;
+pub(crate) mod private_files;
 pub mod probe;
-pub mod progress;
+pub(crate) mod progress;
 pub mod restore;
 pub mod retry;
 pub mod run;
 pub mod scan;
 pub mod setup;
-pub mod shell;
+pub(crate) mod shell;
 pub mod shutdown;
 pub mod sink;
 pub mod sizes;

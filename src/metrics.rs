@@ -298,7 +298,7 @@ fn authorized(cfg: &Config, headers: &axum::http::HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
     match &cfg.metrics_token {
         None => true,
-        Some(token) => crate::http::bearer(headers)
+        Some(token) => crate::bearer::token(headers)
             .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))),
     }
 }

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::alongside::alongside;
 use crate::error::Error;
 use crate::filter::Filter;
 use crate::ledger::{Ledger, ObjectVersion, State};
-use crate::pipeline::alongside;
 use crate::source::{ListedObject, S3Source, SourceError};
 use crate::time::now;
 

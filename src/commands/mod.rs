@@ -54,12 +54,7 @@ impl Context {
     /// destination configured now.
     fn open(&self, path: &std::path::Path) -> Result<Ledger> {
         let ledger = Ledger::open(path)?;
-        if let (Ok(tokens), Ok(dest)) = (self.config.require_bot_tokens(), self.config.backup_destination())
-            && let Some(bot) = tokens.first().and_then(|t| tgploy::sink::limits::bot_id(t.expose()))
-            && ledger.backfill_destinations(bot, &dest.chat.to_string(), dest.topic)?
-        {
-            tracing::info!("recorded bot {bot} and chat {dest} for what was delivered before several bots");
-        }
+        ledger.fill_destinations(&self.config)?;
         Ok(ledger)
     }
 

@@ -76,7 +76,7 @@ pub(crate) struct App {
     secure_cookies: bool,
     /// `dashboard.public_url`'s origin, accepted by the origin check.
     public_origin: Option<String>,
-    /// Answers are checked one at a time ([`App::answer_turn`]): argon2 is made to be
+    /// Answers are checked one at a time ([`App::answer`]): argon2 is made to be
     /// slow, a flood of sign-in attempts must not take every core, and the throttle
     /// must see each answer's outcome before it admits the next.
     answers: tokio::sync::Mutex<()>,
@@ -90,20 +90,45 @@ pub(crate) struct App {
 
 type Shared = Arc<App>;
 
-impl App {
-    /// Waits for the turn to check an answer (a password or a code) from `source`, then
-    /// asks the throttle whether it may be checked now. Hold the turn until the answer's
-    /// outcome is told to the throttle: a burst of concurrent attempts is then admitted
-    /// like the same attempts one after another, not all before the first is counted.
-    async fn answer_turn(&self, source: std::net::IpAddr) -> std::result::Result<AnswerTurn<'_>, throttle::Refusal> {
-        let turn = self.answers.lock().await;
-        self.throttle.admit(source, std::time::Instant::now())?;
-        Ok(turn)
-    }
+/// How an answer (a password, a code) came out: right, with what checking it produced;
+/// wrong, with why; or not checked at all, the throttle holding its source back.
+pub(crate) enum Answered<T, W> {
+    Right(T),
+    Wrong(W),
+    Throttled(throttle::Refusal),
 }
 
-/// The turn to check an answer: while it is held, no other answer is checked.
-type AnswerTurn<'a> = tokio::sync::MutexGuard<'a, ()>;
+impl App {
+    /// The one protocol for an answer from `source`: wait for the turn to check answers,
+    /// ask the throttle, run `check` on the ledger (`Ok(Ok(_))` right, `Ok(Err(_))`
+    /// wrong), tell the throttle the outcome, and only then give the turn back. A burst of
+    /// concurrent attempts is so admitted like the same attempts one after another, not
+    /// all before the first is counted.
+    async fn answer<T, W>(
+        self: &Arc<Self>,
+        source: std::net::IpAddr,
+        check: impl FnOnce(&App) -> Result<std::result::Result<T, W>> + Send + 'static,
+    ) -> std::result::Result<Answered<T, W>, Fail>
+    where
+        T: Send + 'static,
+        W: Send + 'static,
+    {
+        let _turn = self.answers.lock().await;
+        if let Err(refusal) = self.throttle.admit(source, std::time::Instant::now()) {
+            return Ok(Answered::Throttled(refusal));
+        }
+        Ok(match self.db(check).await? {
+            Ok(right) => {
+                self.throttle.succeeded(source);
+                Answered::Right(right)
+            }
+            Err(wrong) => {
+                self.throttle.failed(source, std::time::Instant::now());
+                Answered::Wrong(wrong)
+            }
+        })
+    }
+}
 
 /// Starts the dashboard from the settings: it needs a password and the second factor;
 /// binds `dashboard.listen`, calls `listening` with the bound address, and serves until
@@ -271,39 +296,39 @@ fn problem(status: StatusCode, title: &str, text: &str) -> Response {
 
 /// Why a request could not be served. The details go to the log, never to the page.
 pub(crate) enum Fail {
-    Ledger(Error),
-    Internal(String),
+    /// A library call failed: the ledger, S3 or Telegram, or the request itself.
+    Error(Error),
     /// The form's CSRF token is missing or wrong.
     Forged,
 }
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
-        Fail::Ledger(e)
+        Fail::Error(e)
     }
 }
 
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
         match self {
-            Fail::Ledger(Error::Busy(e)) => {
+            Fail::Error(Error::Busy(e)) => {
                 tracing::warn!("dashboard: {e}");
                 problem(StatusCode::SERVICE_UNAVAILABLE, "Busy", "The ledger is busy; reload the page in a moment.")
             }
             // S3 or Telegram did not answer: nothing is wrong here, and it says which.
-            Fail::Ledger(Error::Unreachable { service, .. }) => {
+            Fail::Error(Error::Unreachable { service, .. }) => {
                 tracing::warn!("dashboard: {service} cannot be reached");
                 let text =
                     format!("{service} cannot be reached; try again in a moment (the dashboard's log says why).");
                 problem(StatusCode::BAD_GATEWAY, "Unreachable", &text)
             }
-            Fail::Ledger(Error::Outage(e)) => {
+            Fail::Error(Error::Outage(e)) => {
                 tracing::warn!("dashboard: {e}");
                 let text =
                     "An outside service stopped answering; try again in a moment (the dashboard's log says why).";
                 problem(StatusCode::BAD_GATEWAY, "Unreachable", text)
             }
-            Fail::Ledger(e @ Error::Ledger { .. }) => {
+            Fail::Error(e @ Error::Ledger { .. }) => {
                 tracing::error!("dashboard: {e}");
                 problem(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -311,11 +336,7 @@ impl IntoResponse for Fail {
                     "The ledger could not be read or written; the dashboard's log says why.",
                 )
             }
-            Fail::Ledger(e) => {
-                tracing::error!("dashboard: {e}");
-                problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The dashboard's log says why.")
-            }
-            Fail::Internal(e) => {
+            Fail::Error(e) => {
                 tracing::error!("dashboard: {e}");
                 problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The dashboard's log says why.")
             }
@@ -339,10 +360,7 @@ impl App {
         F: FnOnce(&App) -> Result<T> + Send + 'static,
     {
         let app = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&app))
-            .await
-            .map_err(|e| Fail::Internal(format!("a ledger task failed: {e}")))?
-            .map_err(Fail::from)
+        crate::ledger::off_runtime(move || f(&app)).await.map_err(Fail::from)
     }
 
     fn session_cookie(&self, id: &str) -> String {
@@ -399,17 +417,17 @@ mod tests {
             endpoint: "http://127.0.0.1:9".into(),
             reason: "connection refused".into(),
         };
-        let response = Fail::Ledger(unreachable).into_response();
+        let response = Fail::Error(unreachable).into_response();
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         let page = body(response).await;
         assert!(page.contains("S3 cannot be reached") && !page.contains("ledger"), "{page}");
 
         let response =
-            Fail::Ledger(Error::Ledger { path: "/x".into(), reason: "disk I/O error".into() }).into_response();
+            Fail::Error(Error::Ledger { path: "/x".into(), reason: "disk I/O error".into() }).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(body(response).await.contains("The ledger could not be read or written"));
 
-        let response = Fail::Ledger(Error::failed("something else")).into_response();
+        let response = Fail::Error(Error::failed("something else")).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body(response).await.contains("ledger"), "only the ledger's failures blame the ledger");
     }

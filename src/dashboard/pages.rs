@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::live::Feed;
 use super::throttle::{self, Refusal};
 use super::views::{self, Destined, Frame, Nav, Notice};
-use super::{App, Authed, Fail, Shared, auth, gather};
+use super::{Answered, App, Authed, Fail, Shared, auth, gather};
 use crate::buckets;
 use crate::config::Config;
 use crate::error::Error;
@@ -142,36 +142,31 @@ pub(crate) async fn login(
         return login_page(&app, &headers, StatusCode::FORBIDDEN, Some("The form was out of date; try again."));
     }
     let source = throttle::source(peer.ip(), &headers);
-    let _turn = match app.answer_turn(source).await {
-        Ok(turn) => turn,
-        Err(refusal) => {
-            tracing::warn!("dashboard: refused a sign-in from {source}: too many wrong answers");
-            return login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&throttled(refusal)));
-        }
-    };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let outcome = app
-        .db(move |app| {
+    let answered = app
+        .answer(source, move |app| {
             let now = now();
             match auth::check_answer(&app.ledger, &form.password, &form.code, now)? {
-                auth::Answer::Right => Ok(Some(auth::start_session(&app.ledger, user_agent.as_deref(), now)?)),
-                auth::Answer::Wrong => Ok(None),
+                auth::Answer::Right => Ok(Ok(auth::start_session(&app.ledger, user_agent.as_deref(), now)?)),
+                auth::Answer::Wrong => Ok(Err(())),
             }
         })
         .await?;
-    match outcome {
-        Some(session_id) => {
-            app.throttle.succeeded(source);
+    match answered {
+        Answered::Right(session_id) => {
             tracing::info!("dashboard: signed in");
             let clear_login = auth::set_cookie(auth::LOGIN_COOKIE, "", "/login", 0, app.secure_cookies);
             // Two cookies: `AppendHeaders`, since a plain header array keeps only the last.
             let cookies = [(header::SET_COOKIE, app.session_cookie(&session_id)), (header::SET_COOKIE, clear_login)];
             Ok((AppendHeaders(cookies), see_other("/")).into_response())
         }
-        None => {
-            app.throttle.failed(source, std::time::Instant::now());
+        Answered::Wrong(()) => {
             tracing::warn!("dashboard: refused a sign-in from {source} (wrong password or code)");
             login_page(&app, &headers, StatusCode::UNAUTHORIZED, Some(WRONG_ANSWER))
+        }
+        Answered::Throttled(refusal) => {
+            tracing::warn!("dashboard: refused a sign-in from {source}: too many wrong answers");
+            login_page(&app, &headers, StatusCode::TOO_MANY_REQUESTS, Some(&throttled(refusal)))
         }
     }
 }
@@ -272,39 +267,29 @@ pub(crate) async fn disable_bucket(
         return buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(text))).await;
     }
     let source = throttle::source(peer.ip(), &headers);
-    let _turn = match app.answer_turn(source).await {
-        Ok(turn) => turn,
-        Err(refusal) => {
-            let notice = Notice::error(throttled(refusal));
-            return buckets_page(&app, &authed, StatusCode::TOO_MANY_REQUESTS, Ok(notice)).await;
-        }
-    };
     let name = form.bucket.clone();
     let code = form.code.clone();
-    let checked = app
-        .db(move |app| {
-            let now = now();
-            let check = totp::check_at(&app.ledger, &code, now, Gate::Dashboard)?;
+    let answered = app
+        .answer(source, move |app| {
+            let check = totp::check_at(&app.ledger, &code, now(), Gate::Dashboard)?;
             Ok(if check.passed() { Ok(()) } else { Err(refusal(check)) })
         })
-        .await;
-    if matches!(checked, Ok(Err(_))) {
-        app.throttle.failed(source, std::time::Instant::now());
-    }
-    let outcome = match checked {
-        Ok(Ok(())) => {
+        .await?;
+    let outcome = match answered {
+        Answered::Right(()) => {
             let unknown = || Err(Error::usage(format!("no bucket named `{}` is known", form.bucket)));
             buckets::disable(&app.ledger, unknown, &form.bucket).await.map(Ok).map_err(Fail::from)
         }
-        other => other,
+        Answered::Wrong(why) => Ok(Err((StatusCode::FORBIDDEN, why))),
+        Answered::Throttled(refusal) => Ok(Err((StatusCode::TOO_MANY_REQUESTS, throttled(refusal)))),
     };
     match outcome {
         Ok(Ok(())) => {
             tracing::info!("dashboard: disabled bucket {name}");
             Ok(see_other(&done_url("/buckets", "disabled", Some(&name), 0)))
         }
-        Ok(Err(why)) => buckets_page(&app, &authed, StatusCode::FORBIDDEN, Ok(Notice::error(why))).await,
-        Err(Fail::Ledger(Error::Config(why) | Error::Usage(why))) => {
+        Ok(Err((status, why))) => buckets_page(&app, &authed, status, Ok(Notice::error(why))).await,
+        Err(Fail::Error(Error::Config(why) | Error::Usage(why))) => {
             buckets_page(&app, &authed, StatusCode::BAD_REQUEST, Ok(Notice::error(why))).await
         }
         Err(fail) => Err(fail),
@@ -337,7 +322,7 @@ pub(crate) async fn enable_bucket(State(app): State<Shared>, authed: Authed, For
         }
         // S3's answer (unreachable, no such bucket, a missing setting) is the operator's
         // to read; it never holds a secret.
-        Err(Fail::Ledger(e @ (Error::Config(_) | Error::Usage(_) | Error::Unreachable { .. } | Error::Failed(_)))) => {
+        Err(Fail::Error(e @ (Error::Config(_) | Error::Usage(_) | Error::Unreachable { .. } | Error::Failed(_)))) => {
             let status = match e {
                 Error::Config(_) | Error::Usage(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::BAD_GATEWAY,
@@ -461,30 +446,22 @@ pub(crate) async fn change_password(
         return refuse(StatusCode::BAD_REQUEST, &format!("{why}.")).await;
     }
     let source = throttle::source(peer.ip(), &headers);
-    let _turn = match app.answer_turn(source).await {
-        Ok(turn) => turn,
-        Err(refusal) => return refuse(StatusCode::TOO_MANY_REQUESTS, &throttled(refusal)).await,
-    };
     let keep = authed.session.id_hash.clone();
-    let answer = app
-        .db(move |app| {
-            let answer = auth::check_answer(&app.ledger, &form.current, &form.code, now())?;
-            if answer == auth::Answer::Right {
-                auth::set_password(&app.ledger, &form.new, Some(&keep))?;
-            }
-            Ok(answer)
+    let answered = app
+        .answer(source, move |app| {
+            Ok(match auth::check_answer(&app.ledger, &form.current, &form.code, now())? {
+                auth::Answer::Right => Ok(auth::set_password(&app.ledger, &form.new, Some(&keep))?),
+                auth::Answer::Wrong => Err(()),
+            })
         })
         .await?;
-    match answer {
-        auth::Answer::Right => {
-            app.throttle.succeeded(source);
+    match answered {
+        Answered::Right(()) => {
             tracing::info!("dashboard: password changed");
             Ok(see_other(&done_url("/security", "password", None, 0)))
         }
-        auth::Answer::Wrong => {
-            app.throttle.failed(source, std::time::Instant::now());
-            refuse(StatusCode::FORBIDDEN, WRONG_ANSWER).await
-        }
+        Answered::Wrong(()) => refuse(StatusCode::FORBIDDEN, WRONG_ANSWER).await,
+        Answered::Throttled(refusal) => refuse(StatusCode::TOO_MANY_REQUESTS, &throttled(refusal)).await,
     }
 }
 

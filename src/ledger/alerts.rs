@@ -48,7 +48,7 @@ impl Ledger {
 
     /// Alerts not yet sent, oldest first: (id, text, created_at).
     pub(crate) fn unsent_alerts(&self) -> Result<Vec<(i64, String, i64)>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT id, text, created_at FROM alerts WHERE sent_at IS NULL ORDER BY id")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()
@@ -57,11 +57,11 @@ impl Ledger {
 
     /// How many alerts wait to be sent.
     pub(crate) fn unsent_alert_count(&self) -> Result<u64> {
-        self.read(|conn| conn.query_row("SELECT COUNT(*) FROM alerts WHERE sent_at IS NULL", [], |r| r.get(0)))
+        self.with_conn(|conn| conn.query_row("SELECT COUNT(*) FROM alerts WHERE sent_at IS NULL", [], |r| r.get(0)))
     }
 
     pub(crate) fn alert_sent(&self, id: i64, now: i64) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute(
                 "UPDATE alerts SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
                 params![id, now],
@@ -71,7 +71,7 @@ impl Ledger {
     }
 
     pub(crate) fn alert_failed(&self, id: i64, error: &str) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute("UPDATE alerts SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1", params![id, error])
         })?;
         Ok(())
@@ -79,7 +79,7 @@ impl Ledger {
 
     /// The latest `limit` alerts, sent or waiting, newest first.
     pub(crate) fn recent_alerts(&self, limit: u32) -> Result<Vec<Alert>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, subject, text, created_at, sent_at, attempts, last_error FROM alerts
                  ORDER BY id DESC LIMIT ?1",

@@ -12,7 +12,7 @@ use crate::error::Result;
 impl Ledger {
     /// The enrolled TOTP secret (base32) with its state, if any.
     pub(crate) fn totp(&self) -> Result<Option<TotpState>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row("SELECT secret, last_step, failures, locked_until FROM totp WHERE id = 1", [], |r| {
                 Ok(TotpState { secret: r.get(0)?, last_step: r.get(1)?, failures: r.get(2)?, locked_until: r.get(3)? })
             })
@@ -35,7 +35,7 @@ impl Ledger {
 
     /// Records an accepted code: its time step (no replay), and the failures reset.
     pub(crate) fn totp_accepted(&self, step: i64) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute("UPDATE totp SET last_step = MAX(last_step, ?1), failures = 0 WHERE id = 1", [step])
         })?;
         Ok(())
@@ -44,7 +44,7 @@ impl Ledger {
     /// Records a wrong code; after `limit` in a row, locks until `lock_until`. Returns the
     /// failures counted so far.
     pub(crate) fn totp_failed(&self, limit: u32, lock_until: i64) -> Result<u32> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(
                 "UPDATE totp SET locked_until = CASE WHEN failures + 1 >= ?1 THEN ?2 ELSE locked_until END,
                     failures = CASE WHEN failures + 1 >= ?1 THEN 0 ELSE failures + 1 END
@@ -57,7 +57,7 @@ impl Ledger {
 
     /// Uses a recovery code: true if it was valid and unused (it is used up now).
     pub(crate) fn use_recovery_code(&self, hash: &str, now: i64) -> Result<bool> {
-        let changed = self.read(|conn| {
+        let changed = self.with_conn(|conn| {
             conn.execute(
                 "UPDATE recovery_codes SET used_at = ?2 WHERE hash = ?1 AND used_at IS NULL",
                 params![hash, now],
@@ -68,13 +68,15 @@ impl Ledger {
 
     /// Recovery codes not used yet.
     pub(crate) fn recovery_codes_left(&self) -> Result<u64> {
-        self.read(|conn| conn.query_row("SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL", [], |r| r.get(0)))
+        self.with_conn(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL", [], |r| r.get(0))
+        })
     }
 
     /// The second factor at a glance, without its secret: when it was enrolled, wrong
     /// codes in a row, the lock, recovery codes left.
     pub(crate) fn totp_summary(&self) -> Result<Option<TotpSummary>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(
                 "SELECT enrolled_at, failures, locked_until,
                     (SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL) FROM totp WHERE id = 1",
@@ -94,7 +96,7 @@ impl Ledger {
 
     /// The dashboard's password hash (argon2id, PHC string), if one is set.
     pub(crate) fn dashboard_password_hash(&self) -> Result<Option<String>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row("SELECT hash FROM dashboard_password WHERE id = 1", [], |r| r.get(0)).optional()
         })
     }
@@ -130,7 +132,7 @@ impl Ledger {
     }
 
     pub(crate) fn session(&self, id_hash: &str) -> Result<Option<Session>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(
                 "SELECT id_hash, created_at, last_seen_at, user_agent FROM dashboard_sessions WHERE id_hash = ?1",
                 [id_hash],
@@ -142,7 +144,7 @@ impl Ledger {
 
     /// Every session, the most recently used first.
     pub(crate) fn sessions(&self) -> Result<Vec<Session>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id_hash, created_at, last_seen_at, user_agent FROM dashboard_sessions
                  ORDER BY last_seen_at DESC, created_at DESC",
@@ -153,7 +155,7 @@ impl Ledger {
 
     /// Records that a session was used now.
     pub(crate) fn touch_session(&self, id_hash: &str, now: i64) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute("UPDATE dashboard_sessions SET last_seen_at = ?2 WHERE id_hash = ?1", params![id_hash, now])
         })?;
         Ok(())
@@ -161,6 +163,8 @@ impl Ledger {
 
     /// Ends one session (`Some`), or every session (`None`).
     pub(crate) fn end_sessions(&self, id_hash: Option<&str>) -> Result<usize> {
-        self.read(|conn| conn.execute("DELETE FROM dashboard_sessions WHERE ?1 IS NULL OR id_hash = ?1", [id_hash]))
+        self.with_conn(|conn| {
+            conn.execute("DELETE FROM dashboard_sessions WHERE ?1 IS NULL OR id_hash = ?1", [id_hash])
+        })
     }
 }

@@ -13,14 +13,14 @@ const BUCKET_COLUMNS: &str = "name, enabled, discovered_at, last_listed_at, last
 impl Ledger {
     /// Every known bucket, by name.
     pub(crate) fn buckets(&self) -> Result<Vec<Bucket>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"))?;
             stmt.query_map([], bucket_from_row)?.collect()
         })
     }
 
     pub(crate) fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(&format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1"), [name], bucket_from_row)
                 .optional()
         })
@@ -45,7 +45,7 @@ impl Ledger {
 
     /// Enables or disables a bucket, creating its row when needed.
     pub(crate) fn set_bucket_enabled(&self, name: &str, enabled: bool, now: i64) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute(
                 "INSERT INTO buckets (name, enabled, discovered_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled",
@@ -57,7 +57,7 @@ impl Ledger {
 
     /// Records the outcome of listing a bucket.
     pub(crate) fn bucket_listed(&self, name: &str, now: i64, error: Option<&str>) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute(
                 "UPDATE buckets SET last_listed_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE last_listed_at END,
                     last_error = ?3

@@ -31,7 +31,7 @@ impl Ledger {
 
     /// Every counter, by name and labels.
     pub(crate) fn counters(&self) -> Result<Vec<Counter>> {
-        let rows: Vec<(String, String, f64)> = self.read(|conn| {
+        let rows: Vec<(String, String, f64)> = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached("SELECT name, labels, value FROM counters ORDER BY name, labels")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()
         })?;

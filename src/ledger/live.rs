@@ -63,7 +63,7 @@ impl Ledger {
     /// Deliveries in flight (`sending`), the longest claimed first, at most `limit`, each
     /// with the parts accepted so far.
     pub(crate) fn in_flight(&self, limit: u32) -> Result<Vec<InFlight>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT d.id, d.bucket, d.key, d.size, d.part_size, d.encrypted, d.attempts, d.lease_until,
                     d.updated_at, COUNT(p.idx), COALESCE(SUM(p.size), 0), MAX(p.sent_at)
@@ -97,7 +97,7 @@ impl Ledger {
     /// sent since.
     pub(crate) fn activity_since(&self, since: i64) -> Result<(Vec<HourActivity>, u64)> {
         let since = since.div_euclid(3600) * 3600;
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let tx = conn.unchecked_transaction()?;
             let mut hours: BTreeMap<i64, HourActivity> = BTreeMap::new();
             {

@@ -63,6 +63,17 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
+/// Runs ledger work off the async runtime, on the blocking pool (SQLite blocks): the one
+/// way async code reaches the ledger, [`Ledger::blocking`] for an open ledger, this for
+/// work that opens one or holds more than the ledger.
+pub(crate) async fn off_runtime<R, F>(f: F) -> Result<R>
+where
+    F: FnOnce() -> Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("a ledger task failed: {e}")))?
+}
+
 impl Ledger {
     /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Ledger> {
@@ -110,13 +121,11 @@ impl Ledger {
         R: Send + 'static,
     {
         let ledger = Arc::clone(ledger);
-        tokio::task::spawn_blocking(move || f(&ledger))
-            .await
-            .map_err(|e| Error::Internal(format!("a ledger task failed: {e}")))?
+        off_runtime(move || f(&ledger)).await
     }
 
     fn configure(&self) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.busy_timeout(BUSY_TIMEOUT)?;
             // journal_mode answers with a row, so it is queried rather than executed.
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -147,9 +156,10 @@ impl Ledger {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs statements outside a transaction (each one its own): reads, and writes of a
-    /// single statement.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    /// Runs statements on the connection outside a transaction, each one its own: reads,
+    /// and writes of a single statement (several statements that must hold together go
+    /// through [`Ledger::write`]).
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = self.conn();
         f(&conn).map_err(|e| self.err(e))
     }
@@ -189,7 +199,7 @@ impl Ledger {
     /// sessions: the copy leaves this machine. Nor the runs under way: in a copy they are
     /// nobody's.
     pub(crate) fn snapshot(&self, dest: &Path) -> Result<()> {
-        self.read(|conn| conn.execute("VACUUM INTO ?1", [dest.display().to_string()]))?;
+        self.with_conn(|conn| conn.execute("VACUUM INTO ?1", [dest.display().to_string()]))?;
         let copy = Connection::open(dest).map_err(|e| self.err(e))?;
         copy.execute_batch(
             "DELETE FROM totp; DELETE FROM recovery_codes; DELETE FROM dashboard_password;

@@ -171,7 +171,7 @@ impl Ledger {
             "SELECT {columns} FROM deliveries d WHERE {filter} AND d.pack_id IS NULL ORDER BY d.bucket, d.key LIMIT ?"
         );
         values.push(i64::from(limit).into());
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(values), delivery_from_row)?.collect()
         })
@@ -184,7 +184,7 @@ impl Ledger {
             "SELECT DISTINCT d.pack_id FROM deliveries d WHERE {filter} AND d.pack_id > ? ORDER BY d.pack_id LIMIT ?"
         );
         values.extend([after.into(), i64::from(limit).into()]);
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?.collect()
         })
@@ -199,7 +199,7 @@ impl Ledger {
              WHERE {filter} AND d.pack_id = ? ORDER BY p.offset"
         );
         values.push(pack_id.into());
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(values), delivery_from_row)?.collect()
         })
@@ -207,14 +207,14 @@ impl Ledger {
 
     /// A pack, by its id.
     pub(crate) fn pack(&self, id: i64) -> Result<Option<Pack>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(&format!("SELECT {PACK_COLUMNS} FROM packs WHERE id = ?1"), [id], pack_from_row).optional()
         })
     }
 
     /// What the engine needs to gather small objects into packs, for the deliveries `ids`.
     pub(crate) fn pack_candidates(&self, ids: &[i64]) -> Result<Vec<PackCandidate>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT bucket, key, size, EXISTS (SELECT 1 FROM parts p WHERE p.delivery_id = d.id)
                  FROM deliveries d WHERE id = ?1",
@@ -246,7 +246,7 @@ impl Ledger {
         let packs = format!(
             "SELECT COALESCE(SUM(size), 0) FROM packs WHERE id IN (SELECT d.pack_id FROM deliveries d WHERE {filter})"
         );
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let (count, bytes, encrypted): (u64, u64, u64) = conn
                 .prepare_cached(&objects)?
                 .query_row(rusqlite::params_from_iter(values.clone()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -257,14 +257,14 @@ impl Ledger {
     }
 
     pub(crate) fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
                 .optional()
         })
     }
 
     pub(crate) fn parts(&self, delivery_id: i64) -> Result<Vec<Part>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt =
                 conn.prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE delivery_id = ?1 ORDER BY idx"))?;
             stmt.query_map([delivery_id], part_from_row)?.collect()
@@ -273,7 +273,7 @@ impl Ledger {
 
     /// Every delivery of a key (or of one version of it), the newest version first.
     pub(crate) fn versions_of(&self, bucket: &str, key: &str, etag: Option<&str>) -> Result<Vec<Delivery>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE bucket = ?1 AND key = ?2 AND (?3 IS NULL OR etag = ?3)
                  ORDER BY state = 'sent' DESC, COALESCE(last_modified_ms, 0) DESC, sent_at DESC, id DESC"
@@ -285,7 +285,7 @@ impl Ledger {
     /// Delivered objects to check: `n` picked at random (all of them when `n` is 0),
     /// optionally of one bucket.
     pub(crate) fn sample_delivered(&self, bucket: Option<&str>, n: u64) -> Result<Vec<DeliveredFile>> {
-        let deliveries: Vec<Delivery> = self.read(|conn| {
+        let deliveries: Vec<Delivery> = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent' AND (?1 IS NULL OR bucket = ?1)
                  ORDER BY CASE WHEN ?2 = 0 THEN id ELSE random() END LIMIT CASE WHEN ?2 = 0 THEN -1 ELSE ?2 END"
@@ -297,7 +297,7 @@ impl Ledger {
 
     /// Delivered objects, newest first, optionally of one bucket and under a prefix.
     pub fn delivered(&self, bucket: Option<&str>, prefix: Option<&str>) -> Result<Vec<DeliveredFile>> {
-        let deliveries: Vec<Delivery> = self.read(|conn| {
+        let deliveries: Vec<Delivery> = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'sent'
                    AND (?1 IS NULL OR bucket = ?1)
@@ -325,7 +325,7 @@ impl Ledger {
 
     /// Deliveries in a state, oldest first (for reports and alerts).
     pub(crate) fn deliveries_in(&self, state: State) -> Result<Vec<Delivery>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn
                 .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY id"))?;
             stmt.query_map([state.as_str()], delivery_from_row)?.collect()
@@ -334,7 +334,7 @@ impl Ledger {
 
     /// The first `limit` deliveries in a state, the soonest due (then the oldest) first.
     pub(crate) fn deliveries_in_page(&self, state: State, limit: u32) -> Result<Vec<Delivery>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = ?1 ORDER BY next_attempt_at, id LIMIT ?2"
             ))?;
@@ -346,7 +346,7 @@ impl Ledger {
     pub(crate) fn total_size(&self, ids: &[i64]) -> Result<u64> {
         let ids =
             serde_json::to_string(ids).map_err(|e| Error::Internal(format!("cannot encode delivery ids: {e}")))?;
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(
                 "SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))",
                 [ids],
@@ -357,7 +357,7 @@ impl Ledger {
 
     /// Deliveries by state, over all buckets and per bucket.
     pub(crate) fn counts(&self) -> Result<(Counts, HashMap<String, Counts>)> {
-        let rows: Vec<(String, State, u64, u64, u64)> = self.read(|conn| {
+        let rows: Vec<(String, State, u64, u64, u64)> = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT bucket, state, COUNT(*), COALESCE(SUM(size), 0), COUNT(pack_id) FROM deliveries
                  GROUP BY bucket, state",
@@ -390,7 +390,7 @@ impl Ledger {
 
     /// Activity since a time, for the heartbeat: (deliveries sent, bytes, last sent_at).
     pub(crate) fn sent_since(&self, since: i64) -> Result<(u64, u64, Option<i64>)> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let (n, bytes): (u64, u64) = conn.query_row(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state = 'sent' AND sent_at >= ?1",
                 [since],
@@ -404,7 +404,7 @@ impl Ledger {
 
     /// Deliveries that failed (or died) since a time.
     pub(crate) fn failures_since(&self, since: i64) -> Result<u64> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.query_row(
                 "SELECT COUNT(*) FROM deliveries WHERE state IN ('failed', 'dead') AND updated_at >= ?1",
                 [since],
@@ -435,7 +435,7 @@ impl Ledger {
         }
         sql.push_str(" ORDER BY sent_at DESC, id DESC LIMIT ?");
         values.push(i64::from(limit).into());
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             // The two counts follow the delivery's own columns.
             let after = DELIVERY_COLUMNS.split(',').count();
@@ -457,7 +457,7 @@ impl Ledger {
         sql.insert_str(0, "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries ");
         sql.push_str(" LIMIT ?)");
         values.push(at_most.map_or(-1, |n| n.min(i64::MAX as u64) as i64).into());
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_row(rusqlite::params_from_iter(values), |r| r.get(0))
         })

@@ -54,7 +54,7 @@ impl Ledger {
 
     /// The runs under way, the newest first, at most `limit`.
     pub(crate) fn runs_under_way(&self, limit: u32) -> Result<Vec<RunUnderWay>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT id, kind, started_at, owner FROM runs_under_way ORDER BY id DESC LIMIT ?1")?;
             stmt.query_map([limit], |r| {
@@ -66,7 +66,7 @@ impl Ledger {
 
     /// The latest run of a kind, and the latest one that ended without an error.
     pub(crate) fn last_runs(&self, kind: &str) -> Result<(Option<RunRecord>, Option<RunRecord>)> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let query = |extra: &str| {
                 conn.query_row(
                     &format!(
@@ -84,7 +84,7 @@ impl Ledger {
 
     /// Runs of every kind, newest first: `limit` of them before the run `before_id`.
     pub(crate) fn recent_runs(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<(i64, RunRecord)>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, kind, started_at, finished_at, sent, failed, bytes, error FROM runs
                  WHERE id < ?1 ORDER BY id DESC LIMIT ?2",

@@ -22,7 +22,7 @@ impl Ledger {
         first: &str,
         last: &str,
     ) -> Result<HashSet<(String, String)>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT key, etag FROM deliveries WHERE bucket = ?1 AND key >= ?2 AND key <= ?3")?;
             stmt.query_map(params![bucket, first, last], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
@@ -37,7 +37,7 @@ impl Ledger {
         first: &str,
         last: &str,
     ) -> Result<HashMap<String, (u64, i64, String)>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT key, size, last_modified_ms, etag FROM etag_cache WHERE bucket = ?1 AND key >= ?2 AND key <= ?3",
             )?;

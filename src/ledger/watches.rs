@@ -33,7 +33,7 @@ impl Ledger {
     /// still shows that the backup job produced it.
     pub(crate) fn newest_version(&self, bucket: &str, prefix: &str) -> Result<Option<Newest>> {
         let end = prefix_end(prefix);
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT key, last_modified_ms FROM deliveries INDEXED BY deliveries_bucket_modified
                  WHERE bucket = ?1 AND last_modified_ms IS NOT NULL AND key >= ?2 AND (?3 IS NULL OR key < ?3)
@@ -46,7 +46,7 @@ impl Ledger {
 
     /// Records a watch as overdue since `since`; false when it already was.
     pub(crate) fn watch_overdue(&self, bucket: &str, prefix: &str, since: i64) -> Result<bool> {
-        let added = self.read(|conn| {
+        let added = self.with_conn(|conn| {
             conn.execute(
                 "INSERT INTO overdue_watches (bucket, prefix, since) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 params![bucket, prefix, since],
@@ -75,7 +75,7 @@ impl Ledger {
 impl Ledger {
     /// The watches overdue when last looked at, with the time each became so.
     pub(crate) fn overdue_watches(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT bucket, prefix, since FROM overdue_watches ORDER BY bucket, prefix")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()

@@ -283,16 +283,32 @@ impl Output {
 
     /// Makes the output durable and gives it its name.
     pub(super) fn commit(self) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        self.commit_into(&mut dirs)?;
+        sync_dirs(&dirs);
+        Ok(())
+    }
+
+    /// Makes the file durable and gives it its name, leaving the directory that holds
+    /// the name to be made durable by [`sync_dirs`] (once for many files).
+    pub(super) fn commit_into(self, dirs: &mut std::collections::BTreeSet<PathBuf>) -> Result<()> {
         let Output::Temp { file, path, overwrite } = self else { return Ok(()) };
         let fail = |e: &dyn std::fmt::Display| Error::Failed(format!("cannot write {}: {e}", path.display()));
         file.as_file().sync_all().map_err(|e| fail(&e))?;
         if overwrite { file.persist(&path) } else { file.persist_noclobber(&path) }.map_err(|e| fail(&e.error))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = File::open(dir)
-        {
-            let _ = d.sync_all();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(dir.to_path_buf());
         }
         Ok(())
+    }
+}
+
+/// Makes the names given in `dirs` durable.
+pub(super) fn sync_dirs(dirs: &std::collections::BTreeSet<PathBuf>) {
+    for dir in dirs {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
 }
 
@@ -317,19 +333,23 @@ fn partial_prefix(name: &str) -> String {
     format!(".{}~{}.", &name[..end], &digest[..16])
 }
 
-/// Removes what an interrupted run left of `path`: its own partial files, never those of
-/// another name that starts the same (`db.sql` and `db.sql.gz`, restored side by side).
-pub(super) fn remove_stale_partials(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
-    let prefix = partial_prefix(&name.to_string_lossy());
+/// Removes every partial file an interrupted run left in `dir`, of any name: for a run
+/// that is to write many objects there and has written none yet (one listing of the
+/// directory, not one per object).
+pub(super) fn remove_stale_partials_in(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let found = entry.file_name().to_string_lossy().into_owned();
-        let random = found.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(PARTIAL_SUFFIX));
-        if random.is_some_and(|r| r.len() == PARTIAL_RANDOM && r.chars().all(|c| c.is_ascii_alphanumeric())) {
+        let Some(rest) = found.strip_prefix('.').and_then(|f| f.strip_suffix(PARTIAL_SUFFIX)) else { continue };
+        if rest.rsplit_once('.').is_some_and(|(name, r)| !name.is_empty() && random(r)) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Whether `r` is the random part of a partial file's name.
+fn random(r: &str) -> bool {
+    r.len() == PARTIAL_RANDOM && r.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// Joins parts downloaded by hand. With a plan, every part is matched by its file name
@@ -474,25 +494,29 @@ mod tests {
     }
 
     #[test]
-    fn stale_partials_of_one_name_are_removed_and_those_of_a_longer_name_kept() {
+    fn a_directory_loses_every_stale_partial_at_once_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        let long = "l".repeat(250);
-        let names =
-            [".db.sql.abc123.tgploy-partial", ".db.sql.gz.def456.tgploy-partial", "db.sql.gz", ".db.sql.note.txt"];
+        let names = [
+            ".db.sql.abc123.tgploy-partial",
+            ".db.sql.gz.def456.tgploy-partial",
+            "db.sql.gz",
+            ".db.sql.note.txt",
+            "..abc123.tgploy-partial",
+            ".x.toolong1.tgploy-partial",
+        ];
         for name in names {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        let long_partial = Output::open(&WriteTo::File { path: dir.path().join(&long), overwrite: false }).unwrap();
-        let Output::Temp { file, .. } = &long_partial else { panic!("a file target") };
-        let long_partial_path = file.path().to_path_buf();
-        std::mem::forget(long_partial);
-
-        remove_stale_partials(&dir.path().join("db.sql"));
-        remove_stale_partials(&dir.path().join(&long));
+        // The partial of a name as long as a file name may be: shortened, told apart by a hash.
+        let long = Output::open(&WriteTo::File { path: dir.path().join("l".repeat(250)), overwrite: false }).unwrap();
+        let Output::Temp { file, .. } = &long else { panic!("a file target") };
+        let long_partial = file.path().to_path_buf();
+        std::mem::forget(long);
+        remove_stale_partials_in(dir.path());
+        assert!(!long_partial.exists());
         let mut left: Vec<String> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
-        assert_eq!(left, [".db.sql.gz.def456.tgploy-partial", ".db.sql.note.txt", "db.sql.gz"]);
-        assert!(!long_partial_path.exists());
+        assert_eq!(left, ["..abc123.tgploy-partial", ".db.sql.note.txt", ".x.toolong1.tgploy-partial", "db.sql.gz"]);
     }
 }

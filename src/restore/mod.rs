@@ -212,7 +212,12 @@ pub struct Request<'a> {
 /// `tgploy restore`: one object, from the ledger or from its manifest alone; returns
 /// what was written and where.
 pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, WriteTo)> {
-    let plan = tokio::task::block_in_place(|| plan_for(cfg, req))?;
+    let (owned_cfg, object, etag) = (cfg.clone(), req.object.map(str::to_owned), req.etag.map(str::to_owned));
+    let (manifest, otp) = (req.manifest.map(Path::to_path_buf), req.otp.map(str::to_owned));
+    let plan = crate::ledger::off_runtime(move || {
+        plan_for(&owned_cfg, object.as_deref(), etag.as_deref(), manifest.as_deref(), otp.as_deref())
+    })
+    .await?;
     let identity = req.identity;
     if let Some(path) = identity {
         if !plan.encrypted {
@@ -254,17 +259,25 @@ pub async fn restore_one(cfg: &Config, req: &Request<'_>) -> Result<(Restored, W
 /// The plan of a restore: from the manifest, or from the ledger (behind the second
 /// factor: restoring reveals backups). In the disaster case there is no ledger, and so
 /// no second factor to ask for.
-fn plan_for(cfg: &Config, req: &Request<'_>) -> Result<Plan> {
+/// The plan of the object asked for: from its manifest, or from the ledger (after the
+/// second factor, once one is enrolled). Opens the ledger: run it off the runtime.
+fn plan_for(
+    cfg: &Config,
+    object: Option<&str>,
+    etag: Option<&str>,
+    manifest: Option<&Path>,
+    otp: Option<&str>,
+) -> Result<Plan> {
     let ledger = match cfg.database_path() {
         Ok(path) if path.exists() => Some(Ledger::open(&path)?),
         _ => None,
     };
     if let Some(ledger) = &ledger {
-        crate::totp::require(ledger, req.otp, "restore")?;
+        crate::totp::require(ledger, otp, "restore")?;
     }
-    match (req.object, req.manifest) {
+    match (object, manifest) {
         (_, Some(manifest)) => Plan::from_manifest_file(manifest),
-        (Some(object), None) => plan_from_ledger(cfg, ledger.as_ref(), object, req.etag),
+        (Some(object), None) => plan_from_ledger(cfg, ledger.as_ref(), object, etag),
         (None, None) => Err(Error::usage("name the object (BUCKET/KEY) or give --manifest")),
     }
 }

@@ -14,7 +14,7 @@ use sha2::Digest;
 
 use super::WriteTo;
 use super::fetch::PartCheck;
-use super::join::{Output, hash_file, remove_stale_partials};
+use super::join::{Output, hash_file, remove_stale_partials_in};
 use super::paths::create_dirs;
 use super::plan::Member;
 use crate::crypt;
@@ -91,10 +91,15 @@ pub fn unpack(pack: &Path, identity: Option<&Path>, out: Option<&Path>, force: b
     let Some(dir) = out else { return Ok(report) };
     crate::private_files::create_dir(dir)
         .map_err(|e| Error::local(format!("cannot create {}: {e}; choose another --out", dir.display())))?;
+    let mut cleaned = std::collections::HashSet::new();
     for (path, member) in &members {
         let to = dir.join(path);
         create_dirs(dir, &to).map_err(Error::local)?;
-        remove_stale_partials(&to);
+        if let Some(parent) = to.parent()
+            && cleaned.insert(parent.to_path_buf())
+        {
+            remove_stale_partials_in(parent);
+        }
         match std::fs::symlink_metadata(&to) {
             Ok(meta) if meta.is_file() && same(&to, member) => {
                 report.already_there += 1;

@@ -272,7 +272,7 @@ fn token_matches(expected: &Option<Secret>, given: Option<&str>) -> bool {
 }
 
 async fn webhook_bearer(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    accept(&app, crate::http::bearer(&headers), &body).await
+    accept(&app, crate::bearer::token(&headers), &body).await
 }
 
 async fn webhook_path(State(app): State<Arc<App>>, Path(token): Path<String>, body: Bytes) -> Response {

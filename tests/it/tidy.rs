@@ -123,6 +123,13 @@ fn a_deliverys_state_changes_only_in_ledger_claims() {
 }
 
 #[test]
+fn ledger_work_leaves_the_runtime_one_way() {
+    // `ledger::off_runtime` (behind `Ledger::blocking` and the dashboard's `App::db`) is
+    // the way off an async worker thread; `block_in_place` would stall the runtime.
+    none("no block_in_place in src/ (ledger::off_runtime instead)", offenders(&["block_in_place"], |_| false));
+}
+
+#[test]
 fn runs_are_recorded_only_by_the_run() {
     none("runs recorded only by src/run.rs", offenders(&[".record_run"], |f| f == "src/run.rs"));
 }

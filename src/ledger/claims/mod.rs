@@ -50,7 +50,7 @@ impl Ledger {
     /// Ids of deliveries a `sync` may take in the given buckets: pending ones, and ones
     /// whose owner's lease ran out (a run that died).
     pub fn claimable(&self, buckets: &[String], now: i64) -> Result<Vec<i64>> {
-        let rows: Vec<(i64, String)> = self.read(|conn| {
+        let rows: Vec<(i64, String)> = self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, bucket FROM deliveries
                  WHERE state = 'pending' OR (state = 'sending' AND lease_until < ?1) ORDER BY id",
@@ -103,7 +103,7 @@ impl Ledger {
 
     /// Deliveries claimed right now, with their owners.
     pub(crate) fn leases(&self) -> Result<Vec<(i64, String)>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT id, owner FROM deliveries WHERE state = 'sending' AND owner IS NOT NULL")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
@@ -112,7 +112,7 @@ impl Ledger {
 
     /// Ends the lease of an owner known to be dead, so the delivery can be resumed now.
     pub(crate) fn expire_lease(&self, id: i64, owner: &str) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute(
                 "UPDATE deliveries SET lease_until = 0 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
                 params![id, owner],
@@ -124,7 +124,7 @@ impl Ledger {
     /// Extends a lease; false when the claim was lost (the lease ran out and another
     /// run took the delivery over).
     pub(crate) fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
-        let changed = self.read(|conn| {
+        let changed = self.with_conn(|conn| {
             conn.execute(
                 "UPDATE deliveries SET lease_until = ?3 WHERE id = ?1 AND owner = ?2 AND state = 'sending'",
                 params![id, owner, lease_until],
@@ -212,7 +212,7 @@ impl Ledger {
         plaintext_sha256: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        let changed = self.read(|conn| {
+        let changed = self.with_conn(|conn| {
             conn.execute(
                 "UPDATE deliveries SET state = 'sent', sha256 = ?3, manifest_message_id = ?4, manifest_file_id = ?5,
                     sent_at = ?6, updated_at = ?6, owner = NULL, lease_until = NULL, last_error = NULL,
@@ -270,7 +270,7 @@ impl Ledger {
 
     /// Records a claimed delivery as skipped: its version vanished from S3.
     pub(crate) fn mark_skipped(&self, id: i64, owner: &str, reason: &str, now: i64) -> Result<bool> {
-        let changed = self.read(|conn| {
+        let changed = self.with_conn(|conn| {
             conn.execute(
                 "UPDATE deliveries SET state = 'skipped', last_error = ?3, updated_at = ?4, owner = NULL,
                     lease_until = NULL, next_attempt_at = NULL
@@ -283,7 +283,7 @@ impl Ledger {
 
     /// Gives a claimed delivery back untouched (the run is stopping), keeping its parts.
     pub(crate) fn release(&self, id: i64, owner: &str, now: i64) -> Result<()> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute(
                 "UPDATE deliveries SET state = CASE WHEN attempts > 0 THEN 'failed' ELSE 'pending' END,
                     owner = NULL, lease_until = NULL, updated_at = ?3
@@ -297,7 +297,7 @@ impl Ledger {
     /// Failed deliveries whose next attempt is due (all of them with `ignore_schedule`),
     /// oldest first, then deliveries whose run died mid-way (lease run out).
     pub(crate) fn due_failures(&self, now: i64, ignore_schedule: bool) -> Result<Vec<i64>> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM deliveries
                  WHERE (state = 'failed' AND (?2 OR next_attempt_at <= ?1)) OR (state = 'sending' AND lease_until < ?1)
@@ -330,7 +330,7 @@ impl Ledger {
     /// Makes every failed delivery due now, whatever its backoff schedule; the next
     /// `retry` run takes them. Returns how many.
     pub(crate) fn make_failures_due(&self, now: i64) -> Result<usize> {
-        self.read(|conn| {
+        self.with_conn(|conn| {
             conn.execute(
                 "UPDATE deliveries SET next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), updated_at = ?1
                  WHERE state = 'failed'",
@@ -400,11 +400,24 @@ impl Ledger {
         })
     }
 
+    /// Fills in, once, what rows from before several bots were recorded without (see
+    /// [`Ledger::backfill_destinations`]) when the settings name a bot and a backup chat;
+    /// a command without them leaves it for a later one.
+    pub fn fill_destinations(&self, cfg: &crate::config::Config) -> Result<()> {
+        if let (Ok(tokens), Ok(dest)) = (cfg.require_bot_tokens(), cfg.backup_destination())
+            && let Some(bot) = tokens.first().and_then(|t| crate::sink::limits::bot_id(t.expose()))
+            && self.backfill_destinations(bot, &dest.chat.to_string(), dest.topic)?
+        {
+            tracing::info!("recorded bot {bot} and chat {dest} for what was delivered before several bots");
+        }
+        Ok(())
+    }
+
     /// Fills in what rows from before several bots were recorded without: each part's
     /// bot, chat and topic, each started delivery's destination and its manifest's bot,
     /// with the bot and chat configured now. Once: migration 6 asks for it when the ledger
     /// had parts, and this answers. Returns whether it did.
-    pub fn backfill_destinations(&self, bot_id: i64, chat: &str, topic: Option<i64>) -> Result<bool> {
+    pub(crate) fn backfill_destinations(&self, bot_id: i64, chat: &str, topic: Option<i64>) -> Result<bool> {
         self.write(|tx| {
             let asked = tx.execute("DELETE FROM backfill WHERE what = 'destinations'", [])?;
             if asked == 0 {

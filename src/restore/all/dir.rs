@@ -1,7 +1,9 @@
 //! `restore --all --out DIR`: each object at `DIR/BUCKET/KEY`, written beside its name and
 //! renamed into place once checked; an object already there and the same is not fetched.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use sha2::Digest;
 
@@ -11,14 +13,14 @@ use crate::crypt;
 use crate::error::Error;
 use crate::ledger::Delivery;
 use crate::restore::fetch::PartCheck;
-use crate::restore::join::{Output, hash_file, remove_stale_partials};
+use crate::restore::join::{Output, hash_file, remove_stale_partials_in};
 use crate::restore::paths::{create_dirs, object_path};
 use crate::restore::{ObjectError, Plan, WriteTo, fetch_into};
 
 /// Where an object goes: it is there already, or here.
 pub(super) enum Placed {
     There(Restored),
-    Write(std::path::PathBuf),
+    Write(PathBuf),
 }
 
 impl Work<'_> {
@@ -58,25 +60,41 @@ impl Work<'_> {
         suffix: &str,
         expected: Option<(u64, String)>,
     ) -> std::result::Result<Placed, ObjectError> {
-        let o = &d.object;
-        let path = object_path(dir, &o.bucket, &o.key, suffix)
-            .ok_or_else(|| ObjectError::Object("its path would be longer than the filesystem takes".into()))?;
-        let shown = path.display().to_string();
-        let (check_dir, check_path) = (dir.to_path_buf(), path.clone());
-        let present = tokio::task::spawn_blocking(move || -> std::result::Result<Presence, String> {
-            create_dirs(&check_dir, &check_path)?;
-            remove_stale_partials(&check_path);
-            presence(&check_path, expected.as_ref())
-        })
-        .await
-        .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))?
-        .map_err(ObjectError::Object)?;
-        match present {
-            Presence::Absent => Ok(Placed::Write(path)),
-            Presence::Same => Ok(Placed::There((ObjectOutcome::AlreadyThere, Some(shown)))),
-            Presence::Differs(_) if self.req.force => Ok(Placed::Write(path)),
-            Presence::Differs(why) => Err(ObjectError::Object(format!("{shown} {why}; --force replaces it"))),
+        let (dir, d, suffix) = (dir.to_path_buf(), d.clone(), suffix.to_string());
+        let (cleaned, force) = (self.cleaned.clone(), self.req.force);
+        tokio::task::spawn_blocking(move || place(&dir, &d, &suffix, expected.as_ref(), &cleaned, force))
+            .await
+            .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))?
+    }
+}
+
+/// [`Work::place_in_dir`], on a blocking thread: what an interrupted run left in the
+/// object's directory is removed first, once per directory (`cleaned`), before this run
+/// writes anything there.
+pub(super) fn place(
+    dir: &Path,
+    d: &Delivery,
+    suffix: &str,
+    expected: Option<&(u64, String)>,
+    cleaned: &Mutex<HashSet<PathBuf>>,
+    force: bool,
+) -> std::result::Result<Placed, ObjectError> {
+    let o = &d.object;
+    let path = object_path(dir, &o.bucket, &o.key, suffix)
+        .ok_or_else(|| ObjectError::Object("its path would be longer than the filesystem takes".into()))?;
+    let shown = path.display().to_string();
+    create_dirs(dir, &path).map_err(ObjectError::Object)?;
+    if let Some(parent) = path.parent() {
+        let mut cleaned = cleaned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cleaned.insert(parent.to_path_buf()) {
+            remove_stale_partials_in(parent);
         }
+    }
+    match presence(&path, expected).map_err(ObjectError::Object)? {
+        Presence::Absent => Ok(Placed::Write(path)),
+        Presence::Same => Ok(Placed::There((ObjectOutcome::AlreadyThere, Some(shown)))),
+        Presence::Differs(_) if force => Ok(Placed::Write(path)),
+        Presence::Differs(why) => Err(ObjectError::Object(format!("{shown} {why}; --force replaces it"))),
     }
 }
 

@@ -147,7 +147,8 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
     let progress = Progress::objects(bytes, selected, true);
     let shutdown = Shutdown::new();
     shutdown.listen();
-    let work = Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target };
+    let cleaned = Arc::default();
+    let work = Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target, cleaned };
 
     let items = std::pin::pin!(restorable(ledger, &selection));
     // Set when no further object may start: the run is stopping.
@@ -254,6 +255,8 @@ struct Work<'a> {
     progress: &'a Progress,
     shutdown: &'a Shutdown,
     target: Place,
+    /// Directories cleared of what an interrupted run left there, once each.
+    cleaned: Arc<std::sync::Mutex<HashSet<PathBuf>>>,
 }
 
 /// How an object ended well, and where it is.

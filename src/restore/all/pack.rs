@@ -10,13 +10,13 @@ use std::path::Path;
 
 use sha2::Digest;
 
-use super::dir::Placed;
+use super::dir::{Placed, place};
 use super::s3::{join_error, s3_error};
 use super::{Done, ObjectOutcome, Place, Restored, Work};
 use crate::error::{Error, Result};
 use crate::ledger::{Delivery, Ledger, Pack, Selection};
 use crate::restore::fetch::PartCheck;
-use crate::restore::join::{Output, write_stream};
+use crate::restore::join::{Output, sync_dirs, write_stream};
 use crate::restore::plan::Member;
 use crate::restore::{ObjectError, Plan, WriteTo, fetch_into};
 use crate::source::upload::Upload;
@@ -38,15 +38,13 @@ impl Work<'_> {
             let why = format!("the ledger names pack {pack_id}, which it does not hold");
             return Ok(members.into_iter().map(|(d, _)| (d, Err(ObjectError::Object(why.clone())))).collect());
         };
-        let mut wanted = Vec::new();
+        let mut members_at = Vec::new();
         for (d, plan) in members {
             let member = match plan {
                 Ok(Plan { member: Some(member), .. }) => member,
                 Ok(_) => {
-                    done.push((
-                        d,
-                        Err(ObjectError::Object("the ledger does not say where it lies in its pack".into())),
-                    ));
+                    let why = "the ledger does not say where it lies in its pack".to_string();
+                    done.push((d, Err(ObjectError::Object(why))));
                     continue;
                 }
                 Err(e) => {
@@ -63,7 +61,12 @@ impl Work<'_> {
                 done.push((d, Err(ObjectError::Object(why))));
                 continue;
             }
-            match self.place_member(&d, &member).await {
+            members_at.push((d, member));
+        }
+        let mut wanted = Vec::new();
+        let placed = self.place_members(&members_at).await?;
+        for (placed, (d, member)) in placed.into_iter().zip(members_at) {
+            match placed {
                 Ok(Destination::There(there)) => done.push((d, Ok(there))),
                 Ok(to) => wanted.push((d, member, to)),
                 Err(e) => done.push((d, Err(e))),
@@ -87,12 +90,11 @@ impl Work<'_> {
                 return Ok(done);
             }
         };
-        for (d, member, to) in wanted {
-            let result = match to {
-                Destination::There(there) => Ok(there),
-                Destination::File(path) => self.member_to_file(tar.path(), &member, path).await,
-                Destination::S3 => self.member_to_s3(tar.path(), &d, &member).await,
-            };
+        let (to_files, to_s3): (Vec<_>, Vec<_>) =
+            wanted.into_iter().partition(|(_, _, to)| matches!(to, Destination::File(_)));
+        done.extend(self.members_to_files(tar.path(), to_files).await?);
+        for (d, member, _) in to_s3 {
+            let result = self.member_to_s3(tar.path(), &d, &member).await;
             let stop = matches!(result, Err(ObjectError::Run(_)));
             done.push((d, result));
             if stop {
@@ -102,17 +104,41 @@ impl Work<'_> {
         Ok(done)
     }
 
-    /// Where member `d` goes, its directories or bucket made.
-    async fn place_member(&self, d: &Delivery, m: &Member) -> std::result::Result<Destination, ObjectError> {
+    /// Where each member goes, its directories or bucket made: into a directory, all of
+    /// them in one trip to a blocking thread.
+    async fn place_members(
+        &self,
+        members: &[(Delivery, Member)],
+    ) -> Result<Vec<std::result::Result<Destination, ObjectError>>> {
         match &self.target {
-            Place::Dir(dir) => match self.place_in_dir(dir, d, "", Some((m.size, m.sha256.clone()))).await? {
-                Placed::There(there) => Ok(Destination::There(there)),
-                Placed::Write(path) => Ok(Destination::File(path)),
-            },
-            Place::S3 { source, buckets } => match self.place_in_s3(source, buckets, d, &m.sha256).await? {
-                Some(there) => Ok(Destination::There(there)),
-                None => Ok(Destination::S3),
-            },
+            Place::Dir(dir) => {
+                let (dir, cleaned, force) = (dir.clone(), self.cleaned.clone(), self.req.force);
+                let members: Vec<(Delivery, (u64, String))> =
+                    members.iter().map(|(d, m)| (d.clone(), (m.size, m.sha256.clone()))).collect();
+                let placed = tokio::task::spawn_blocking(move || {
+                    members
+                        .iter()
+                        .map(|(d, expected)| match place(&dir, d, "", Some(expected), &cleaned, force)? {
+                            Placed::There(there) => Ok(Destination::There(there)),
+                            Placed::Write(path) => Ok(Destination::File(path)),
+                        })
+                        .collect()
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("a file task failed: {e}")))?;
+                Ok(placed)
+            }
+            Place::S3 { source, buckets } => {
+                let mut placed = Vec::with_capacity(members.len());
+                for (d, m) in members {
+                    placed.push(match self.place_in_s3(source, buckets, d, &m.sha256).await {
+                        Ok(Some(there)) => Ok(Destination::There(there)),
+                        Ok(None) => Ok(Destination::S3),
+                        Err(e) => Err(e),
+                    });
+                }
+                Ok(placed)
+            }
         }
     }
 
@@ -133,23 +159,30 @@ impl Work<'_> {
         Ok(tmp)
     }
 
-    async fn member_to_file(
-        &self,
-        tar: &Path,
-        member: &Member,
-        path: std::path::PathBuf,
-    ) -> std::result::Result<Restored, ObjectError> {
-        let shown = path.display().to_string();
-        let (tar, member) = (tar.to_path_buf(), member.clone());
-        tokio::task::spawn_blocking(move || -> std::result::Result<(), ObjectError> {
-            let mut out = Output::open(&WriteTo::File { path, overwrite: true })
-                .map_err(|e| ObjectError::Object(e.to_string()))?;
-            out.write_member(&tar, &member).map_err(join_error)?;
-            out.commit().map_err(|e| ObjectError::Object(e.to_string()))
+    /// Takes members out of the downloaded tar at `tar` into their files, each checked,
+    /// written beside its name and renamed; the directories made durable once at the
+    /// end. One trip to a blocking thread for them all.
+    async fn members_to_files(&self, tar: &Path, members: Vec<(Delivery, Member, Destination)>) -> Result<Vec<Done>> {
+        let tar = tar.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut dirs = std::collections::BTreeSet::new();
+            let mut done = Vec::with_capacity(members.len());
+            for (d, member, to) in members {
+                let Destination::File(path) = to else { continue };
+                let shown = path.display().to_string();
+                let written = Output::open(&WriteTo::File { path, overwrite: true })
+                    .map_err(|e| ObjectError::Object(e.to_string()))
+                    .and_then(|mut out| {
+                        out.write_member(&tar, &member).map_err(join_error)?;
+                        out.commit_into(&mut dirs).map_err(|e| ObjectError::Object(e.to_string()))
+                    });
+                done.push((d, written.map(|()| (ObjectOutcome::Restored, Some(shown)))));
+            }
+            sync_dirs(&dirs);
+            done
         })
         .await
-        .map_err(|e| ObjectError::Run(Error::Internal(format!("a file task failed: {e}"))))??;
-        Ok((ObjectOutcome::Restored, Some(shown)))
+        .map_err(|e| Error::Internal(format!("a file task failed: {e}")))
     }
 
     async fn member_to_s3(

@@ -1,10 +1,11 @@
-//! What the servers (`serve-webhook`, `dashboard`) read the same way from a request.
+//! The bearer token of a request, read the same way by both servers (`serve-webhook`'s
+//! events and `/metrics` of either server).
 
 use axum::http::{HeaderMap, header};
 
 /// The token of an `Authorization: Bearer TOKEN` header, trimmed; the scheme's name is
 /// case-insensitive (RFC 9110).
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -19,13 +20,13 @@ mod tests {
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(header::AUTHORIZATION, value.parse().unwrap());
-            bearer(&headers).map(str::to_string)
+            token(&headers).map(str::to_string)
         };
         assert_eq!(with("Bearer abc"), Some("abc".into()));
         assert_eq!(with("bearer  abc "), Some("abc".into()));
         assert_eq!(with("BEARER abc"), Some("abc".into()));
         assert_eq!(with("Basic abc"), None);
         assert_eq!(with("Bearerabc"), None);
-        assert_eq!(bearer(&HeaderMap::new()), None);
+        assert_eq!(token(&HeaderMap::new()), None);
     }
 }
