@@ -27,9 +27,11 @@
 #                                       RSS, part commit to stream p50/p95
 #   bench_packs                         P8: 10,000 objects of 4 KiB (BENCH_PACKED_OBJECTS) at the default
 #                                       pace under Telegram's flood limit: messages, Telegram's time, 429s;
-#                                       a mixed bucket of 1 KiB - 2 MiB (BENCH_MIXED_OBJECTS, default 600):
-#                                       messages per small object; restore --all of the 10,000 against
-#                                       downloading the packs 4 at a time at 4 MiB/s each
+#                                       a mixed bucket of 1 KiB - 2 MiB (BENCH_MIXED_OBJECTS, default 600;
+#                                       0 leaves it out): messages per small object; restore --all of the
+#                                       10,000 against downloading the packs 4 at a time at 4 MiB/s each and
+#                                       against writing 10,000 files durably 4 at a time (medians of
+#                                       BENCH_ROUNDS, default 3)
 # Usage: benches/run.sh [NAME-FILTER...]   (all of them without a filter)
 #   BASELINE=<commit> benches/run.sh ...   also measures tgploy built at that commit, in the
 #                                          same run, for before/after figures

@@ -205,6 +205,26 @@ impl Ledger {
         })
     }
 
+    /// The objects of pack `pack_id` that `selection` takes, by their place in the tar,
+    /// each with its part rows (a member has one: where its bytes lie in the pack). One
+    /// read transaction for them all.
+    pub(crate) fn pack_members(&self, selection: &Selection, pack_id: i64) -> Result<Vec<(Delivery, Vec<Part>)>> {
+        let members = self.restorable_members(selection, pack_id)?;
+        self.with_conn(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let mut stmt =
+                tx.prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE delivery_id = ?1 ORDER BY idx"))?;
+            let mut out = Vec::with_capacity(members.len());
+            for d in members {
+                let parts = stmt.query_map([d.id], part_from_row)?.collect::<rusqlite::Result<_>>()?;
+                out.push((d, parts));
+            }
+            drop(stmt);
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
     /// A pack, by its id.
     pub(crate) fn pack(&self, id: i64) -> Result<Option<Pack>> {
         self.with_conn(|conn| {

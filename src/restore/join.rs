@@ -252,12 +252,12 @@ impl Output {
         }
     }
 
-    /// Copies `member`'s bytes out of the (plain) tar at `tar`, checking their size and
+    /// Copies `member`'s bytes out of the (plain) tar `tar`, checking their size and
     /// SHA-256.
-    pub(super) fn write_member(&mut self, tar: &Path, member: &Member) -> std::result::Result<(), JoinError> {
+    pub(super) fn write_member(&mut self, tar: &mut File, member: &Member) -> std::result::Result<(), JoinError> {
         let io = |e: io::Error| JoinError::Data(format!("cannot read the downloaded pack: {e}"));
-        let mut src = File::open(tar).map_err(io)?;
-        src.seek(SeekFrom::Start(member.offset)).map_err(io)?;
+        tar.seek(SeekFrom::Start(member.offset)).map_err(io)?;
+        let src = tar;
         let mut sink: Box<dyn Write + '_> = match self {
             Output::Stdout => Box::new(BufWriter::new(io::stdout().lock())),
             Output::Temp { file, .. } => Box::new(BufWriter::new(file.as_file_mut())),

@@ -92,6 +92,7 @@ pub fn unpack(pack: &Path, identity: Option<&Path>, out: Option<&Path>, force: b
     crate::private_files::create_dir(dir)
         .map_err(|e| Error::local(format!("cannot create {}: {e}; choose another --out", dir.display())))?;
     let mut cleaned = std::collections::HashSet::new();
+    let mut tar = File::open(tar).map_err(|e| Error::local(format!("cannot read {}: {e}", report.pack)))?;
     for (path, member) in &members {
         let to = dir.join(path);
         create_dirs(dir, &to).map_err(Error::local)?;
@@ -115,7 +116,7 @@ pub fn unpack(pack: &Path, identity: Option<&Path>, out: Option<&Path>, force: b
             _ => {}
         }
         let mut output = Output::open(&WriteTo::File { path: to, overwrite: true })?;
-        output.write_member(tar, member)?;
+        output.write_member(&mut tar, member)?;
         output.commit()?;
         report.extracted += 1;
     }

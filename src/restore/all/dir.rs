@@ -68,9 +68,10 @@ impl Work<'_> {
     }
 }
 
-/// [`Work::place_in_dir`], on a blocking thread: what an interrupted run left in the
-/// object's directory is removed first, once per directory (`cleaned`), before this run
-/// writes anything there.
+/// [`Work::place_in_dir`], on a blocking thread. The object's directory is made and
+/// checked (no symbolic link on the way) and what an interrupted run left there removed
+/// once per directory (`cleaned`), before this run writes anything there; the objects
+/// after it in the same directory find it done.
 pub(super) fn place(
     dir: &Path,
     d: &Delivery,
@@ -83,11 +84,13 @@ pub(super) fn place(
     let path = object_path(dir, &o.bucket, &o.key, suffix)
         .ok_or_else(|| ObjectError::Object("its path would be longer than the filesystem takes".into()))?;
     let shown = path.display().to_string();
-    create_dirs(dir, &path).map_err(ObjectError::Object)?;
     if let Some(parent) = path.parent() {
+        // Held while the directory is made and cleaned: no object writes there before.
         let mut cleaned = cleaned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if cleaned.insert(parent.to_path_buf()) {
+        if !cleaned.contains(parent) {
+            create_dirs(dir, &path).map_err(ObjectError::Object)?;
             remove_stale_partials_in(parent);
+            cleaned.insert(parent.to_path_buf());
         }
     }
     match presence(&path, expected).map_err(ObjectError::Object)? {

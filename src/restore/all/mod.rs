@@ -3,7 +3,8 @@
 //!
 //! Objects are taken from the ledger a page at a time, in (bucket, key) order, and
 //! restored `--jobs` at a time through one [`Downloader`], so memory follows the pages
-//! and the buffers, temporary disk `--jobs` + 1 parts. Each object ends one way: restored,
+//! and the buffers, temporary disk `--jobs` + 1 parts (and the tars of up to twice
+//! `--jobs` packs: a pack's members are written out while the next packs download). Each object ends one way: restored,
 //! already there (checked by size and SHA-256, or by the SHA-256 in its S3 metadata),
 //! or failed with its reason while the others go on. Telegram or S3 going away, or a
 //! signal, stops the run: what was finished stays finished, and a rerun goes on from
@@ -148,14 +149,21 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
     let shutdown = Shutdown::new();
     shutdown.listen();
     let cleaned = Arc::default();
-    let work = Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target, cleaned };
+    let writers = Arc::new(tokio::sync::Semaphore::new(req.jobs.max(1)));
+    let work =
+        Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target, cleaned, writers };
 
     let items = std::pin::pin!(restorable(ledger, &selection));
     // Set when no further object may start: the run is stopping.
     let stopping = AtomicBool::new(false);
+    // Downloads are `--jobs` at a time (the downloader's limit). Objects are too; packs
+    // may be twice as many, so that the members of the packs downloaded are written out
+    // while the next packs download.
+    let jobs = req.jobs.max(1);
+    let objects = tokio::sync::Semaphore::new(jobs);
     let mut finished = items
         .map(|item| {
-            let (work, stopping, selection) = (&work, &stopping, &selection);
+            let (work, stopping, selection, objects) = (&work, &stopping, &selection, &objects);
             async move {
                 let item = item?;
                 if stopping.load(Ordering::SeqCst) {
@@ -163,6 +171,13 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
                 }
                 match item {
                     Item::Object(d) => {
+                        let _turn = objects
+                            .acquire()
+                            .await
+                            .map_err(|_| Error::Internal("the object limiter was closed".into()))?;
+                        if stopping.load(Ordering::SeqCst) {
+                            return Ok(Vec::new());
+                        }
                         let result = work.restore(&d).await;
                         Ok(vec![(*d, result)])
                     }
@@ -170,7 +185,7 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
                 }
             }
         })
-        .buffer_unordered(req.jobs.max(1));
+        .buffer_unordered(jobs * 2);
     while let Some(result) = finished.next().await {
         let done = match result {
             Ok(done) => done,
@@ -257,6 +272,8 @@ struct Work<'a> {
     target: Place,
     /// Directories cleared of what an interrupted run left there, once each.
     cleaned: Arc<std::sync::Mutex<HashSet<PathBuf>>>,
+    /// Turns of the threads that write packs' members into files, `--jobs` of them.
+    writers: Arc<tokio::sync::Semaphore>,
 }
 
 /// How an object ended well, and where it is.

@@ -160,29 +160,29 @@ impl Work<'_> {
     }
 
     /// Takes members out of the downloaded tar at `tar` into their files, each checked,
-    /// written beside its name and renamed; the directories made durable once at the
-    /// end. One trip to a blocking thread for them all.
+    /// written beside its name and renamed; each directory made durable once. Up to
+    /// [`WRITERS`] blocking threads share the members, each a run of them in tar order
+    /// (a new file costs a filesystem round trip or two, which threads overlap), and no
+    /// more than `--jobs` such threads write at once in the whole run (more only queue
+    /// at the disk).
     async fn members_to_files(&self, tar: &Path, members: Vec<(Delivery, Member, Destination)>) -> Result<Vec<Done>> {
-        let tar = tar.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let mut dirs = std::collections::BTreeSet::new();
-            let mut done = Vec::with_capacity(members.len());
-            for (d, member, to) in members {
-                let Destination::File(path) = to else { continue };
-                let shown = path.display().to_string();
-                let written = Output::open(&WriteTo::File { path, overwrite: true })
-                    .map_err(|e| ObjectError::Object(e.to_string()))
-                    .and_then(|mut out| {
-                        out.write_member(&tar, &member).map_err(join_error)?;
-                        out.commit_into(&mut dirs).map_err(|e| ObjectError::Object(e.to_string()))
-                    });
-                done.push((d, written.map(|()| (ObjectOutcome::Restored, Some(shown)))));
-            }
-            sync_dirs(&dirs);
-            done
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("a file task failed: {e}")))
+        let per_writer = members.len().div_ceil(WRITERS).max(MIN_PER_WRITER);
+        let mut members = members.into_iter().peekable();
+        let mut writers = Vec::new();
+        while members.peek().is_some() {
+            let run: Vec<_> = members.by_ref().take(per_writer).collect();
+            let tar = tar.to_path_buf();
+            let turn = self.writers.clone().acquire_owned().await;
+            writers.push(tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                members_out(&tar, run)
+            }));
+        }
+        let mut done = Vec::new();
+        for writer in writers {
+            done.extend(writer.await.map_err(|e| Error::Internal(format!("a file task failed: {e}")))?);
+        }
+        Ok(done)
     }
 
     async fn member_to_s3(
@@ -207,6 +207,37 @@ impl Work<'_> {
         }
         self.finish_upload(source, d, upload).await
     }
+}
+
+/// Blocking threads that write one pack's members into files at once.
+const WRITERS: usize = 4;
+/// Fewer members than this are not worth a thread of their own.
+const MIN_PER_WRITER: usize = 64;
+
+/// [`Work::members_to_files`] for a run of `members`, on a blocking thread.
+fn members_out(tar: &Path, members: Vec<(Delivery, Member, Destination)>) -> Vec<Done> {
+    let mut tar = match std::fs::File::open(tar) {
+        Ok(file) => file,
+        Err(e) => {
+            let why = format!("cannot read the downloaded pack: {e}");
+            return members.into_iter().map(|(d, _, _)| (d, Err(ObjectError::Object(why.clone())))).collect();
+        }
+    };
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut done = Vec::with_capacity(members.len());
+    for (d, member, to) in members {
+        let Destination::File(path) = to else { continue };
+        let shown = path.display().to_string();
+        let written = Output::open(&WriteTo::File { path, overwrite: true })
+            .map_err(|e| ObjectError::Object(e.to_string()))
+            .and_then(|mut out| {
+                out.write_member(&mut tar, &member).map_err(join_error)?;
+                out.commit_into(&mut dirs).map_err(|e| ObjectError::Object(e.to_string()))
+            });
+        done.push((d, written.map(|()| (ObjectOutcome::Restored, Some(shown)))));
+    }
+    sync_dirs(&dirs);
+    done
 }
 
 /// Member `m`'s bytes from the tar at `tar`, checked.
@@ -237,15 +268,17 @@ async fn members_of(
     let selection = selection.clone();
     Ledger::blocking(ledger, move |l| {
         let pack = l.pack(pack_id)?;
-        let mut members = Vec::new();
-        for d in l.restorable_members(&selection, pack_id)? {
-            let parts = l.parts(d.id)?;
-            let plan = match &pack {
-                Some(pack) => Plan::from_delivery(&d, &parts, Some(pack)),
-                None => Err(Error::Failed(format!("pack {pack_id} is not in the ledger"))),
-            };
-            members.push((d, plan));
-        }
+        let members = l
+            .pack_members(&selection, pack_id)?
+            .into_iter()
+            .map(|(d, parts)| {
+                let plan = match &pack {
+                    Some(pack) => Plan::from_delivery(&d, &parts, Some(pack)),
+                    None => Err(Error::Failed(format!("pack {pack_id} is not in the ledger"))),
+                };
+                (d, plan)
+            })
+            .collect();
         Ok((pack, members))
     })
     .await
