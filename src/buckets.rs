@@ -17,17 +17,26 @@ use crate::time::{now, rfc3339};
 /// A bucket as `tgploy buckets list` shows it.
 #[derive(Debug, Serialize)]
 pub struct BucketRow {
+    /// The bucket's name.
     pub name: String,
+    /// Whether `sync` delivers its new object versions.
     pub enabled: bool,
     /// False for buckets in the ledger that the server no longer lists.
     pub on_server: bool,
+    /// Object versions delivered.
     pub delivered: u64,
+    /// Bytes delivered: the sum of those versions' sizes on S3.
     pub delivered_bytes: u64,
+    /// Deliveries still to go out: pending, or claimed by a run under way.
     pub pending: u64,
+    /// Failed deliveries waiting for `retry`.
     pub failed: u64,
+    /// Deliveries that failed too often and wait for an operator (`retry --dead`).
     pub dead: u64,
     pub(crate) skipped: u64,
     pub(crate) last_listed_at: Option<String>,
+    /// When the bucket was last listed without error, in Unix seconds; `None` if never. Not in the JSON
+    /// (`last_listed_at` carries it as RFC 3339).
     #[serde(skip)]
     pub listed_at: Option<i64>,
     pub(crate) last_error: Option<String>,

@@ -15,11 +15,16 @@ use crate::source::explain;
 /// TOTP codes are accepted one 30 s step early or late; S3 signatures within 15 minutes.
 pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
 
+/// One check of `doctor`, and how it went.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Check {
+    /// What was checked, like `S3` or `ledger`.
     pub name: String,
+    /// Whether the check passed.
     pub ok: bool,
+    /// What was found.
     pub detail: String,
+    /// How to fix a failure; `None` when the check passed.
     pub fix: Option<String>,
 }
 

@@ -33,6 +33,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
+    /// The number the process exits with.
     pub fn code(self) -> i32 {
         self as i32
     }
@@ -41,7 +42,9 @@ impl ExitCode {
 /// Which outside service an error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// The S3-compatible server the objects come from.
     S3,
+    /// The Telegram Bot API.
     Telegram,
 }
 
@@ -84,7 +87,14 @@ pub enum Error {
 
     /// S3 or Telegram could not be reached at all.
     #[error("cannot reach {service} at {endpoint}: {reason}")]
-    Unreachable { service: Service, endpoint: String, reason: String },
+    Unreachable {
+        /// The service that could not be reached.
+        service: Service,
+        /// The URL asked.
+        endpoint: String,
+        /// What went wrong, as the transport or the server said.
+        reason: String,
+    },
 
     /// A run stopped because a service stopped answering part-way (an outage, a flood
     /// wait longer than allowed); what it could not do is recorded for the next run.
@@ -94,7 +104,12 @@ pub enum Error {
     /// The ledger could not be opened, read or written. Nothing goes out without the
     /// ledger, so nothing was done; the message names the file.
     #[error("ledger {path}: {reason}")]
-    Ledger { path: String, reason: String },
+    Ledger {
+        /// The ledger file's path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 
     /// Deliveries failed; they are recorded for retry. The run's report was printed.
     #[error("{0}")]
@@ -111,7 +126,10 @@ pub enum Error {
 
     /// A signal stopped the run after the part in flight.
     #[error("stopped by {signal} after the part in flight; claims released; the next run resumes")]
-    Interrupted { signal: Signal },
+    Interrupted {
+        /// The signal that asked the run to stop.
+        signal: Signal,
+    },
 
     /// Something that should not happen did (a task that panicked, the runtime failing).
     #[error("internal error: {0}")]
@@ -119,6 +137,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// A [`Error::Config`] with this message.
     pub fn config(msg: impl Into<String>) -> Self {
         Error::Config(msg.into())
     }
@@ -158,6 +177,7 @@ impl Error {
     }
 }
 
+/// A result whose error is, by default, an [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error with its sources on one line (`dispatch failure: io error: … Connection

@@ -8,6 +8,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use crate::config::FilterConfig;
 use crate::error::{Error, Result};
 
+/// Which objects of a bucket are delivered, compiled from a [`FilterConfig`].
 #[derive(Debug, Clone)]
 pub struct Filter {
     include: Option<GlobSet>,
@@ -29,6 +30,7 @@ fn glob_set(globs: &[String]) -> Result<GlobSet> {
 }
 
 impl Filter {
+    /// Compiles `cfg`; fails on an invalid glob.
     pub fn new(cfg: &FilterConfig) -> Result<Filter> {
         Ok(Filter {
             include: if cfg.include.is_empty() { None } else { Some(glob_set(&cfg.include)?) },

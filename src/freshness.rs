@@ -59,7 +59,9 @@ pub fn watches(cfg: &Config) -> Vec<Watch> {
 /// A watch as it stands now.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatchStatus {
+    /// The bucket watched.
     pub bucket: String,
+    /// The key prefix watched (`""` for the whole bucket).
     pub prefix: String,
     /// The period, in seconds.
     pub(crate) every_secs: u64,
@@ -71,6 +73,7 @@ pub struct WatchStatus {
     pub(crate) newest_unix: Option<i64>,
     /// How old the newest version is, in seconds.
     pub(crate) age_secs: Option<i64>,
+    /// Whether the newest version is older than the period plus its grace (or there is none).
     pub overdue: bool,
     #[serde(skip)]
     pub(crate) watch: Watch,

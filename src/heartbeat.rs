@@ -17,6 +17,7 @@ use crate::sizes::human_size;
 use crate::snapshot::{self, SentSnapshot};
 use crate::time::{ago, now, rfc3339};
 
+/// The daily heartbeat: the last 24 hours, the queues and the freshness watches, for the admin chat.
 #[derive(Debug, Clone, Serialize)]
 pub struct Heartbeat {
     pub(crate) since: String,

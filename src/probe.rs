@@ -10,8 +10,11 @@ use crate::error::{Error, Result};
 /// What a healthy server answered.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The URL asked.
     pub url: String,
+    /// The HTTP status it answered (2xx).
     pub status: u16,
+    /// How long the answer took, in milliseconds.
     pub elapsed_ms: u64,
 }
 

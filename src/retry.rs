@@ -13,6 +13,7 @@ use crate::shutdown::Shutdown;
 use crate::source::S3Source;
 use crate::time::now;
 
+/// What `retry` is asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct RetryOptions {
     /// Ignore the backoff schedule: every failed delivery is due.
@@ -21,15 +22,18 @@ pub struct RetryOptions {
     pub ids: Vec<i64>,
     /// Revive dead deliveries (all, or those of `ids`) first.
     pub revive_dead: bool,
+    /// Draw a progress bar (on a terminal).
     pub progress: bool,
 }
 
+/// What a `retry` run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RetryReport {
     /// Deliveries this run attempted.
     pub attempted: u64,
     /// Dead deliveries revived by `--dead`.
     pub revived: u64,
+    /// What its deliveries came to (flattened into the JSON).
     #[serde(flatten)]
     pub deliveries: DeliveryReport,
 }

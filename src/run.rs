@@ -30,9 +30,13 @@ use crate::time::now;
 /// What a run is, as the ledger records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
+    /// A `sync` run.
     Sync,
+    /// A `retry` run.
     Retry,
+    /// A `heartbeat`.
     Heartbeat,
+    /// A `verify` drill.
     Verify,
     /// A batch of deliveries of `serve-webhook`.
     Webhook,
@@ -42,6 +46,7 @@ impl RunKind {
     pub(crate) const ALL: [RunKind; 5] =
         [RunKind::Sync, RunKind::Retry, RunKind::Heartbeat, RunKind::Verify, RunKind::Webhook];
 
+    /// The kind's name in the ledger's `runs` table, like `sync`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Sync => "sync",

@@ -35,7 +35,9 @@ pub struct Scan {
 /// Why a bucket could not be scanned.
 #[derive(Debug)]
 pub enum ScanError {
+    /// S3 failed (listing the bucket, or a HEAD for an ETag).
     Source(SourceError),
+    /// The ledger failed.
     Ledger(Error),
 }
 

@@ -65,6 +65,7 @@ impl serde::Serialize for Signal {
     }
 }
 
+/// A request to stop, shared by everything a run does: which signal asked, and a way to wait for it.
 #[derive(Debug, Default)]
 pub struct Shutdown {
     signal: AtomicU8,
@@ -72,6 +73,7 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
+    /// A new one, with no stop requested.
     pub fn new() -> Arc<Shutdown> {
         Arc::new(Shutdown::default())
     }

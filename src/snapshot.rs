@@ -13,7 +13,9 @@ use crate::time::{now, rfc3339};
 /// A snapshot Telegram accepted.
 #[derive(Debug, Clone)]
 pub struct SentSnapshot {
+    /// The snapshot's file name in Telegram.
     pub file_name: String,
+    /// The message holding it.
     pub message_id: i64,
 }
 

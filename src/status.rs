@@ -15,37 +15,57 @@ use crate::time::{ago, rfc3339};
 /// Everything `status` shows.
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// The ledger file's path.
     pub ledger: String,
+    /// The latest `sync` run; `None` if there was none.
     pub last_sync: Option<RunView>,
+    /// The latest `sync` run that ended without an error; `None` if there was none.
     pub last_successful_sync: Option<RunView>,
+    /// Deliveries by state over every bucket.
     pub totals: Counts,
+    /// Every bucket the ledger knows, by name.
     pub buckets: Vec<BucketStatus>,
     /// Failed and dead deliveries, with what `retry --id` needs.
     pub failures: Vec<FailureView>,
+    /// Alerts in the outbox still waiting to be sent to the admin chat.
     pub unsent_alerts: u64,
     /// The freshness watches (`expect_every`): the newest object of each and its age.
     pub watches: Vec<WatchStatus>,
 }
 
+/// A failed or dead delivery, as `status` lists it.
 #[derive(Debug, Serialize)]
 pub struct FailureView {
+    /// The delivery's id, for `retry --id`.
     pub id: i64,
+    /// The bucket of its object.
     pub bucket: String,
+    /// Its object's key.
     pub key: String,
+    /// `failed` (waiting for `retry`) or `dead` (failed too often).
     pub state: &'static str,
+    /// Attempts made so far.
     pub attempts: u32,
+    /// When `retry` tries it next, RFC 3339 in UTC; `None` when nothing is scheduled (a dead delivery).
     pub next_attempt_at: Option<String>,
+    /// The error of its last attempt.
     pub last_error: Option<String>,
 }
 
+/// A finished run, as `status` shows it.
 #[derive(Debug, Serialize)]
 pub struct RunView {
     pub(crate) started_at: String,
+    /// When it ended, RFC 3339 in UTC.
     pub finished_at: String,
+    /// Objects it delivered.
     pub sent: u64,
+    /// Deliveries that failed in it.
     pub failed: u64,
     pub(crate) bytes: u64,
+    /// Why it did not finish everything; `None` for a run that did.
     pub error: Option<String>,
+    /// When it ended, in Unix seconds. Not in the JSON (`finished_at` carries it).
     #[serde(skip)]
     pub finished_at_unix: i64,
 }
@@ -64,14 +84,21 @@ impl From<&RunRecord> for RunView {
     }
 }
 
+/// A bucket with its deliveries counted by state, as `status` shows it.
 #[derive(Debug, Serialize)]
 pub struct BucketStatus {
+    /// The bucket's name.
     pub name: String,
+    /// Whether `sync` delivers its new object versions.
     pub enabled: bool,
+    /// Its deliveries by state (flattened into the bucket's JSON object).
     #[serde(flatten)]
     pub counts: Counts,
     pub(crate) last_listed_at: Option<String>,
+    /// The error of its last listing; `None` when that listing succeeded.
     pub last_error: Option<String>,
+    /// When it was last listed without error, in Unix seconds; `None` if never. Not in the JSON
+    /// (`last_listed_at` carries it as RFC 3339).
     #[serde(skip)]
     pub last_listed_unix: Option<i64>,
 }
@@ -120,6 +147,7 @@ pub fn gather(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Status> {
 /// What `status --check` found: the problems, or the age of the last successful sync.
 #[derive(Debug)]
 pub struct Health {
+    /// One line per problem found; empty when all is well.
     pub problems: Vec<String>,
     /// `5m ago`, when there is a successful sync.
     pub last_ok_age: Option<String>,

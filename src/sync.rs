@@ -19,6 +19,7 @@ use crate::shutdown::Shutdown;
 use crate::source::{S3Source, SourceError};
 use crate::time::now;
 
+/// What `sync` is asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     /// Only these buckets (all enabled ones when empty).
@@ -29,19 +30,28 @@ pub struct SyncOptions {
     pub progress: bool,
 }
 
+/// What listing one bucket found.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct BucketReport {
+    /// The bucket's name.
     pub name: String,
+    /// Objects listed (folder markers aside).
     pub objects: u64,
+    /// Versions passing the filter that the ledger did not know before.
     pub new_versions: u64,
+    /// Why the bucket could not be listed; `None` when it was.
     pub error: Option<String>,
 }
 
+/// An object version a dry run would send.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Item {
+    /// The bucket it is in.
     pub bucket: String,
+    /// The object's key.
     pub key: String,
     pub(crate) etag: String,
+    /// The object's size in bytes.
     pub size: u64,
 }
 
@@ -55,6 +65,7 @@ impl From<ObjectVersion> for Item {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub(crate) dry_run: bool,
+    /// Every bucket listed, in order.
     pub buckets: Vec<BucketReport>,
     /// With `--dry-run`: what would be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +73,7 @@ pub struct SyncReport {
     /// The freshness watches of the buckets listed (`expect_every`), overdue or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub watches: Vec<WatchStatus>,
+    /// What its deliveries came to (flattened into the JSON).
     #[serde(flatten)]
     pub deliveries: DeliveryReport,
 }

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Now, in Unix seconds.
 /// A server's clock against this machine's, read from the `Date` header of an answer:
 /// `(ours, theirs)`, ours taken halfway through the request.
 pub(crate) type Clocks = (std::time::SystemTime, std::time::SystemTime);
@@ -18,6 +17,7 @@ pub(crate) fn clocks(
     Some((before + after.duration_since(before).unwrap_or_default() / 2, theirs))
 }
 
+/// Now, in Unix seconds.
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

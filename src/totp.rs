@@ -28,8 +28,10 @@ pub(crate) const RECOVERY_CODES: usize = 10;
 
 /// A new enrolment: what the operator must see once.
 pub struct Enrolment {
+    /// The shared secret in base32, for an authenticator app that takes it typed in.
     pub secret_base32: String,
     pub(crate) url: String,
+    /// One-time recovery codes (`xxxx-xxxx-xxxx`), each accepted once in place of a code.
     pub recovery_codes: Vec<String>,
 }
 

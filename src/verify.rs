@@ -19,16 +19,24 @@ use crate::shutdown::Shutdown;
 /// What a drill found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
+    /// Objects checked.
     pub checked: u64,
+    /// Parts downloaded and found intact.
     pub parts: u64,
+    /// Bytes of those parts.
     pub bytes: u64,
+    /// The objects that failed their check.
     pub problems: Vec<Problem>,
 }
 
+/// An object that failed its check.
 #[derive(Debug, Serialize)]
 pub struct Problem {
+    /// The object, as `BUCKET/KEY`.
     pub object: String,
+    /// The ETag of the version checked.
     pub etag: String,
+    /// What was wrong.
     pub error: String,
 }
 

@@ -26,9 +26,13 @@ pub use values::{BucketConfig, ChatRef, Destination, FilterConfig, Secret, redac
 /// S3 connection settings.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
+    /// The S3 server's URL (`s3.endpoint`).
     pub endpoint: String,
+    /// The region requests are signed for (`s3.region`).
     pub region: String,
+    /// The access key (`s3.access_key`).
     pub access_key: String,
+    /// The secret key (`s3.secret_key`).
     pub secret_key: Secret,
 }
 
@@ -41,7 +45,9 @@ pub struct TelegramSettings {
     pub backup: Destination,
     /// Where alerts and heartbeats go.
     pub admin: Option<Destination>,
+    /// The Bot API server's base URL: Telegram's cloud, or a self-hosted one (`telegram.api_url`).
     pub api_url: String,
+    /// Messages a minute each bot sends to each chat; 0 turns the pacing off (`telegram.messages_per_minute`).
     pub messages_per_minute: u32,
     /// The longest 429 `retry_after` a run waits out.
     pub max_flood_wait: Duration,
@@ -66,7 +72,9 @@ pub struct Config {
     pub(crate) api_url: String,
     pub(crate) messages_per_minute: u32,
     pub(crate) max_flood_wait: Duration,
+    /// The token bucket notifications to `serve-webhook` must carry (`webhook.secret_token`); `None` when unset.
     pub webhook_token: Option<Secret>,
+    /// Objects larger than this many bytes are split into parts of this size (`part_size`).
     pub part_size: u64,
     pub(crate) database_path: Option<PathBuf>,
     pub(crate) tmp_dir: Option<PathBuf>,
@@ -108,7 +116,9 @@ pub struct Config {
 /// flags (keyed by setting), which override the file and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--config`: the config file to read; `None` to look for it through TGPLOY_CONFIG and the default places.
     pub config: Option<PathBuf>,
+    /// Values given as flags, as `(setting key, value)` pairs; the last one for a key wins.
     pub flags: Vec<(&'static str, String)>,
 }
 

@@ -266,10 +266,25 @@ pub(crate) fn find(key: &str) -> Option<&'static Setting> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "from", rename_all = "snake_case")]
 pub enum Source {
+    /// The built-in default.
     Default,
-    File { path: PathBuf, line: usize },
-    Env { name: &'static str },
-    Flag { name: &'static str },
+    /// The config file.
+    File {
+        /// The file's path.
+        path: PathBuf,
+        /// The line that sets it (1-based).
+        line: usize,
+    },
+    /// An environment variable.
+    Env {
+        /// The variable: the setting's own, or for a secret its `_FILE` twin naming a file.
+        name: &'static str,
+    },
+    /// A command-line flag.
+    Flag {
+        /// The flag, like `--listen`.
+        name: &'static str,
+    },
 }
 
 impl fmt::Display for Source {

@@ -10,10 +10,12 @@ use std::time::Duration;
 pub struct Secret(String);
 
 impl Secret {
+    /// A secret holding `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
+    /// The secret value itself, for the one place that must send or write it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -28,7 +30,9 @@ impl fmt::Debug for Secret {
 /// A Telegram chat: a numeric id (`-100…` for channels and supergroups) or `@username`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ChatRef {
+    /// A numeric chat id, like `-1001234567890`.
     Id(i64),
+    /// A public chat's `@username`, with its `@`.
     Username(String),
 }
 
@@ -75,7 +79,9 @@ pub struct FilterConfig {
 /// `message_thread_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
+    /// The chat.
     pub chat: ChatRef,
+    /// The forum topic (`message_thread_id`); `None` for the main chat.
     pub topic: Option<i64>,
 }
 

@@ -21,21 +21,21 @@ use crate::totp::{self, Gate};
 /// A session ends after this long without a request.
 pub const IDLE_SECS: i64 = 30 * 60;
 /// A session ends this long after sign-in, however busy.
-pub const ABSOLUTE_SECS: i64 = 12 * 3600;
+pub(crate) const ABSOLUTE_SECS: i64 = 12 * 3600;
 /// `last_seen_at` is written at most this often per session, so that reading pages
 /// rarely writes to the ledger.
-pub const TOUCH_EVERY_SECS: i64 = 60;
+pub(crate) const TOUCH_EVERY_SECS: i64 = 60;
 /// The shortest password `tgploy setup dashboard` accepts.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longer answers are refused before hashing.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
-pub const SESSION_COOKIE: &str = "tgploy_session";
-pub const LOGIN_COOKIE: &str = "tgploy_login";
+pub(crate) const SESSION_COOKIE: &str = "tgploy_session";
+pub(crate) const LOGIN_COOKIE: &str = "tgploy_login";
 
 /// Hashes a password with argon2id (OWASP's parameters: 19 MiB, 2 passes) and a random
 /// salt, as a PHC string (`$argon2id$v=19$…`).
-pub fn hash_password(password: &str) -> Result<String> {
+pub(crate) fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
@@ -66,7 +66,7 @@ pub fn set_password(ledger: &Ledger, password: &str, keep: Option<&str>) -> Resu
 
 /// Whether the dashboard can start: it needs a password and the second factor. The
 /// error names the command that fixes it.
-pub fn ready(ledger: &Ledger) -> Result<()> {
+pub(crate) fn ready(ledger: &Ledger) -> Result<()> {
     let password = ledger.dashboard_password_hash()?.is_some();
     let second_factor = totp::enrolled(ledger)?;
     match (password, second_factor) {
@@ -84,7 +84,7 @@ pub fn ready(ledger: &Ledger) -> Result<()> {
 
 /// How an answer to the password and second-factor question went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Right,
     /// Some part was wrong; which one is not said.
     Wrong,
@@ -93,7 +93,7 @@ pub enum Answer {
 /// Checks a password and a second-factor code together. The code is only checked (and
 /// used up) when the password is right. Wrong answers here count towards the
 /// dashboard's own throttle (the caller's), never towards the command line's lock.
-pub fn check_answer(ledger: &Ledger, password: &str, code: &str, now: i64) -> Result<Answer> {
+pub(crate) fn check_answer(ledger: &Ledger, password: &str, code: &str, now: i64) -> Result<Answer> {
     let hash = ledger.dashboard_password_hash()?;
     let password_right = hash.as_deref().is_some_and(|hash| password_matches(hash, password));
     if !password_right {
@@ -104,20 +104,20 @@ pub fn check_answer(ledger: &Ledger, password: &str, code: &str, now: i64) -> Re
 }
 
 /// A random id, 256 bits, hex.
-pub fn random_id() -> Result<String> {
+pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no randomness from the OS: {e}")))?;
     Ok(hex::encode(bytes))
 }
 
 /// What the ledger keeps of a session id.
-pub fn id_hash(id: &str) -> String {
+pub(crate) fn id_hash(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// The CSRF token of a session: derived from its secret id, so it needs no storage and
 /// cannot be guessed without the id.
-pub fn csrf_token(session_id: &str) -> String {
+pub(crate) fn csrf_token(session_id: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"tgploy dashboard csrf\0");
     h.update(session_id.as_bytes());
@@ -125,12 +125,12 @@ pub fn csrf_token(session_id: &str) -> String {
 }
 
 /// Compares tokens in constant time; an empty one never matches.
-pub fn tokens_match(expected: &str, given: &str) -> bool {
+pub(crate) fn tokens_match(expected: &str, given: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// Starts a session; returns its id (for the cookie only).
-pub fn start_session(ledger: &Ledger, user_agent: Option<&str>, now: i64) -> Result<String> {
+pub(crate) fn start_session(ledger: &Ledger, user_agent: Option<&str>, now: i64) -> Result<String> {
     let id = random_id()?;
     let user_agent = user_agent.map(|ua| ua.chars().filter(|c| !c.is_control()).take(160).collect());
     let session = Session { id_hash: id_hash(&id), created_at: now, last_seen_at: now, user_agent };
@@ -139,12 +139,12 @@ pub fn start_session(ledger: &Ledger, user_agent: Option<&str>, now: i64) -> Res
 }
 
 /// Whether a session is past either expiry.
-pub fn expired(session: &Session, now: i64) -> bool {
+pub(crate) fn expired(session: &Session, now: i64) -> bool {
     now - session.last_seen_at >= IDLE_SECS || now - session.created_at >= ABSOLUTE_SECS
 }
 
 /// The live session with this id, used now; an expired one is ended.
-pub fn resume_session(ledger: &Ledger, id: &str, now: i64) -> Result<Option<Session>> {
+pub(crate) fn resume_session(ledger: &Ledger, id: &str, now: i64) -> Result<Option<Session>> {
     let hash = id_hash(id);
     let Some(session) = ledger.session(&hash)? else { return Ok(None) };
     if expired(&session, now) {
@@ -158,7 +158,7 @@ pub fn resume_session(ledger: &Ledger, id: &str, now: i64) -> Result<Option<Sess
 }
 
 /// A cookie's value from the request's `Cookie` headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -172,7 +172,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, `Secure` behind HTTPS; an empty
 /// value with `max_age` 0 removes the cookie.
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
+pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
     format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
         if secure { "; Secure" } else { "" }
@@ -185,7 +185,7 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
 /// `Referrer-Policy: no-referrer`); a request with neither header is not from a
 /// browser, so not a forged one. `public_origin` is `dashboard.public_url`'s origin, for
 /// proxies that rewrite `Host`.
-pub fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match get("sec-fetch-site") {
         Some("same-origin" | "none") => return true,
@@ -202,7 +202,7 @@ pub fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
 }
 
 /// The origin (`scheme://host[:port]`) of a URL.
-pub fn origin_of(url: &str) -> Option<String> {
+pub(crate) fn origin_of(url: &str) -> Option<String> {
     let url = reqwest::Url::parse(url).ok()?;
     Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }

@@ -14,8 +14,8 @@ pub mod auth;
 mod gather;
 mod live;
 mod pages;
-pub mod throttle;
-pub mod views;
+pub(crate) mod throttle;
+pub(crate) mod views;
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -55,11 +55,11 @@ static CSS_PATH: LazyLock<String> =
 static JS_PATH: LazyLock<String> =
     LazyLock::new(|| format!("/static/live.{}.js", hex::encode(&Sha256::digest(JS.as_bytes())[..8])));
 
-pub fn css_path() -> &'static str {
+pub(crate) fn css_path() -> &'static str {
     &CSS_PATH
 }
 
-pub fn js_path() -> &'static str {
+pub(crate) fn js_path() -> &'static str {
     &JS_PATH
 }
 

@@ -19,28 +19,19 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 
 /// Wrong answers from one source before it has to wait.
-pub const FREE_ATTEMPTS: u32 = 3;
+pub(crate) const FREE_ATTEMPTS: u32 = 3;
 /// The longest wait of one source, and how long the dashboard's lock lasts.
-pub const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 /// Wrong answers from all sources within [`MAX_WAIT`] that lock the dashboard's sign-in.
-pub const LOCK_AFTER: usize = 50;
+pub(crate) const LOCK_AFTER: usize = 50;
 
 /// Why an attempt is not checked now, and for how much longer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// This source must wait this long.
     Wait { left: Duration },
     /// The dashboard's sign-in is locked for everyone this long.
     Locked { left: Duration },
-}
-
-impl Refusal {
-    /// How long until an attempt may be checked.
-    pub fn left(&self) -> Duration {
-        match self {
-            Refusal::Wait { left } | Refusal::Locked { left } => *left,
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +50,7 @@ struct State {
 
 /// Counts of wrong answers, by source.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     state: Mutex<State>,
 }
 
@@ -69,7 +60,7 @@ impl Throttle {
     }
 
     /// Whether an answer from `source` may be checked at `now`.
-    pub fn admit(&self, source: IpAddr, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn admit(&self, source: IpAddr, now: Instant) -> Result<(), Refusal> {
         let state = self.state();
         if let Some(until) = state.locked_until.filter(|&t| t > now) {
             return Err(Refusal::Locked { left: until - now });
@@ -82,7 +73,7 @@ impl Throttle {
 
     /// Records a wrong answer from `source` at `now`: after [`FREE_ATTEMPTS`], the next
     /// attempt waits 1 s, then 2 s, 4 s, … up to [`MAX_WAIT`].
-    pub fn failed(&self, source: IpAddr, now: Instant) {
+    pub(crate) fn failed(&self, source: IpAddr, now: Instant) {
         let mut state = self.state();
         let s = state.sources.entry(source).or_default();
         s.failures += 1;
@@ -112,14 +103,14 @@ impl Throttle {
     }
 
     /// A right answer from `source`: its count starts over.
-    pub fn succeeded(&self, source: IpAddr) {
+    pub(crate) fn succeeded(&self, source: IpAddr) {
         self.state().sources.remove(&source);
     }
 }
 
 /// The source of a request: its peer, or the address a proxy on this host names last in
 /// `X-Forwarded-For`.
-pub fn source(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+pub(crate) fn source(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     if !peer.is_loopback() {
         return peer;
     }

@@ -90,6 +90,8 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine for `cfg`'s bots, with a private temporary directory for part files (`tmp_dir`).
+    /// Fails when the Telegram settings are missing or the directory cannot be created.
     pub fn new(
         cfg: &Config,
         ledger: Arc<Ledger>,

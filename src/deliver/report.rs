@@ -8,6 +8,7 @@ use crate::error::{Error, Result, Service};
 use crate::shutdown::Signal;
 use crate::sizes::human_size;
 
+/// A delivery that failed in this run.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedItem {
     pub(crate) id: i64,
@@ -21,6 +22,7 @@ pub struct FailedItem {
 /// What a run's deliveries came to.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeliveryReport {
+    /// Objects delivered (those sent in packs included).
     pub sent: u64,
     pub(crate) sent_bytes: u64,
     /// Documents sent (parts, whole objects, packs, empty-object messages; not
@@ -30,6 +32,7 @@ pub struct DeliveryReport {
     pub(crate) packs: u64,
     /// Objects sent in packs (counted in `sent` too).
     pub(crate) packed: u64,
+    /// The deliveries that failed in this run.
     pub failed: Vec<FailedItem>,
     /// Versions deleted or overwritten on S3 before they could be delivered (skipped).
     pub vanished: u64,

@@ -64,10 +64,15 @@ pub(crate) struct Bucket {
 /// An object version found in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
+    /// The bucket it is in.
     pub bucket: String,
+    /// The object's key.
     pub key: String,
+    /// The version's ETag, quotes trimmed.
     pub etag: String,
+    /// The object's size in bytes.
     pub size: u64,
+    /// When S3 says it was last modified, in milliseconds since the Unix epoch; `None` when S3 gave no time.
     pub last_modified_ms: Option<i64>,
 }
 
@@ -75,15 +80,21 @@ pub struct ObjectVersion {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub(crate) id: i64,
+    /// The object version it delivers.
     pub object: ObjectVersion,
     pub(crate) state: State,
     pub(crate) part_size: Option<u64>,
     pub(crate) attempts: u32,
     pub(crate) last_error: Option<String>,
     pub(crate) next_attempt_at: Option<i64>,
+    /// SHA-256 (hex) of the whole stored stream its parts describe; `None` until the last part is accepted.
     pub sha256: Option<String>,
+    /// The message holding its manifest; `None` for an object sent whole or in a pack, or until the
+    /// manifest is sent.
     pub manifest_message_id: Option<i64>,
+    /// The Telegram file id of its manifest; `None` as for `manifest_message_id`.
     pub manifest_file_id: Option<String>,
+    /// When it was delivered, in Unix seconds; `None` until then.
     pub sent_at: Option<i64>,
     /// The stored stream is an age file of the object (parts and `sha256` describe it).
     pub(crate) encrypted: bool,
@@ -135,21 +146,33 @@ impl Delivery {
 /// encrypted). Its members are deliveries whose part lies inside the tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pack {
+    /// The pack's row id.
     pub id: i64,
+    /// The document's file name in Telegram.
     pub file_name: String,
     /// Bytes of the document, and its SHA-256.
     pub size: u64,
+    /// SHA-256 (hex) of the document.
     pub sha256: String,
     /// Bytes of the tar (the document decrypted, when encrypted).
     pub tar_size: u64,
+    /// The document is an age file of the tar.
     pub encrypted: bool,
+    /// How many objects travelled in it.
     pub members: u32,
+    /// The message holding the document.
     pub message_id: i64,
+    /// The document's Telegram file id (usable only by the bot that sent it).
     pub file_id: String,
+    /// Telegram's `file_unique_id` of the document, when Telegram gave one.
     pub file_unique_id: Option<String>,
+    /// The bot that sent it; `None` when not recorded.
     pub bot_id: Option<i64>,
+    /// The chat it went to, its numeric id as text; `None` when not recorded.
     pub chat: Option<String>,
+    /// The forum topic it went to; `None` for the main chat.
     pub topic: Option<i64>,
+    /// When Telegram accepted it, in Unix seconds.
     pub sent_at: i64,
 }
 
@@ -179,12 +202,17 @@ pub(crate) struct PackMember {
 pub struct Part {
     /// 1-based.
     pub idx: u32,
+    /// Where the part starts in the stored stream, in bytes (in the tar, for a pack's member).
     pub offset: u64,
+    /// The part's size in bytes.
     pub size: u64,
+    /// SHA-256 (hex) of the part's bytes.
     pub sha256: String,
     /// SHA-256 midstate of the whole stream after this part (absent after the last).
     pub(crate) hash_state: Option<Vec<u8>>,
+    /// The document's file name in Telegram.
     pub file_name: String,
+    /// The message holding it.
     pub message_id: i64,
     /// Absent for the text message that stands in for an empty object.
     pub file_id: Option<String>,
@@ -201,14 +229,21 @@ pub struct Part {
 /// Counts of deliveries by state, with bytes delivered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
+    /// Deliveries sent.
     pub sent: u64,
+    /// Bytes of the deliveries sent: the sum of their objects' sizes on S3.
     pub sent_bytes: u64,
     /// Of those sent, the ones that travelled in packs.
     pub packed: u64,
+    /// Deliveries not attempted yet.
     pub pending: u64,
+    /// Deliveries claimed by a run under way.
     pub sending: u64,
+    /// Deliveries whose last attempt failed, waiting for `retry`.
     pub failed: u64,
+    /// Deliveries that failed too often and need an operator.
     pub dead: u64,
+    /// Versions deliberately not sent (their bucket was enabled "from now on").
     pub skipped: u64,
 }
 
@@ -280,7 +315,9 @@ pub(crate) struct HourActivity {
 /// A delivered object with its parts, for `files`.
 #[derive(Debug, Clone)]
 pub struct DeliveredFile {
+    /// The object's delivery.
     pub delivery: Delivery,
+    /// The parts Telegram accepted, in order (one, inside the pack's tar, for a packed object).
     pub parts: Vec<Part>,
     /// The pack it travelled in, for a small object sent with others.
     pub pack: Option<Pack>,

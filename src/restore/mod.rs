@@ -36,8 +36,15 @@ pub use unpack::{Unpacked, unpack};
 /// Where a rebuilt object goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteTo {
+    /// Standard output.
     Stdout,
-    File { path: PathBuf, overwrite: bool },
+    /// A file.
+    File {
+        /// The file's path.
+        path: PathBuf,
+        /// Whether an existing file there may be replaced.
+        overwrite: bool,
+    },
 }
 
 impl WriteTo {
@@ -200,8 +207,12 @@ pub struct Request<'a> {
     pub etag: Option<&'a str>,
     /// A manifest instead of the ledger.
     pub manifest: Option<&'a Path>,
+    /// `--out`: a file, a directory to write into, or `-` for stdout; `None` for the object's name in
+    /// the current directory.
     pub out: Option<&'a Path>,
+    /// An age identity file that decrypts an encrypted object.
     pub identity: Option<&'a Path>,
+    /// Replace the output if it exists.
     pub force: bool,
     /// A second-factor code, needed once one is enrolled.
     pub otp: Option<&'a str>,

@@ -29,18 +29,29 @@ pub use wizard::interactive;
 /// Everything `setup` asks for, and what it writes.
 #[derive(Debug, Clone)]
 pub struct Answers {
+    /// The S3 server's URL (`s3.endpoint`).
     pub s3_endpoint: String,
+    /// The region requests are signed for (`s3.region`).
     pub s3_region: String,
+    /// The S3 access key (`s3.access_key`).
     pub s3_access_key: String,
+    /// The S3 secret key (`s3.secret_key`).
     pub s3_secret_key: Secret,
+    /// The first bot's token (`telegram.bot_token`).
     pub bot_token: Secret,
     /// More bots (`telegram.bot_tokens`).
     pub more_bot_tokens: Vec<Secret>,
+    /// The Bot API server's base URL (`telegram.api_url`; left out of the file when it is Telegram's cloud).
     pub api_url: String,
+    /// Where backups go (`telegram.backup_chat_id`); `None` until chosen.
     pub backup_chat: Option<ChatRef>,
+    /// Where alerts and the heartbeat go (`telegram.admin_chat_id`); `None` for no admin chat.
     pub admin_chat: Option<ChatRef>,
+    /// The part size in bytes (`part_size`).
     pub part_size: u64,
+    /// The token bucket notifications must carry (`webhook.secret_token`); `None` until one is made.
     pub webhook_token: Option<Secret>,
+    /// Where the ledger is (`database_path`); `None` for the default place.
     pub database_path: Option<PathBuf>,
 }
 

@@ -7,7 +7,9 @@ use crate::error::Result;
 /// An answer, or the wish to go back one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply<T> {
+    /// The answer.
     Value(T),
+    /// Go back one step.
     Back,
 }
 

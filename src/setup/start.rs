@@ -35,17 +35,25 @@ pub enum Task<'a> {
 /// given, checked here.
 #[derive(Debug, Clone, Default)]
 pub struct Given {
+    /// `--s3-endpoint`: the S3 server's URL.
     pub s3_endpoint: Option<String>,
+    /// `--s3-region`: the region requests are signed for.
     pub s3_region: Option<String>,
+    /// `--s3-access-key`: the S3 access key.
     pub s3_access_key: Option<String>,
+    /// `--api-url`: a self-hosted Bot API server's base URL.
     pub api_url: Option<String>,
+    /// `--backup-chat-id`: a numeric chat id or `@username`.
     pub backup_chat_id: Option<String>,
+    /// `--admin-chat-id`: a numeric chat id or `@username`.
     pub admin_chat_id: Option<String>,
+    /// `--part-size`: bytes, or with a unit (`19MiB`).
     pub part_size: Option<String>,
 }
 
 /// A `tgploy setup`, as the command line asks for it.
 pub struct Request<'a> {
+    /// What to do.
     pub task: Task<'a>,
     /// `--config`: the file to write; else TGPLOY_CONFIG, else the default place.
     pub config: Option<PathBuf>,
@@ -61,6 +69,7 @@ pub struct Request<'a> {
     pub force: bool,
     /// Enrol a second factor after writing the configuration.
     pub totp: bool,
+    /// Answers given as flags.
     pub given: Given,
 }
 

@@ -16,10 +16,15 @@ const NAME_LIMIT: usize = 180;
 /// What a document's caption tells.
 #[derive(Debug, Clone)]
 pub struct CaptionInfo<'a> {
+    /// The bucket the object is in.
     pub bucket: &'a str,
+    /// The object's key.
     pub key: &'a str,
+    /// The version's ETag.
     pub etag: &'a str,
+    /// The object's size in bytes.
     pub size: u64,
+    /// When S3 last modified it, RFC 3339; `None` when unknown.
     pub last_modified: Option<String>,
     /// `(index, count, first byte, bytes)` for one part of several.
     pub part: Option<(u32, u32, u64, u64)>,

@@ -23,22 +23,42 @@ pub(crate) use explain::explain;
 /// An error from the S3 side; each says whether the server could be reached at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The server could not be reached, or answered with a server error (5xx) or not as S3:
+    /// asking again later may work.
     #[error("cannot reach S3 at {endpoint}: {reason}")]
-    Unreachable { endpoint: String, reason: String },
+    Unreachable {
+        /// The server's URL.
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server refused the credentials (HTTP 401 or 403, or an S3 error code saying so).
     #[error(
         "S3 at {endpoint} refused access ({reason}); check the access and secret key \
          (`s3.access_key`/`s3.secret_key` or RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY) and the key's permissions"
     )]
-    Denied { endpoint: String, reason: String },
+    Denied {
+        /// The server's URL.
+        endpoint: String,
+        /// The HTTP status, or S3's error code and message.
+        reason: String,
+    },
+    /// The bucket or object named (like `bucket NAME` or `object BUCKET/KEY`) does not exist.
     #[error("{0} not found on S3")]
     NotFound(String),
     /// A bucket name or key that S3 refuses (or would refuse) as invalid: asking again
     /// cannot help.
     #[error("{what}: not a valid S3 name ({reason})")]
-    Invalid { what: String, reason: String },
+    Invalid {
+        /// The object or bucket concerned, like `object BUCKET/KEY`.
+        what: String,
+        /// Why it is invalid.
+        reason: String,
+    },
     /// A conditional request failed (HTTP 412): the object is not the version asked for.
     #[error("{0} changed on S3 (it is no longer the version being delivered)")]
     Changed(String),
+    /// Any other failure, with what was asked and what went wrong.
     #[error("S3 error: {0}")]
     Other(String),
 }
@@ -96,6 +116,7 @@ pub struct ListedObject {
 /// What HEAD says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHead {
+    /// The version's ETag, quotes trimmed.
     pub etag: String,
     pub(crate) size: u64,
     pub(crate) last_modified_ms: Option<i64>,
@@ -109,6 +130,7 @@ pub struct Body {
 }
 
 impl Body {
+    /// The next chunk of the body; `None` after the last.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, SourceError> {
         match self.stream.next().await {
             None => Ok(None),
@@ -146,6 +168,7 @@ pub(crate) fn trim_etag(etag: &str) -> String {
 }
 
 impl S3Source {
+    /// A client for the server `settings` name (path-style requests, with timeouts); connects lazily.
     pub fn new(settings: &S3Settings) -> S3Source {
         let credentials = Credentials::new(
             settings.access_key.clone(),

@@ -16,7 +16,7 @@ use crate::time::{ago, rfc3339, span};
 /// A link to a message, where Telegram has one: in channels and supergroups (`-100…`)
 /// as `t.me/c/…`, in public ones by name; in a forum topic, through the topic. `chat` is
 /// the chat as the ledger recorded it.
-pub fn message_link(chat: &str, topic: Option<i64>, message_id: i64) -> Option<String> {
+pub(crate) fn message_link(chat: &str, topic: Option<i64>, message_id: i64) -> Option<String> {
     let base = match chat.parse::<ChatRef>().ok()? {
         ChatRef::Id(id) if id <= -1_000_000_000_000 => format!("https://t.me/c/{}", -1_000_000_000_000 - id),
         ChatRef::Username(name) => format!("https://t.me/{}", name.trim_start_matches('@')),
@@ -32,14 +32,14 @@ pub fn message_link(chat: &str, topic: Option<i64>, message_id: i64) -> Option<S
 
 /// A delivery in flight, with the parts it has in all.
 #[derive(Debug, Clone)]
-pub struct Flying {
-    pub delivery: InFlight,
+pub(crate) struct Flying {
+    pub(crate) delivery: InFlight,
     /// Parts in all; an estimate (`about`) for an encrypted stream, whose header's size
     /// is known only once it is written.
-    pub total: u32,
-    pub about: bool,
+    pub(crate) total: u32,
+    pub(crate) about: bool,
     /// Its lease ran out: the run that held it is gone, and the next run takes it over.
-    pub stalled: bool,
+    pub(crate) stalled: bool,
 }
 
 /// The deliveries in flight, each with its parts so far (`k of n`), its bytes and when
@@ -79,24 +79,24 @@ fn in_flight_table(rows: &[Flying], total: u64, now: i64) -> Markup {
 
 // ----- overview -----
 
-pub struct Overview {
-    pub now: i64,
-    pub totals: Counts,
-    pub buckets: Vec<Summary>,
-    pub last_sync: Option<RunRecord>,
-    pub last_ok_sync: Option<RunRecord>,
-    pub last_heartbeat: Option<RunRecord>,
-    pub alerts_waiting: u64,
-    pub latest: Vec<DeliveredSummary>,
-    pub under_way: Vec<RunUnderWay>,
-    pub runs: Vec<(i64, RunRecord)>,
-    pub watches: Vec<WatchStatus>,
-    pub in_flight: Vec<Flying>,
-    pub activity: Activity,
+pub(crate) struct Overview {
+    pub(crate) now: i64,
+    pub(crate) totals: Counts,
+    pub(crate) buckets: Vec<Summary>,
+    pub(crate) last_sync: Option<RunRecord>,
+    pub(crate) last_ok_sync: Option<RunRecord>,
+    pub(crate) last_heartbeat: Option<RunRecord>,
+    pub(crate) alerts_waiting: u64,
+    pub(crate) latest: Vec<DeliveredSummary>,
+    pub(crate) under_way: Vec<RunUnderWay>,
+    pub(crate) runs: Vec<(i64, RunRecord)>,
+    pub(crate) watches: Vec<WatchStatus>,
+    pub(crate) in_flight: Vec<Flying>,
+    pub(crate) activity: Activity,
 }
 
 /// The overview's live regions, in the order the page shows them.
-pub fn overview_live(o: &Overview) -> Live {
+pub(crate) fn overview_live(o: &Overview) -> Live {
     Live {
         regions: vec![
             ("live-cards", overview_cards(o)),
@@ -111,7 +111,7 @@ pub fn overview_live(o: &Overview) -> Live {
     }
 }
 
-pub fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
+pub(crate) fn overview(frame: &Frame<'_>, o: &Overview) -> Markup {
     let live = overview_live(o);
     let body = html! {
         p.lead { "What reached Telegram, what is on its way, what waits, and when tgploy last ran." }
@@ -249,33 +249,33 @@ fn runs_table(under_way: &[RunUnderWay], runs: &[(i64, RunRecord)], now: i64) ->
 
 // ----- files -----
 
-pub struct Files {
-    pub now: i64,
-    pub buckets: Vec<String>,
-    pub bucket: Option<String>,
-    pub prefix: Option<String>,
-    pub rows: Vec<DeliveredSummary>,
-    pub total: u64,
+pub(crate) struct Files {
+    pub(crate) now: i64,
+    pub(crate) buckets: Vec<String>,
+    pub(crate) bucket: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) rows: Vec<DeliveredSummary>,
+    pub(crate) total: u64,
     /// The count stopped there, if it had a limit.
-    pub counted_up_to: Option<u64>,
+    pub(crate) counted_up_to: Option<u64>,
     /// The link to the next page, when there is one.
-    pub next: Option<String>,
-    pub first_page: bool,
-    pub in_flight: Vec<Flying>,
-    pub in_flight_total: u64,
+    pub(crate) next: Option<String>,
+    pub(crate) first_page: bool,
+    pub(crate) in_flight: Vec<Flying>,
+    pub(crate) in_flight_total: u64,
 }
 
 impl Files {
     /// Whether this is the newest page of every delivered object: the one the live feed
     /// keeps up to date.
-    pub fn newest(&self) -> bool {
+    pub(crate) fn newest(&self) -> bool {
         self.first_page && self.bucket.is_none() && self.prefix.is_none()
     }
 }
 
 /// The files page's live regions: what is in flight, and, on the newest page of every
 /// delivered object, the list.
-pub fn files_live(f: &Files) -> Live {
+pub(crate) fn files_live(f: &Files) -> Live {
     let mut regions = vec![("live-inflight", files_in_flight(f))];
     if f.newest() {
         regions.push(("live-files", files_list(f)));
@@ -292,7 +292,7 @@ fn files_in_flight(f: &Files) -> Markup {
     }
 }
 
-pub fn files(frame: &Frame<'_>, f: &Files) -> Markup {
+pub(crate) fn files(frame: &Frame<'_>, f: &Files) -> Markup {
     let body = html! {
         p.lead { (prose("Every delivered object with its parts and SHA-256; `tgploy restore BUCKET/KEY` rebuilds one.")) }
         form.filters method="get" action="/files" {
@@ -371,7 +371,7 @@ fn message_cell(first: Option<i64>, d: &Delivery) -> Markup {
 }
 
 /// `/files?…` for a filter and a page.
-pub fn files_href(bucket: Option<&str>, prefix: Option<&str>, before: Option<(i64, i64)>) -> String {
+pub(crate) fn files_href(bucket: Option<&str>, prefix: Option<&str>, before: Option<(i64, i64)>) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     let mut params = Vec::new();
     for (name, value) in [("bucket", bucket), ("prefix", prefix)] {
@@ -387,16 +387,16 @@ pub fn files_href(bucket: Option<&str>, prefix: Option<&str>, before: Option<(i6
 
 // ----- retry -----
 
-pub struct Retry {
-    pub now: i64,
-    pub failed: Vec<Delivery>,
-    pub failed_total: u64,
-    pub dead: Vec<Delivery>,
-    pub dead_total: u64,
+pub(crate) struct Retry {
+    pub(crate) now: i64,
+    pub(crate) failed: Vec<Delivery>,
+    pub(crate) failed_total: u64,
+    pub(crate) dead: Vec<Delivery>,
+    pub(crate) dead_total: u64,
 }
 
 /// The retry queue's live parts: the two lists, and their counts.
-pub fn retry_live(r: &Retry) -> Live {
+pub(crate) fn retry_live(r: &Retry) -> Live {
     Live {
         regions: vec![
             ("live-failed", failures_table("Failed deliveries", &r.failed, r.failed_total, r.now)),
@@ -411,7 +411,7 @@ pub fn retry_live(r: &Retry) -> Live {
     }
 }
 
-pub fn retry(frame: &Frame<'_>, r: &Retry) -> Markup {
+pub(crate) fn retry(frame: &Frame<'_>, r: &Retry) -> Markup {
     let mut live = retry_live(r).regions.into_iter();
     let (failed, dead) = (live.next(), live.next());
     let body = html! {
@@ -474,19 +474,19 @@ fn failures_table(label: &str, rows: &[Delivery], total: u64, now: i64) -> Marku
 
 // ----- logs -----
 
-pub struct Logs {
-    pub now: i64,
+pub(crate) struct Logs {
+    pub(crate) now: i64,
     /// The runs under way (on the first page only).
-    pub under_way: Vec<RunUnderWay>,
-    pub runs: Vec<(i64, RunRecord)>,
-    pub older: Option<i64>,
-    pub first_page: bool,
-    pub alerts: Vec<Alert>,
-    pub alerts_waiting: u64,
+    pub(crate) under_way: Vec<RunUnderWay>,
+    pub(crate) runs: Vec<(i64, RunRecord)>,
+    pub(crate) older: Option<i64>,
+    pub(crate) first_page: bool,
+    pub(crate) alerts: Vec<Alert>,
+    pub(crate) alerts_waiting: u64,
 }
 
 /// The logs' live parts: on the first page the runs, on every page the alerts.
-pub fn logs_live(l: &Logs) -> Live {
+pub(crate) fn logs_live(l: &Logs) -> Live {
     let mut regions = Vec::new();
     if l.first_page {
         regions.push(("live-runs", logs_runs(l)));
@@ -505,7 +505,7 @@ fn logs_runs(l: &Logs) -> Markup {
     }
 }
 
-pub fn logs(frame: &Frame<'_>, l: &Logs) -> Markup {
+pub(crate) fn logs(frame: &Frame<'_>, l: &Logs) -> Markup {
     let body = html! {
         h2 { "Runs" }
         @if l.first_page { (region("live-runs", logs_runs(l))) } @else { (logs_runs(l)) }

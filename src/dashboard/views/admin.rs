@@ -14,7 +14,7 @@ use crate::time::rfc3339;
 
 /// Where a bucket's new versions go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destined {
+pub(crate) enum Destined {
     /// Its own chat or topic, from its `[buckets.NAME]` table.
     Own(Destination),
     /// The default backup chat.
@@ -25,10 +25,10 @@ pub enum Destined {
 
 /// What the buckets page adds to the overview's table: where each bucket goes, and its
 /// switch.
-pub struct Manage<'a> {
-    pub csrf: &'a str,
+pub(crate) struct Manage<'a> {
+    pub(crate) csrf: &'a str,
     /// One for each bucket, in the same order.
-    pub destinations: &'a [Destined],
+    pub(crate) destinations: &'a [Destined],
 }
 
 /// The live field of a bucket's figure: `b:NAME:WHAT`.
@@ -142,7 +142,7 @@ fn bucket_switch(i: usize, name: &str, enabled: bool, csrf: &str) -> Markup {
 }
 
 /// The buckets page's live parts: each bucket's figures, and the watches.
-pub fn buckets_live(buckets: &[Summary], watches: &[WatchStatus], now: i64) -> Live {
+pub(crate) fn buckets_live(buckets: &[Summary], watches: &[WatchStatus], now: i64) -> Live {
     Live {
         regions: vec![("live-watches", bucket_watches(watches, now))],
         fields: buckets.iter().flat_map(|s| bucket_fields(s, now)).collect(),
@@ -160,7 +160,7 @@ fn bucket_watches(watches: &[WatchStatus], now: i64) -> Markup {
     }
 }
 
-pub fn buckets(
+pub(crate) fn buckets(
     frame: &Frame<'_>,
     buckets: &[Summary],
     destinations: &[Destined],
@@ -194,14 +194,14 @@ pub fn buckets(
 
 // ----- security -----
 
-pub struct Security {
-    pub now: i64,
-    pub totp: Option<TotpSummary>,
-    pub sessions: Vec<Session>,
-    pub current: String,
+pub(crate) struct Security {
+    pub(crate) now: i64,
+    pub(crate) totp: Option<TotpSummary>,
+    pub(crate) sessions: Vec<Session>,
+    pub(crate) current: String,
 }
 
-pub fn security(frame: &Frame<'_>, s: &Security) -> Markup {
+pub(crate) fn security(frame: &Frame<'_>, s: &Security) -> Markup {
     let body = html! {
         section.cards aria-label="Second factor" {
             div.card.accent-lime {
@@ -280,15 +280,15 @@ pub fn security(frame: &Frame<'_>, s: &Security) -> Markup {
 
 // ----- settings -----
 
-pub struct Settings {
+pub(crate) struct Settings {
     /// Each configured bot: its id, and its username as `getMe` tells it or why that
     /// failed.
-    pub bots: Vec<(i64, Result<String, String>)>,
+    pub(crate) bots: Vec<(i64, Result<String, String>)>,
     /// Why no bot is listed, when the tokens cannot be read.
-    pub bots_error: Option<String>,
-    pub effective: Vec<Effective>,
-    pub config_file: Option<String>,
-    pub ledger: String,
+    pub(crate) bots_error: Option<String>,
+    pub(crate) effective: Vec<Effective>,
+    pub(crate) config_file: Option<String>,
+    pub(crate) ledger: String,
 }
 
 fn source(s: &Option<Source>) -> String {
@@ -299,7 +299,7 @@ fn source(s: &Option<Source>) -> String {
     }
 }
 
-pub fn settings(frame: &Frame<'_>, s: &Settings) -> Markup {
+pub(crate) fn settings(frame: &Frame<'_>, s: &Settings) -> Markup {
     let body = html! {
         p.lead {
             "The effective configuration of this dashboard process: built-in defaults, then the config file, then the "

@@ -15,31 +15,31 @@ use crate::time::{rfc3339, span};
 use super::{badge, count};
 
 /// Days shown: today (UTC) and the six before.
-pub const DAYS: usize = 7;
+pub(crate) const DAYS: usize = 7;
 /// Hours shown, one bar each.
-pub const HOURS: usize = DAYS * 24;
+pub(crate) const HOURS: usize = DAYS * 24;
 /// The height of a strip, in the drawing's units (its width is one unit an hour).
 const STRIP: f64 = 40.0;
 
 /// The last days hour by hour, from midnight UTC six days ago; hours after the current
 /// one are empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Activity {
+pub(crate) struct Activity {
     /// The start of the first hour (midnight UTC), Unix seconds.
-    pub from: i64,
-    pub hours: Vec<Hour>,
+    pub(crate) from: i64,
+    pub(crate) hours: Vec<Hour>,
     /// How many hours have begun (the current one included).
-    pub begun: usize,
+    pub(crate) begun: usize,
 }
 
 /// One hour: deliveries sent and their bytes, the backlog at its end, deliveries that
 /// failed in runs that ended in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hour {
-    pub sent: u64,
-    pub bytes: u64,
-    pub backlog: u64,
-    pub failed: u64,
+pub(crate) struct Hour {
+    pub(crate) sent: u64,
+    pub(crate) bytes: u64,
+    pub(crate) backlog: u64,
+    pub(crate) failed: u64,
 }
 
 impl Activity {
@@ -143,7 +143,7 @@ fn axis(a: &Activity) -> Markup {
 
 /// The picture of the last days: delivered bytes and objects per hour, the backlog and
 /// failures.
-pub fn charts(a: &Activity) -> Markup {
+pub(crate) fn charts(a: &Activity) -> Markup {
     let bytes: Vec<u64> = a.hours.iter().map(|h| h.bytes).collect();
     let sent: Vec<u64> = a.hours.iter().map(|h| h.sent).collect();
     let failed: Vec<u64> = a.hours.iter().map(|h| h.failed).collect();
@@ -213,7 +213,7 @@ pub fn charts(a: &Activity) -> Markup {
 }
 
 /// Each watched place's newest backup against its period.
-pub fn freshness_chart(watches: &[WatchStatus], now: i64) -> Markup {
+pub(crate) fn freshness_chart(watches: &[WatchStatus], now: i64) -> Markup {
     html! {
         @if !watches.is_empty() {
             div.charts {

@@ -19,19 +19,19 @@ mod activity;
 mod admin;
 mod charts;
 
-pub use activity::*;
-pub use admin::*;
-pub use charts::*;
+pub(crate) use activity::*;
+pub(crate) use admin::*;
+pub(crate) use charts::*;
 
 /// Without scripts, the overview reloads itself this often.
-pub const REFRESH_SECS: u32 = 30;
+pub(crate) const REFRESH_SECS: u32 = 30;
 
 /// The live parts of a page, as the live feed sends them: each region's element id and
 /// its content, each field's name and its text.
 #[derive(Debug, Default)]
-pub struct Live {
-    pub regions: Vec<(&'static str, Markup)>,
-    pub fields: Vec<(String, String)>,
+pub(crate) struct Live {
+    pub(crate) regions: Vec<(&'static str, Markup)>,
+    pub(crate) fields: Vec<(String, String)>,
 }
 
 /// A live region: its content in an element the script finds by id.
@@ -41,7 +41,7 @@ fn region(id: &'static str, content: Markup) -> Markup {
 
 /// The sidebar's entries: the original plan's, and what tgploy adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nav {
+pub(crate) enum Nav {
     Overview,
     Buckets,
     Files,
@@ -63,28 +63,28 @@ const NAV: &[(Nav, &str, &str)] = &[
 
 /// A line above the page: what an action did, or why it did not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub error: bool,
-    pub text: String,
+pub(crate) struct Notice {
+    pub(crate) error: bool,
+    pub(crate) text: String,
 }
 
 impl Notice {
-    pub fn ok(text: impl Into<String>) -> Notice {
+    pub(crate) fn ok(text: impl Into<String>) -> Notice {
         Notice { error: false, text: text.into() }
     }
 
-    pub fn error(text: impl Into<String>) -> Notice {
+    pub(crate) fn error(text: impl Into<String>) -> Notice {
         Notice { error: true, text: text.into() }
     }
 }
 
 /// What every signed-in page shares.
-pub struct Frame<'a> {
-    pub nav: Nav,
-    pub csrf: &'a str,
-    pub notice: Option<Notice>,
+pub(crate) struct Frame<'a> {
+    pub(crate) nav: Nav,
+    pub(crate) csrf: &'a str,
+    pub(crate) notice: Option<Notice>,
     /// The live feed the page follows (`/live/NAME`), if any.
-    pub live: Option<&'static str>,
+    pub(crate) live: Option<&'static str>,
 }
 
 /// The head of a page; `refresh` for one that reloads itself without scripts, `script`
@@ -179,7 +179,7 @@ fn bare(title: &str, body: Markup) -> Markup {
     }
 }
 
-pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+pub(crate) fn login(csrf: &str, error: Option<&str>) -> Markup {
     bare(
         "Sign in",
         html! {
@@ -205,7 +205,7 @@ pub fn login(csrf: &str, error: Option<&str>) -> Markup {
 }
 
 /// An error page for a request that cannot be served.
-pub fn problem(title: &str, text: &str) -> Markup {
+pub(crate) fn problem(title: &str, text: &str) -> Markup {
     bare(
         title,
         html! {
@@ -219,7 +219,7 @@ pub fn problem(title: &str, text: &str) -> Markup {
 // ----- pieces -----
 
 /// A state, in words on its colour.
-pub fn state_badge(state: State) -> Markup {
+pub(crate) fn state_badge(state: State) -> Markup {
     let (class, word) = match state {
         State::Pending => ("pending", "pending"),
         State::Sending => ("sending", "in flight"),
@@ -326,7 +326,7 @@ fn empty(text: &str) -> Markup {
 }
 
 /// A number as people read it: `12,345`.
-pub fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

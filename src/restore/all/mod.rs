@@ -43,7 +43,9 @@ const PAGE: u32 = 500;
 /// `--as-of`: a moment, or how long ago.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
+    /// At this moment.
     At(SystemTime),
+    /// This long before now.
     Ago(Duration),
 }
 
@@ -69,18 +71,26 @@ pub enum RestoreTo {
 /// What `restore --all` asks for.
 #[derive(Debug, Clone)]
 pub struct AllRequest {
+    /// Only these buckets (every bucket when empty).
     pub buckets: Vec<String>,
+    /// Only keys starting with this prefix.
     pub prefix: Option<String>,
+    /// Per key, the newest version last modified at or before this moment; `None` for the latest
+    /// delivered version.
     pub as_of: Option<AsOf>,
+    /// Parts downloaded at once, across objects and within one (0 counts as 1).
     pub jobs: usize,
+    /// Where the objects go.
     pub destination: RestoreTo,
     /// An age identity file: encrypted objects come back decrypted.
     pub identity: Option<PathBuf>,
+    /// Only report what would be restored; download nothing.
     pub dry_run: bool,
     /// Replace what is there and differs.
     pub force: bool,
     /// A line per object on stderr.
     pub verbose: bool,
+    /// A second-factor code, needed once one is enrolled.
     pub otp: Option<String>,
 }
 
@@ -150,8 +160,16 @@ pub async fn restore_all(cfg: &Config, ledger: &Arc<Ledger>, req: &AllRequest) -
     shutdown.listen();
     let cleaned = Arc::default();
     let writers = Arc::new(tokio::sync::Semaphore::new(req.jobs.max(1)));
-    let work =
-        Work { ledger, req, downloader: &downloader, progress: &progress, shutdown: &shutdown, target, cleaned, writers };
+    let work = Work {
+        ledger,
+        req,
+        downloader: &downloader,
+        progress: &progress,
+        shutdown: &shutdown,
+        target,
+        cleaned,
+        writers,
+    };
 
     let items = std::pin::pin!(restorable(ledger, &selection));
     // Set when no further object may start: the run is stopping.

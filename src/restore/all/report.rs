@@ -11,30 +11,40 @@ use crate::error::{Error, Result};
 pub enum ObjectOutcome {
     /// A dry run: it would be restored.
     WouldRestore,
+    /// Written to its destination.
     Restored,
     /// The same object (size and SHA-256) was there already.
     AlreadyThere,
+    /// It could not be restored; `error` says why.
     Failed,
 }
 
 /// One object of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectReport {
+    /// The bucket it belongs to.
     pub bucket: String,
+    /// The object's key.
     pub key: String,
+    /// The ETag of the version restored.
     pub etag: String,
+    /// The object's size in bytes.
     pub size: u64,
+    /// When S3 last modified the version, RFC 3339 in UTC; `None` when unknown.
     pub last_modified: Option<String>,
     pub(crate) encrypted: bool,
+    /// How it ended.
     pub outcome: ObjectOutcome,
     /// Where it went: a path, or `s3://BUCKET/KEY`.
     pub(crate) target: Option<String>,
+    /// Why it failed; `None` unless it did.
     pub error: Option<String>,
 }
 
 /// What `restore --all` did (or, with `--dry-run`, would do).
 #[derive(Debug, Serialize)]
 pub struct AllReport {
+    /// A dry run: nothing was downloaded.
     pub dry_run: bool,
     pub(crate) destination: String,
     pub(crate) as_of: Option<String>,
@@ -44,6 +54,7 @@ pub struct AllReport {
     pub(crate) restored: u64,
     pub(crate) already_there: u64,
     pub(crate) failed: u64,
+    /// Every object selected, with its outcome.
     pub objects: Vec<ObjectReport>,
     /// Why the run stopped before every object was done, if it did.
     pub(crate) stopped: Option<String>,
