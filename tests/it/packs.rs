@@ -253,6 +253,60 @@ async fn restore_all_downloads_each_pack_once_as_of_any_moment_and_into_s3() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_pack_of_hundreds_is_written_out_by_several_threads_each_member_checked() {
+    // Parts of 1 MiB hold 300 small objects in one pack: enough for its members to be
+    // shared among several writing threads.
+    let mut w = packing_world().await;
+    w.set_env("TGPLOY_PART_SIZE", "1048576");
+    w.s3.create_bucket("many").await;
+    let mut objects = BTreeMap::new();
+    for i in 0..300usize {
+        let body = data(100 + (i * 37) % 300, 7000 + i as u64);
+        let key = format!("d{}/k{i:03}", i % 5);
+        w.s3.put("many", &key, body.clone()).await;
+        objects.insert(format!("many/{key}"), sha256_hex(&body));
+    }
+    w.sync().await.success();
+    assert_eq!(pack_documents(&w).len(), 1, "one pack for all 300");
+
+    // What a run finds in the directory: one object already there and the same, one that
+    // differs, and a partial file an interrupted run left.
+    let dir = w.dir.path().join("back");
+    let same = objects.keys().next().unwrap().clone();
+    for sub in ["d0", "d1", "d2"] {
+        std::fs::create_dir_all(dir.join("many").join(sub)).unwrap();
+    }
+    std::fs::write(dir.join(&same), data(100, 7000)).unwrap();
+    std::fs::write(dir.join("many/d1/k001"), b"not the backup").unwrap();
+    std::fs::write(dir.join("many/d2/.k002.Ab12Cd.tgploy-partial"), b"half").unwrap();
+    assert_eq!(same, "many/d0/k000");
+
+    let downloads = w.tg.calls("download");
+    let out = w.run(&["restore", "--all", "--out", dir.to_str().unwrap(), "--json"]).await;
+    out.code(1);
+    let report = out.json();
+    assert_eq!(
+        (report["restored"].as_u64(), report["already_there"].as_u64(), report["failed"].as_u64()),
+        (Some(298), Some(1), Some(1)),
+        "{report}"
+    );
+    let failed: Vec<&serde_json::Value> =
+        report["objects"].as_array().unwrap().iter().filter(|o| o["outcome"] == "failed").collect();
+    assert_eq!(failed[0]["key"], "d1/k001");
+    assert!(failed[0]["error"].as_str().unwrap().contains("--force"), "{failed:?}");
+    assert_eq!(w.tg.calls("download") - downloads, 1, "the pack downloaded once");
+    let mut expected = objects.clone();
+    expected.insert("many/d1/k001".into(), sha256_hex(b"not the backup"));
+    assert_eq!(tree(&dir), expected, "every member byte for byte, the differing file left, no partial file");
+
+    // --force replaces the one that differs, without downloading what is there.
+    let forced = w.run(&["restore", "--all", "--force", "--out", dir.to_str().unwrap(), "--json"]).await;
+    forced.success();
+    assert_eq!((forced.json()["restored"].as_u64(), forced.json()["already_there"].as_u64()), (Some(1), Some(299)));
+    assert_eq!(tree(&dir), objects);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_encrypted_pack_opens_with_the_stock_age_and_tar_and_join_checks_it() {
     let mut w = packing_world().await;
     let (key, recipient) = age_key(w.dir.path(), "key.txt");
