@@ -168,7 +168,7 @@ pub(crate) enum Command {
     /// (`tgploy join`). Parts are downloaded --jobs at a time.
     ///
     /// With --all, everything comes back at once, --jobs downloads in flight across
-    /// objects: into --out DIR (each object at DIR/BUCKET/KEY, written atomically; keys
+    /// objects (a pack is downloaded once for all its objects): into --out DIR (each object at DIR/BUCKET/KEY, written atomically; keys
     /// that would leave DIR are mapped inside it; a second run skips what is already
     /// there and checked) or back into S3 with --to-s3. --as-of picks the state of a
     /// moment, key by key. Exit 0 when everything came back, 1 when some objects failed
