@@ -78,14 +78,14 @@ pub(crate) fn group(cfg: &Config, candidates: &[PackCandidate]) -> Grouping {
     let room = cfg.part_size.saturating_sub(encryption).saturating_sub(4 * BLOCK);
     let mut by_destination: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
     for c in candidates {
-        // A bucket named like the index would make a directory of the index's name.
-        let packable = limit > 0 && c.size > 0 && c.size < limit && !c.started && c.bucket != INDEX_NAME;
-        let destination = cfg.destination_for(&c.bucket).ok().filter(|_| packable);
-        match destination {
-            Some(d) => {
-                let cost = c.size.div_ceil(BLOCK) * BLOCK + member_overhead(&c.bucket, &c.key);
-                by_destination.entry(d.to_string()).or_default().push((c.id, cost));
-            }
+        let cost = c.size.div_ceil(BLOCK) * BLOCK + member_overhead(&c.bucket, &c.key);
+        // A bucket named like the index would make a directory of the index's name; an
+        // object below the threshold that no pack could hold (parts smaller than the
+        // threshold) goes alone, rather than as a group of one that splits the others.
+        let packable =
+            limit > 0 && c.size > 0 && c.size < limit && cost <= room && !c.started && c.bucket != INDEX_NAME;
+        match cfg.destination_for(&c.bucket).ok().filter(|_| packable) {
+            Some(d) => by_destination.entry(d.to_string()).or_default().push((c.id, cost)),
             None => grouping.alone.push(c.id),
         }
     }
@@ -461,5 +461,31 @@ mod tests {
         assert_eq!(alone, [3, 4, 5]);
         let off = cfg(64 * 1024, 0, 3);
         assert!(group(&off, &cands).packs.is_empty(), "0 turns packing off");
+    }
+
+    #[test]
+    fn an_object_below_the_threshold_that_no_pack_holds_goes_alone_without_splitting_the_others() {
+        // Parts of 64 KiB, a threshold of 1 MiB: an object of 128 KiB is "small" but no
+        // pack can hold it. Wherever it comes in the batch, the others pack together.
+        let c = cfg(64 * 1024, 1 << 20, 1000);
+        for at in [0, 10, 20, 21] {
+            let mut cands: Vec<PackCandidate> = (1..=21)
+                .map(|id| PackCandidate {
+                    id,
+                    bucket: "b".into(),
+                    key: format!("k{id:02}"),
+                    size: 2000,
+                    started: false,
+                })
+                .collect();
+            let big = PackCandidate { id: 99, bucket: "b".into(), key: "big".into(), size: 128 << 10, started: false };
+            cands.insert(at, big);
+            let g = group(&c, &cands);
+            assert_eq!(g.alone, [99], "the big one at {at}");
+            let mut packed: Vec<i64> = g.packs.iter().flatten().copied().collect();
+            packed.sort();
+            assert_eq!(packed, (1..=21).collect::<Vec<_>>(), "the big one at {at}");
+            assert!(g.packs.iter().all(|p| p.len() >= 2), "{:?}", g.packs);
+        }
     }
 }
