@@ -81,19 +81,24 @@ impl Courier<'_> {
         Ledger::blocking(self.ledger, move |l| f(l, &owner)).await
     }
 
+    /// Each bucket's destination as configured now, for a claim to fix. Where a delivery
+    /// goes is fixed by its first accepted part (`Ledger::claim`): a bucket's new
+    /// destination changes where new versions go, and where one with no part accepted yet
+    /// goes, not where a started one is.
+    pub(super) fn destination_of(&self) -> impl Fn(&str) -> (String, Option<i64>) + Send + 'static {
+        let routes = self.cfg.clone();
+        move |bucket: &str| match routes.destination_for(bucket) {
+            Ok(d) => (d.chat.to_string(), d.topic),
+            Err(_) => (String::new(), None),
+        }
+    }
+
     /// Claims and delivers one delivery. `None` when another run holds it. An `Err` is
     /// for what ends the whole run (the ledger failing, a configuration error); the claim
     /// is released first.
     pub(crate) async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
         let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
-        // Where a delivery goes is fixed by its first accepted part (`Ledger::claim`): a
-        // bucket's new destination changes where new versions go, and where one with no
-        // part accepted yet goes, not where a started one is.
-        let routes = self.cfg.clone();
-        let destination_of = move |bucket: &str| match routes.destination_for(bucket) {
-            Ok(d) => (d.chat.to_string(), d.topic),
-            Err(_) => (String::new(), None),
-        };
+        let destination_of = self.destination_of();
         let claimed = self
             .ledger(move |l, owner| l.claim(id, owner, lease_until, part_size, &destination_of, now(), retrying))
             .await?;

@@ -81,17 +81,30 @@ fn peak(values: impl Iterator<Item = u64>) -> Option<(usize, u64)> {
 /// days.
 fn bars(id: &str, class: &str, title: &str, desc: &str, values: &[u64]) -> Markup {
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+    strip(
+        id,
+        title,
+        desc,
+        html! {
+            @for (i, v) in values.iter().enumerate().filter(|(_, v)| **v > 0) {
+                // At least a sliver, so that an hour with little in it still shows.
+                @let h = (*v as f64 / max * STRIP).max(1.5);
+                rect class=(class) x=(i) y=(format!("{:.2}", STRIP - h)) width="1" height=(format!("{h:.2}")) {}
+            }
+        },
+    )
+}
+
+/// A strip's SVG, titled and described for screen readers, with the lines between days
+/// under `marks`.
+fn strip(id: &str, title: &str, desc: &str, marks: Markup) -> Markup {
     html! {
         svg.chart viewBox={ "0 0 " (HOURS) " " (STRIP) } preserveAspectRatio="none" role="img"
             aria-labelledby={ (id) "-title " (id) "-desc" } {
             title #{ (id) "-title" } { (title) }
             desc #{ (id) "-desc" } { (desc) }
             (day_lines())
-            @for (i, v) in values.iter().enumerate().filter(|(_, v)| **v > 0) {
-                // At least a sliver, so that an hour with little in it still shows.
-                @let h = (*v as f64 / max * STRIP).max(1.5);
-                rect class=(class) x=(i) y=(format!("{:.2}", STRIP - h)) width="1" height=(format!("{h:.2}")) {}
-            }
+            (marks)
         }
     }
 }
@@ -116,15 +129,14 @@ fn backlog_area(id: &str, title: &str, desc: &str, a: &Activity) -> Markup {
         points.push_str(&format!(" {i},{v} {},{v}", i + 1));
     }
     points.push_str(&format!(" {},{STRIP}", begun.len()));
-    html! {
-        svg.chart viewBox={ "0 0 " (HOURS) " " (STRIP) } preserveAspectRatio="none" role="img"
-            aria-labelledby={ (id) "-title " (id) "-desc" } {
-            title #{ (id) "-title" } { (title) }
-            desc #{ (id) "-desc" } { (desc) }
-            (day_lines())
+    strip(
+        id,
+        title,
+        desc,
+        html! {
             @if !begun.is_empty() { polygon.area-backlog points=(points) {} }
-        }
-    }
+        },
+    )
 }
 
 /// The names of the days under a chart, each under its 24 bars.

@@ -138,11 +138,7 @@ impl Courier<'_> {
         retrying: bool,
     ) -> Result<Vec<(i64, ObjectVersion, Outcome)>> {
         let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
-        let routes = self.cfg.clone();
-        let destination_of = move |bucket: &str| match routes.destination_for(bucket) {
-            Ok(d) => (d.chat.to_string(), d.topic),
-            Err(_) => (String::new(), None),
-        };
+        let destination_of = self.destination_of();
         let claimed = self
             .ledger(move |l, owner| l.claim_all(&ids, owner, lease_until, part_size, &destination_of, now(), retrying))
             .await?;

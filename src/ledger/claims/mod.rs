@@ -81,24 +81,7 @@ impl Ledger {
         failed: bool,
     ) -> Result<Option<Delivery>> {
         let from = if failed { "failed" } else { "pending" };
-        self.write(|tx| {
-            let bucket: Option<String> =
-                tx.query_row("SELECT bucket FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            let Some(bucket) = bucket else { return Ok(None) };
-            let (chat, topic) = destination_of(&bucket);
-            let changed = tx.execute(
-                "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
-                    part_size = COALESCE(part_size, ?4), updated_at = ?5,
-                    topic_id = CASE WHEN EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1) THEN topic_id ELSE ?8 END,
-                    chat_id = CASE WHEN EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1) THEN chat_id ELSE ?7 END
-                 WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))",
-                params![id, owner, lease_until, part_size, now, from, chat, topic],
-            )?;
-            if changed == 0 {
-                return Ok(None);
-            }
-            delivery(tx, id)
-        })
+        self.write(|tx| claim_row(tx, id, owner, lease_until, part_size, destination_of, now, from, false))
     }
 
     /// Deliveries claimed right now, with their owners.
@@ -459,7 +442,41 @@ pub(super) fn skip_unsent(tx: &Transaction<'_>, v: &ObjectVersion, now: i64) -> 
     )
 }
 
-pub(super) fn delivery(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Delivery>> {
+/// Claims delivery `id` from state `from` (or from a lease that ran out) for `owner`, as
+/// [`Ledger::claim`] says; with `unstarted_only`, only when no part of it is accepted yet
+/// (a pack's member). `None` when another run holds it.
+#[allow(clippy::too_many_arguments)]
+fn claim_row(
+    tx: &Transaction<'_>,
+    id: i64,
+    owner: &str,
+    lease_until: i64,
+    part_size: u64,
+    destination_of: &dyn Fn(&str) -> (String, Option<i64>),
+    now: i64,
+    from: &str,
+    unstarted_only: bool,
+) -> rusqlite::Result<Option<Delivery>> {
+    let bucket: Option<String> =
+        tx.query_row("SELECT bucket FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let Some(bucket) = bucket else { return Ok(None) };
+    let (chat, topic) = destination_of(&bucket);
+    let changed = tx.execute(
+        "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
+            part_size = COALESCE(part_size, ?4), updated_at = ?5,
+            topic_id = CASE WHEN EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1) THEN topic_id ELSE ?8 END,
+            chat_id = CASE WHEN EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1) THEN chat_id ELSE ?7 END
+         WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))
+            AND NOT (?9 AND EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1))",
+        params![id, owner, lease_until, part_size, now, from, chat, topic, unstarted_only],
+    )?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    delivery(tx, id)
+}
+
+fn delivery(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Delivery>> {
     tx.query_row(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"), [id], delivery_from_row)
         .optional()
 }

@@ -2,11 +2,11 @@
 //! pack recorded with its members made `sent` in one transaction (see the module above
 //! for the argument).
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::super::Ledger;
 use super::super::model::{Delivery, Pack, PackMember};
-use super::delivery;
+use super::claim_row;
 use crate::error::Result;
 
 impl Ledger {
@@ -41,22 +41,7 @@ impl Ledger {
         self.write(|tx| {
             let mut claimed = Vec::with_capacity(ids.len());
             for &id in ids {
-                let bucket: Option<String> =
-                    tx.query_row("SELECT bucket FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-                let Some(bucket) = bucket else { continue };
-                let (chat, topic) = destination_of(&bucket);
-                let changed = tx.execute(
-                    "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
-                        part_size = COALESCE(part_size, ?4), updated_at = ?5, chat_id = ?7, topic_id = ?8
-                     WHERE id = ?1 AND (state = ?6 OR (state = 'sending' AND lease_until < ?5))
-                        AND NOT EXISTS (SELECT 1 FROM parts WHERE delivery_id = ?1)",
-                    params![id, owner, lease_until, part_size, now, from, chat, topic],
-                )?;
-                if changed == 1
-                    && let Some(d) = delivery(tx, id)?
-                {
-                    claimed.push(d);
-                }
+                claimed.extend(claim_row(tx, id, owner, lease_until, part_size, destination_of, now, from, true)?);
             }
             Ok(claimed)
         })

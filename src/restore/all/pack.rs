@@ -172,7 +172,12 @@ impl Work<'_> {
         while members.peek().is_some() {
             let run: Vec<_> = members.by_ref().take(per_writer).collect();
             let tar = tar.to_path_buf();
-            let turn = self.writers.clone().acquire_owned().await;
+            let turn = self
+                .writers
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Internal("the writers' limiter was closed".into()))?;
             writers.push(tokio::task::spawn_blocking(move || {
                 let _turn = turn;
                 members_out(&tar, run)
