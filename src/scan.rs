@@ -213,5 +213,8 @@ async fn resolve_etags(
         Ledger::blocking(ledger, move |l| l.remember_etags(&learned)).await?;
     }
     versions.extend(heads.into_iter().flatten().map(|(v, _)| v));
+    // Back in the listing's order (S3 lists keys in byte order), however the HEADs came
+    // back: deliveries are recorded, and made, in key order.
+    versions.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     Ok(versions)
 }

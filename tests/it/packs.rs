@@ -101,6 +101,16 @@ async fn small_objects_of_several_buckets_travel_in_packs_one_destination_each()
     let report = out.json();
     assert_eq!(report["sent"], 67);
     assert_eq!(report["packed"], 65, "{report}");
+    // The listing has no ETags, so each object was HEADed, answers coming in any order:
+    // deliveries are recorded in key order all the same.
+    let by_id: Vec<String> = w
+        .query("SELECT key FROM deliveries WHERE bucket = 'logs' ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let mut sorted = by_id.clone();
+    sorted.sort();
+    assert_eq!(by_id, sorted);
     let packs = pack_documents(&w);
     assert_eq!(report["packs"], packs.len(), "{report}");
     assert_eq!(w.query("SELECT COUNT(*) FROM packs")[0][0], packs.len().to_string());
@@ -461,25 +471,41 @@ async fn a_sync_killed_between_the_upload_and_the_answer_sends_at_most_one_pack_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_s3_cannot_read_leaves_its_pack_and_is_retried_on_its_own() {
+    member_s3_cannot_read(3).await;
+}
+
+/// The last member read: nothing after it shows that S3 still serves, so tgploy asks.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_member_s3_cannot_read_leaves_its_pack_too_rather_than_stopping_the_run() {
+    member_s3_cannot_read(7).await;
+}
+
+/// Eight small objects (keys `o000`..`o007`, made in key order) where S3 answers 500 to
+/// every GET of the `failing`-th: the others go as one pack, it fails on its own (exit
+/// 1, an attempt counted, not an outage), and once S3 heals it goes as itself.
+async fn member_s3_cannot_read(failing: usize) {
     let w = packing_world().await.with_admin();
     w.s3.create_bucket("bkt").await;
     let objects = small_objects(&w, "bkt", "o", 8, 1).await;
-    w.s3.fail_gets_of("o003");
+    let key = &objects[failing].0;
+    w.s3.fail_gets_of(key);
     let out = w.run(&["sync", "--json"]).await;
     out.code(1).no_token();
     let report = out.json();
     assert_eq!((report["sent"].as_u64(), report["packed"].as_u64()), (Some(7), Some(7)), "{report}");
+    assert_eq!(report["stopped"], serde_json::Value::Null, "{report}");
     let failed = report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["key"], "o003");
+    assert_eq!(&failed[0]["key"], key.as_str());
     assert!(failed[0]["error"].as_str().unwrap().contains("InternalError"), "{failed:?}");
     assert_eq!(pack_documents(&w).len(), 1, "the others did not wait");
+    assert_eq!(w.query(&format!("SELECT state, attempts FROM deliveries WHERE key = '{key}'")), [["failed", "1"]]);
 
     w.s3.heal_gets();
     w.run(&["retry", "--now"]).await.success();
-    let alone = w.documents_named("o003");
+    let alone = w.documents_named(key);
     assert_eq!(alone.len(), 1, "retried as itself");
-    assert_eq!(alone[0].bytes(), objects[3].1);
+    assert_eq!(alone[0].bytes(), objects[failing].1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -200,10 +200,7 @@ impl Courier<'_> {
                 Ok(bytes) => {
                     // S3 serves the others: what it could not serve was that object's
                     // trouble, which fails on its own and is retried.
-                    for (d, e) in unserved.drain(..) {
-                        let why = format!("{e} (while S3 served the other objects of its pack)");
-                        left.push((d, Stop::Failed(why)));
-                    }
+                    left.extend(unserved.drain(..).map(object_trouble));
                     read.push(Read { delivery: d, bytes });
                 }
                 Err(Stop::Source(e)) if e.is_unavailable() => {
@@ -219,9 +216,24 @@ impl Courier<'_> {
                 return PackAttempt::Interrupted { left };
             }
         }
-        // The last members S3 did not serve: perhaps S3 going away, an outage for them
-        // (no attempt counted; the run stops once the pack of the others is settled).
-        left.extend(unserved.into_iter().map(|(d, e)| (d, Stop::Source(e))));
+        // The last members S3 did not serve: S3 going away (an outage for them, no
+        // attempt counted, the run stops once the pack of the others is settled), or
+        // those objects' trouble. Whether S3 still answers for a member it served says
+        // which, whatever order the members came in.
+        if !unserved.is_empty() {
+            let serving = match read.last() {
+                Some(r) => !matches!(
+                    self.source.head(&r.delivery.object.bucket, &r.delivery.object.key).await,
+                    Err(e) if e.is_unavailable()
+                ),
+                None => false,
+            };
+            if serving {
+                left.extend(unserved.into_iter().map(object_trouble));
+            } else {
+                left.extend(unserved.into_iter().map(|(d, e)| (d, Stop::Source(e))));
+            }
+        }
         if read.len() < 2 {
             return PackAttempt::TooFew { read: read.into_iter().map(|r| r.delivery).collect(), left };
         }
@@ -366,6 +378,13 @@ impl Courier<'_> {
         }
         Ok(outcomes)
     }
+}
+
+/// A member S3 could not serve while it served others: that object's failure, which
+/// counts an attempt and is retried on its own.
+fn object_trouble((d, e): (Delivery, SourceError)) -> (Delivery, Stop) {
+    let why = format!("{e} (while S3 served the other objects of its pack)");
+    (d, Stop::Failed(why))
 }
 
 /// How a pack's attempt ended.
