@@ -93,6 +93,12 @@ impl Courier<'_> {
         }
     }
 
+    /// Whether S3 answers for `bucket` (any answer, a refusal included): what tells an
+    /// object S3 cannot serve from S3 being down.
+    pub(super) async fn s3_answers(&self, bucket: &str) -> bool {
+        !matches!(self.source.probe_bucket(bucket).await, Err(e) if e.is_unavailable())
+    }
+
     /// Claims and delivers one delivery. `None` when another run holds it. An `Err` is
     /// for what ends the whole run (the ledger failing, a configuration error); the claim
     /// is released first.
@@ -106,7 +112,15 @@ impl Courier<'_> {
         let obj = delivery.object.clone();
         let label = format!("{}/{}", obj.bucket, obj.key);
         let counted = AtomicU64::new(0);
-        let result = self.holding(id, self.attempt(&delivery, &counted)).await;
+        let result = match self.holding(id, self.attempt(&delivery, &counted)).await {
+            // One object S3 cannot serve (a bad disk under it) while S3 answers: that
+            // object's failure, counted and retried on the backoff schedule, rather than
+            // an outage that would stop every run at it.
+            Err(Stop::Source(e)) if e.is_unavailable() && self.s3_answers(&obj.bucket).await => {
+                Err(Stop::Failed(format!("{e} (while S3 served other objects)")))
+            }
+            result => result,
+        };
         if !matches!(result, Ok(Outcome::Sent { .. })) {
             // What this attempt did not deliver leaves the progress bar's total.
             self.progress.forget(obj.size.saturating_sub(counted.load(Ordering::Relaxed)));

@@ -268,6 +268,38 @@ async fn unreachable_s3_exits_4_queues_an_alert_and_changes_no_delivery() {
     assert!(alerts[1].contains("2 more like this held back"), "{}", alerts[1]);
 }
 
+/// A server with a bad disk under one object answers 500 to that object alone: the run
+/// does not stop at it (which, in key order, would hold back every object after it on
+/// every run), it fails on its own and goes dead with an alert when it never heals.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_object_s3_cannot_serve_fails_alone_while_the_others_go_out() {
+    let mut w = World::new().await.with_admin();
+    w.set_env("TGPLOY_MAX_ATTEMPTS", "2");
+    w.set_env("TGPLOY_CONCURRENCY", "1");
+    w.s3.create_bucket("bkt").await;
+    for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+        w.s3.put("bkt", key, data(5000, i as u64)).await;
+    }
+    w.s3.fail_gets_of("a");
+    let out = w.run(&["sync", "--json"]).await;
+    out.code(1).no_token();
+    let report = out.json();
+    assert_eq!((report["sent"].as_u64(), report["stopped"].as_str()), (Some(2), None), "{report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["key"], "a");
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(error.contains("InternalError") && error.contains("while S3 served other objects"), "{error}");
+    assert_eq!(w.query("SELECT state, attempts FROM deliveries WHERE key = 'a'"), [["failed", "1"]]);
+    assert!(w.admin_messages().is_empty(), "one failed attempt is no alert");
+
+    w.run(&["retry", "--now"]).await.code(1);
+    assert_eq!(w.query("SELECT state, attempts FROM deliveries WHERE key = 'a'"), [["dead", "2"]]);
+    let alerts = w.admin_messages();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("bkt/a") && !alerts[0].contains("could not reach S3"), "{}", alerts[0]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn alerts_wait_for_telegram_and_go_out_once_it_is_back() {
     let mut w = World::new().await.with_admin();

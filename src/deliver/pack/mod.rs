@@ -218,17 +218,10 @@ impl Courier<'_> {
         }
         // The last members S3 did not serve: S3 going away (an outage for them, no
         // attempt counted, the run stops once the pack of the others is settled), or
-        // those objects' trouble. Whether S3 still answers for a member it served says
-        // which, whatever order the members came in.
-        if !unserved.is_empty() {
-            let serving = match read.last() {
-                Some(r) => !matches!(
-                    self.source.head(&r.delivery.object.bucket, &r.delivery.object.key).await,
-                    Err(e) if e.is_unavailable()
-                ),
-                None => false,
-            };
-            if serving {
+        // those objects' trouble. Whether S3 still answers for their bucket says which,
+        // whatever order the members came in.
+        if let Some((first, _)) = unserved.first() {
+            if self.s3_answers(&first.object.bucket).await {
                 left.extend(unserved.into_iter().map(object_trouble));
             } else {
                 left.extend(unserved.into_iter().map(|(d, e)| (d, Stop::Source(e))));
@@ -383,7 +376,7 @@ impl Courier<'_> {
 /// A member S3 could not serve while it served others: that object's failure, which
 /// counts an attempt and is retried on its own.
 fn object_trouble((d, e): (Delivery, SourceError)) -> (Delivery, Stop) {
-    let why = format!("{e} (while S3 served the other objects of its pack)");
+    let why = format!("{e} (while S3 served other objects)");
     (d, Stop::Failed(why))
 }
 
