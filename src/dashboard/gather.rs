@@ -191,6 +191,7 @@ pub(crate) fn activity(l: &Ledger, now: i64) -> Result<Activity> {
 mod tests {
     use super::*;
     use crate::ledger::ObjectVersion;
+    use crate::ledger::testing::terms;
 
     #[test]
     fn the_backlog_of_each_hour_follows_from_what_was_recorded_and_sent() {
@@ -201,7 +202,7 @@ mod tests {
         // Two versions recorded at 02:xx of the first day, one sent at 05:xx.
         l.insert_versions(&[version("a"), version("b")], State::Pending, day + 2 * 3600).unwrap();
         let a = l.versions_of("b", "a", None).unwrap()[0].id;
-        l.claim(a, "o", now + 100, 4, &|_| ("-1".into(), None), day + 3 * 3600, false).unwrap().unwrap();
+        l.claim(a, &terms("o", now + 100, 4, day + 3 * 3600, false)).unwrap().unwrap();
         assert!(l.mark_sent(a, "o", "sha", None, None, day + 5 * 3600 + 1).unwrap());
         // One recorded as skipped: never waiting.
         l.insert_versions(&[version("c")], State::Skipped, day + 3600).unwrap();

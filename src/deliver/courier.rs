@@ -23,7 +23,7 @@ use crate::alert;
 use crate::alongside::alongside;
 use crate::config::{ChatRef, Config, Destination};
 use crate::error::{Result, Service};
-use crate::ledger::{Delivery, Ledger, ObjectVersion, Part, State};
+use crate::ledger::{ClaimTerms, Delivery, Ledger, ObjectVersion, Part, State};
 use crate::progress::Progress;
 use crate::shutdown::Shutdown;
 use crate::sink::caption::{CaptionInfo, document_caption, empty_object_message, manifest_caption};
@@ -81,16 +81,26 @@ impl Courier<'_> {
         Ledger::blocking(self.ledger, move |l| f(l, &owner)).await
     }
 
-    /// Each bucket's destination as configured now, for a claim to fix. Where a delivery
+    /// Runs `claim` with this run's terms: its owner, a fresh lease, the part size, and
+    /// each bucket's destination as configured now for the claim to fix. Where a delivery
     /// goes is fixed by its first accepted part (`Ledger::claim`): a bucket's new
     /// destination changes where new versions go, and where one with no part accepted yet
     /// goes, not where a started one is.
-    pub(super) fn destination_of(&self) -> impl Fn(&str) -> (String, Option<i64>) + Send + 'static {
-        let routes = self.cfg.clone();
-        move |bucket: &str| match routes.destination_for(bucket) {
+    pub(super) async fn claiming<R, F>(&self, retrying: bool, claim: F) -> Result<R>
+    where
+        F: FnOnce(&Ledger, &ClaimTerms<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (lease_until, part_size, routes) = (self.lease_until(), self.cfg.part_size, self.cfg.clone());
+        let destination_of = move |bucket: &str| match routes.destination_for(bucket) {
             Ok(d) => (d.chat.to_string(), d.topic),
             Err(_) => (String::new(), None),
-        }
+        };
+        self.ledger(move |l, owner| {
+            let destination_of = &destination_of;
+            claim(l, &ClaimTerms { owner, lease_until, part_size, destination_of, now: now(), failed: retrying })
+        })
+        .await
     }
 
     /// Whether S3 answers for `bucket` (any answer, a refusal included): what tells an
@@ -103,11 +113,7 @@ impl Courier<'_> {
     /// for what ends the whole run (the ledger failing, a configuration error); the claim
     /// is released first.
     pub(crate) async fn deliver(&self, id: i64, retrying: bool) -> Result<Option<(ObjectVersion, Outcome)>> {
-        let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
-        let destination_of = self.destination_of();
-        let claimed = self
-            .ledger(move |l, owner| l.claim(id, owner, lease_until, part_size, &destination_of, now(), retrying))
-            .await?;
+        let claimed = self.claiming(retrying, move |l, terms| l.claim(id, terms)).await?;
         let Some(delivery) = claimed else { return Ok(None) };
         let obj = delivery.object.clone();
         let label = format!("{}/{}", obj.bucket, obj.key);

@@ -153,7 +153,7 @@ fn at(hours: &mut BTreeMap<i64, HourActivity>, hour: i64) -> &mut HourActivity {
 #[cfg(test)]
 mod tests {
     use super::super::State;
-    use super::super::testing::version;
+    use super::super::testing::{terms, version};
     use super::*;
 
     #[test]
@@ -168,7 +168,7 @@ mod tests {
         l.insert_versions(&[version("a", "1"), version("b", "1")], State::Pending, hour + 10).unwrap();
         assert!(changes.changed().unwrap(), "a commit of the ledger's own connection shows");
         let a = l.versions_of("b", "a", None).unwrap()[0].id;
-        l.claim(a, "o", hour + 1000, 4, &|_| ("-1".into(), None), hour + 20, false).unwrap().unwrap();
+        l.claim(a, &terms("o", hour + 1000, 4, hour + 20, false)).unwrap().unwrap();
         let part = super::super::Part {
             idx: 1,
             offset: 0,

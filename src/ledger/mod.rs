@@ -42,6 +42,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction};
 
 use crate::error::{Error, Result};
+pub(crate) use claims::ClaimTerms;
 pub(crate) use counters::Counter;
 pub use model::*;
 pub(crate) use queries::{DeliveredFilter, Selection};
@@ -219,12 +220,23 @@ impl Ledger {
 
 /// What the ledger's unit tests share.
 #[cfg(test)]
-mod testing {
-    use super::ObjectVersion;
+pub(crate) mod testing {
+    use super::{ClaimTerms, ObjectVersion};
 
     /// A 10-byte version of `key` in bucket `b`.
     pub(crate) fn version(key: &str, etag: &str) -> ObjectVersion {
         ObjectVersion { bucket: "b".into(), key: key.into(), etag: etag.into(), size: 10, last_modified_ms: Some(1) }
+    }
+
+    /// Every bucket's destination: chat `-1`, no topic.
+    fn chat_minus_one(_: &str) -> (String, Option<i64>) {
+        ("-1".into(), None)
+    }
+
+    /// A claim by `owner` at `now` until `lease_until` with `part_size` parts, for chat
+    /// `-1`; of a failed delivery when `failed`.
+    pub(crate) fn terms(owner: &str, lease_until: i64, part_size: u64, now: i64, failed: bool) -> ClaimTerms<'_> {
+        ClaimTerms { owner, lease_until, part_size, destination_of: &chat_minus_one, now, failed }
     }
 }
 

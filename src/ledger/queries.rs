@@ -486,7 +486,7 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::version;
+    use super::super::testing::{terms, version};
     use super::*;
 
     #[test]
@@ -497,7 +497,7 @@ mod tests {
             l.discover_bucket("b", true, 0).unwrap();
             l.insert_versions(&[version(key, "e")], State::Pending, 0).unwrap();
             let id = l.claimable(&["b".into()], 0).unwrap()[0];
-            l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().unwrap();
+            l.claim(id, &terms("o", 100, 4096, 0, false)).unwrap().unwrap();
             assert!(l.mark_sent(id, "o", "sha", None, None, 100 + i as i64 / 2).unwrap());
         }
         let page = |prefix: Option<&str>, before| {
@@ -535,7 +535,7 @@ mod tests {
             l.insert_versions(&[v], State::Pending, 0).unwrap();
             if sent {
                 let id = l.versions_of("b", key, Some(etag)).unwrap()[0].id;
-                l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().unwrap();
+                l.claim(id, &terms("o", 100, 4096, 0, false)).unwrap().unwrap();
                 assert!(l.mark_sent(id, "o", "sha", None, None, 100).unwrap());
             }
         }

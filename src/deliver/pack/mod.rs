@@ -137,11 +137,7 @@ impl Courier<'_> {
         ids: Vec<i64>,
         retrying: bool,
     ) -> Result<Vec<(i64, ObjectVersion, Outcome)>> {
-        let (lease_until, part_size) = (self.lease_until(), self.cfg.part_size);
-        let destination_of = self.destination_of();
-        let claimed = self
-            .ledger(move |l, owner| l.claim_all(&ids, owner, lease_until, part_size, &destination_of, now(), retrying))
-            .await?;
+        let claimed = self.claiming(retrying, move |l, terms| l.claim_all(&ids, terms)).await?;
         if claimed.len() < 2 {
             return self.alone(claimed, retrying).await;
         }

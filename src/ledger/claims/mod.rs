@@ -69,19 +69,8 @@ impl Ledger {
     ///
     /// `sync` claims pending deliveries; `retry` (`failed`) claims failed ones. Either
     /// takes over a delivery whose lease ran out.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn claim(
-        &self,
-        id: i64,
-        owner: &str,
-        lease_until: i64,
-        part_size: u64,
-        destination_of: &dyn Fn(&str) -> (String, Option<i64>),
-        now: i64,
-        failed: bool,
-    ) -> Result<Option<Delivery>> {
-        let from = if failed { "failed" } else { "pending" };
-        self.write(|tx| claim_row(tx, id, owner, lease_until, part_size, destination_of, now, from, false))
+    pub(crate) fn claim(&self, id: i64, terms: &ClaimTerms<'_>) -> Result<Option<Delivery>> {
+        self.write(|tx| claim_row(tx, id, terms, false))
     }
 
     /// Deliveries claimed right now, with their owners.
@@ -442,25 +431,38 @@ pub(super) fn skip_unsent(tx: &Transaction<'_>, v: &ObjectVersion, now: i64) -> 
     )
 }
 
-/// Claims delivery `id` from state `from` (or from a lease that ran out) for `owner`, as
-/// [`Ledger::claim`] says; with `unstarted_only`, only when no part of it is accepted yet
-/// (a pack's member). `None` when another run holds it.
-#[allow(clippy::too_many_arguments)]
+/// What a run claims deliveries with ([`Ledger::claim`], [`Ledger::claim_all`]).
+pub(crate) struct ClaimTerms<'a> {
+    /// The run that claims.
+    pub(crate) owner: &'a str,
+    /// When the claim lapses unless renewed.
+    pub(crate) lease_until: i64,
+    /// The part size a first claim fixes.
+    pub(crate) part_size: u64,
+    /// Each bucket's destination as configured now (chat, topic), fixed by the claim
+    /// until a part is accepted.
+    pub(crate) destination_of: &'a dyn Fn(&str) -> (String, Option<i64>),
+    /// The time of the claim.
+    pub(crate) now: i64,
+    /// `retry` claims failed deliveries; `sync` pending ones.
+    pub(crate) failed: bool,
+}
+
+/// Claims delivery `id` on `terms`, as [`Ledger::claim`] says; with `unstarted_only`,
+/// only when no part of it is accepted yet (a pack's member). `None` when another run
+/// holds it.
 fn claim_row(
     tx: &Transaction<'_>,
     id: i64,
-    owner: &str,
-    lease_until: i64,
-    part_size: u64,
-    destination_of: &dyn Fn(&str) -> (String, Option<i64>),
-    now: i64,
-    from: &str,
+    terms: &ClaimTerms<'_>,
     unstarted_only: bool,
 ) -> rusqlite::Result<Option<Delivery>> {
     let bucket: Option<String> =
         tx.query_row("SELECT bucket FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     let Some(bucket) = bucket else { return Ok(None) };
-    let (chat, topic) = destination_of(&bucket);
+    let (chat, topic) = (terms.destination_of)(&bucket);
+    let from = if terms.failed { "failed" } else { "pending" };
+    let ClaimTerms { owner, lease_until, part_size, now, .. } = *terms;
     let changed = tx.execute(
         "UPDATE deliveries SET state = 'sending', owner = ?2, lease_until = ?3,
             part_size = COALESCE(part_size, ?4), updated_at = ?5,
@@ -525,7 +527,7 @@ fn insert_part(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::version;
+    use super::super::testing::{terms, version};
     use super::*;
 
     #[test]
@@ -536,10 +538,10 @@ mod tests {
         let b = Ledger::open(&path).unwrap();
         a.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
         let id = a.claimable(&["b".into()], 0).unwrap()[0];
-        assert!(a.claim(id, "a", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().is_some());
-        assert!(b.claim(id, "b", 100, 4096, &|_| ("-1".into(), None), 1, false).unwrap().is_none());
+        assert!(a.claim(id, &terms("a", 100, 4096, 0, false)).unwrap().is_some());
+        assert!(b.claim(id, &terms("b", 100, 4096, 1, false)).unwrap().is_none());
         // Once the lease runs out, another run takes over and the first loses its claim.
-        let taken = b.claim(id, "b", 300, 8192, &|_| ("-1".into(), None), 101, false).unwrap().unwrap();
+        let taken = b.claim(id, &terms("b", 300, 8192, 101, false)).unwrap().unwrap();
         assert_eq!(taken.part_size, Some(4096), "part size stays fixed by the first claim");
         assert!(!a.renew_lease(id, "a", 400).unwrap());
     }
@@ -549,18 +551,15 @@ mod tests {
         let l = Ledger::in_memory().unwrap();
         l.insert_versions(&[version("k", "e")], State::Pending, 0).unwrap();
         let id = l.claimable(&["b".into()], 0).unwrap()[0];
-        l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 0, false).unwrap().unwrap();
+        l.claim(id, &terms("o", 100, 4096, 0, false)).unwrap().unwrap();
         let d = l.mark_failed(id, "o", "boom", 8, 1000).unwrap().unwrap();
         assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Failed, 1, Some(1060)));
         assert!(l.claimable(&["b".into()], 2000).unwrap().is_empty(), "sync leaves failures to retry");
-        assert!(
-            l.claim(id, "o", 100, 4096, &|_| ("-1".into(), None), 2000, false).unwrap().is_none(),
-            "sync cannot claim a failure"
-        );
+        assert!(l.claim(id, &terms("o", 100, 4096, 2000, false)).unwrap().is_none(), "sync cannot claim a failure");
         assert_eq!(l.due_failures(1059, false).unwrap(), Vec::<i64>::new());
         assert_eq!(l.due_failures(1060, false).unwrap(), vec![id]);
         assert_eq!(l.due_failures(0, true).unwrap(), vec![id]);
-        l.claim(id, "o", 3000, 4096, &|_| ("-1".into(), None), 2000, true).unwrap().unwrap();
+        l.claim(id, &terms("o", 3000, 4096, 2000, true)).unwrap().unwrap();
         let d = l.mark_failed(id, "o", "boom again", 2, 2001).unwrap().unwrap();
         assert_eq!((d.state, d.attempts, d.next_attempt_at), (State::Dead, 2, None));
         assert!(l.due_failures(0, true).unwrap().is_empty());

@@ -6,7 +6,7 @@ use rusqlite::params;
 
 use super::super::Ledger;
 use super::super::model::{Delivery, Pack, PackMember};
-use super::claim_row;
+use super::{ClaimTerms, claim_row};
 use crate::error::Result;
 
 impl Ledger {
@@ -26,22 +26,11 @@ impl Ledger {
 
     /// Claims the members of a pack together, in one transaction, each as [`Ledger::claim`]
     /// would: the ones another run holds are left out. Returns the ones claimed.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn claim_all(
-        &self,
-        ids: &[i64],
-        owner: &str,
-        lease_until: i64,
-        part_size: u64,
-        destination_of: &dyn Fn(&str) -> (String, Option<i64>),
-        now: i64,
-        failed: bool,
-    ) -> Result<Vec<Delivery>> {
-        let from = if failed { "failed" } else { "pending" };
+    pub(crate) fn claim_all(&self, ids: &[i64], terms: &ClaimTerms<'_>) -> Result<Vec<Delivery>> {
         self.write(|tx| {
             let mut claimed = Vec::with_capacity(ids.len());
             for &id in ids {
-                claimed.extend(claim_row(tx, id, owner, lease_until, part_size, destination_of, now, from, true)?);
+                claimed.extend(claim_row(tx, id, terms, true)?);
             }
             Ok(claimed)
         })
