@@ -268,9 +268,10 @@ async fn unreachable_s3_exits_4_queues_an_alert_and_changes_no_delivery() {
     assert!(alerts[1].contains("2 more like this held back"), "{}", alerts[1]);
 }
 
-/// A server with a bad disk under one object answers 500 to that object alone: the run
-/// does not stop at it (which, in key order, would hold back every object after it on
-/// every run), it fails on its own and goes dead with an alert when it never heals.
+/// A server with bad disks under one object answers 503 SlowDownRead to that object
+/// alone: the run does not stop at it (which, in key order, would hold back every object
+/// after it on every run), it fails on its own and goes dead with an alert when it never
+/// heals.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_object_s3_cannot_serve_fails_alone_while_the_others_go_out() {
     let mut w = World::new().await.with_admin();
@@ -289,7 +290,7 @@ async fn one_object_s3_cannot_serve_fails_alone_while_the_others_go_out() {
     assert_eq!(failed.len(), 1, "{report}");
     assert_eq!(failed[0]["key"], "a");
     let error = failed[0]["error"].as_str().unwrap();
-    assert!(error.contains("InternalError") && error.contains("while S3 served other objects"), "{error}");
+    assert!(error.contains("SlowDownRead") && error.contains("while S3 served other objects"), "{error}");
     assert_eq!(w.query("SELECT state, attempts FROM deliveries WHERE key = 'a'"), [["failed", "1"]]);
     assert!(w.admin_messages().is_empty(), "one failed attempt is no alert");
 

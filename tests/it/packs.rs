@@ -480,9 +480,10 @@ async fn the_last_member_s3_cannot_read_leaves_its_pack_too_rather_than_stopping
     member_s3_cannot_read(7).await;
 }
 
-/// Eight small objects (keys `o000`..`o007`, made in key order) where S3 answers 500 to
-/// every GET of the `failing`-th: the others go as one pack, it fails on its own (exit
-/// 1, an attempt counted, not an outage), and once S3 heals it goes as itself.
+/// Eight small objects (keys `o000`..`o007`, made in key order) where S3 answers 503
+/// SlowDownRead to every GET of the `failing`-th: the others go as one pack, it fails on
+/// its own (exit 1, an attempt counted, not an outage), and once S3 heals it goes as
+/// itself.
 async fn member_s3_cannot_read(failing: usize) {
     let w = packing_world().await.with_admin();
     w.s3.create_bucket("bkt").await;
@@ -497,7 +498,7 @@ async fn member_s3_cannot_read(failing: usize) {
     let failed = report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(&failed[0]["key"], key.as_str());
-    assert!(failed[0]["error"].as_str().unwrap().contains("InternalError"), "{failed:?}");
+    assert!(failed[0]["error"].as_str().unwrap().contains("SlowDownRead"), "{failed:?}");
     assert_eq!(pack_documents(&w).len(), 1, "the others did not wait");
     assert_eq!(w.query(&format!("SELECT state, attempts FROM deliveries WHERE key = '{key}'")), [["failed", "1"]]);
 

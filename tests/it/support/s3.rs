@@ -43,8 +43,8 @@ struct Stats {
     gets: Mutex<Vec<(String, String, Option<String>)>>,
     /// The `If-Match` of each GET, in order (`None` for an unconditional one).
     get_conditions: Mutex<Vec<Option<String>>>,
-    /// Keys whose GetObject answers 500 InternalError, as a server with a bad disk under
-    /// one object does.
+    /// Keys whose GetObject answers 503 SlowDownRead, as MinIO does for an object it
+    /// cannot read (its disks under that object failed).
     failing_gets: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -188,7 +188,15 @@ impl S3 for Wrapper {
             let condition = req.input.if_match.as_ref().and_then(|c| c.as_etag()).map(|e| e.value().to_owned());
             self.stats.get_conditions.lock().expect("stats lock poisoned").push(condition.clone());
             if self.stats.failing_gets.lock().expect("stats lock poisoned").contains(&req.input.key) {
-                return Err(s3s::s3_error!(InternalError, "We encountered an internal error. Please try again."));
+                // MinIO's answer to a GET of an object it cannot read (erasure read
+                // quorum not met, `InsufficientReadQuorum`): `ErrSlowDownRead` in
+                // `cmd/api-errors.go`, 503 SlowDownRead, while it lists and serves the rest.
+                let mut e = s3s::S3Error::with_message(
+                    s3s::S3ErrorCode::Custom("SlowDownRead".into()),
+                    "Resource requested is unreadable, please reduce your request rate",
+                );
+                e.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
+                return Err(e);
             }
             // s3s-fs ignores If-Match on GET; RustFS, MinIO and AWS answer 412 when the
             // object is no longer that version.
@@ -528,7 +536,7 @@ impl S3Server {
         self.stats.heads_fail.store(fail, Ordering::SeqCst);
     }
 
-    /// Makes every GetObject of `key` (in any bucket) answer 500 InternalError.
+    /// Makes every GetObject of `key` (in any bucket) answer 503 SlowDownRead.
     pub fn fail_gets_of(&self, key: &str) {
         self.stats.failing_gets.lock().expect("stats lock poisoned").insert(key.to_string());
     }
